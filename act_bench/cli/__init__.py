@@ -1,0 +1,7 @@
+"""The ``act-bench`` command line. Each area registers its subcommands from a private module ``_<area>.py``."""
+
+from __future__ import annotations
+
+from act_bench.cli._main import build_parser, main
+
+__all__ = ["main", "build_parser"]

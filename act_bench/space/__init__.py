@@ -1,0 +1,52 @@
+"""Search space: operators, the expression language, schemas, enumeration and equivalence classes.
+
+Examples
+--------
+>>> from act_bench.space import parse, function_outputs
+>>> str(parse("max(relu(x), cosh(elu(x)))"))
+'max(relu(x),cosh(elu(x)))'
+"""
+
+from __future__ import annotations
+
+from act_bench.space._enumerate import (
+    BASELINE_FUNCTIONS,
+    PAPER_FOUR_NODE_SCHEMAS,
+    PAPER_THREE_NODE_SCHEMA,
+    EquivalenceClasses,
+    count_graphs,
+    count_unique,
+    enumerate_schema,
+    equivalence_classes,
+    evaluate_many,
+    output_keys,
+)
+from act_bench.space._evaluate import (
+    STANDARD_INPUT_SPEC,
+    ActivationFunction,
+    as_expr,
+    evaluate,
+    function_outputs,
+    gaussian_moments,
+    standard_inputs,
+)
+from act_bench.space._expr import PLACEHOLDERS, Expr, X, parse, parse_schema
+from act_bench.space._ops import (
+    BINARY_OPS,
+    EXTRA_UNARY_OPS,
+    NARY_OPS,
+    UNARY_OPS,
+    Operator,
+    OpKind,
+    get_operator,
+    list_operators,
+)
+
+__all__ = [
+    "Expr", "X", "parse", "parse_schema", "PLACEHOLDERS",
+    "Operator", "OpKind", "UNARY_OPS", "BINARY_OPS", "NARY_OPS", "EXTRA_UNARY_OPS", "get_operator", "list_operators",
+    "standard_inputs", "STANDARD_INPUT_SPEC", "evaluate", "function_outputs", "ActivationFunction", "gaussian_moments",
+    "as_expr",
+    "enumerate_schema", "count_graphs", "count_unique", "equivalence_classes", "EquivalenceClasses", "evaluate_many",
+    "output_keys", "PAPER_THREE_NODE_SCHEMA", "PAPER_FOUR_NODE_SCHEMAS", "BASELINE_FUNCTIONS",
+]
