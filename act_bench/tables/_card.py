@@ -1,0 +1,128 @@
+"""The dataset card (``README.md``) of a table folder: YAML ``configs`` + ``dataset_info``, citation, datasheet."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import yaml
+
+from act_bench.tables._schema import CONFIGS, functions_features, runs_features
+
+if TYPE_CHECKING:  # pragma: no cover
+    from act_bench.tables._table import BenchmarkTable
+
+__all__ = ["dataset_card", "CITATION"]
+
+CITATION = """@inproceedings{bingham2023efficient,
+  title     = {Efficient Activation Function Optimization through Surrogate Modeling},
+  author    = {Bingham, Garrett and Miikkulainen, Risto},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  volume    = {36},
+  year      = {2023}
+}"""
+
+
+def _card_yaml(table: BenchmarkTable) -> str:
+    from datasets.info import DatasetInfo, DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from huggingface_hub import DatasetCardData
+
+    from act_bench.tables._table import FILES
+
+    sizes = {"functions": len(table.functions), "runs": len(table.runs)}
+    feats = {"functions": functions_features(), "runs": runs_features()}
+    infos = DatasetInfosDict({
+        c: DatasetInfo(features=feats[c], config_name=c,
+                       splits=SplitDict({"train": SplitInfo(name="train", num_examples=sizes[c])}))
+        for c in CONFIGS})
+    card = DatasetCardData(license=str(table.metadata.get("license") or "other"),
+                           pretty_name=table.name, tags=["activation-functions", "neural-architecture-search",
+                                                         "surrogate-modeling", "benchmark", "tabular"])
+    infos.to_dataset_card_data(card)
+    data = card.to_dict()
+    data["configs"] = [{"config_name": c, "data_files": [{"split": "train", "path": FILES[c]}],
+                        **({"default": True} if c == "functions" else {})} for c in CONFIGS]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def dataset_card(table: BenchmarkTable) -> str:
+    """Markdown dataset card with YAML front matter that ``datasets.load_dataset(folder, config)`` understands."""
+    meta = table.metadata
+    info = table.info()
+    build = meta.get("build") or {}
+    layout = meta.get("fim_layout") or []
+    best = info["best"]
+    best_text = (f"`{best['function']}` (median validation accuracy {best['val_accuracy']:.4f})" if best
+                 else "none (no function with status `ok`)")
+    recipe = json.dumps(meta.get("recipe") or {}, indent=2, sort_keys=True)
+    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
+    return f"""---
+{_card_yaml(table)}---
+
+# {table.name}
+
+Activation-function benchmark table in the format of [act-bench](https://github.com/) (an implementation of
+*Efficient Activation Function Optimization through Surrogate Modeling*, Bingham & Miikkulainen, NeurIPS 2023).
+Each row of the `functions` config is one unique activation function (all computation graphs with identical outputs
+on the standard inputs are listed in `equivalents`, representative first) with the median train/validation/test
+accuracy and loss over its training runs, FIM eigenvalue CDF features and its outputs on 1,000 standard inputs.
+The `runs` config has one row per (function, seed).
+
+- task: `{meta.get('task')}`; model: `{meta.get('model')}`
+- functions: {info['rows']}; runs: {info['runs']}; seeds: {info['seeds']}; FIM feature dimensions: {info['fim_dims']}
+- best function: {best_text}
+- source: {meta.get('source')}
+
+## Loading
+
+```python
+import datasets
+functions = datasets.load_dataset("<this folder or hub id>", "functions", split="train")
+runs = datasets.load_dataset("<this folder or hub id>", "runs", split="train")
+
+import act_bench
+table = act_bench.load_table("<this folder or hub id>")
+table.query("max(x,zero(x))")   # any equivalent spelling of relu(x)
+```
+
+## Columns
+
+`functions`: `function` (canonical string), `equivalents` (list of string), `train_accuracy`, `val_accuracy`,
+`test_accuracy`, `train_loss`, `val_loss`, `test_loss`, `runtime` (seconds; float64 medians over seeds), `status`
+(`ok`, `diverged` — median over diverged runs with chance-level metrics — or `failed`), `n_runs` (int32),
+`fim_valid` (bool), `fim_reason` (string, null when valid), `fim_cdf` (float32 list, empty without features),
+`outputs` (1,000 float32 outputs on the standard inputs).
+
+`runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null).
+
+`metadata.json` holds the task, model, training recipe, standard-input specification, FIM bin layout, package
+versions, build information and the source of the data.
+
+## Datasheet
+
+- **How it was built.** Source: {meta.get('source')}. Each function was trained with the recipe below
+  (the median over seeds is reported); the FIM eigenvalues come from a K-FAC approximation of the empirical Fisher
+  of the untrained network, log-scaled and binned per layer into equal bins over [-100, 100]; the CDFs of the
+  per-layer histograms are concatenated in module order. FIM CDF layout: `{meta.get('fim_cdf_layout')}`
+  (`act-bench`: floor(|θ_l|/100) values per layer; `upstream`: floor(|θ_l|/100) - 1, as in the published Act-Bench
+  JSON files); {len(layout)} layers with features.
+- **Standard inputs.** `{json.dumps(meta.get('standard_inputs'))}`
+- **Build.** hardware: {build.get('hardware')}; wall time (s): {build.get('wall_time_s')}; date: {build.get('date')}.
+- **Software.** {versions}.
+- **Recipe.**
+
+```json
+{recipe}
+```
+
+- **Intended use.** Benchmarking activation-function search algorithms by table lookup (replay) and training
+  surrogate models. Metrics are medians over few seeds and carry seed noise.
+- **License.** {meta.get('license') or 'other'}.
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""

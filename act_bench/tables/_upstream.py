@@ -1,0 +1,363 @@
+"""Import the published Act-Bench JSON files (a dict keyed by function name) into a :class:`BenchmarkTable`.
+
+The files are read incrementally (one top-level record at a time) with ``json.JSONDecoder.raw_decode`` over chunks,
+so a 100+ MB file never has to be held as one string or one Python object.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from act_bench.errors import InvalidInputError
+from act_bench.tables._layout import layout_entries, normalize_layout
+from act_bench.tables._meta import default_metadata
+from act_bench.tables._schema import FUNCTIONS_COLUMNS, CdfLayout, RunStatus
+from act_bench.tables._table import BenchmarkTable, _list_column
+
+__all__ = ["import_upstream", "iter_json_object", "UPSTREAM_KEYS", "UPSTREAM_MODELS", "UpstreamModel",
+           "model_layout"]
+
+#: Keys every record of an upstream file has, mapped to our column names.
+UPSTREAM_KEYS = {
+    "Train Accuracy": "train_accuracy",
+    "Validation Accuracy": "val_accuracy",
+    "Test Accuracy": "test_accuracy",
+    "Train Loss": "train_loss",
+    "Validation Loss": "val_loss",
+    "Test Loss": "test_loss",
+    "Runtime (s)": "runtime",
+    "Equivalent Activation Functions": "equivalents",
+    "Fisher log eigenvalue CDF": "fim_cdf",
+}
+_CDF_KEY = "Fisher log eigenvalue CDF"
+_EQ_KEY = "Equivalent Activation Functions"
+
+
+@dataclass(frozen=True)
+class UpstreamModel:
+    """What the paper says about one published Act-Bench dataset."""
+
+    model: str
+    task: str
+    dataset: str
+    n_runs: int
+
+
+#: The three published datasets (paper Sec. 4/Appendix B: medians of three runs for CNN/ResNet, one run for ViT).
+UPSTREAM_MODELS = {
+    "all-cnn-c": UpstreamModel("all-cnn-c", "cifar10", "Act-Bench-CNN", 3),
+    "resnet-56": UpstreamModel("resnet-56", "cifar10", "Act-Bench-ResNet", 3),
+    "mobilevitv2-0.5": UpstreamModel("mobilevitv2-0.5", "imagenette", "Act-Bench-ViT", 1),
+}
+
+
+# --- streaming reader --------------------------------------------------------------------------------------------
+
+class _Stream:
+    def __init__(self, fh: TextIO, where: str, chunk_size: int) -> None:
+        self.fh, self.where, self.chunk = fh, where, chunk_size
+        self.buf, self.pos, self.base, self.line, self.eof = "", 0, 0, 1, False
+        self.decoder = json.JSONDecoder()
+
+    def fill(self) -> None:
+        if self.pos:
+            self.line += self.buf.count("\n", 0, self.pos)
+            self.base += self.pos
+            self.buf, self.pos = self.buf[self.pos:], 0
+        data = self.fh.read(self.chunk)
+        if not data:
+            self.eof = True
+        else:
+            self.buf += data
+            self.chunk = min(self.chunk * 2, 64 << 20) if len(self.buf) > self.chunk else self.chunk
+
+    def location(self, pos: int | None = None) -> str:
+        pos = self.pos if pos is None else pos
+        line = self.line + self.buf.count("\n", 0, pos)
+        return f"line {line}, character {self.base + pos + 1}"
+
+    def fail(self, message: str, pos: int | None = None) -> InvalidInputError:
+        return InvalidInputError(f"malformed JSON in {self.where} at {self.location(pos)}: {message}")
+
+    def skip_ws(self) -> None:
+        while True:
+            n = len(self.buf)
+            while self.pos < n and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < n or self.eof:
+                return
+            self.fill()
+
+    def peek(self) -> str:
+        self.skip_ws()
+        return self.buf[self.pos] if self.pos < len(self.buf) else ""
+
+    def expect(self, chars: str, what: str) -> str:
+        c = self.peek()
+        if not c or c not in chars:
+            raise self.fail(f"expected {what}, found {c!r}" if c else f"expected {what}, found the end of the file")
+        self.pos += 1
+        return c
+
+    def value(self) -> Any:
+        self.skip_ws()
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self.eof:
+                    raise self.fail(exc.msg, exc.pos) from None
+                self.fill()
+                continue
+            if end == len(self.buf) and not self.eof:  # a number may continue in the next chunk
+                self.fill()
+                continue
+            self.pos = end
+            return value
+
+
+def iter_json_object(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> Iterator[tuple[int, str, Any]]:
+    """Yield ``(index, key, value)`` for each member of the top-level JSON object in ``path``, reading in chunks.
+
+    Raises :class:`InvalidInputError` with the line/character of the first syntax error (``NaN``/``Infinity``
+    are accepted, as Python's ``json`` writes them), or if the top level is not an object or a key repeats.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "f.json")
+    >>> _ = open(p, "w").write(json.dumps({"relu(x)": {"a": 1}, "tanh(x)": {"a": 2}}))
+    >>> [(i, k) for i, k, _ in iter_json_object(p)]
+    [(0, 'relu(x)'), (1, 'tanh(x)')]
+    """
+    path = Path(path)
+    where = repr(str(path))
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed in finally
+    except FileNotFoundError:
+        raise InvalidInputError(f"input file {where} does not exist") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read input file {where}: {exc}") from None
+    try:
+        s = _Stream(fh, where, chunk_size)
+        s.expect("{", "'{' (the file must hold one JSON object keyed by activation function)")
+        seen: set[str] = set()
+        index = 0
+        if s.peek() == "}":
+            s.pos += 1
+        else:
+            while True:
+                if s.peek() != '"':
+                    raise s.fail(f"expected a string key for record {index}")
+                key = s.value()
+                if key in seen:
+                    raise InvalidInputError(f"{where}: record {index} repeats the key {key!r}")
+                seen.add(key)
+                s.expect(":", "':' after a key")
+                value = s.value()
+                yield index, key, value
+                index += 1
+                if s.expect(",}", "',' or '}' after a record") == "}":
+                    break
+        if s.peek():
+            raise s.fail("extra data after the top-level object")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"input file {where} is not UTF-8 text: {exc}") from None
+    finally:
+        fh.close()
+
+
+# --- record conversion -------------------------------------------------------------------------------------------
+
+def _number(value: Any, what: str) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{what} must be a number; got {value!r}")
+    return float(value)
+
+
+def _cdf(value: Any, what: str) -> tuple[np.ndarray, bool]:
+    """(vector as float32, all finite). ``null`` or ``[]`` means no features; ``null`` entries count as NaN."""
+    if value is None:
+        return np.zeros(0, np.float32), False
+    if not isinstance(value, list):
+        raise InvalidInputError(f"{what} must be a list of numbers (or null); got {type(value).__name__}")
+    kinds = set(map(type, value))
+    if not kinds <= {float, int}:
+        for v in value:
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise InvalidInputError(f"{what} must hold numbers; found {v!r}")
+        value = [math.nan if v is None else v for v in value]
+    arr = np.array(value, dtype=np.float64)
+    return arr.astype(np.float32), bool(arr.size and np.isfinite(arr).all())
+
+
+def model_layout(model: str) -> list[dict[str, Any]]:
+    """Per-layer weight counts of ``model`` from ``act_bench.features.fim_layout(create_model(model))``."""
+    try:
+        from act_bench.features import fim_layout
+        from data_builders.models import create_model
+    except ImportError as exc:
+        raise InvalidInputError(f"the FIM layout of model {model!r} needs act_bench.features.fim_layout and "
+                                f"data_builders.models.create_model ({exc}); pass the layout explicitly "
+                                f"(--layout FILE.json: a list of {{\"layer\", \"weights\"}})") from None
+    return normalize_layout(fim_layout(create_model(model)), where=f"fim_layout of model {model!r}")
+
+
+def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
+                    layout: Sequence[Any] | None = None, cdf_layout: str = "auto", name: str | None = None,
+                    n_runs: int | None = None, license: str = "other",
+                    chunk_size: int = 1 << 20) -> BenchmarkTable:
+    """Read an upstream Act-Bench JSON file into a table (``runs`` empty, outputs computed, source recorded).
+
+    Parameters
+    ----------
+    path : str or path
+        The JSON file: ``{function: {"Train Accuracy", "Validation Accuracy", "Test Accuracy", "Train Loss",
+        "Validation Loss", "Test Loss", "Runtime (s)", "Equivalent Activation Functions",
+        "Fisher log eigenvalue CDF", ...}}`` (values are medians over seeds). Other keys are ignored.
+    model : {"all-cnn-c", "resnet-56", "mobilevitv2-0.5"}, optional
+        Sets task, ``n_runs`` and (unless ``layout`` is given) the FIM layout via ``act_bench.features``.
+    layout : list, optional
+        Per-layer weight counts (``[{"layer": name, "weights": w}, ...]``, module order) used to check the CDF
+        lengths and to record ``fim_layout``.
+    cdf_layout : {"auto", "act-bench", "upstream"}
+        ``act-bench``: floor(w/100) values per layer; ``upstream``: floor(w/100) - 1 (what the reference code wrote).
+        ``auto`` detects it from the vector length (needs a layout).
+    name : str, optional
+        Table name (default: the file name without extension).
+    n_runs : int, optional
+        Runs per median (default: 3 for all-cnn-c and resnet-56, 1 for mobilevitv2-0.5, else 0 = unknown).
+    license : str
+        License recorded in the dataset card.
+
+    Returns
+    -------
+    BenchmarkTable
+
+    Notes
+    -----
+    A CDF that is ``null``, empty or has non-finite values (the reference code divides by the last value, giving NaN
+    for invalid spectra) gives ``fim_valid=False``. A record whose train or validation loss is not finite gets
+    status ``"diverged"``; accuracies must be finite numbers in [0, 1].
+    """
+    from act_bench._validation import check_choice
+    from act_bench.space import evaluate_many, parse
+
+    started = time.perf_counter()
+    cdf_layout = check_choice(cdf_layout, "cdf_layout", "import_upstream", ("auto", "act-bench", "upstream"))
+    if model is not None:
+        check_choice(model, "model", "import_upstream", tuple(UPSTREAM_MODELS))
+    info = UPSTREAM_MODELS.get(model) if model else None
+    layers = normalize_layout(layout) if layout is not None else (model_layout(model) if model else None)
+    expected: dict[CdfLayout, int] = {}
+    if layers is not None:
+        expected = {c: sum(c.bins(e["weights"]) for e in layers) for c in CdfLayout}
+    fixed = None if cdf_layout == "auto" else CdfLayout(cdf_layout)
+    if fixed is None and layers is None:
+        raise InvalidInputError("cannot tell the CDF layout without a model layout: pass --model, --layout "
+                                "FILE.json, or --cdf-layout act-bench|upstream")
+    path = Path(path)
+    rows: dict[str, list[Any]] = {c: [] for c in FUNCTIONS_COLUMNS if c != "outputs"}
+    owner: dict[str, tuple[int, str]] = {}
+    detected: CdfLayout | None = fixed
+    length_seen: tuple[int, int, str] | None = None  # (length, record, key) of the first vector
+    for index, key, value in iter_json_object(path, chunk_size=chunk_size):
+        rec = f"{str(path)!r} record {index} ({key!r})"
+        try:
+            func = str(parse(key))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{rec}: {exc}") from None
+        if not isinstance(value, dict):
+            raise InvalidInputError(f"{rec}: value must be an object with keys {', '.join(UPSTREAM_KEYS)}; got "
+                                    f"{type(value).__name__}")
+        missing = [k for k in UPSTREAM_KEYS if k not in value]
+        if missing:
+            raise InvalidInputError(f"{rec}: missing key(s) {', '.join(map(repr, missing))}")
+        for k, col in UPSTREAM_KEYS.items():
+            if col in ("equivalents", "fim_cdf"):
+                continue
+            x = _number(value[k], f"{rec} key {k!r}")
+            if col.endswith("accuracy") and not (math.isfinite(x) and 0.0 <= x <= 1.0):
+                raise InvalidInputError(f"{rec} key {k!r}: accuracy must be a finite number in [0, 1]; got {x}")
+            if col == "runtime" and not (math.isfinite(x) and x >= 0):
+                raise InvalidInputError(f"{rec} key {k!r}: runtime must be a finite number >= 0; got {x}")
+            rows[col].append(x)
+        eqs = value[_EQ_KEY]
+        if not isinstance(eqs, list) or not all(isinstance(e, str) for e in eqs):
+            raise InvalidInputError(f"{rec} key {_EQ_KEY!r} must be a list of strings; got {eqs!r}")
+        members = [func]
+        for e in eqs:
+            try:
+                members.append(str(parse(e)))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{rec} key {_EQ_KEY!r} entry {e!r}: {exc}") from None
+        members = list(dict.fromkeys(members))
+        for m in members:
+            prev = owner.setdefault(m, (index, key))
+            if prev[0] != index:
+                raise InvalidInputError(f"{rec}: {m!r} is also listed under record {prev[0]} ({prev[1]!r}); each "
+                                        f"function may belong to one record only")
+        vec, finite = _cdf(value[_CDF_KEY], f"{rec} key {_CDF_KEY!r}")
+        if vec.size:
+            n = int(vec.size)
+            if expected:
+                if detected is None:
+                    detected = next((c for c, v in expected.items() if v == n), None)
+                if detected is None or expected[detected] != n:
+                    wanted = " or ".join(f"{v} ({c.value} layout)" for c, v in expected.items()
+                                         if detected is None or c is detected)
+                    raise InvalidInputError(f"{rec} key {_CDF_KEY!r}: wrong vector length {n}; expected {wanted} "
+                                            f"for the given model layout")
+            elif length_seen is not None and length_seen[0] != n:
+                raise InvalidInputError(f"{rec} key {_CDF_KEY!r}: wrong vector length {n}; record {length_seen[1]} "
+                                        f"({length_seen[2]!r}) has {length_seen[0]}")
+            if length_seen is None:
+                length_seen = (n, index, key)
+        rows["function"].append(func)
+        rows["equivalents"].append(members)
+        losses_finite = math.isfinite(rows["train_loss"][-1]) and math.isfinite(rows["val_loss"][-1])
+        rows["status"].append(RunStatus.OK.value if losses_finite else RunStatus.DIVERGED.value)
+        rows["fim_valid"].append(finite)
+        rows["fim_reason"].append(None if finite else (
+            "no FIM features in the upstream data" if vec.size == 0
+            else "non-finite values in the upstream FIM CDF (invalid spectrum)"))
+        rows["fim_cdf"].append(vec if finite else np.zeros(0, np.float32))
+    if info is not None and n_runs is None:
+        n_runs = info.n_runs
+    rows["n_runs"] = [int(n_runs or 0)] * len(rows["function"])
+    detected = detected or CdfLayout.ACT_BENCH
+    outputs = evaluate_many(rows["function"])
+    functions = pd.DataFrame({c: _list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
+                              for c in rows}, columns=[c for c in FUNCTIONS_COLUMNS if c != "outputs"])
+    functions["outputs"] = _list_column(list(outputs))
+    metadata = default_metadata(
+        name=name or path.stem,
+        task=info.task if info else None,
+        model=model,
+        recipe={"dataset": info.dataset, "reference": "Bingham & Miikkulainen (NeurIPS 2023), Table 4"} if info
+        else {},
+        fim_layout=layout_entries(layers, detected) if layers is not None else [],
+        fim_cdf_layout=detected.value,
+        source=f"upstream import of {path.name}",
+        license=license,
+        build={"wall_time_s": None},
+    )
+    try:
+        table = BenchmarkTable(functions, None, metadata)
+    except InvalidInputError as exc:  # e.g. two records with identical outputs
+        raise InvalidInputError(f"{str(path)!r}: {exc}") from None
+    table.metadata["build"]["wall_time_s"] = round(time.perf_counter() - started, 3)
+    return table
