@@ -16,9 +16,11 @@ from act_bench.space._enumerate import (
     EquivalenceClasses,
     count_graphs,
     count_unique,
+    decode_index,
     enumerate_schema,
     equivalence_classes,
     evaluate_many,
+    find_equivalents,
     output_keys,
 )
 from act_bench.space._evaluate import (
@@ -47,6 +49,6 @@ __all__ = [
     "Operator", "OpKind", "UNARY_OPS", "BINARY_OPS", "NARY_OPS", "EXTRA_UNARY_OPS", "get_operator", "list_operators",
     "standard_inputs", "STANDARD_INPUT_SPEC", "evaluate", "function_outputs", "ActivationFunction", "gaussian_moments",
     "as_expr",
-    "enumerate_schema", "count_graphs", "count_unique", "equivalence_classes", "EquivalenceClasses", "evaluate_many",
+    "enumerate_schema", "count_graphs", "count_unique", "equivalence_classes", "EquivalenceClasses", "evaluate_many", "decode_index", "find_equivalents",
     "output_keys", "PAPER_THREE_NODE_SCHEMA", "PAPER_FOUR_NODE_SCHEMAS", "BASELINE_FUNCTIONS",
 ]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -181,40 +183,57 @@ def _eval_cached(e: Expr, x: torch.Tensor, cache: dict[Expr, torch.Tensor]) -> t
 # --- hashing outputs into equivalence keys -------------------------------------------------------------------------
 
 _CANONICAL_NAN = np.int32(0x7FC00000)
-_rng = np.random.default_rng(0x5EED)
-_MULT = (_rng.integers(1, 2**63, size=(2, 1000), dtype=np.uint64) | np.uint64(1))
+_NEG_ZERO = np.int32(-(2**31))
+_HASH_SEED = 0x5EED
+_COL_BLOCK = 128
+_POOL: ThreadPoolExecutor | None = None
 
 
-def _canonical_bits(outputs: np.ndarray, signed_zero: bool) -> np.ndarray:
-    bits = np.ascontiguousarray(outputs, dtype=np.float32).view(np.int32).copy()
-    bits[np.isnan(outputs)] = _CANONICAL_NAN
-    if not signed_zero:
-        bits[bits == np.int32(-(2**31))] = 0  # -0.0 -> +0.0
-    return bits
+def _multipliers(n_cols: int) -> np.ndarray:
+    rng = np.random.default_rng(_HASH_SEED)
+    return rng.integers(0, 2**63, size=(n_cols, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def _hash_rows(outputs: np.ndarray, mult: np.ndarray, signed_zero: bool) -> np.ndarray:
+    h = np.zeros((outputs.shape[0], 2), dtype=np.uint64)
+    for j in range(0, outputs.shape[1], _COL_BLOCK):  # column blocks keep the widened copy in cache
+        block = outputs[:, j:j + _COL_BLOCK]
+        bits = block.view(np.int32).copy()
+        bits[np.isnan(block)] = _CANONICAL_NAN
+        if not signed_zero:
+            bits[bits == _NEG_ZERO] = 0
+        with np.errstate(over="ignore"):
+            h += bits.view(np.uint32).astype(np.uint64) @ mult[j:j + _COL_BLOCK]
+    return h
 
 
 def output_keys(outputs: np.ndarray, *, signed_zero: bool = False) -> np.ndarray:
     """128-bit keys (structured array of two uint64) such that equal keys <=> equivalent outputs.
 
-    Rows are canonicalised (NaN -> one NaN; -0 -> 0 unless ``signed_zero``), mixed with the SplitMix64 finaliser and
-    hashed by two independent random linear combinations modulo 2**64; a collision between two different rows has
-    probability about 2**-128.
+    Each row is canonicalised (every NaN -> one NaN; -0 -> 0 unless ``signed_zero``), its float32 bit patterns are
+    read as integers in [0, 2**32) and hashed by two independent random linear forms modulo 2**64 (a universal hash).
+    Equal rows always get equal keys; two different rows collide with probability at most 2**-66, so over the
+    ~2**37 pairs of the four-node space the chance of any false merge is below 2**-29. Work is spread over a small
+    thread pool (numpy releases the GIL).
     """
-    outputs = np.asarray(outputs, dtype=np.float32)
+    global _POOL
+    outputs = np.ascontiguousarray(outputs, dtype=np.float32)
     if outputs.ndim != 2:
         raise InvalidInputError(f"outputs must be a 2-D array (functions x inputs); got shape {outputs.shape}")
-    bits = _canonical_bits(outputs, signed_zero).astype(np.uint64)
-    n_cols = bits.shape[1]
-    mult = _MULT if n_cols <= _MULT.shape[1] else np.random.default_rng(0x5EED).integers(
-        1, 2**63, size=(2, n_cols), dtype=np.uint64) | np.uint64(1)
-    with np.errstate(over="ignore"):
-        z = bits * np.uint64(0x9E3779B97F4A7C15)
-        z ^= z >> np.uint64(30)
-        z *= np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(27)
-        keys = np.empty(bits.shape[0], dtype=[("h1", np.uint64), ("h2", np.uint64)])
-        keys["h1"] = (z * mult[0, :n_cols]).sum(axis=1, dtype=np.uint64)
-        keys["h2"] = (z * mult[1, :n_cols]).sum(axis=1, dtype=np.uint64)
+    mult = _multipliers(outputs.shape[1])
+    n = outputs.shape[0]
+    workers = min(os.cpu_count() or 1, 4)
+    if n >= 4096 and workers > 1:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(workers)
+        bounds = np.linspace(0, n, workers + 1).astype(int)
+        parts = list(_POOL.map(lambda ab: _hash_rows(outputs[ab[0]:ab[1]], mult, signed_zero),
+                               zip(bounds[:-1], bounds[1:])))
+        h = np.concatenate(parts)
+    else:
+        h = _hash_rows(outputs, mult, signed_zero)
+    keys = np.empty(n, dtype=[("h1", np.uint64), ("h2", np.uint64)])
+    keys["h1"], keys["h2"] = h[:, 0], h[:, 1]
     return keys
 
 
@@ -347,3 +366,58 @@ def equivalence_classes(functions: Iterable[Expr | str] | None = None, *,
         n_graphs=len(names),
         signed_zero=signed_zero,
     )
+
+
+def _n_rows(node: Expr, extra_ops: bool) -> int:
+    if node.is_input:
+        return 1
+    return len(_choices(node, extra_ops)) * math.prod(_n_rows(a, extra_ops) for a in node.args)
+
+
+def decode_index(schema: Expr | str, index: int, *, extra_ops: bool = False) -> Expr:
+    """The expression at position ``index`` of :func:`enumerate_schema` (mixed-radix decoding, no enumeration).
+
+    Examples
+    --------
+    >>> str(decode_index("binary(unary(x),unary(x))", 1))
+    'add(zero(x),one(x))'
+    """
+    def rec(node: Expr, i: int) -> Expr:
+        if node.is_input:
+            return node
+        sizes = [_n_rows(a, extra_ops) for a in node.args]
+        parts = []
+        for size in reversed(sizes):
+            i, r = divmod(i, size)
+            parts.append(r)
+        parts.reverse()
+        op = _choices(node, extra_ops)[i]
+        return Expr(op, tuple(rec(a, r) for a, r in zip(node.args, parts)))
+
+    schema = _as_schema(schema)
+    total = _n_rows(schema, extra_ops)
+    if not 0 <= index < total:
+        raise InvalidInputError(f"index {index} out of range for schema {str(schema)!r} with {total} graphs")
+    return rec(schema, index)
+
+
+def find_equivalents(expr: Expr | str, schemas: Expr | str | Iterable[Expr | str], *, extra_ops: bool = False,
+                     signed_zero: bool = False) -> list[str]:
+    """All graphs of the schema(s) equivalent to ``expr``, sorted by the representative order (best first).
+
+    Examples
+    --------
+    >>> find_equivalents("relu(x)", "binary(unary(x),unary(x))")[:2]
+    ['div(relu(x),one(x))', 'max(elu(x),relu(x))']
+    """
+    target = output_keys(evaluate_many([expr]), signed_zero=signed_zero)[0]
+    x = torch.from_numpy(standard_inputs().copy())
+    found: set[str] = set()
+    with torch.no_grad():
+        for schema in _schema_list(schemas):
+            offset = 0
+            for chunk in _chunks(schema, x, extra_ops):
+                hits = np.nonzero(output_keys(chunk.numpy(), signed_zero=signed_zero) == target)[0]
+                found.update(str(decode_index(schema, offset + int(h), extra_ops=extra_ops)) for h in hits)
+                offset += chunk.shape[0]
+    return sorted(found, key=_rep_key)

@@ -132,8 +132,9 @@ class _Parser:
             name = placeholder.value
         elif op is None:
             hint = " (placeholders are only allowed in schemas)" if placeholder is not None else ""
-            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(list_operators())}, "
-                             f"and the input 'x'", pos)
+            extra = ", the placeholders unary, binary, n-ary" if self.allow else ""
+            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(list_operators())}"
+                             f"{extra} and the input 'x'", pos)
         self.expect("(")
         args = [self.node(depth + 1)]
         while True:

@@ -1,0 +1,146 @@
+"""``act-bench space ...``: count, show and list the functions of a search space."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from act_bench.cli._common import emit
+from act_bench.errors import InvalidInputError
+
+DEFAULT_SCHEMA = "binary(unary(x),unary(x))"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    space = sub.add_parser("space", help="search spaces: count, show and list activation functions",
+                           description="Inspect activation-function search spaces defined by schemas such as "
+                                       f"{DEFAULT_SCHEMA!r} (placeholders: unary, binary, n-ary).")
+    ssub = space.add_subparsers(dest="space_command", metavar="SUBCOMMAND")
+    ssub.required = True
+
+    def common(p: argparse.ArgumentParser, schema_help: str) -> None:
+        p.add_argument("--schema", action="append", metavar="SCHEMA", help=schema_help)
+        p.add_argument("--extra-ops", action="store_true",
+                       help="also use the optional unary operators elish, leakyrelu, mish, gelu")
+        p.add_argument("--signed-zero", action="store_true",
+                       help="tell -0.0 from 0.0 when comparing outputs (the reference code's string comparison); "
+                            "default: -0 == 0")
+
+    p = ssub.add_parser("count", help="count graphs and unique functions of schema(s)",
+                        description="Count the computation graphs of one or more schemas and the equivalence "
+                                    "classes of their union (identical float32 outputs on the standard inputs).")
+    common(p, f"schema to enumerate; repeat for a union (default: {DEFAULT_SCHEMA})")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_count)
+
+    p = ssub.add_parser("show", help="canonical form, equivalence class and range of one function",
+                        description="Parse EXPR, print its canonical form, its class representative within the "
+                                    "space (the schema(s), default the paper's benchmark space plus the 8 baseline "
+                                    "functions), whether it is finite on the standard inputs, and min/max outputs.")
+    p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(relu(x),cosh(elu(x)))'")
+    common(p, f"space to look the function up in; repeatable (default: {DEFAULT_SCHEMA} plus the baselines)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_show)
+
+    p = ssub.add_parser("list", help="write the functions of schema(s) to a Parquet file",
+                        description="Enumerate schema(s) and write a Parquet file: with --unique one row per "
+                                    "equivalence class (representative, equivalents, outputs), else one row per "
+                                    "graph (function, representative).")
+    common(p, f"schema to enumerate; repeat for a union (default: {DEFAULT_SCHEMA})")
+    p.add_argument("--unique", action="store_true", help="one row per equivalence class")
+    p.add_argument("--out", required=True, metavar="FILE.parquet", help="output Parquet file (written atomically)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_list)
+
+
+def _schemas(args: argparse.Namespace) -> list[str]:
+    from act_bench.space import parse_schema
+
+    schemas = args.schema or [DEFAULT_SCHEMA]
+    return [str(parse_schema(s)) for s in schemas]
+
+
+def _count(args: argparse.Namespace) -> int:
+    from act_bench.space import count_graphs, count_unique
+
+    schemas = _schemas(args)
+    start = time.perf_counter()
+    graphs = count_graphs(schemas, extra_ops=args.extra_ops)
+    unique = count_unique(schemas, extra_ops=args.extra_ops, signed_zero=args.signed_zero)
+    seconds = time.perf_counter() - start
+    result = {"schema": schemas[0] if len(schemas) == 1 else schemas, "graphs": graphs, "unique": unique,
+              "seconds": round(seconds, 3)}
+    human = (f"schema: {', '.join(schemas)}\ngraphs: {graphs:,}\nunique functions: {unique:,} "
+             f"({'-0 != 0' if args.signed_zero else '-0 == 0'}, NaN == NaN)\nseconds: {seconds:.2f}")
+    emit(result, args.json, human)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from act_bench.space import BASELINE_FUNCTIONS, find_equivalents, function_outputs, parse
+
+    expr = parse(args.expr)
+    canonical = str(expr)
+    y = function_outputs(expr)
+    finite = bool(np.isfinite(y).all())
+    members = find_equivalents(expr, _schemas(args), extra_ops=args.extra_ops, signed_zero=args.signed_zero)
+    if not args.schema:  # default space: the benchmark space plus the baselines
+        from act_bench.space import equivalence_classes
+
+        baselines = equivalence_classes(BASELINE_FUNCTIONS, signed_zero=args.signed_zero)
+        hit = baselines.representative_of(expr)
+        if hit is not None:
+            members = [hit] + members
+    rep = members[0] if members else None
+    with np.errstate(all="ignore"):
+        lo = float(np.nanmin(y)) if not np.isnan(y).all() else math.nan
+        hi = float(np.nanmax(y)) if not np.isnan(y).all() else math.nan
+    result = {"canonical": canonical, "unique_representative": rep, "finite": finite, "min": lo, "max": hi}
+    human = (f"canonical: {canonical}\nrepresentative: {rep if rep is not None else '(not in the space)'}"
+             f"\nfinite on the standard inputs: {finite}\nmin: {lo}\nmax: {hi}")
+    emit(result, args.json, human)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from act_bench.space import equivalence_classes
+
+    out = os.path.abspath(args.out)
+    folder = os.path.dirname(out)
+    if not os.path.isdir(folder):
+        raise InvalidInputError(f"--out {args.out!r}: folder {folder!r} does not exist")
+    if not out.endswith(".parquet"):
+        raise InvalidInputError(f"--out {args.out!r}: the file name must end with .parquet")
+    schemas = _schemas(args)
+    classes = equivalence_classes(schemas=schemas, extra_ops=args.extra_ops, signed_zero=args.signed_zero)
+    if args.unique:
+        outputs = pa.FixedSizeListArray.from_arrays(pa.array(classes.outputs.reshape(-1), pa.float32()),
+                                                    classes.outputs.shape[1])
+        table = pa.table({"representative": classes.representatives,
+                          "equivalents": pa.array(classes.equivalents, pa.list_(pa.string())),
+                          "outputs": outputs})
+    else:
+        rows = [(m, rep) for rep, members in zip(classes.representatives, classes.equivalents) for m in members]
+        table = pa.table({"function": [r[0] for r in rows], "representative": [r[1] for r in rows]})
+    table = table.replace_schema_metadata({"act_bench.schemas": ";".join(schemas),
+                                           "act_bench.signed_zero": str(args.signed_zero)})
+    fd, tmp = tempfile.mkstemp(suffix=".parquet.tmp", dir=folder)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    result = {"out": out, "rows": table.num_rows, "graphs": classes.n_graphs, "unique": len(classes)}
+    emit(result, args.json, f"wrote {table.num_rows:,} rows to {out} ({classes.n_graphs:,} graphs, "
+                            f"{len(classes):,} unique)")
+    return 0

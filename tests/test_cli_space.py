@@ -1,0 +1,89 @@
+"""CLI: act-bench space count/show/list, errors, --help and --version."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from act_bench.cli import main
+from act_bench.space import count_unique, function_outputs
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_space_count_json(capsys):
+    code, out, err = run_cli(capsys, "space", "count", "--schema", "binary(unary(x),unary(x))", "--json")
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert result["graphs"] == 5103
+    assert result["unique"] == count_unique("binary(unary(x),unary(x))")
+    assert result["schema"] == "binary(unary(x),unary(x))" and result["seconds"] >= 0
+
+
+def test_space_count_union_of_schemas(capsys):
+    code, out, _ = run_cli(capsys, "space", "count", "--schema", "unary(x)", "--schema", "unary(unary(x))",
+                           "--json")
+    result = json.loads(out)
+    assert result["graphs"] == 27 + 27 * 27
+    assert result["unique"] == count_unique(["unary(x)", "unary(unary(x))"])
+    assert result["schema"] == ["unary(x)", "unary(unary(x))"]
+
+
+def test_space_show(capsys):
+    code, out, _ = run_cli(capsys, "space", "show", "max( zero(x), relu(x))", "--json")
+    result = json.loads(out)
+    y = function_outputs("relu(x)")
+    assert result == {"canonical": "max(zero(x),relu(x))", "unique_representative": "relu(x)", "finite": True,
+                      "min": float(y.min()), "max": float(y.max())}
+    code, out, _ = run_cli(capsys, "space", "show", "exp(exp(exp(x)))", "--json")
+    result = json.loads(out)
+    assert result["unique_representative"] is None and result["finite"] is False
+
+
+def test_space_list_writes_parquet(capsys, tmp_path):
+    out_file = tmp_path / "classes.parquet"
+    code, out, _ = run_cli(capsys, "space", "list", "--schema", "unary(unary(x))", "--unique", "--out",
+                           str(out_file), "--json")
+    assert code == 0
+    table = pq.read_table(out_file).to_pandas()
+    assert len(table) == count_unique("unary(unary(x))") == json.loads(out)["unique"]
+    row = table[table.representative == "relu(x)"]
+    assert row.empty  # relu(x) itself is not a two-node graph ...
+    row = table[table.equivalents.apply(lambda m: "relu(identity(x))" in list(m))].iloc[0]
+    assert list(row.outputs) == function_outputs("relu(x)").tolist()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["space", "show", "max(relu(x)"], "expected ')' at position 11"),
+    (["space", "count", "--schema", "binary(unary(x))"], "placeholder 'binary' cannot take 1 arguments"),
+    (["space", "count", "--schema", "binary(foo(x),x)"], "unknown operator 'foo'"),
+    (["space", "list", "--out", "/nonexistent-dir/x.parquet"], "does not exist"),
+    (["space", "list", "--out", "classes.csv"], "must end with .parquet"),
+    (["space", "count", "--bogus"], "unrecognized arguments: --bogus"),
+    (["space"], "required"),
+])
+def test_space_errors_exit_2_one_line(capsys, argv, message):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_exit_code_and_version():
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "space", "show", "relu(x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("act-bench ")
