@@ -12,6 +12,7 @@ from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependenc
 # Each module act_bench.cli._<name> defines register(subparsers); the order here is the order in --help.
 _COMMAND_MODULES = [
     "space",
+    "tables",
 ]
 
 

@@ -205,7 +205,7 @@ def _cdf(value: Any, what: str) -> tuple[np.ndarray, bool]:
 
 
 def model_layout(model: str) -> list[dict[str, Any]]:
-    """Per-layer weight counts of ``model`` from ``act_bench.features.fim_layout(create_model(model))``."""
+    """Per-layer weight counts of ``model`` from ``act_bench.features.fim_layout(create_model(model, ...))``."""
     try:
         from act_bench.features import fim_layout
         from data_builders.models import create_model
@@ -213,7 +213,9 @@ def model_layout(model: str) -> list[dict[str, Any]]:
         raise InvalidInputError(f"the FIM layout of model {model!r} needs act_bench.features.fim_layout and "
                                 f"data_builders.models.create_model ({exc}); pass the layout explicitly "
                                 f"(--layout FILE.json: a list of {{\"layer\", \"weights\"}})") from None
-    return normalize_layout(fim_layout(create_model(model)), where=f"fim_layout of model {model!r}")
+    num_classes = 10  # all three published datasets are 10-way (CIFAR-10, Imagenette)
+    return normalize_layout(fim_layout(create_model(model, "relu(x)", num_classes=num_classes)),
+                            where=f"fim_layout of model {model!r}")
 
 
 def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,

@@ -1,0 +1,162 @@
+"""``act-bench import-upstream | export-hf | publish | table info | table query``: benchmark tables."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from act_bench.cli._common import emit
+from act_bench.errors import InvalidInputError
+
+_MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import-upstream", help="import a published Act-Bench JSON file as a table",
+                       description="Stream an upstream Act-Bench JSON file (a dict keyed by activation function "
+                                   "with median metrics, equivalents and FIM CDF) into a table folder: outputs are "
+                                   "computed, runs are empty, the source and CDF layout are recorded. Nothing is "
+                                   "written unless the whole file is valid.")
+    p.add_argument("file", metavar="FILE.json", help="upstream JSON file (e.g. act-bench-cnn.json)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output table folder (must not exist or be empty)")
+    p.add_argument("--model", choices=_MODELS, help="model of the file: sets task, runs per median and the FIM layout")
+    p.add_argument("--layout", metavar="LAYOUT.json",
+                   help="per-layer weight counts, a JSON list of {\"layer\", \"weights\"} (overrides --model's)")
+    p.add_argument("--cdf-layout", choices=("auto", "act-bench", "upstream"), default="auto",
+                   help="values per layer: act-bench = floor(w/100), upstream = floor(w/100)-1; auto detects it "
+                        "from the vector length (needs --model or --layout). Default: auto")
+    p.add_argument("--name", help="table name (default: the file name without .json)")
+    p.add_argument("--n-runs", type=int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
+    p.add_argument("--license", default="other", help="license for the dataset card (default: other)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_import_upstream)
+
+    p = sub.add_parser("export-hf", help="write a table as a Hugging Face dataset folder",
+                       description="Write TABLE (name, folder or Hub id) to DIR as Parquet files plus a dataset card "
+                                   "README.md, loadable with datasets.load_dataset(DIR, 'functions' | 'runs').")
+    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_export_hf)
+
+    p = sub.add_parser("publish", help="upload a table to the Hugging Face Hub",
+                       description="Export TABLE and upload it as the Hub dataset ID (created if needed; token from "
+                                   "HF_TOKEN or `hf auth login`). --dry-run lists the files without network.")
+    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    p.add_argument("--repo-id", required=True, metavar="ID", help="Hub dataset id, e.g. user/act-bench-mnist1d")
+    p.add_argument("--private", action="store_true", help="create the dataset repository as private")
+    p.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_publish)
+
+    t = sub.add_parser("table", help="inspect a benchmark table: info, query",
+                       description="Inspect a benchmark table given by name, folder or Hub id.")
+    tsub = t.add_subparsers(dest="table_command", metavar="SUBCOMMAND")
+    tsub.required = True
+    p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source")
+    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    p.add_argument("--revision", help="Hub revision (Hub ids only)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_info)
+    p = tsub.add_parser("query", help="metrics of one function (any equivalent spelling)")
+    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(x,zero(x))'")
+    p.add_argument("--revision", help="Hub revision (Hub ids only)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_query)
+
+
+def _check_out(out: str) -> Path:
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InvalidInputError(f"--out {out!r} exists and is not an empty directory; choose a new path")
+    return path
+
+
+def _import_upstream(args: argparse.Namespace) -> int:
+    from act_bench.tables import import_upstream, read_layout_file
+
+    out = _check_out(args.out)
+    if args.n_runs is not None and args.n_runs < 0:
+        raise InvalidInputError(f"--n-runs must be >= 0; got {args.n_runs}")
+    layout = read_layout_file(args.layout) if args.layout else None
+    table = import_upstream(args.file, model=args.model, layout=layout, cdf_layout=args.cdf_layout,
+                            name=args.name, n_runs=args.n_runs, license=args.license)
+    table.save(out)
+    info = table.info()
+    result = {**info, "out": str(out), "fim_cdf_layout": table.metadata["fim_cdf_layout"],
+              "fim_valid": int(table.functions["fim_valid"].sum()),
+              "wall_time_s": table.metadata["build"]["wall_time_s"]}
+    human = (f"imported {info['rows']} functions from {args.file} into {out} "
+             f"(CDF layout {result['fim_cdf_layout']}, {result['fim_valid']} with valid FIM features, "
+             f"{info['fim_dims']} dims, {result['wall_time_s']} s)")
+    emit(result, args.json, human)
+    return 0
+
+
+def _export_hf(args: argparse.Namespace) -> int:
+    from act_bench.tables import list_upload_files, load_table
+
+    out = _check_out(args.out)
+    table = load_table(args.table)
+    table.save(out)
+    files = list_upload_files(out)
+    result = {"out": str(out), "name": table.name, "rows": len(table), "runs": len(table.runs),
+              "files": [{"path": p, "bytes": b} for p, b in files]}
+    human = f"wrote {out}:\n" + "\n".join(f"  {p}  {b:,} bytes" for p, b in files)
+    emit(result, args.json, human)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from act_bench.tables import list_upload_files, load_table, publish_folder
+
+    table = load_table(args.table)
+    tmp = Path(tempfile.mkdtemp(prefix="act-bench-publish-"))
+    try:
+        folder = table.save(tmp / table.name)
+        files = list_upload_files(folder)
+        listing = [{"path": p, "bytes": b} for p, b in files]
+        total = sum(b for _, b in files)
+        if args.dry_run:
+            result = {"repo_id": args.repo_id, "private": args.private, "dry_run": True, "files": listing,
+                      "total_bytes": total}
+            human = (f"would upload to dataset {args.repo_id} ({'private' if args.private else 'public'}):\n"
+                     + "\n".join(f"  {p}  {b:,} bytes" for p, b in files) + f"\ntotal: {total:,} bytes")
+            emit(result, args.json, human)
+            return 0
+        res = publish_folder(folder, args.repo_id, private=args.private)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = {"repo_id": res.repo_id, "revision": res.revision, "commit_url": res.commit_url, "files": listing,
+              "total_bytes": total}
+    emit(result, args.json, f"uploaded {len(files)} files ({total:,} bytes) to {res.repo_id}\n"
+                            f"revision: {res.revision}\ncommit: {res.commit_url}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from act_bench.tables import load_table
+
+    info = load_table(args.table, revision=args.revision).info()
+    best = info["best"]
+    human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({info['seeds']} seeds)\n"
+             f"best: {best['function'] + ' (val_accuracy ' + format(best['val_accuracy'], '.4f') + ')' if best else '-'}"
+             f"\nFIM dims: {info['fim_dims']}\nsource: {info['source']}")
+    emit(info, args.json, human)
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from act_bench.tables import METRICS, load_table
+
+    table = load_table(args.table, revision=args.revision)
+    row = table.query(args.expr)
+    result = {"query": args.expr, "function": row["function"], "equivalents": list(row["equivalents"]),
+              **{m: float(row[m]) for m in (*METRICS, "runtime")}, "status": row["status"],
+              "n_runs": int(row["n_runs"]), "fim_valid": bool(row["fim_valid"]), "fim_reason": row["fim_reason"]}
+    human = "\n".join(f"{k}: {v}" for k, v in result.items())
+    emit(result, args.json, human)
+    return 0
