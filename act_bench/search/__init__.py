@@ -1,0 +1,45 @@
+"""Ask/tell searchers over a set of candidate activation functions, and the UMAP maps the surrogates use.
+
+Searchers depend only on a :class:`CandidateSet` (names, equivalence classes, features) and do no I/O, so the
+same object runs in a replay against a benchmark table and in a live search.
+
+Examples
+--------
+>>> import numpy as np
+>>> from act_bench.search import CandidateSet, create_searcher, Result
+>>> cs = CandidateSet(["relu(x)", "tanh(x)", "elu(x)"], outputs=np.eye(3, dtype=np.float32))
+>>> s = create_searcher("random", cs, seed=0)
+>>> [g.function for g in s.ask(2)]   # the baselines come first
+['elu(x)', 'relu(x)']
+"""
+
+from __future__ import annotations
+
+from act_bench.search import _registry  # noqa: F401  (registers the built-in searchers)
+from act_bench.search._base import (
+    Result,
+    Searcher,
+    Suggestion,
+    create_searcher,
+    list_searchers,
+    register_searcher,
+    searcher_spec,
+)
+from act_bench.search._candidates import CandidateSet, LayerLayout, table_frame
+from act_bench.search._embedding import (
+    FEATURE_SETS,
+    UMAP_SETTINGS,
+    Embedding,
+    default_cache_dir,
+    embed_candidates,
+)
+from act_bench.search._forest import RandomForestSurrogate
+from act_bench.search._simple import EvolutionSearcher, RandomSearcher
+from act_bench.search._surrogate import REGRESSORS, SurrogateSearcher
+
+__all__ = [
+    "CandidateSet", "LayerLayout", "table_frame", "Suggestion", "Result", "Searcher", "RandomSearcher",
+    "EvolutionSearcher", "SurrogateSearcher", "RandomForestSurrogate", "register_searcher", "create_searcher",
+    "list_searchers", "searcher_spec", "Embedding", "embed_candidates", "default_cache_dir", "FEATURE_SETS",
+    "UMAP_SETTINGS", "REGRESSORS",
+]

@@ -1,0 +1,264 @@
+"""Ask/tell searcher protocol, bookkeeping shared by every searcher, and the searcher registry."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from act_bench._validation import check_int
+from act_bench.errors import InvalidInputError
+from act_bench.search._candidates import CandidateSet
+
+__all__ = ["Suggestion", "Result", "Searcher", "register_searcher", "create_searcher", "list_searchers",
+           "searcher_spec"]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A function the searcher wants evaluated.
+
+    Attributes
+    ----------
+    function : str
+        Representative name of the candidate (any equivalent spelling trains the same function).
+    index : int
+        Row of the candidate in the searcher's :class:`CandidateSet`.
+    trial_id : int
+        Running number of this suggestion within the searcher (0, 1, ...).
+    """
+
+    function: str
+    index: int
+    trial_id: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of evaluating a suggestion.
+
+    Attributes
+    ----------
+    objective : float
+        Value to maximise (median validation accuracy). NaN marks a failed evaluation.
+    metrics : dict
+        Other values (e.g. ``test_accuracy``, ``runtime``); searchers ignore them.
+    """
+
+    objective: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Searcher:
+    """Base class of ask/tell searchers over a :class:`CandidateSet`.
+
+    Subclasses implement :meth:`_propose` (choose up to ``n`` rows among the allowed ones) and optionally
+    :meth:`_observe`. The base class owns the seeded generator, suggests the initial functions (the paper's 8
+    baselines by default) first, and guarantees that no row is suggested twice: a row is blocked once it is
+    pending or evaluated, and every equivalent spelling maps to the same row.
+
+    Parameters
+    ----------
+    candidates : CandidateSet
+        Functions to choose from.
+    seed : int
+        Seed of the searcher's own ``numpy.random.Generator``.
+    initial : sequence of str, optional
+        Functions to evaluate first, in order (those that are not candidates are skipped). Default: the paper's
+        baselines ``act_bench.space.BASELINE_FUNCTIONS``; pass ``()`` to start directly.
+
+    Attributes
+    ----------
+    n_told : int
+        Number of results received.
+    """
+
+    name = "base"
+
+    def __init__(self, candidates: CandidateSet, *, seed: int = 0, initial: Sequence[str] | None = None) -> None:
+        if not isinstance(candidates, CandidateSet):
+            raise InvalidInputError(f"parameter candidates of {type(self).__name__} must be a CandidateSet; got "
+                                    f"{type(candidates).__name__}")
+        self.candidates = candidates
+        self.seed = check_int(seed, "seed", type(self).__name__, min_value=0)
+        self.rng = np.random.default_rng(self.seed)
+        if initial is None:
+            from act_bench.space import BASELINE_FUNCTIONS
+
+            initial = BASELINE_FUNCTIONS
+        if isinstance(initial, str):
+            raise InvalidInputError(f"parameter initial of {type(self).__name__} must be a sequence of function "
+                                    f"names, not one string; got {initial!r}")
+        self.initial_rows = candidates.indices_of(initial)
+        n = len(candidates)
+        self._blocked = np.zeros(n, dtype=bool)   # pending or evaluated
+        self._pending: dict[int, Suggestion] = {}
+        self._evaluated_rows: list[int] = []
+        self._evaluated_values: list[float] = []
+        self._next_trial = 0
+
+    # -- public protocol ----------------------------------------------------------------------------------------
+
+    def ask(self, n: int = 1) -> list[Suggestion]:
+        """Return up to ``n`` new suggestions (fewer when the candidates run out), all distinct classes."""
+        n = check_int(n, "n", f"{type(self).__name__}.ask", min_value=1)
+        rows: list[int] = []
+        for row in self.initial_rows:
+            if len(rows) == n:
+                break
+            if not self._blocked[row]:
+                rows.append(row)
+                self._blocked[row] = True
+        if len(rows) < n:
+            allowed = self._allowed_mask()
+            extra = [int(r) for r in self._propose(n - len(rows), allowed)]
+            for r in extra:
+                if not allowed[r] or self._blocked[r]:
+                    raise RuntimeError(f"{type(self).__name__} proposed row {r}, which is not allowed")
+                self._blocked[r] = True
+            rows.extend(extra)
+        out = []
+        for r in rows:
+            s = Suggestion(self.candidates.names[r], r, self._next_trial)
+            self._next_trial += 1
+            self._pending[r] = s
+            out.append(s)
+        return out
+
+    def tell(self, suggestion: Suggestion, result: Result | float) -> None:
+        """Report the result of a pending suggestion (a :class:`Result` or the objective as a float)."""
+        if not isinstance(suggestion, Suggestion) or self._pending.get(suggestion.index) != suggestion:
+            raise InvalidInputError(f"{type(self).__name__}.tell got {suggestion!r}, which is not a pending "
+                                    f"suggestion of this searcher")
+        if not isinstance(result, Result):
+            try:
+                result = Result(float(result))
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"{type(self).__name__}.tell needs a Result or a number; got "
+                                        f"{result!r}") from None
+        del self._pending[suggestion.index]
+        value = float(result.objective)
+        self._evaluated_rows.append(suggestion.index)
+        self._evaluated_values.append(value)
+        self._observe(suggestion.index, value)
+
+    @property
+    def n_told(self) -> int:
+        return len(self._evaluated_rows)
+
+    @property
+    def evaluated(self) -> list[int]:
+        """Rows evaluated so far, in the order their results arrived."""
+        return list(self._evaluated_rows)
+
+    @property
+    def pending(self) -> list[int]:
+        """Rows suggested but not yet told."""
+        return list(self._pending)
+
+    def predict(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Surrogate predictions ``(rows, values)`` for the not-yet-evaluated candidates, or ``None`` (no model)."""
+        return None
+
+    # -- for subclasses ---------------------------------------------------------------------------------------------
+
+    def _allowed_mask(self) -> np.ndarray:
+        """Rows this searcher may propose now (default: every unblocked row)."""
+        return ~self._blocked
+
+    def _propose(self, n: int, allowed: np.ndarray) -> list[int]:
+        raise NotImplementedError
+
+    def _observe(self, row: int, value: float) -> None:
+        """Hook called after each result."""
+
+    def _random_rows(self, n: int, allowed: np.ndarray) -> list[int]:
+        choices = np.flatnonzero(allowed)
+        if choices.size == 0:
+            return []
+        return [int(r) for r in self.rng.choice(choices, size=min(n, choices.size), replace=False)]
+
+
+def _impute(values: np.ndarray) -> np.ndarray:
+    """Failed evaluations (non-finite objectives) take the worst finite value observed (0 if none)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    fill = values[finite].min() if finite.any() else 0.0
+    return np.where(finite, values, fill)
+
+
+# -- registry ----------------------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[..., Searcher]] = {}
+
+
+def register_searcher(name: str, factory: Callable[..., Searcher] | None = None, *, overwrite: bool = False):
+    """Register ``factory(candidates, *, seed, **kw) -> Searcher`` under ``name`` (usable as a decorator).
+
+    Refuses to replace an existing name unless ``overwrite=True``.
+
+    Examples
+    --------
+    >>> @register_searcher("my-random-doc-example")
+    ... def _make(candidates, *, seed=0, **kw):
+    ...     from act_bench.search import RandomSearcher
+    ...     return RandomSearcher(candidates, seed=seed, **kw)
+    >>> "my-random-doc-example" in list_searchers()
+    True
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"a searcher name must be a non-empty string; got {name!r}")
+
+    def deco(f: Callable[..., Searcher]) -> Callable[..., Searcher]:
+        if name in _REGISTRY and not overwrite:
+            raise InvalidInputError(f"a searcher named {name!r} is already registered; pass overwrite=True to "
+                                    f"replace it")
+        _REGISTRY[name] = f
+        return f
+
+    return deco(factory) if factory is not None else deco
+
+
+def list_searchers() -> list[str]:
+    """Registered searcher names, sorted.
+
+    Examples
+    --------
+    >>> {"random", "knr:both", "rfr:fim", "svr:outputs", "gpr:both", "evolution"} <= set(list_searchers())
+    True
+    """
+    return sorted(_REGISTRY)
+
+
+def create_searcher(name: str, candidates: CandidateSet, *, seed: int = 0, **kwargs: Any) -> Searcher:
+    """Create the searcher registered as ``name`` (e.g. ``random``, ``knr:both``, ``rfr:fim``, ``evolution``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cs = CandidateSet(["relu(x)", "tanh(x)", "elu(x)"], outputs=np.eye(3, dtype=np.float32))
+    >>> s = create_searcher("random", cs, seed=0, initial=())
+    >>> len(s.ask(2))
+    2
+    """
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise InvalidInputError(f"unknown searcher {name!r}; valid searchers: {', '.join(list_searchers())}")
+    return factory(candidates, seed=seed, **kwargs)
+
+
+def searcher_spec(name: str) -> tuple[str, str | None]:
+    """Split ``'knr:both'`` into ``('knr', 'both')``; ``'random'`` gives ``('random', None)``."""
+    if name not in _REGISTRY:
+        raise InvalidInputError(f"unknown searcher {name!r}; valid searchers: {', '.join(list_searchers())}")
+    kind, _, feats = name.partition(":")
+    return kind, feats or None
+
+
+def _finite_or_nan(x: float) -> float:
+    return x if math.isfinite(x) else math.nan
