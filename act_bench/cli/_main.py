@@ -13,6 +13,7 @@ from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependenc
 _COMMAND_MODULES = [
     "space",
     "tables",
+    "recipes",
 ]
 
 
