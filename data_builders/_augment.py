@@ -13,9 +13,22 @@ import torch.nn.functional as F
 from act_bench.errors import InvalidInputError
 
 __all__ = [
-    "MixedBatch", "to_float", "normalize", "horizontal_flip", "random_horizontal_flip", "random_crop",
-    "random_resized_crop", "sample_resized_crop_boxes", "crop_and_resize", "center_crop", "resize",
-    "mixup", "cutmix", "mixup_or_cutmix", "one_hot", "sample_beta",
+    "MixedBatch",
+    "center_crop",
+    "crop_and_resize",
+    "cutmix",
+    "horizontal_flip",
+    "mixup",
+    "mixup_or_cutmix",
+    "normalize",
+    "one_hot",
+    "random_crop",
+    "random_horizontal_flip",
+    "random_resized_crop",
+    "resize",
+    "sample_beta",
+    "sample_resized_crop_boxes",
+    "to_float",
 ]
 
 
@@ -214,9 +227,9 @@ def sample_resized_crop_boxes(n: int, height: int, width: int, generator: torch.
     # Fallback: central crop, aspect ratio clamped to the range.
     in_ratio = width / height
     if in_ratio < ratio[0]:
-        fw, fh = width, int(round(width / ratio[0]))
+        fw, fh = width, round(width / ratio[0])
     elif in_ratio > ratio[1]:
-        fh, fw = height, int(round(height * ratio[1]))
+        fh, fw = height, round(height * ratio[1])
     else:
         fw, fh = width, height
     boxes = torch.empty(n, 4, dtype=torch.long)
@@ -282,7 +295,7 @@ def center_crop(x: torch.Tensor, fraction: float, size: int | None = None) -> to
     if not (0 < fraction <= 1):
         raise InvalidInputError(f"parameter fraction of center_crop must be in (0, 1]; got {fraction!r}")
     h, w = x.shape[2:]
-    ch, cw = max(1, int(round(fraction * h))), max(1, int(round(fraction * w)))
+    ch, cw = max(1, round(fraction * h)), max(1, round(fraction * w))
     top, left = (h - ch) // 2, (w - cw) // 2
     crop = x[:, :, top:top + ch, left:left + cw]
     return resize(crop, (h, w) if size is None else size)

@@ -20,7 +20,7 @@ from data_builders._augment import (
 from data_builders._randaugment import rand_augment
 from data_builders.recipes._recipe import AugmentConfig
 
-__all__ = ["train_batch", "eval_batch"]
+__all__ = ["eval_batch", "train_batch"]
 
 
 def _finish(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from act_bench.errors import InvalidInputError
 from data_builders._augment import _check_batch, _check_generator
 
-__all__ = ["RANDAUGMENT_OPS", "rand_augment", "apply_op"]
+__all__ = ["RANDAUGMENT_OPS", "apply_op", "rand_augment"]
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -115,7 +115,7 @@ def _contrast(x, level, sign):
 
 
 def _sharpness(x, level, sign):
-    n, c, h, w = x.shape
+    _n, c, h, w = x.shape
     if h < 3 or w < 3:
         return x
     kernel = torch.ones(3, 3, dtype=x.dtype)
@@ -128,7 +128,7 @@ def _sharpness(x, level, sign):
 
 
 def _posterize(x, level, sign):
-    bits = 8 - int(round(4 * level))
+    bits = 8 - round(4 * level)
     shift = 8 - bits
     return torch.floor(x.round() / 2**shift) * 2**shift
 

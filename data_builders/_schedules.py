@@ -14,12 +14,12 @@ from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from data_builders.recipes._recipe import Recipe, ScheduleConfig
 
-__all__ = ["learning_rate_at", "learning_rates", "build_optimizer", "build_scheduler", "WarmupDecayLR"]
+__all__ = ["WarmupDecayLR", "build_optimizer", "build_scheduler", "learning_rate_at", "learning_rates"]
 
 
 def _steps(schedule: ScheduleConfig, epochs: int, steps_per_epoch: int) -> tuple[int, int]:
     total = epochs * steps_per_epoch
-    warmup = min(int(round(schedule.warmup_epochs * steps_per_epoch)), total)
+    warmup = min(round(schedule.warmup_epochs * steps_per_epoch), total)
     return warmup, total
 
 

@@ -25,4 +25,4 @@ from data_builders._schedules import (
     learning_rates,
 )
 
-__all__ = ["learning_rate_at", "learning_rates", "build_optimizer", "build_scheduler", "WarmupDecayLR"]
+__all__ = ["WarmupDecayLR", "build_optimizer", "build_scheduler", "learning_rate_at", "learning_rates"]

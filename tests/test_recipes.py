@@ -13,6 +13,7 @@ from act_bench.errors import InvalidInputError
 from data_builders.recipes import (
     AugmentConfig,
     Recipe,
+    _recipe,
     create_recipe,
     get_recipe,
     list_recipes,
@@ -250,16 +251,20 @@ def test_registry_refuses_overwrite_and_lists_names():
     with pytest.raises(InvalidInputError, match="already registered"):
         register_recipe(r)
     tiny = r.with_overrides(name="test-tiny-cnn-registry", epochs=1)
-    assert register_recipe(tiny) is tiny
-    assert get_recipe("test-tiny-cnn-registry").epochs == 1
-    assert register_recipe(tiny.with_overrides(epochs=2), overwrite=True).epochs == 2
+    try:
+        assert register_recipe(tiny) is tiny
+        assert get_recipe("test-tiny-cnn-registry").epochs == 1
+        assert "test-tiny-cnn-registry" in list_recipes()
+        assert register_recipe(tiny.with_overrides(epochs=2), overwrite=True).epochs == 2
+    finally:
+        _recipe._REGISTRY.pop("test-tiny-cnn-registry", None)
     with pytest.raises(InvalidInputError, match="valid recipes: act-bench-cnn"):
         get_recipe("act-bench-cnnn")
 
 
 def test_save_recipe_is_atomic_on_error(tmp_path):
     path = tmp_path / "r.yaml"
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInputError, match="must be a Recipe"):
         save_recipe("not a recipe", path)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
 

@@ -34,7 +34,18 @@ from data_builders.recipes._recipe import (
 )
 
 __all__ = [
-    "Recipe", "OptimizerConfig", "ScheduleConfig", "AugmentConfig", "RandAugmentConfig",
-    "OPTIMIZERS", "DECAYS", "INITS",
-    "load_recipe", "save_recipe", "register_recipe", "get_recipe", "create_recipe", "list_recipes",
+    "DECAYS",
+    "INITS",
+    "OPTIMIZERS",
+    "AugmentConfig",
+    "OptimizerConfig",
+    "RandAugmentConfig",
+    "Recipe",
+    "ScheduleConfig",
+    "create_recipe",
+    "get_recipe",
+    "list_recipes",
+    "load_recipe",
+    "register_recipe",
+    "save_recipe",
 ]

@@ -24,9 +24,20 @@ import yaml
 from act_bench.errors import InvalidInputError
 
 __all__ = [
-    "Recipe", "OptimizerConfig", "ScheduleConfig", "AugmentConfig", "RandAugmentConfig",
-    "OPTIMIZERS", "DECAYS", "INITS",
-    "load_recipe", "save_recipe", "register_recipe", "get_recipe", "create_recipe", "list_recipes",
+    "DECAYS",
+    "INITS",
+    "OPTIMIZERS",
+    "AugmentConfig",
+    "OptimizerConfig",
+    "RandAugmentConfig",
+    "Recipe",
+    "ScheduleConfig",
+    "create_recipe",
+    "get_recipe",
+    "list_recipes",
+    "load_recipe",
+    "register_recipe",
+    "save_recipe",
 ]
 
 #: Optimizers a recipe may name.
@@ -424,6 +435,8 @@ def _parse_text(text: str, *, source: str) -> Recipe:
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> None:
     """Write ``recipe`` as YAML (atomically: temp file then rename); ``load_recipe(path) == recipe``."""
+    if not isinstance(recipe, Recipe):
+        raise InvalidInputError(f"parameter recipe of save_recipe must be a Recipe; got {type(recipe).__name__}")
     path = Path(path)
     text = yaml.safe_dump(recipe.to_dict(), sort_keys=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -35,6 +35,18 @@ from data_builders.tasks._images import (
 from data_builders.tasks._mnist1d import Mnist1dTask
 
 __all__ = [
-    "Task", "TaskData", "SPLITS", "register_task", "create_task", "list_tasks", "balanced_holdout",
-    "Mnist1dTask", "ImageTask", "Cifar10Task", "Cifar100Task", "ImagenetteTask", "ImagenetTask", "decode_image",
+    "SPLITS",
+    "Cifar10Task",
+    "Cifar100Task",
+    "ImageTask",
+    "ImagenetTask",
+    "ImagenetteTask",
+    "Mnist1dTask",
+    "Task",
+    "TaskData",
+    "balanced_holdout",
+    "create_task",
+    "decode_image",
+    "list_tasks",
+    "register_task",
 ]

@@ -12,7 +12,7 @@ import torch
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["Task", "TaskData", "SPLITS", "register_task", "create_task", "list_tasks", "balanced_holdout"]
+__all__ = ["SPLITS", "Task", "TaskData", "balanced_holdout", "create_task", "list_tasks", "register_task"]
 
 #: The splits every task provides.
 SPLITS = ("train", "val", "test")

@@ -15,7 +15,7 @@ from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from data_builders.tasks._base import Task, TaskData, balanced_holdout, register_task
 
-__all__ = ["ImageTask", "Cifar10Task", "Cifar100Task", "ImagenetteTask", "ImagenetTask", "decode_image"]
+__all__ = ["Cifar10Task", "Cifar100Task", "ImageTask", "ImagenetTask", "ImagenetteTask", "decode_image"]
 
 _CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
 _LOCK = threading.Lock()
@@ -195,7 +195,7 @@ class ImageTask(Task):
 
         try:
             ds = datasets.load_dataset(self.hub_id, self.config, split=source_split)
-        except Exception as exc:  # network, missing dataset, authentication (gated ImageNet)
+        except Exception as exc:  # noqa: BLE001 - network, missing dataset, authentication (gated ImageNet)
             raise InvalidInputError(f"task {self.name!r}: cannot load {self.source!r} split {source_split!r} from "
                                     f"the Hugging Face Hub ({type(exc).__name__}: {exc}); download it once and "
                                     f"pass path=... to a local copy") from None
