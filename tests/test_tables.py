@@ -1,0 +1,271 @@
+"""Benchmark tables: medians from runs, Parquet/HF round trips, queries, loading, CLI, publish --dry-run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from act_bench.cli import main
+from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.space import function_outputs
+from act_bench.tables import (
+    FUNCTIONS_COLUMNS,
+    METRICS,
+    RUNS_COLUMNS,
+    BenchmarkTable,
+    FunctionNotInTableError,
+    load_table,
+)
+
+TINY = Path(__file__).resolve().parent / "data" / "tiny-table"
+REPO = Path(__file__).resolve().parents[1]
+LAYOUT = [{"layer": "a", "weights": 320}, {"layer": "b", "weights": 99}, {"layer": "c", "weights": 210}]  # 3+0+2
+
+
+def _runs(seed: int = 0) -> pd.DataFrame:
+    """Made-up runs: 4 functions, 3 seeds, with a failed run, diverged runs and NaN losses."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    spec = {"relu(x)": ["ok", "ok", "ok"], "tanh(x)": ["ok", "failed", "ok"],
+            "exp(exp(x))": ["diverged", "ok", "diverged"], "reciprocal(x)": ["failed", "failed", "failed"],
+            "swish(x)": ["ok", "diverged", "ok"]}
+    for f, statuses in spec.items():
+        for s, status in enumerate(statuses):
+            m = rng.uniform(0.2, 0.9, size=6)
+            if status == "failed":
+                m[:] = np.nan
+            if status == "diverged":
+                m[:3] = 0.1
+                m[3:] = np.nan if s == 0 else 2.3
+            rows.append({"function": f, "seed": 10 + s, **dict(zip(METRICS, m)), "runtime": rng.uniform(1, 5),
+                         "status": status, "error": "boom" if status == "failed" else None})
+    return pd.DataFrame(rows)
+
+
+def _table() -> BenchmarkTable:
+    cdf = {"relu(x)": np.linspace(0.1, 1, 5), "tanh(x)": np.linspace(0.0, 1, 5),
+           "exp(exp(x))": [0.5, np.nan, 1, 1, 1], "swish(x)": np.linspace(0.2, 1, 5)}
+    features = {f: {"fim_cdf": v} for f, v in cdf.items()}
+    features["relu(x)"]["equivalents"] = ["max(x,zero(x))"]
+    features["swish(x)"]["fim_valid"] = False
+    features["swish(x)"]["fim_reason"] = "made up"
+    return BenchmarkTable.from_runs(_runs(), features=features,
+                                    metadata={"name": "t", "fim_layout": LAYOUT, "task": "made-up"})
+
+
+def test_from_runs_medians_and_status_match_independent_pandas_computation():
+    runs = _runs()
+    table = _table()
+    f = table.functions.set_index("function")
+    alive = runs[runs["status"] != "failed"]
+    # pandas groupby median skips NaN: the independent reference for "median over non-failed runs"
+    expected = alive.groupby("function")[list(METRICS)].median()
+    for name in alive["function"].unique():
+        for m in METRICS:
+            a, b = f.loc[name, m], expected.loc[name, m]
+            assert (math.isnan(a) and math.isnan(b)) or a == b, (name, m)
+    rt = runs.groupby("function")["runtime"].median()
+    for name in runs["function"].unique():
+        assert f.loc[name, "runtime"] == rt[name]
+        assert f.loc[name, "n_runs"] == (runs["function"] == name).sum()
+    assert f.loc["reciprocal(x)", "status"] == "failed" and math.isnan(f.loc["reciprocal(x)", "val_accuracy"])
+    assert f.loc["exp(exp(x))", "status"] == "diverged" and f.loc["exp(exp(x))", "val_accuracy"] == 0.1
+    assert f.loc["swish(x)", "status"] == "ok" and f.loc["relu(x)", "status"] == "ok"
+    assert f.loc["tanh(x)", "status"] == "ok"
+    # features: valid only when finite; invalid rows keep their vector (NaN included) and get a reason
+    assert f.loc["relu(x)", "fim_valid"] and f.loc["relu(x)", "fim_reason"] is None
+    assert not f.loc["exp(exp(x))", "fim_valid"] and "non-finite" in f.loc["exp(exp(x))", "fim_reason"]
+    assert not f.loc["reciprocal(x)", "fim_valid"] and f.loc["reciprocal(x)", "fim_cdf"].size == 0
+    assert f.loc["swish(x)", "fim_reason"] == "made up"
+    assert table.fim_matrix().shape == (5, 5) and np.isnan(table.fim_matrix()[list(f.index).index("reciprocal(x)")]).all()
+    # outputs are the real function outputs, and the layout gets its bins
+    for i, name in enumerate(table.functions["function"]):
+        np.testing.assert_array_equal(table.outputs_matrix()[i], function_outputs(name))
+    assert [e["bins"] for e in table.metadata["fim_layout"]] == [3, 0, 2]
+    assert f.loc["relu(x)", "equivalents"] == ["relu(x)", "max(x,zero(x))"]
+
+
+def _assert_same_value(a, b, where):
+    if isinstance(a, (list, tuple, np.ndarray)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.shape == b.shape, where
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a.astype(np.float32), b.astype(np.float32), err_msg=where)
+        else:
+            assert a.tolist() == b.tolist(), where
+    elif isinstance(a, float) and math.isnan(a):
+        assert b is None or (isinstance(b, float) and math.isnan(b)), where
+    else:
+        assert a == b, where
+
+
+def test_export_hf_then_load_dataset_gives_back_every_value(tmp_path, capsys):
+    import datasets
+
+    table = _table()
+    src = table.save(tmp_path / "src")
+    out = tmp_path / "hf"
+    assert main(["export-hf", str(src), "--out", str(out), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert sorted(f["path"] for f in listing["files"]) == ["README.md", "functions.parquet", "metadata.json",
+                                                           "runs.parquet"]
+    card = (out / "README.md").read_text()
+    assert "Bingham" in card and "Miikkulainen" in card and "NeurIPS" in card and "## Datasheet" in card
+    assert "config_name: functions" in card and "license:" in card
+    for config, df in (("functions", table.functions), ("runs", table.runs)):
+        ds = datasets.load_dataset(str(out), config, split="train", cache_dir=str(tmp_path / "cache"))
+        assert ds.column_names == list(FUNCTIONS_COLUMNS if config == "functions" else RUNS_COLUMNS)
+        assert len(ds) == len(df)
+        for i, rec in enumerate(ds):
+            for col in ds.column_names:
+                _assert_same_value(df[col].iloc[i], rec[col], f"{config}[{i}].{col}")
+    # the folder is also a table folder that load_table reads back identically
+    back = load_table(out)
+    assert back.metadata == json.loads(json.dumps(table.metadata))
+    np.testing.assert_array_equal(back.fim_matrix(), table.fim_matrix())
+    np.testing.assert_array_equal(back.outputs_matrix(), table.outputs_matrix())
+
+
+def test_to_datasets_matches_to_pandas():
+    table = _table()
+    dd = table.to_datasets()
+    assert set(dd) == {"functions", "runs"}
+    for config in ("functions", "runs"):
+        df = table.to_pandas(config)
+        for i, rec in enumerate(dd[config]):
+            for col in df.columns:
+                _assert_same_value(df[col].iloc[i], rec[col], f"{config}[{i}].{col}")
+
+
+def test_query_any_spelling_and_missing(tmp_path):
+    table = _table()
+    assert table.query("max(x, zero(x))")["function"] == "relu(x)"  # listed equivalent, other spacing
+    assert table.query("max(zero(x),x)")["function"] == "relu(x)"    # unlisted: found by outputs
+    assert table.query("tanh(x)")["val_accuracy"] == table.functions["val_accuracy"].iloc[1]
+    with pytest.raises(FunctionNotInTableError, match="'sigmoid\\(x\\)' is not in table 't'"):
+        table.query("sigmoid(x)")
+    with pytest.raises(KeyError):
+        table.query("sigmoid(x)")
+    with pytest.raises(InvalidInputError, match="unknown"):
+        table.query("frobnicate(x)")
+
+
+def test_tiny_fixture_is_current_and_loads_by_name(tmp_path, monkeypatch):
+    sys.path.insert(0, str(TINY.parent))
+    try:
+        import make_tiny_table
+    finally:
+        sys.path.remove(str(TINY.parent))
+    fresh = make_tiny_table.build()
+    shipped = load_table(TINY)
+    assert shipped.metadata == json.loads(json.dumps(fresh.metadata))
+    pd.testing.assert_frame_equal(shipped.runs, fresh.runs, check_dtype=False)
+    for col in FUNCTIONS_COLUMNS:
+        for i in range(len(fresh)):
+            _assert_same_value(fresh.functions[col].iloc[i], shipped.functions[col].iloc[i], col)
+    assert shipped.info() == {"name": "tiny-table", "rows": 6, "runs": 18, "seeds": 3,
+                              "best": {"function": "relu(x)", "val_accuracy": 0.87}, "fim_dims": 6,
+                              "source": shipped.metadata["source"]}
+    monkeypatch.setenv("ACT_BENCH_DATA_DIR", str(TINY.parent))
+    assert len(load_table("tiny-table")) == 6
+    with pytest.raises(InvalidInputError, match="no table named 'nope'.*tiny-table"):
+        load_table("nope")
+
+
+def test_save_is_atomic_and_refuses_to_overwrite(tmp_path):
+    table = _table()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    with pytest.raises(InvalidInputError, match="not empty"):
+        table.save(tmp_path / "full")
+    assert [p.name for p in tmp_path.iterdir()] == ["full"]  # no temporary folder left behind
+    table.save(tmp_path / "full", overwrite=True)
+    assert not (tmp_path / "full" / "keep.txt").exists() and len(load_table(tmp_path / "full")) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_parquet_with_different_schema_is_rejected_naming_the_column(tmp_path, capsys):
+    src = _table().save(tmp_path / "src")
+    t = pq.read_table(src / "functions.parquet")
+    t = t.set_column(t.column_names.index("val_accuracy"), "val_accuracy",
+                     pa.array([str(v) for v in t.column("val_accuracy").to_pylist()]))
+    pq.write_table(t, src / "functions.parquet")
+    with pytest.raises(SchemaMismatchError, match="column 'val_accuracy' has type string; expected double"):
+        load_table(src)
+    out = tmp_path / "out"
+    assert main(["export-hf", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "val_accuracy" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+    src = _table().save(tmp_path / "src2")
+    t = pq.read_table(src / "functions.parquet").drop_columns(["status"])
+    pq.write_table(t, src / "functions.parquet")
+    assert main(["table", "info", str(src)]) == 2
+    assert "column 'status' is missing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r.assign(status=list(r["status"][:-1]) + ["great"]), "column 'status' must be one of"),
+    (lambda r: r.assign(seed=[0] * len(r)), "appears twice"),
+    (lambda r: r.assign(val_accuracy=np.where(r["status"] == "ok", np.nan, r["val_accuracy"])),
+     "status is 'ok' but val_accuracy is NaN"),
+    (lambda r: r.assign(function=["tanh( x )"] + list(r["function"][1:])), "'tanh(x)' with seed 10 appears twice"),
+    (lambda r: r.assign(function=["relu(y)"] + list(r["function"][1:])), "runs row 0 column 'function'"),
+    (lambda r: r.drop(columns=["runtime"]), "missing column(s) 'runtime'"),
+])
+def test_from_runs_rejects_bad_runs(mutate, message):
+    with pytest.raises(InvalidInputError, match=message.replace("(", "\\(").replace(")", "\\)")):
+        BenchmarkTable.from_runs(mutate(_runs()))
+
+
+def test_from_runs_rejects_inconsistent_features():
+    with pytest.raises(InvalidInputError, match="no runs"):
+        BenchmarkTable.from_runs(_runs(), features={"sigmoid(x)": {"fim_cdf": [1.0]}})
+    with pytest.raises(InvalidInputError, match="same length"):
+        BenchmarkTable.from_runs(_runs(), features={"relu(x)": {"fim_cdf": [1.0]}, "tanh(x)": {"fim_cdf": [0.5, 1]}})
+    with pytest.raises(InvalidInputError, match="has 3 bins in all but the fim_cdf vectors have 2"):
+        BenchmarkTable.from_runs(_runs(), features={"relu(x)": {"fim_cdf": [0.5, 1.0]}},
+                                 metadata={"fim_layout": [{"layer": "a", "weights": 399}]})
+    with pytest.raises(InvalidInputError, match="identical outputs"):
+        BenchmarkTable.from_runs(_runs().assign(function=lambda r: r["function"].replace("tanh(x)", "max(x,zero(x))")))
+
+
+def test_cli_info_and_query_json(capsys):
+    assert main(["table", "info", str(TINY), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert set(info) == {"name", "rows", "runs", "seeds", "best", "fim_dims", "source"} and info["rows"] == 6
+    assert main(["table", "query", str(TINY), "max(x,zero(x))", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    runs = load_table(TINY).runs
+    assert row["function"] == "relu(x)"
+    assert row["val_accuracy"] == float(np.median(runs.loc[runs["function"] == "relu(x)", "val_accuracy"]))
+    assert main(["table", "query", str(TINY), "cosh(x)"]) == 2
+    err = capsys.readouterr().err
+    assert "'cosh(x)' is not in table 'tiny-table'" in err and err.count("\n") == 1
+
+
+def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
+    # HF_HUB_OFFLINE: the Hub code path runs but never touches the network
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    code = "from act_bench.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, "table", "info", "someone/no-such-table"], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot download Hub dataset 'someone/no-such-table'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code, "publish", str(TINY), "--repo-id", "someone/tiny",
+                           "--dry-run", "--json"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    sizes = {f["path"]: f["bytes"] for f in res["files"]}
+    assert set(sizes) == {"README.md", "functions.parquet", "runs.parquet", "metadata.json"}
+    assert res["dry_run"] is True and res["total_bytes"] == sum(sizes.values()) and all(sizes.values())
