@@ -76,7 +76,8 @@ def _check_generator(generator: torch.Generator, func: str) -> None:
 
 
 def _uniform(n: int, generator: torch.Generator, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
-    return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+    return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64,
+                                           device=generator.device).cpu()
 
 
 def _back_to(x: torch.Tensor, like_dtype: torch.dtype) -> torch.Tensor:
@@ -87,7 +88,7 @@ def _back_to(x: torch.Tensor, like_dtype: torch.dtype) -> torch.Tensor:
 
 def sample_beta(alpha: float, generator: torch.Generator) -> float:
     """One draw from Beta(alpha, alpha), reproducible from ``generator`` (via a derived numpy generator)."""
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
     return float(np.random.default_rng(seed).beta(alpha, alpha))
 
 
@@ -125,8 +126,8 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
         raise InvalidInputError(f"normalize: mean and std must have one value per channel ({x.shape[1]}); got "
                                 f"{len(mean)} and {len(std)}")
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    m = torch.as_tensor(mean, dtype=torch.float32).view(shape)
-    s = torch.as_tensor(std, dtype=torch.float32).view(shape)
+    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(shape)
+    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(shape)
     return (x - m) / s
 
 
@@ -149,7 +150,7 @@ def random_horizontal_flip(x: torch.Tensor, generator: torch.Generator, p: float
     True
     """
     _check_generator(generator, "random_horizontal_flip")
-    flip = torch.rand(x.shape[0], generator=generator) < p
+    flip = (torch.rand(x.shape[0], generator=generator, device=generator.device) < p).to(x.device)
     out = x.clone()
     if flip.any():
         out[flip] = x[flip].flip(-1)
@@ -177,11 +178,12 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, *, fi
         return x.clone()
     n, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding), value=fill)
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    rows = dy[:, None] + torch.arange(h)
-    cols = dx[:, None] + torch.arange(w)
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+    dev = x.device
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(dev)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(dev)
+    rows = dy[:, None] + torch.arange(h, device=dev)
+    cols = dx[:, None] + torch.arange(w, device=dev)
+    return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
 
 
@@ -194,14 +196,14 @@ def crop_and_resize(x: torch.Tensor, boxes: torch.Tensor, size: int | tuple[int,
     _check_batch(x, "crop_and_resize")
     out_h, out_w = (size, size) if isinstance(size, int) else size
     n, c, h, w = x.shape
-    boxes = boxes.to(torch.float64)
+    boxes = boxes.detach().to(device="cpu", dtype=torch.float64)
     top, left, bh, bw = boxes.unbind(1)
     theta = torch.zeros(n, 2, 3, dtype=torch.float64)
     theta[:, 0, 0] = bw / w
     theta[:, 0, 2] = (2 * left + bw) / w - 1
     theta[:, 1, 1] = bh / h
     theta[:, 1, 2] = (2 * top + bh) / h - 1
-    grid = F.affine_grid(theta.to(torch.float32), [n, c, out_h, out_w], align_corners=False)
+    grid = F.affine_grid(theta.to(device=x.device, dtype=torch.float32), [n, c, out_h, out_w], align_corners=False)
     out = F.grid_sample(x.to(torch.float32), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return _back_to(out, x.dtype)
 
@@ -332,9 +334,9 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Gener
         raise InvalidInputError("parameter x of mixup must be floating point (apply to_float first); "
                                 f"got {x.dtype}")
     lam = sample_beta(alpha, generator)
-    index = torch.randperm(x.shape[0], generator=generator)
+    index = torch.randperm(x.shape[0], generator=generator, device=generator.device).to(x.device)
     mixed = x * lam + x[index] * (1.0 - lam)
-    target = one_hot(y, num_classes) * lam + one_hot(y[index], num_classes) * (1.0 - lam)
+    target = one_hot(y, num_classes) * lam + one_hot(y[index.to(y.device)], num_classes) * (1.0 - lam)
     return MixedBatch(x=mixed, y=target, lam=lam, index=index)
 
 
@@ -359,17 +361,17 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Gene
     _check_generator(generator, "cutmix")
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     lam = sample_beta(alpha, generator)
-    index = torch.randperm(n, generator=generator)
+    index = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
     cut = math.sqrt(1.0 - lam)
     ch, cw = int(h * cut), int(w * cut)
-    cy = int(torch.randint(0, h, (1,), generator=generator))
-    cx = int(torch.randint(0, w, (1,), generator=generator))
+    cy = int(torch.randint(0, h, (1,), generator=generator, device=generator.device).item())
+    cx = int(torch.randint(0, w, (1,), generator=generator, device=generator.device).item())
     top, bottom = min(max(cy - ch // 2, 0), h), min(max(cy + ch // 2, 0), h)
     left, right = min(max(cx - cw // 2, 0), w), min(max(cx + cw // 2, 0), w)
     mixed = x.clone()
     mixed[..., top:bottom, left:right] = x[index][..., top:bottom, left:right]
     lam = 1.0 - (bottom - top) * (right - left) / (h * w)
-    target = one_hot(y, num_classes) * lam + one_hot(y[index], num_classes) * (1.0 - lam)
+    target = one_hot(y, num_classes) * lam + one_hot(y[index.to(y.device)], num_classes) * (1.0 - lam)
     return MixedBatch(x=mixed, y=target, lam=lam, index=index, box=(top, left, bottom, right))
 
 
@@ -383,10 +385,10 @@ def mixup_or_cutmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
     _check_generator(generator, "mixup_or_cutmix")
     use_mixup, use_cutmix = mixup_alpha > 0, cutmix_alpha > 0
     if use_mixup and use_cutmix:
-        use_cutmix = bool(torch.rand(1, generator=generator).item() < switch_prob)
+        use_cutmix = bool(torch.rand(1, generator=generator, device=generator.device).item() < switch_prob)
         use_mixup = not use_cutmix
     if use_cutmix:
         return cutmix(x, y, cutmix_alpha, generator, num_classes=num_classes)
     if use_mixup:
         return mixup(x, y, mixup_alpha, generator, num_classes=num_classes)
-    return MixedBatch(x=x, y=one_hot(y, num_classes), lam=1.0, index=torch.arange(x.shape[0]))
+    return MixedBatch(x=x, y=one_hot(y, num_classes), lam=1.0, index=torch.arange(x.shape[0], device=x.device))

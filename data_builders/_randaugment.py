@@ -42,12 +42,12 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
         return x
     if x.shape[1] != 3:
         raise InvalidInputError(f"RandAugment color ops need 1 or 3 channels; got {x.shape[1]}")
-    w = torch.tensor(_GRAY, dtype=x.dtype).view(1, 3, 1, 1)
+    w = torch.tensor(_GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x * w).sum(dim=1, keepdim=True)
 
 
 def _blend(img: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    f = factor.to(img.dtype).view(-1, 1, 1, 1)
+    f = factor.to(device=img.device, dtype=img.dtype).view(-1, 1, 1, 1)
     return (degenerate + f * (img - degenerate)).clamp(0, 255)
 
 
@@ -58,7 +58,7 @@ def _affine(x: torch.Tensor, matrix: torch.Tensor, shift: torch.Tensor) -> torch
     theta = torch.zeros(n, 2, 3, dtype=torch.float64)
     theta[:, :, :2] = matrix / scale.view(1, 2, 1) * scale.view(1, 1, 2)
     theta[:, :, 2] = shift / scale
-    grid = F.affine_grid(theta.to(torch.float32), [n, c, h, w], align_corners=False)
+    grid = F.affine_grid(theta.to(device=x.device, dtype=torch.float32), [n, c, h, w], align_corners=False)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
@@ -118,7 +118,7 @@ def _sharpness(x, level, sign):
     _n, c, h, w = x.shape
     if h < 3 or w < 3:
         return x
-    kernel = torch.ones(3, 3, dtype=x.dtype)
+    kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)
     kernel[1, 1] = 5.0
     kernel = (kernel / kernel.sum()).expand(c, 1, 3, 3)
     smooth = F.conv2d(x, kernel, groups=c).round()
@@ -149,7 +149,7 @@ def _autocontrast(x, level, sign):
 def _equalize(x, level, sign):
     n, c, h, w = x.shape
     flat = x.round().clamp(0, 255).long().reshape(n * c, h * w)
-    hist = torch.zeros(n * c, 256, dtype=torch.long).scatter_add_(1, flat, torch.ones_like(flat))
+    hist = torch.zeros(n * c, 256, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
     last = 255 - (hist.flip(1) > 0).long().argmax(dim=1, keepdim=True)
     step = (hist.sum(dim=1, keepdim=True) - hist.gather(1, last)) // 255
     before = hist.cumsum(dim=1) - hist
@@ -200,6 +200,7 @@ def apply_op(x: torch.Tensor, name: str, magnitude: float, sign: torch.Tensor | 
         raise InvalidInputError(f"unknown RandAugment op {name!r}; valid ops: {', '.join(RANDAUGMENT_OPS)}")
     if sign is None:
         sign = torch.ones(x.shape[0], dtype=torch.float64)
+    sign = sign.detach().cpu()
     out = _OPS[name](_to_255(x), float(magnitude) / 10.0, sign.to(torch.float64))
     return _from_255(out, x.dtype)
 
@@ -243,11 +244,13 @@ def rand_augment(x: torch.Tensor, generator: torch.Generator, *, magnitude: floa
     level = float(magnitude) / 10.0
     work = _to_255(x)
     for _ in range(num_ops):
-        choice = torch.randint(0, len(ops), (x.shape[0],), generator=generator)
-        sign = torch.where(torch.rand(x.shape[0], generator=generator) < 0.5, -1.0, 1.0).to(torch.float64)
+        choice = torch.randint(0, len(ops), (x.shape[0],), generator=generator, device=generator.device).cpu()
+        draw = torch.rand(x.shape[0], generator=generator, device=generator.device).cpu()
+        sign = torch.where(draw < 0.5, -1.0, 1.0).to(torch.float64)
         for k, name in enumerate(ops):
             mask = choice == k
             if mask.any():
-                out = _OPS[name](work[mask], level, sign[mask]).clamp(0, 255)
-                work[mask] = out.round() if x.dtype == torch.uint8 else out
+                dev_mask = mask.to(work.device)
+                out = _OPS[name](work[dev_mask], level, sign[mask]).clamp(0, 255)
+                work[dev_mask] = out.round() if x.dtype == torch.uint8 else out
     return _from_255(work, x.dtype)
