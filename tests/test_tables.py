@@ -259,11 +259,11 @@ def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     code = "from act_bench.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.run([sys.executable, "-c", code, "table", "info", "someone/no-such-table"], env=env,
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "cannot download Hub dataset 'someone/no-such-table'" in proc.stderr
     proc = subprocess.run([sys.executable, "-c", code, "publish", str(TINY), "--repo-id", "someone/tiny",
-                           "--dry-run", "--json"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                           "--dry-run", "--json"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     sizes = {f["path"]: f["bytes"] for f in res["files"]}

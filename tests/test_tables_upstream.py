@@ -166,8 +166,8 @@ def _bad_cases():
         ("trailing data", lambda t: t + " {}", ["extra data after the top-level object"]),
         ("duplicate key", lambda t: t.replace('"relu(x)"', '"tanh(x)"'), ["repeats the key 'tanh(x)'"]),
         ("missing key", drop_key, [record, "missing key(s) 'Test Loss'"]),
-        ("wrong length", short_vector, ["record 0 ('min(square(x),selu(x))')", "wrong vector length 7", "expected 9 (act-bench layout) or 6 "
-                                                                         "(upstream layout)"]),
+        ("wrong length", short_vector, ["record 0 ('min(square(x),selu(x))')", "wrong vector length 7",
+                                         "expected 9 (act-bench layout) or 6 (upstream layout)"]),
         ("mixed layouts", mixed_layouts, [record, "wrong vector length 6; expected 9 (act-bench layout)"]),
         ("nan accuracy", nan_acc, [record, "'Validation Accuracy'", "finite number in [0, 1]; got nan"]),
         ("unknown operator", unknown_op, ["('frob(x)')", "unknown operator 'frob'"]),

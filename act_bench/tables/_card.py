@@ -12,7 +12,7 @@ from act_bench.tables._schema import CONFIGS, functions_features, runs_features
 if TYPE_CHECKING:  # pragma: no cover
     from act_bench.tables._table import BenchmarkTable
 
-__all__ = ["dataset_card", "CITATION"]
+__all__ = ["CITATION", "dataset_card"]
 
 CITATION = """@inproceedings{bingham2023efficient,
   title     = {Efficient Activation Function Optimization through Surrogate Modeling},

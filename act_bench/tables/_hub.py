@@ -9,7 +9,7 @@ from pathlib import Path
 from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.tables._table import FILES
 
-__all__ = ["download_table", "publish_folder", "PublishResult", "list_upload_files"]
+__all__ = ["PublishResult", "download_table", "list_upload_files", "publish_folder"]
 
 
 def download_table(repo_id: str, *, revision: str | None = None) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 from act_bench.errors import InvalidInputError
 from act_bench.tables._schema import CdfLayout
 
-__all__ = ["normalize_layout", "layout_entries", "read_layout_file", "detect_cdf_layout"]
+__all__ = ["detect_cdf_layout", "layout_entries", "normalize_layout", "read_layout_file"]
 
 _NAME_KEYS = ("layer", "name")
 _WEIGHT_KEYS = ("weights", "n_weights", "numel")

@@ -9,7 +9,7 @@ from pathlib import Path
 from act_bench.errors import InvalidInputError
 from act_bench.tables._table import FILES, BenchmarkTable
 
-__all__ = ["load_table", "data_dirs", "list_tables", "DATA_DIR_ENV"]
+__all__ = ["DATA_DIR_ENV", "data_dirs", "list_tables", "load_table"]
 
 #: Environment variable naming an extra folder of shipped tables (searched first).
 DATA_DIR_ENV = "ACT_BENCH_DATA_DIR"

@@ -13,7 +13,7 @@ from typing import Any
 from act_bench.errors import SchemaMismatchError
 from act_bench.tables._schema import SCHEMA_VERSION
 
-__all__ = ["default_metadata", "versions", "hardware", "check_metadata", "utc_now"]
+__all__ = ["check_metadata", "default_metadata", "hardware", "utc_now", "versions"]
 
 _VERSION_PACKAGES = ("act-bench", "torch", "numpy", "pandas", "pyarrow", "datasets")
 
@@ -37,7 +37,7 @@ def hardware() -> str:
     try:
         if torch is not None and torch.cuda.is_available():
             text += f", GPU {torch.cuda.get_device_name(0)}"
-    except Exception:  # noqa: BLE001 - hardware description is best effort, never fatal
+    except Exception:  # noqa: BLE001, S110 - hardware description is best effort, never fatal
         pass
     return text
 

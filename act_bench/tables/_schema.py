@@ -8,9 +8,20 @@ import pyarrow as pa
 
 from act_bench.errors import SchemaMismatchError
 
-__all__ = ["SCHEMA_VERSION", "RunStatus", "METRICS", "FUNCTIONS_COLUMNS", "RUNS_COLUMNS", "N_OUTPUTS",
-           "CONFIGS", "functions_features", "runs_features", "arrow_schema", "check_arrow_schema",
-           "CdfLayout"]
+__all__ = [
+    "CONFIGS",
+    "FUNCTIONS_COLUMNS",
+    "METRICS",
+    "N_OUTPUTS",
+    "RUNS_COLUMNS",
+    "SCHEMA_VERSION",
+    "CdfLayout",
+    "RunStatus",
+    "arrow_schema",
+    "check_arrow_schema",
+    "functions_features",
+    "runs_features",
+]
 
 #: Version of the on-disk layout (metadata.json ``schema_version``); bumped on incompatible changes.
 SCHEMA_VERSION = 1

@@ -32,7 +32,7 @@ from act_bench.tables._schema import (
     runs_features,
 )
 
-__all__ = ["BenchmarkTable", "FunctionNotInTableError", "FILES"]
+__all__ = ["FILES", "BenchmarkTable", "FunctionNotInTableError"]
 
 #: Files of a table directory (also the Hugging Face dataset folder).
 FILES = {"functions": "functions.parquet", "runs": "runs.parquet", "metadata": "metadata.json",

@@ -25,8 +25,14 @@ from act_bench.tables._meta import default_metadata
 from act_bench.tables._schema import FUNCTIONS_COLUMNS, CdfLayout, RunStatus
 from act_bench.tables._table import BenchmarkTable, _list_column
 
-__all__ = ["import_upstream", "iter_json_object", "UPSTREAM_KEYS", "UPSTREAM_MODELS", "UpstreamModel",
-           "model_layout"]
+__all__ = [
+    "UPSTREAM_KEYS",
+    "UPSTREAM_MODELS",
+    "UpstreamModel",
+    "import_upstream",
+    "iter_json_object",
+    "model_layout",
+]
 
 #: Keys every record of an upstream file has, mapped to our column names.
 UPSTREAM_KEYS = {
