@@ -1,0 +1,37 @@
+"""Replay of searchers against benchmark tables, metrics, surrogate scoring, figures and reports.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from evaluation import replay, summarize, TableReference, TableOracle
+>>> names = [f"f{i}" for i in range(20)]
+>>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
+...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
+...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
+>>> res = replay("random", df, budget=20, seeds=3)
+>>> summarize(res, TableReference.from_oracle(TableOracle.from_table(df), None))["evals_to_top1pct"]["found_fraction"]
+1.0
+"""
+
+from __future__ import annotations
+
+from evaluation._metrics import (
+    TableReference,
+    best_so_far,
+    curve_vs_time,
+    evals_to,
+    incumbent_test,
+    mean_ci,
+    median_ci,
+    summarize,
+)
+from evaluation._plots import eigenvalue_density, plot_eigenvalue_distributions, plot_map, plot_search_curves
+from evaluation._replay import DEFAULT_CHECKPOINTS, ReplayResult, SearcherFactory, TableOracle, replay
+from evaluation._report import compare, write_figures, write_summary
+
+__all__ = [
+    "replay", "ReplayResult", "TableOracle", "SearcherFactory", "DEFAULT_CHECKPOINTS",
+    "TableReference", "best_so_far", "incumbent_test", "mean_ci", "evals_to", "median_ci", "summarize",
+    "curve_vs_time", "plot_search_curves", "plot_map", "plot_eigenvalue_distributions", "eigenvalue_density",
+    "compare", "write_figures", "write_summary",
+]

@@ -14,6 +14,8 @@ _COMMAND_MODULES = [
     "space",
     "tables",
     "recipes",
+    "build",
+    "replay",
 ]
 
 

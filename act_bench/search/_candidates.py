@@ -204,11 +204,15 @@ class CandidateSet:
         frame, layout = table_frame(table, fim_layout)
         layout_t = _layout_from(layout)
         width = sum(l.bins for l in layout_t) if layout_t else None
-        outputs = _stack_rows(list(frame["outputs"]), None, "outputs")
-        if "fim_cdf" in frame.columns:
-            fim = _stack_rows(list(frame["fim_cdf"]), width, "fim_cdf")
+        if callable(getattr(table, "outputs_matrix", None)) and callable(getattr(table, "fim_matrix", None)):
+            outputs = np.asarray(table.outputs_matrix(), dtype=np.float32)   # a BenchmarkTable's cached matrices
+            fim = np.asarray(table.fim_matrix(), dtype=np.float32)
         else:
-            fim = np.zeros((len(frame), 0), dtype=np.float32)
+            outputs = _stack_rows(list(frame["outputs"]), None, "outputs")
+            if "fim_cdf" in frame.columns:
+                fim = _stack_rows(list(frame["fim_cdf"]), width, "fim_cdf")
+            else:
+                fim = np.zeros((len(frame), 0), dtype=np.float32)
         valid = np.asarray(frame["fim_valid"], dtype=bool) if "fim_valid" in frame.columns else None
         return cls(list(frame["function"]), equivalents=[list(e) for e in frame["equivalents"]], outputs=outputs,
                    fim_cdf=fim, fim_valid=valid, fim_layout=layout_t)

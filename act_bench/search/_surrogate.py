@@ -10,7 +10,8 @@ Regressors (fitted on the evaluated functions that have valid features, predicti
         docs/searchers.md for the measured effect); trees are built by :mod:`act_bench.search._forest`.
 ``svr`` scikit-learn ``SVR()`` defaults (RBF kernel, C=1, epsilon=0.1, gamma="scale"); predictions are computed
         from the support vectors with cached squared distances.
-``gpr`` scikit-learn ``GaussianProcessRegressor(normalize_y=True)`` with its default kernel; acquisition: the
+``gpr`` scikit-learn ``GaussianProcessRegressor(normalize_y=True)`` with kernel ``C*RBF + WhiteKernel`` (the
+        noise term keeps the posterior mean from collapsing to the prior between noisy points); acquisition: the
         predicted mean (``"mean"``, as the other regressors) or an upper confidence bound (``"ucb"``).
 ======= =====================================================================================================
 
@@ -144,10 +145,13 @@ class _GPR:
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model = GaussianProcessRegressor(normalize_y=True, random_state=self.seed).fit(self.P[train_pos], y)
+            kernel = ConstantKernel(1.0) * RBF(1.0) + WhiteKernel(1e-2)
+            model = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed)
+            model.fit(self.P[train_pos], y)
             mean, std = model.predict(self.P, return_std=True)
         score = mean + self.kappa * std if self.acquisition == "ucb" else mean
         return mean, score

@@ -1,0 +1,172 @@
+"""``act-bench replay`` (searchers against a table) and ``act-bench plot map|eigenvalues`` (figures)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from act_bench.cli._common import ArgumentParser, emit, nonnegative_int, positive_int
+from act_bench.errors import InvalidInputError
+
+__all__ = ["register"]
+
+
+def _load(table: str):
+    from act_bench.tables import load_table
+
+    return load_table(table)
+
+
+def _table_name(table, arg: str) -> str:
+    return getattr(table, "name", None) or arg
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def _human(summary: dict) -> str:
+    lines = [f"table {summary['table']}: {summary['n_functions']} functions, best val_accuracy "
+             f"{summary['reference']['best_val_accuracy']:.4f}, top-1% threshold "
+             f"{summary['reference']['top1pct_threshold']:.4f}, ReLU {_fmt(summary['reference']['relu_val_accuracy'])}",
+             f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
+             f"{'algorithm':<14}{'top-1%: median [95% CI]':<28}{'found':>7}{'beat ReLU':>11}{'final val':>11}"
+             f"{'final test':>12}{'seconds':>9}"]
+    for name, a in summary["algorithms"].items():
+        t1 = a["evals_to_top1pct"]
+        ci = f"{_fmt(t1['median'])} [{_fmt(t1['ci95'][0])}, {_fmt(t1['ci95'][1])}]"
+        lines.append(f"{name:<14}{ci:<28}{t1['found_fraction']:>7.2f}{_fmt(a['evals_to_beat_relu']['median']):>11}"
+                     f"{a['final_val_accuracy']:>11.4f}{a['final_test_accuracy']:>12.4f}{a['seconds']:>9.1f}")
+    lines.append("('-': not reached within the budget in enough runs, or too few seeds for a 95% bound)")
+    return "\n".join(lines)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from evaluation import compare, write_summary
+
+    algos = [a.strip() for a in args.algorithms.split(",")]
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out must be a directory; {str(out)!r} is a file")
+    table = _load(args.table)
+    kwargs = {}
+    for a in algos:
+        if ":" in a:
+            kwargs[a] = {"embedding_seed": args.embedding_seed, "cache_dir": args.cache_dir}
+
+    def progress(name, res):
+        if not args.json:
+            sys.stderr.write(f"  {name}: {res.seconds:.1f} s\n")
+
+    summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
+                         table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
+                         progress=progress)
+    if out is not None:
+        write_summary(summary, out / "summary.json")
+    emit(summary, args.json, _human(summary))
+    return 0
+
+
+def _cmd_plot_map(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from act_bench.search import CandidateSet, embed_candidates
+    from evaluation import TableOracle, plot_map
+
+    table = _load(args.table)
+    cands = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    feats = ["fim", "outputs", "both"] if args.features == "all" else [args.features]
+    coords, values, marks = {}, {}, {}
+    for f in feats:
+        emb = embed_candidates(cands, f, seed=args.seed, cache_dir=args.cache_dir)
+        label = {"fim": "FIM eigenvalues", "outputs": "Function outputs", "both": "FIM + outputs (union)"}[f]
+        coords[label] = emb.coords
+        values[label] = oracle.objective[emb.rows]
+        pos = {int(r): i for i, r in enumerate(emb.rows)}
+        marks[label] = {}
+        for name in ("relu(x)", "swish(x)"):
+            r = cands.index_of(name)
+            if r is not None and r in pos:
+                marks[label][name] = tuple(emb.coords[pos[r]])
+        best = int(np.nanargmax(np.where(np.isfinite(values[label]), values[label], -np.inf)))
+        marks[label]["best"] = tuple(emb.coords[best])
+    path = plot_map(coords, values, args.out, highlight=marks)
+    emit({"out": str(path), "features": feats, "points": {k: int(v.shape[0]) for k, v in coords.items()}},
+         args.json, f"wrote {path}")
+    return 0
+
+
+def _cmd_plot_eigen(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from act_bench.search import CandidateSet
+    from evaluation import TableOracle, plot_eigenvalue_distributions
+
+    table = _load(args.table)
+    cands = CandidateSet.from_table(table)
+    names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else []
+    if not names:
+        oracle = TableOracle.from_table(table)
+        ok = np.where(np.isfinite(oracle.objective) & cands.fim_valid, oracle.objective, -np.inf)
+        order = np.argsort(-ok)
+        names = [cands.names[i] for i in order[:3] if np.isfinite(ok[i])]
+        for b in ("relu(x)", "tanh(x)"):
+            r = cands.index_of(b)
+            if r is not None and cands.fim_valid[r] and cands.names[r] not in names:
+                names.append(cands.names[r])
+    cdfs = {}
+    for n in names:
+        r = cands.index_of(n)
+        if r is None:
+            raise InvalidInputError(f"function {n!r} is not in the table")
+        if not cands.fim_valid[r]:
+            raise InvalidInputError(f"function {n!r} has no valid FIM features in the table")
+        cdfs[n] = cands.fim_cdf[r]
+    path = plot_eigenvalue_distributions(cdfs, list(cands.fim_layout), args.out)
+    emit({"out": str(path), "functions": list(cdfs)}, args.json, f"wrote {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("replay", help="replay searchers against a benchmark table (the table is the oracle)",
+                              description="Replay search algorithms against a benchmark table for many seeds and "
+                                          "report best-so-far curves, evaluations to the top 1%%/5%% and to beat "
+                                          "ReLU, and surrogate quality. Algorithms: random, evolution, and "
+                                          "REGRESSOR:FEATURES with REGRESSOR in knr, rfr, svr, gpr and FEATURES "
+                                          "in fim, outputs, both (e.g. knr:both)")
+    p.add_argument("--table", required=True, help="table directory, shipped table name or Hub id")
+    p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
+                   help="comma-separated searcher names (default: %(default)s)")
+    p.add_argument("--evals", type=positive_int, default=100, help="evaluations per run (default: %(default)s)")
+    p.add_argument("--seeds", type=positive_int, default=100, help="runs per algorithm, seeds 0..N-1 "
+                                                                    "(default: %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="simulated parallel workers using the table's runtimes (default: %(default)s)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="processes for the seeds (default: %(default)s)")
+    p.add_argument("--embedding-seed", type=nonnegative_int, default=0, help="UMAP seed (default: %(default)s)")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: $ACT_BENCH_CACHE or "
+                                                     "~/.cache/act-bench)")
+    p.add_argument("--out", default=None, help="directory for summary.json and the PNG figures")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_replay)
+
+    plot = subparsers.add_parser("plot", help="figures of a benchmark table (UMAP maps, eigenvalue distributions)")
+    psub = plot.add_subparsers(dest="plot_command", metavar="FIGURE", parser_class=ArgumentParser)
+    psub.required = True
+    m = psub.add_parser("map", help="2-D UMAP map coloured by validation accuracy (paper Fig. 4)")
+    m.add_argument("--table", required=True)
+    m.add_argument("--features", choices=("fim", "outputs", "both", "all"), default="both")
+    m.add_argument("--seed", type=nonnegative_int, default=0, help="UMAP seed (default: %(default)s)")
+    m.add_argument("--cache-dir", default=None)
+    m.add_argument("--out", required=True, help="output PNG file")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_plot_map)
+    e = psub.add_parser("eigenvalues", help="FIM eigenvalue distributions from the CDF features (paper Fig. 5)")
+    e.add_argument("--table", required=True)
+    e.add_argument("--functions", default=None,
+                   help="';'-separated functions (default: the 3 best, relu(x) and tanh(x))")
+    e.add_argument("--out", required=True, help="output PNG file")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_plot_eigen)

@@ -1,0 +1,151 @@
+"""Metrics of replayed searches: best-so-far curves with confidence intervals, evaluations to reach the table's
+top 1% / 5% or to beat ReLU (medians with distribution-free CIs), regret, area under the curve, surrogate quality."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from act_bench.errors import InvalidInputError
+from evaluation._replay import ReplayResult, TableOracle
+
+__all__ = ["TableReference", "best_so_far", "incumbent_test", "mean_ci", "evals_to", "median_ci", "summarize",
+           "curve_vs_time"]
+
+
+@dataclass(frozen=True)
+class TableReference:
+    """What a search is measured against: the table's best, top-1%/top-5% thresholds and ReLU's accuracy.
+
+    ``top1`` is the validation accuracy of the ``ceil(0.01 n)``-th best function (n = functions with a finite
+    accuracy), so "reaching the top 1%" means finding one of those ``ceil(0.01 n)`` functions (or a tie).
+    """
+
+    best: float
+    top1: float
+    top5: float
+    relu: float | None
+    n: int
+
+    @classmethod
+    def from_oracle(cls, oracle: TableOracle, relu_row: int | None) -> TableReference:
+        v = np.sort(oracle.objective[np.isfinite(oracle.objective)])[::-1]
+        if v.size == 0:
+            raise InvalidInputError("the table has no function with a finite val_accuracy")
+        top = lambda frac: float(v[max(1, math.ceil(frac * v.size)) - 1])  # noqa: E731
+        relu = None
+        if relu_row is not None and np.isfinite(oracle.objective[relu_row]):
+            relu = float(oracle.objective[relu_row])
+        return cls(best=float(v[0]), top1=top(0.01), top5=top(0.05), relu=relu, n=int(v.size))
+
+
+def best_so_far(values: np.ndarray) -> np.ndarray:
+    """Running maximum along the last axis, ignoring NaN (NaN until the first finite value)."""
+    v = np.where(np.isfinite(values), values, -np.inf)
+    out = np.maximum.accumulate(v, axis=-1)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def incumbent_test(objective: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Test accuracy of the incumbent (first evaluation with the best validation accuracy so far)."""
+    v = np.where(np.isfinite(objective), objective, -np.inf)
+    out = np.full(objective.shape, np.nan)
+    for s in range(v.shape[0]):
+        best, inc = -np.inf, np.nan
+        for i in range(v.shape[1]):
+            if v[s, i] > best:
+                best, inc = v[s, i], test[s, i]
+            out[s, i] = inc
+    return out
+
+
+def mean_ci(x: np.ndarray, axis: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and Student-t confidence interval over ``axis`` (NaN-aware; NaN bounds with fewer than two values)."""
+    from scipy.stats import t
+
+    x = np.asarray(x, dtype=np.float64)
+    n = np.sum(np.isfinite(x), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(x, axis=axis) / n
+        sd = np.sqrt(np.nansum((x - np.expand_dims(mean, axis)) ** 2, axis=axis) / (n - 1))
+        half = t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    mean = np.where(n >= 1, mean, np.nan)
+    return mean, mean - half, mean + half
+
+
+def evals_to(best: np.ndarray, threshold: float, *, strict: bool = False) -> np.ndarray:
+    """1-based number of evaluations until the best-so-far reaches ``threshold`` (> if ``strict``); inf if never."""
+    hit = best > threshold if strict else best >= threshold
+    hit = np.where(np.isfinite(best), hit, False)
+    first = np.argmax(hit, axis=-1).astype(np.float64) + 1
+    return np.where(hit.any(axis=-1), first, np.inf)
+
+
+def median_ci(x: np.ndarray, level: float = 0.95) -> dict[str, Any]:
+    """Median with a distribution-free CI (binomial order statistics); ``inf`` entries are censored runs.
+
+    Returns ``{"median", "ci95": [low, high], "found_fraction"}`` where a bound or median that falls on a censored
+    run (the quantity was not reached within the budget) is ``None``.
+    """
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    n = x.size
+    med = float(np.median(x)) if n else math.nan
+    # largest j with P(B < j) <= (1-level)/2, B ~ Bin(n, 1/2): [x_(j), x_(n-j+1)] covers the median w.p. >= level
+    j = 0
+    while j + 1 <= n and binom.cdf(j, n, 0.5) <= (1 - level) / 2:
+        j += 1
+    lo = x[j - 1] if j >= 1 else -math.inf
+    hi = x[n - j] if j >= 1 else math.inf
+    conv = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
+    return {"median": conv(med), "ci95": [conv(lo), conv(hi)],
+            "found_fraction": float(np.mean(np.isfinite(x))) if n else math.nan}
+
+
+def curve_vs_time(result: ReplayResult, grid: np.ndarray) -> np.ndarray:
+    """Best-so-far validation accuracy at each simulated time of ``grid``, shape (n_seeds, len(grid))."""
+    best = best_so_far(result.objective)
+    out = np.full((best.shape[0], grid.size), np.nan)
+    for s in range(best.shape[0]):
+        t = result.time[s]
+        ok = np.isfinite(t)
+        idx = np.searchsorted(t[ok], grid, side="right") - 1
+        vals = best[s][ok]
+        out[s] = np.where(idx >= 0, vals[np.clip(idx, 0, None)] if vals.size else np.nan, np.nan)
+    return out
+
+
+def summarize(result: ReplayResult, ref: TableReference) -> dict[str, Any]:
+    """The per-algorithm block of the replay summary JSON."""
+    best = best_so_far(result.objective)
+    mean, lo, hi = mean_ci(best)
+    inc = incumbent_test(result.objective, result.test)
+    final_test = inc[:, -1]
+    ft_mean, ft_lo, ft_hi = mean_ci(final_test)
+    regret = ref.best - best
+    out: dict[str, Any] = {
+        "mean_best": mean.tolist(),
+        "ci95": [[float(a), float(b)] for a, b in zip(lo, hi)],
+        "evals_to_top1pct": median_ci(evals_to(best, ref.top1)),
+        "evals_to_top5pct": median_ci(evals_to(best, ref.top5)),
+        "evals_to_beat_relu": (median_ci(evals_to(best, ref.relu, strict=True)) if ref.relu is not None
+                               else {"median": None, "ci95": [None, None], "found_fraction": None}),
+        "final_test_accuracy": float(ft_mean),
+        "final_test_accuracy_ci95": [float(ft_lo), float(ft_hi)],
+        "final_val_accuracy": float(np.nanmean(best[:, -1])),
+        "final_regret": float(np.nanmean(regret[:, -1])),
+        "mean_regret": np.nanmean(regret, axis=0).tolist(),
+        "auc": float(np.nanmean(np.nanmean(best, axis=1))),
+        "seconds": float(result.seconds),
+    }
+    if result.quality:
+        out["surrogate_quality"] = {
+            str(c): {m: float(np.nanmean(v)) if np.isfinite(v).any() else None for m, v in q.items()}
+            for c, q in result.quality.items()}
+        out["surrogate_quality_k"] = result.precision_k
+    return out

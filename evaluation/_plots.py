@@ -1,0 +1,162 @@
+"""PNG figures (matplotlib, Agg backend): search curves (paper Fig. 7), 2-D UMAP maps coloured by accuracy
+(Fig. 4) and FIM eigenvalue distributions reconstructed from the CDF features (Fig. 5)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from act_bench.errors import InvalidInputError
+
+__all__ = ["plot_search_curves", "plot_map", "plot_eigenvalue_distributions", "eigenvalue_density"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InvalidInputError(f"plots are written as PNG; the output path must end in .png; got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def plot_search_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: str | os.PathLike, *,
+                       x: np.ndarray | None = None, xlabel: str = "Evaluations",
+                       ylabel: str = "Best validation accuracy", title: str | None = None,
+                       reference: dict[str, float] | None = None) -> Path:
+    """Best-so-far curves (mean line, 95% CI band) of several algorithms, like the paper's Fig. 7.
+
+    ``curves`` maps an algorithm name to ``(mean, low, high)`` arrays; ``reference`` adds horizontal lines (e.g.
+    ``{"ReLU": 0.8, "top 1%": 0.9}``).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, (mean, lo, hi) in curves.items():
+        xs = np.arange(1, len(mean) + 1) if x is None else x
+        line, = ax.plot(xs, mean, label=name, lw=1.6)
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+    for label, value in (reference or {}).items():
+        if value is not None and np.isfinite(value):
+            ax.axhline(value, color="grey", ls="--", lw=0.8)
+            ax.annotate(label, (ax.get_xlim()[0], value), fontsize=7, color="grey", va="bottom")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def plot_map(coords: np.ndarray | dict[str, np.ndarray], values: np.ndarray | dict[str, np.ndarray],
+             path: str | os.PathLike, *, title: str | None = None, highlight: dict[str, Any] | None = None,
+             vmin: float | None = None, vmax: float | None = None) -> Path:
+    """2-D maps coloured by accuracy, like the paper's Fig. 4 (one panel per entry when given dicts).
+
+    Points with a non-finite value are drawn grey; ``highlight`` maps a label to the (x, y) of a function to mark.
+    """
+    plt = _pyplot()
+    if not isinstance(coords, dict):
+        coords, values = {title or "": coords}, {title or "": values}
+    panels = list(coords)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    allv = np.concatenate([np.asarray(values[p], dtype=float) for p in panels])
+    fin = allv[np.isfinite(allv)]
+    lo = vmin if vmin is not None else (float(np.quantile(fin, 0.05)) if fin.size else 0.0)
+    hi = vmax if vmax is not None else (float(fin.max()) if fin.size else 1.0)
+    sc = None
+    for ax, p in zip(axes[0], panels):
+        xy = np.asarray(coords[p], dtype=float)
+        v = np.asarray(values[p], dtype=float)
+        if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] != v.shape[0]:
+            raise InvalidInputError(f"map panel {p!r}: coords must be (n, 2) and values (n,); got {xy.shape} and "
+                                    f"{v.shape}")
+        bad = ~np.isfinite(v)
+        ax.scatter(xy[bad, 0], xy[bad, 1], s=3, c="lightgrey", lw=0)
+        order = np.argsort(v[~bad])
+        sc = ax.scatter(xy[~bad][order, 0], xy[~bad][order, 1], s=4, c=v[~bad][order], cmap="viridis",
+                        vmin=lo, vmax=hi, lw=0)
+        for label, (hx, hy) in (highlight or {}).get(p, {}).items():
+            ax.scatter([hx], [hy], s=40, facecolors="none", edgecolors="red", lw=1.2)
+            ax.annotate(label, (hx, hy), fontsize=7, color="red", xytext=(3, 3), textcoords="offset points")
+        ax.set_title(p)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if sc is not None:
+        fig.colorbar(sc, ax=axes[0].tolist(), label="Validation accuracy", shrink=0.85)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def eigenvalue_density(cdf: np.ndarray, layout: Sequence[Any], grid: np.ndarray, *,
+                       value_range: tuple[float, float] = (-100.0, 100.0)) -> np.ndarray:
+    """Whole-network density of the FIM log-eigenvalue distribution on ``grid`` from per-layer CDF vectors.
+
+    Each layer's CDF is read as piecewise linear over its equal bins on ``value_range``; layers are mixed in
+    proportion to their number of eigenvalues (= weights) and the mixture CDF is differentiated on ``grid``.
+    """
+    lo, hi = value_range
+    cdf = np.asarray(cdf, dtype=np.float64)
+    total = np.zeros(grid.size)
+    wsum = 0.0
+    start = 0
+    for layer in layout:
+        bins = int(layer["bins"] if isinstance(layer, dict) else layer.bins)
+        weights = float(layer["weights"] if isinstance(layer, dict) else layer.weights)
+        block = cdf[start:start + bins]
+        start += bins
+        if bins == 0:
+            continue
+        edges = np.linspace(lo, hi, bins + 1)
+        total += weights * np.interp(grid, edges, np.concatenate([[0.0], block]))
+        wsum += weights
+    if wsum == 0:
+        return np.zeros(grid.size)
+    mix = total / wsum
+    return np.gradient(mix, grid)
+
+
+def plot_eigenvalue_distributions(cdfs: dict[str, np.ndarray], layout: Sequence[Any], path: str | os.PathLike, *,
+                                  n_grid: int = 400, xlim: tuple[float, float] | None = None,
+                                  title: str | None = None) -> Path:
+    """Densities of the FIM log-eigenvalue distributions of a few functions, like the paper's Fig. 5."""
+    if not layout:
+        raise InvalidInputError("eigenvalue distributions need the table's fim_layout; it is empty")
+    plt = _pyplot()
+    grid = np.linspace(-100, 100, n_grid)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, cdf in cdfs.items():
+        ax.plot(grid, eigenvalue_density(cdf, layout, grid), lw=1.2, label=name)
+    ax.set_xlabel("log eigenvalue (per layer, natural log)")
+    ax.set_ylabel("density")
+    if xlim:
+        ax.set_xlim(*xlim)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

@@ -1,0 +1,296 @@
+"""Replay a searcher against a benchmark table: the table is the oracle (median validation accuracy), optionally
+with simulated parallel workers that finish asynchronously according to the table's runtimes."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from act_bench._validation import check_int
+from act_bench.errors import InvalidInputError
+from act_bench.search import CandidateSet, Result, Searcher, create_searcher, list_searchers, table_frame
+
+__all__ = ["TableOracle", "ReplayResult", "replay", "SearcherFactory", "DEFAULT_CHECKPOINTS"]
+
+#: Numbers of results after which the surrogate's predictions are scored.
+DEFAULT_CHECKPOINTS = (10, 25, 50, 100)
+
+FactoryLike = Union[str, Callable[..., Searcher]]
+
+
+@dataclass(frozen=True)
+class TableOracle:
+    """Results of every candidate row, looked up instead of training.
+
+    Attributes
+    ----------
+    objective : numpy.ndarray
+        Median validation accuracy per row (NaN: failed).
+    test : numpy.ndarray
+        Median test accuracy per row.
+    runtime : numpy.ndarray
+        Simulated seconds one evaluation takes (non-finite runtimes replaced by the median runtime).
+    """
+
+    objective: np.ndarray
+    test: np.ndarray
+    runtime: np.ndarray
+
+    @classmethod
+    def from_table(cls, table: Any, *, objective: str = "val_accuracy", test: str = "test_accuracy"
+                   ) -> TableOracle:
+        frame, _ = table_frame(table, fim_layout=[])
+        for col in (objective, test):
+            if col not in frame.columns:
+                raise InvalidInputError(f"the table has no column {col!r}; it has {', '.join(map(str, frame.columns))}")
+        obj = np.asarray(frame[objective], dtype=np.float64)
+        tst = np.asarray(frame[test], dtype=np.float64)
+        if "runtime" in frame.columns:
+            rt = np.asarray(frame["runtime"], dtype=np.float64)
+        else:
+            rt = np.ones(len(frame))
+        ok = np.isfinite(rt) & (rt >= 0)
+        fill = float(np.median(rt[ok])) if ok.any() else 1.0
+        rt = np.where(ok, rt, fill)
+        return cls(obj, tst, rt)
+
+
+@dataclass(frozen=True)
+class SearcherFactory:
+    """A picklable ``(candidates, seed) -> Searcher`` for a registered name plus keyword arguments."""
+
+    name: str
+    kwargs: dict = field(default_factory=dict)
+
+    def __call__(self, candidates: CandidateSet, seed: int) -> Searcher:
+        return create_searcher(self.name, candidates, seed=seed, **self.kwargs)
+
+
+@dataclass
+class ReplayResult:
+    """Trajectories of one searcher over many seeds (arrays of shape (n_seeds, budget), in completion order).
+
+    Attributes
+    ----------
+    name : str
+    seeds : list of int
+    rows : numpy.ndarray of int
+        Candidate row evaluated at each step (-1 once the candidates ran out).
+    objective, test, time : numpy.ndarray
+        Validation accuracy, test accuracy and simulated completion time of each evaluation (NaN after running out).
+    quality : dict
+        ``{checkpoint: {"spearman": array(n_seeds), "kendall": ..., "precision_at_k": ...}}`` (surrogates only).
+    seconds : float
+        Wall-clock time of the replay.
+    """
+
+    name: str
+    seeds: list[int]
+    rows: np.ndarray
+    objective: np.ndarray
+    test: np.ndarray
+    time: np.ndarray
+    workers: int = 1
+    quality: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    precision_k: int = 10
+    seconds: float = 0.0
+
+    @property
+    def budget(self) -> int:
+        return int(self.rows.shape[1])
+
+
+def _as_factory(factory: FactoryLike, searcher_kwargs: dict | None) -> Callable[..., Searcher]:
+    if isinstance(factory, str):
+        if factory not in list_searchers():
+            raise InvalidInputError(f"unknown searcher {factory!r}; valid searchers: {', '.join(list_searchers())}")
+        return SearcherFactory(factory, dict(searcher_kwargs or {}))
+    if callable(factory):
+        if searcher_kwargs:
+            raise InvalidInputError("searcher_kwargs only applies when the searcher is given by name")
+        return factory
+    raise InvalidInputError(f"parameter searcher_factory of replay must be a searcher name or a callable "
+                            f"(candidates, seed) -> Searcher; got {type(factory).__name__}")
+
+
+def _quality(searcher: Searcher, oracle: TableOracle, k: int) -> dict[str, float] | None:
+    from scipy.stats import kendalltau, spearmanr
+
+    got = searcher.predict()
+    if got is None:
+        return None
+    rows, pred = got
+    truth = oracle.objective[rows]
+    ok = np.isfinite(truth) & np.isfinite(pred)
+    rows, pred, truth = rows[ok], pred[ok], truth[ok]
+    if rows.size < 2:
+        return None
+    kk = min(k, rows.size)
+    top_pred = np.argsort(-pred, kind="stable")[:kk]
+    top_true = np.argsort(-truth, kind="stable")[:kk]
+    prec = len(np.intersect1d(top_pred, top_true)) / kk
+    if np.ptp(pred) == 0 or np.ptp(truth) == 0:
+        rho = tau = float("nan")
+    else:
+        rho = float(spearmanr(pred, truth)[0])
+        tau = float(kendalltau(pred, truth)[0])
+    return {"spearman": rho, "kendall": tau, "precision_at_k": float(prec)}
+
+
+def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k):
+    searcher = factory(candidates, seed)
+    rows = np.full(budget, -1, dtype=np.int64)
+    obj = np.full(budget, np.nan)
+    tst = np.full(budget, np.nan)
+    tim = np.full(budget, np.nan)
+    quality: dict[int, dict[str, float]] = {}
+    done = 0
+
+    def finish(sugg, at):
+        nonlocal done
+        r = sugg.index
+        searcher.tell(sugg, Result(float(oracle.objective[r]), {"test_accuracy": float(oracle.test[r]),
+                                                               "runtime": float(oracle.runtime[r])}))
+        rows[done], obj[done], tst[done], tim[done] = r, oracle.objective[r], oracle.test[r], at
+        done += 1
+        if done in checkpoints:
+            q = _quality(searcher, oracle, k)
+            if q is not None:
+                quality[done] = q
+
+    if workers == 1:
+        clock = 0.0
+        while done < budget:
+            sugg = searcher.ask(1)
+            if not sugg:
+                break
+            clock += float(oracle.runtime[sugg[0].index])
+            finish(sugg[0], clock)
+    else:
+        heap: list[tuple[float, int, Any]] = []
+        started = 0
+        for w in range(min(workers, budget)):
+            sugg = searcher.ask(1)
+            if not sugg:
+                break
+            heapq.heappush(heap, (float(oracle.runtime[sugg[0].index]), w, sugg[0]))
+            started += 1
+        while heap:
+            at, w, sugg = heapq.heappop(heap)
+            finish(sugg, at)
+            if started < budget:
+                nxt = searcher.ask(1)
+                if nxt:
+                    heapq.heappush(heap, (at + float(oracle.runtime[nxt[0].index]), w, nxt[0]))
+                    started += 1
+    return rows, obj, tst, tim, quality
+
+
+def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints, k):
+    return [_run_one(factory, candidates, oracle, budget, s, workers, checkpoints, k) for s in seeds]
+
+
+def _prewarm(factory, candidates: CandidateSet) -> None:
+    """Compute (and cache) the embedding a named surrogate needs once, before worker processes start."""
+    if isinstance(factory, SearcherFactory) and ":" in factory.name:
+        from act_bench.search import embed_candidates
+
+        feats = factory.name.split(":", 1)[1]
+        embed_candidates(candidates, feats, seed=factory.kwargs.get("embedding_seed", 0),
+                         cache_dir=factory.kwargs.get("cache_dir"))
+
+
+def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1, *,
+           searcher_kwargs: dict | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+           precision_k: int = 10, n_jobs: int = 1, candidates: CandidateSet | None = None,
+           oracle: TableOracle | None = None, name: str | None = None) -> ReplayResult:
+    """Run a searcher against a benchmark table for ``budget`` evaluations, once per seed.
+
+    Parameters
+    ----------
+    searcher_factory : str or callable
+        A registered searcher name (``"random"``, ``"knr:both"``, ...) or ``f(candidates, seed) -> Searcher``.
+    table : BenchmarkTable or pandas.DataFrame
+        The oracle (``val_accuracy`` is maximised; ``test_accuracy`` of the incumbent is reported).
+    budget : int
+        Evaluations per run.
+    seeds : int or sequence of int
+        ``n`` means seeds ``0 .. n-1``.
+    workers : int, default=1
+        Simulated parallel workers. With more than one, each worker asks for a new function as soon as its previous
+        one finishes; evaluations take the table's ``runtime`` on a simulated clock and are told in completion order.
+    searcher_kwargs : dict, optional
+        Keyword arguments of the named searcher (e.g. ``{"n_estimators": 100}``).
+    checkpoints : sequence of int
+        After this many results, the surrogate's predictions on the not-yet-evaluated functions are scored.
+    precision_k : int, default=10
+        k of precision@k.
+    n_jobs : int, default=1
+        Processes to spread the seeds over (the factory must then be picklable; names always are).
+    candidates, oracle : optional
+        Prebuilt from ``table`` when omitted.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> names = [f"f{i}" for i in range(20)]
+    >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
+    ...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
+    ...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
+    >>> res = replay("random", df, budget=20, seeds=2)
+    >>> float(np.nanmax(res.objective[0]))
+    1.0
+    """
+    budget = check_int(budget, "budget", "replay", min_value=1)
+    workers = check_int(workers, "workers", "replay", min_value=1)
+    n_jobs = check_int(n_jobs, "n_jobs", "replay", min_value=1)
+    precision_k = check_int(precision_k, "precision_k", "replay", min_value=1)
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = list(range(check_int(int(seeds), "seeds", "replay", min_value=1)))
+    else:
+        seeds = [check_int(s, "seeds", "replay", min_value=0) for s in seeds]
+        if not seeds:
+            raise InvalidInputError("parameter seeds of replay must name at least one seed; got none")
+    checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
+    factory = _as_factory(searcher_factory, searcher_kwargs)
+    if candidates is None:
+        candidates = CandidateSet.from_table(table)
+    if oracle is None:
+        oracle = TableOracle.from_table(table)
+    if oracle.objective.shape[0] != len(candidates):
+        raise InvalidInputError(f"the oracle has {oracle.objective.shape[0]} rows but the candidate set "
+                                f"{len(candidates)}")
+    label = name or (searcher_factory if isinstance(searcher_factory, str) else getattr(
+        searcher_factory, "__name__", type(searcher_factory).__name__))
+    t0 = time.perf_counter()
+    args = (factory, candidates, oracle, budget)
+    if n_jobs == 1 or len(seeds) == 1:
+        runs = _run_chunk(*args, seeds, workers, checkpoints, precision_k)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        _prewarm(factory, candidates)
+        n_jobs = min(n_jobs, len(seeds), os.cpu_count() or 1)
+        chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
+        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+            parts = list(pool.map(_run_chunk, *zip(*[(*args, c, workers, checkpoints, precision_k)
+                                                      for c in chunks])))
+        by_seed = {s: r for c, p in zip(chunks, parts) for s, r in zip(c, p)}
+        runs = [by_seed[s] for s in seeds]
+    seconds = time.perf_counter() - t0
+    quality: dict[int, dict[str, np.ndarray]] = {}
+    for c in sorted(checkpoints):
+        if any(c in r[4] for r in runs):
+            quality[c] = {m: np.array([r[4].get(c, {}).get(m, np.nan) for r in runs])
+                          for m in ("spearman", "kendall", "precision_at_k")}
+    return ReplayResult(name=str(label), seeds=seeds, rows=np.stack([r[0] for r in runs]),
+                        objective=np.stack([r[1] for r in runs]), test=np.stack([r[2] for r in runs]),
+                        time=np.stack([r[3] for r in runs]), workers=workers, quality=quality,
+                        precision_k=precision_k, seconds=seconds)

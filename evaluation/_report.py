@@ -1,0 +1,106 @@
+"""Run several searchers against one table and write the summary JSON and figures (``act-bench replay``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from act_bench.errors import InvalidInputError
+from act_bench.search import CandidateSet, list_searchers
+from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
+from evaluation._replay import ReplayResult, TableOracle, replay
+
+__all__ = ["compare", "write_summary"]
+
+
+def _check_algorithms(algorithms: Sequence[str]) -> list[str]:
+    algos = [a.strip() for a in algorithms if a.strip()]
+    if not algos:
+        raise InvalidInputError("at least one algorithm is required, e.g. random,knr:both")
+    valid = list_searchers()
+    bad = [a for a in algos if a not in valid]
+    if bad:
+        raise InvalidInputError(f"unknown algorithm(s) {', '.join(map(repr, bad))}; valid algorithms: "
+                                f"{', '.join(valid)}")
+    if len(set(algos)) != len(algos):
+        raise InvalidInputError(f"algorithms are listed twice: {', '.join(algos)}")
+    return algos
+
+
+def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | Sequence[int], workers: int = 1,
+            out_dir: str | os.PathLike | None = None, table_name: str = "", n_jobs: int = 1,
+            searcher_kwargs: dict[str, dict] | None = None, progress=None) -> tuple[dict[str, Any], dict]:
+    """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> names = [f"f{i}" for i in range(30)]
+    >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
+    ...                    "outputs": list(np.eye(30, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 30),
+    ...                    "test_accuracy": np.linspace(0, 1, 30), "runtime": np.ones(30)})
+    >>> summary, _ = compare(df, ["random"], evals=10, seeds=3)
+    >>> sorted(summary["algorithms"]["random"])[:3]
+    ['auc', 'ci95', 'evals_to_beat_relu']
+    """
+    algos = _check_algorithms(algorithms)
+    candidates = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"))
+    results: dict[str, ReplayResult] = {}
+    summary: dict[str, Any] = {
+        "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
+        "workers": int(workers), "n_functions": len(candidates),
+        "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
+                      "relu_val_accuracy": ref.relu, "n_finite": ref.n},
+        "algorithms": {},
+    }
+    for name in algos:
+        res = replay(name, table, evals, seeds, workers, candidates=candidates, oracle=oracle, n_jobs=n_jobs,
+                     searcher_kwargs=(searcher_kwargs or {}).get(name))
+        results[name] = res
+        summary["algorithms"][name] = summarize(res, ref)
+        if progress is not None:
+            progress(name, res)
+    if out_dir is not None:
+        write_figures(results, ref, out_dir, workers=workers)
+    return summary, results
+
+
+def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir: str | os.PathLike, *,
+                  workers: int = 1) -> list[Path]:
+    """``search_curves.png`` (vs evaluations) and, with simulated workers, ``search_curves_time.png``."""
+    from evaluation._plots import plot_search_curves
+
+    out = Path(out_dir)
+    refs = {"top 1%": ref.top1, "ReLU": ref.relu}
+    curves = {n: mean_ci(best_so_far(r.objective)) for n, r in results.items()}
+    paths = [plot_search_curves(curves, out / "search_curves.png", reference=refs)]
+    if workers > 1:
+        tmax = max(float(np.nanmax(r.time)) for r in results.values())
+        grid = np.linspace(0, tmax, 200)
+        tcurves = {n: mean_ci(curve_vs_time(r, grid)) for n, r in results.items()}
+        paths.append(plot_search_curves(tcurves, out / "search_curves_time.png", x=grid,
+                                        xlabel=f"Simulated time (s), {workers} workers", reference=refs))
+    return paths
+
+
+def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the summary as JSON (NaN/inf become null) atomically."""
+    from act_bench.cli._common import to_jsonable
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(to_jsonable(summary), indent=1, allow_nan=False))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
