@@ -358,6 +358,7 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Gene
     True
     """
     _check_mix(x, y, alpha, num_classes, "cutmix")
+    _check_batch(x, "cutmix")  # boxes are spatial: images only
     _check_generator(generator, "cutmix")
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     lam = sample_beta(alpha, generator)
