@@ -6,7 +6,11 @@ real ones - runs of exact 0 and 1 - with the All-CNN-C dimensionality of the pap
 ``BenchmarkTable.save`` and times ``load_table`` (median of --repeats, goal <= 1 s) against the peer
 ``pandas.read_parquet`` of the same two Parquet files (which yields per-row arrays, not matrices).
 
-Usage: python benchmarks/bench_tables.py [--repeats 5] [--dir DIR]
+With ``--upstream N`` it instead writes an upstream-format Act-Bench JSON file of N records with 13,692-value CDFs
+(about 0.27 MB per record, so N=500 gives a ~140 MB file like the published ones) and times ``import_upstream``
+(streaming read + validation + outputs), reporting MB/s and the growth of peak RSS during the import.
+
+Usage: python benchmarks/bench_tables.py [--repeats 5] [--dir DIR] [--upstream N]
 """
 
 from __future__ import annotations
@@ -74,11 +78,58 @@ def build(path: Path, seed: int = 0) -> float:
     return t1 - t0, time.perf_counter() - t1
 
 
+def bench_upstream(n_records: int, seed: int = 0) -> None:
+    import json
+    import resource
+
+    from act_bench.space import PAPER_THREE_NODE_SCHEMA, equivalence_classes
+    from act_bench.tables import import_upstream, iter_json_object
+
+    rng = np.random.default_rng(seed)
+    classes = equivalence_classes(schemas=PAPER_THREE_NODE_SCHEMA)
+    names = classes.representatives[:n_records]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "act-bench-big.json"
+        with open(path, "w") as fh:
+            fh.write("{")
+            for i, name in enumerate(names):
+                cdf = np.sort(rng.uniform(0, 1, FIM_DIMS)).tolist()
+                rec = {"Train Accuracy": 0.5, "Validation Accuracy": 0.5, "Train Loss": 1.0, "Validation Loss": 1.0,
+                       "Test Accuracy": 0.5, "Test Loss": 1.0, "Equivalent Activation Functions":
+                       classes.equivalents[i][1:], "Fisher log eigenvalue CDF": cdf, "Runtime (s)": 100.0}
+                fh.write(("," if i else "") + json.dumps(name) + ": " + json.dumps(rec))
+            fh.write("}")
+        size = path.stat().st_size / 1e6
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        table = import_upstream(path, layout=_layout(), cdf_layout="act-bench")
+        seconds = time.perf_counter() - t0
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"upstream import: {len(table)} records, {size:.0f} MB in {seconds:.2f} s ({size / seconds:.0f} MB/s); "
+              f"peak RSS grew by {rss1 - rss0:.0f} MB (CDF matrix alone: {table.fim_matrix().nbytes / 1e6:.0f} MB)")
+        del table
+        t0 = time.perf_counter()
+        for _ in iter_json_object(path):
+            pass
+        stream = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with open(path) as fh:
+            json.load(fh)
+        peer = time.perf_counter() - t0
+        rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"streaming reader alone: {stream:.2f} s; peer json.load (whole file in memory): {peer:.2f} s, "
+              f"ratio {stream / peer:.2f}; peak RSS grew by {rss2 - rss1:.0f} MB during json.load")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", help="reuse/keep the table in this folder (default: a temporary one)")
+    parser.add_argument("--upstream", type=int, metavar="N", help="benchmark import_upstream on N records instead")
     args = parser.parse_args()
+    if args.upstream:
+        bench_upstream(args.upstream)
+        return
     from act_bench.tables import load_table
 
     with tempfile.TemporaryDirectory() as tmp:
