@@ -269,3 +269,8 @@ def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
     sizes = {f["path"]: f["bytes"] for f in res["files"]}
     assert set(sizes) == {"README.md", "functions.parquet", "runs.parquet", "metadata.json"}
     assert res["dry_run"] is True and res["total_bytes"] == sum(sizes.values()) and all(sizes.values())
+    # the real upload path, offline: huggingface_hub refuses before any request; one clean line, exit 1
+    proc = subprocess.run([sys.executable, "-c", code, "publish", str(TINY), "--repo-id", "someone/tiny"], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == "act-bench publish: error: cannot upload to 'someone/tiny': HF_HUB_OFFLINE is set\n"

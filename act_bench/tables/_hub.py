@@ -48,13 +48,18 @@ def publish_folder(folder: str | os.PathLike[str], repo_id: str, *, private: boo
                    commit_message: str | None = None) -> PublishResult:
     """Create (if needed) the Hub dataset ``repo_id`` and upload ``folder``; token from ``HF_TOKEN`` or login."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
     api = HfApi()
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
                                  commit_message=commit_message or f"Upload act-bench table {Path(folder).name}")
+    except LocalTokenNotFoundError:
+        raise InvalidInputError(f"no Hugging Face token to upload to {repo_id!r}: log in with `hf auth login` or "
+                                f"set HF_TOKEN") from None
+    except OfflineModeIsEnabled:
+        raise ActBenchError(f"cannot upload to {repo_id!r}: HF_HUB_OFFLINE is set") from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
