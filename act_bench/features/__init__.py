@@ -1,0 +1,46 @@
+"""Features of activation functions: K-FAC Fisher spectra, per-layer CDF features, function outputs, distances.
+
+Examples
+--------
+>>> import torch
+>>> from act_bench.features import compute_fim_features
+>>> from data_builders.models import create_model
+>>> net = create_model("mnist1d-cnn", "relu(x)")
+>>> res = compute_fim_features(net, torch.randn(16, 1, 40), torch.randint(0, 10, (16,)))
+>>> res.valid, res.features.shape
+(True, (95,))
+"""
+
+from __future__ import annotations
+
+from act_bench.features._cdf import (
+    LOG_EIG_RANGE,
+    WEIGHTS_PER_BIN,
+    FeatureLayout,
+    LayoutRow,
+    cdf_features,
+    histogram_counts,
+    layout_from_weights,
+)
+from act_bench.features._distances import fim_distance, layer_weights, output_distance
+from act_bench.features._features import FimResult, compute_fim_features, fim_layout
+from act_bench.features._fisher import (
+    FISHER_TYPES,
+    LOSSES,
+    FimSpectra,
+    LayerInfo,
+    LayerKind,
+    LayerSpectrum,
+    compute_spectra,
+    fim_layers,
+    fim_log_eigenvalues,
+    kronecker_factors,
+)
+from act_bench.features._outputs import function_output_features
+
+__all__ = [
+    "fim_log_eigenvalues", "compute_spectra", "compute_fim_features", "FimResult", "FimSpectra", "LayerSpectrum",
+    "LayerInfo", "LayerKind", "fim_layers", "fim_layout", "kronecker_factors", "cdf_features", "histogram_counts",
+    "FeatureLayout", "LayoutRow", "layout_from_weights", "LOG_EIG_RANGE", "WEIGHTS_PER_BIN", "fim_distance",
+    "output_distance", "layer_weights", "function_output_features", "LOSSES", "FISHER_TYPES",
+]
