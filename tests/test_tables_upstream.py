@@ -219,3 +219,26 @@ def test_other_bad_inputs(tmp_path, layout_file, capsys):
     bad_layout.write_text(json.dumps([{"layer": "a"}]))
     assert main(["import-upstream", str(src), "--out", str(out), "--layout", str(bad_layout)]) == 2
     assert "bad_layout.json" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("dims, layout", [(13_692, "act-bench"), (13_683, "upstream")])
+def test_model_option_uses_the_real_all_cnn_c_layout(tmp_path, capsys, dims, layout):
+    # the paper (appendix D) gives 13,692 dimensions for All-CNN-C with floor(|theta_l|/100) bins per layer; its 9
+    # weight layers all have >= 200 weights, so the reference code's floor(|theta_l|/100) - 1 gives 13,692 - 9
+    rng = np.random.default_rng(dims)
+    records = {}
+    for name in ("relu(x)", "tanh(x)"):
+        rec = _records("act-bench")[name]
+        rec["Fisher log eigenvalue CDF"] = np.sort(rng.uniform(0, 1, dims)).tolist()
+        records[name] = rec
+    src = _write(tmp_path / "cnn.json", records)
+    out = tmp_path / "out"
+    assert main(["import-upstream", str(src), "--out", str(out), "--model", "all-cnn-c", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fim_dims"] == dims
+    table = load_table(out)
+    meta = table.metadata
+    assert meta["fim_cdf_layout"] == layout and meta["model"] == "all-cnn-c" and meta["task"] == "cifar10"
+    assert len(meta["fim_layout"]) == 9 and sum(e["bins"] for e in meta["fim_layout"]) == dims
+    assert table.functions["n_runs"].tolist() == [3, 3]
+    np.testing.assert_array_equal(table.fim_matrix()[1], np.asarray(records["tanh(x)"]["Fisher log eigenvalue CDF"],
+                                                                    dtype=np.float32))

@@ -30,14 +30,16 @@ def _pick(item: Any, keys: tuple[str, ...]) -> Any:
 def normalize_layout(layout: Iterable[Any], *, where: str = "layout") -> list[dict[str, Any]]:
     """Turn a layer layout into ``[{"layer": str, "weights": int}, ...]`` (module order kept).
 
-    Accepts mappings or objects with ``layer``/``name`` and ``weights``/``n_weights``/``numel``, or
-    ``(name, weights)`` pairs, e.g. the result of ``act_bench.features.fim_layout(model)``.
+    Accepts an ``act_bench.features.FeatureLayout`` (``fim_layout(model)``), mappings or objects with
+    ``layer``/``name`` and ``weights``/``n_weights``/``numel``, or ``(name, weights)`` pairs.
 
     Examples
     --------
     >>> normalize_layout([("conv1", 1728), {"layer": "fc", "weights": 1920}])
     [{'layer': 'conv1', 'weights': 1728}, {'layer': 'fc', 'weights': 1920}]
     """
+    if hasattr(layout, "rows") and not isinstance(layout, Mapping):  # act_bench.features.FeatureLayout
+        layout = layout.rows
     if isinstance(layout, (str, bytes)) or not isinstance(layout, Iterable):
         raise InvalidInputError(f"{where} must be a list of layers; got {type(layout).__name__}")
     out = []

@@ -598,7 +598,7 @@ def _normalize_features(features: Any, names: set[str]) -> dict[str, dict[str, A
         if extra:
             raise InvalidInputError(f"features[{name!r}] has unexpected key(s) {sorted(extra)}; allowed: "
                                     f"{sorted(allowed)}")
-        rec = {k: (None if k in ("fim_reason", "fim_valid") and _is_null(v) else v) for k, v in rec.items()}
+        rec = {k: (None if isinstance(v, float) and _is_null(v) else v) for k, v in rec.items()}  # NaN = absent
         if rec.get("equivalents") is not None:
             rec["equivalents"] = [name] + list(rec["equivalents"])
         out[name] = rec
@@ -615,6 +615,8 @@ def _check_layout(meta: dict[str, Any], dims: int) -> None:
     if not layout:
         meta["fim_layout"] = []
         return
+    if hasattr(layout, "rows") and not isinstance(layout, Mapping):  # act_bench.features.FeatureLayout
+        layout = list(layout.rows)
     layers = normalize_layout(layout, where="metadata 'fim_layout'")
     from act_bench.tables._schema import CdfLayout
 
