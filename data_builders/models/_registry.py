@@ -109,7 +109,8 @@ def activation_factory(activation: ActivationSpec) -> Callable[[], nn.Module]:
                             f"callable returning an nn.Module; got {activation!r}")
 
 
-def create_model(name: str, activation: ActivationSpec, *, num_classes: int | None = None, **kw: Any) -> nn.Module:
+def create_model(name: str, activation: ActivationSpec, *, num_classes: int | None = None, seed: int | None = None,
+                 **kw: Any) -> nn.Module:
     """Build a registered architecture with ``activation`` in place of every activation of the original.
 
     Parameters
@@ -120,6 +121,9 @@ def create_model(name: str, activation: ActivationSpec, *, num_classes: int | No
         Activation expression (e.g. ``"relu(x)"``) or a zero-argument factory of ``nn.Module``.
     num_classes : int, optional
         Output classes; defaults to the model's ``default_num_classes``.
+    seed : int, optional
+        Seed of the weight initialisation (PyTorch defaults), drawn inside a forked RNG so the caller's global
+        random state is left untouched. None: use the current global state.
     **kw
         Architecture-specific options (e.g. widths of ``mnist1d-cnn``).
 
@@ -140,8 +144,15 @@ def create_model(name: str, activation: ActivationSpec, *, num_classes: int | No
         num_classes = spec.default_num_classes
     num_classes = check_int(num_classes, "num_classes", "create_model", min_value=1)
     act = activation_factory(activation)
+    if seed is not None:
+        seed = check_int(seed, "seed", "create_model", min_value=0)
     try:
-        model = spec.builder(act, num_classes, **kw)
+        if seed is None:
+            model = spec.builder(act, num_classes, **kw)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = spec.builder(act, num_classes, **kw)
     except TypeError as exc:
         raise InvalidInputError(f"invalid option for model {name!r}: {exc}") from None
     model.input_shape = spec.input_shape
