@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "recipes",
     "build",
     "replay",
+    "features",
 ]
 
 
