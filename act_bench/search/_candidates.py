@@ -122,6 +122,7 @@ class CandidateSet:
     fim_layout: Sequence[Any] | None = None
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _keys: np.ndarray | None = field(default=None, repr=False)
+    _fingerprints: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.names = [str(n) for n in self.names]
@@ -273,6 +274,8 @@ class CandidateSet:
 
     def fingerprint(self, features: str) -> str:
         """SHA-256 of the feature content used for ``features`` (valid rows, their names and values)."""
+        if features in self._fingerprints:
+            return self._fingerprints[features]
         valid = self.feature_valid(features)
         h = hashlib.sha256()
         h.update(features.encode())
@@ -282,4 +285,5 @@ class CandidateSet:
             h.update(json.dumps([vars(l) for l in self.fim_layout]).encode())
         if features in ("outputs", "both"):
             h.update(np.ascontiguousarray(self.outputs[valid]).tobytes())
-        return h.hexdigest()
+        self._fingerprints[features] = h.hexdigest()
+        return self._fingerprints[features]

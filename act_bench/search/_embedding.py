@@ -20,6 +20,7 @@ feature set, the UMAP settings, the seed and the feature content (valid rows' na
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -82,7 +83,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "act-bench"
 
 
+@functools.lru_cache(maxsize=1)
+def _versions_cached() -> tuple[tuple[str, str], ...]:
+    return tuple(_versions_uncached().items())
+
+
 def _versions() -> dict[str, str]:
+    return dict(_versions_cached())
+
+
+def _versions_uncached() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}

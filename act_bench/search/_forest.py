@@ -119,6 +119,37 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
 
 
 @njit(cache=False, nogil=True)
+def _tree_depth(left, n_nodes, depth):  # pragma: no cover - compiled
+    """Depth of the tree (nodes are numbered parent-before-children); leaves made self-loops for branchless descent."""
+    depth[0] = 0
+    deepest = 0
+    for node in range(n_nodes):
+        if left[node] > node:
+            depth[left[node]] = depth[node] + 1
+            depth[left[node] + 1] = depth[node] + 1
+            if depth[node] + 1 > deepest:
+                deepest = depth[node] + 1
+    return deepest
+
+
+@njit(cache=False, nogil=True)
+def _apply_levels(P, feat, thr, left, n_nodes, depth, out, scale):  # pragma: no cover - compiled
+    """Add ``scale * leaf value`` for every row of ``P``, descending all points one level at a time.
+
+    Children are stored as ``left`` and ``left + 1``, so a step is ``left[node] + (x > threshold)``: no branches and
+    independent work across points, which lets the CPU overlap the memory loads of many points.
+    """
+    deepest = _tree_depth(left, n_nodes, depth)
+    m = P.shape[0]
+    node = np.zeros(m, np.int64)
+    for _ in range(deepest):
+        for p in range(m):
+            nd = node[p]
+            node[p] = left[nd] + (P[p, feat[nd]] > thr[nd])
+    return node
+
+
+@njit(cache=False, nogil=True)
 def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     """Mean prediction on ``P`` of trees grown on ``X, y`` with per-tree sample weights ``counts[t]``."""
     n_trees = counts.shape[0]
@@ -130,6 +161,7 @@ def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     left = np.empty(max_nodes, np.int64)
     right = np.empty(max_nodes, np.int64)
     value = np.empty(max_nodes, np.float64)
+    depth = np.empty(max_nodes, np.int64)
     w = np.empty(n, np.float64)
     for t in range(n_trees):
         m = 0
@@ -143,15 +175,15 @@ def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
             if counts[t, i] > 0:
                 idx[m] = i
                 m += 1
-        _build_tree(X, y, w, idx, feat, thr, left, right, value)
+        n_nodes = _build_tree(X, y, w, idx, feat, thr, left, right, value)
+        for nd in range(n_nodes):
+            if left[nd] < 0:  # leaf: loop onto itself
+                left[nd] = nd
+                feat[nd] = 0
+                thr[nd] = np.inf
+        leaves = _apply_levels(P, feat, thr, left, n_nodes, depth, out, 1.0)
         for p in range(P.shape[0]):
-            node = 0
-            while left[node] >= 0:
-                if P[p, feat[node]] <= thr[node]:
-                    node = left[node]
-                else:
-                    node = right[node]
-            out[p] += value[node]
+            out[p] += value[leaves[p]]
     for p in range(P.shape[0]):
         out[p] /= n_trees
     return out
