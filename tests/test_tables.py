@@ -254,23 +254,37 @@ def test_cli_info_and_query_json(capsys):
     assert "'cosh(x)' is not in table 'tiny-table'" in err and err.count("\n") == 1
 
 
+_CHILD = r"""
+import contextlib, io, json, sys
+from act_bench.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    results.append({"rc": rc, "out": out.getvalue(), "err": err.getvalue()})
+print(json.dumps(results))
+"""
+
+
 def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
-    # HF_HUB_OFFLINE: the Hub code path runs but never touches the network
+    # one child process with HF_HUB_OFFLINE (read by huggingface_hub at import): the Hub code paths run, but never
+    # touch the network
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    code = "from act_bench.cli import main; import sys; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, "table", "info", "someone/no-such-table"], env=env,
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "cannot download Hub dataset 'someone/no-such-table'" in proc.stderr
-    proc = subprocess.run([sys.executable, "-c", code, "publish", str(TINY), "--repo-id", "someone/tiny",
-                           "--dry-run", "--json"], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    argvs = [["table", "info", "someone/no-such-table"],
+             ["publish", str(TINY), "--repo-id", "someone/tiny", "--dry-run", "--json"],
+             ["publish", str(TINY), "--repo-id", "someone/tiny"]]
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(argvs)], env=env, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout)
+    hub, dry, upload = json.loads(proc.stdout)
+    assert hub["rc"] == 1 and "Traceback" not in hub["err"] and hub["err"].count("\n") == 1
+    assert "cannot download Hub dataset 'someone/no-such-table'" in hub["err"]
+    assert dry["rc"] == 0, dry["err"]
+    res = json.loads(dry["out"])
     sizes = {f["path"]: f["bytes"] for f in res["files"]}
     assert set(sizes) == {"README.md", "functions.parquet", "runs.parquet", "metadata.json"}
     assert res["dry_run"] is True and res["total_bytes"] == sum(sizes.values()) and all(sizes.values())
     # the real upload path, offline: huggingface_hub refuses before any request; one clean line, exit 1
-    proc = subprocess.run([sys.executable, "-c", code, "publish", str(TINY), "--repo-id", "someone/tiny"], env=env,
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
-    assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr == "act-bench publish: error: cannot upload to 'someone/tiny': HF_HUB_OFFLINE is set\n"
+    assert upload["rc"] == 1 and upload["out"] == ""
+    assert upload["err"] == "act-bench publish: error: cannot upload to 'someone/tiny': HF_HUB_OFFLINE is set\n"

@@ -96,6 +96,12 @@ def test_import_maps_every_value_and_detects_the_layout(tmp_path, layout_file, l
             assert row["fim_valid"] and row["fim_reason"] is None
             np.testing.assert_array_equal(row["fim_cdf"], np.asarray(cdf, dtype=np.float32))
         assert row["status"] == ("diverged" if name == "exp(x)" else "ok")
+    # the folder loads with `datasets` as-is; the empty runs config is not declared (datasets cannot load it)
+    import datasets
+
+    ds = datasets.load_dataset(str(out), "functions", split="train", cache_dir=str(tmp_path / "cache"))
+    assert ds["function"] == list(records) and ds["val_accuracy"] == list(f["val_accuracy"])
+    assert "config_name: runs" not in (out / "README.md").read_text()
     # query by a non-representative equivalent, listed or found through outputs
     assert table.query("min(selu(x),square(x))")["function"] == "min(square(x),selu(x))"
     assert table.query("mul(sigmoid(x),x)")["function"] == "swish(x)"

@@ -32,17 +32,19 @@ def _card_yaml(table: BenchmarkTable) -> str:
 
     sizes = {"functions": len(table.functions), "runs": len(table.runs)}
     feats = {"functions": functions_features(), "runs": runs_features()}
+    # `datasets` cannot load a split without rows ("corresponds to no data"): an empty config is left out of the card
+    configs = [c for c in CONFIGS if sizes[c] or c == "functions"]
     infos = DatasetInfosDict({
         c: DatasetInfo(features=feats[c], config_name=c,
                        splits=SplitDict({"train": SplitInfo(name="train", num_examples=sizes[c])}))
-        for c in CONFIGS})
+        for c in configs})
     card = DatasetCardData(license=str(table.metadata.get("license") or "other"),
                            pretty_name=table.name, tags=["activation-functions", "neural-architecture-search",
                                                          "surrogate-modeling", "benchmark", "tabular"])
     infos.to_dataset_card_data(card)
     data = card.to_dict()
     data["configs"] = [{"config_name": c, "data_files": [{"split": "train", "path": FILES[c]}],
-                        **({"default": True} if c == "functions" else {})} for c in CONFIGS]
+                        **({"default": True} if c == "functions" else {})} for c in configs]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
@@ -56,18 +58,20 @@ def dataset_card(table: BenchmarkTable) -> str:
     best_text = (f"`{best['function']}` (median validation accuracy {best['val_accuracy']:.4f})" if best
                  else "none (no function with status `ok`)")
     recipe = json.dumps(meta.get("recipe") or {}, indent=2, sort_keys=True)
+    runs_note = ("" if len(table.runs) else "; this table has no per-run data (`runs.parquet` is empty and not "
+                 "declared as a config, since `datasets` cannot load an empty split)")
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
     return f"""---
 {_card_yaml(table)}---
 
 # {table.name}
 
-Activation-function benchmark table in the format of [act-bench](https://github.com/) (an implementation of
+Activation-function benchmark table in the format of the `act-bench` Python package (an implementation of
 *Efficient Activation Function Optimization through Surrogate Modeling*, Bingham & Miikkulainen, NeurIPS 2023).
 Each row of the `functions` config is one unique activation function (all computation graphs with identical outputs
 on the standard inputs are listed in `equivalents`, representative first) with the median train/validation/test
 accuracy and loss over its training runs, FIM eigenvalue CDF features and its outputs on 1,000 standard inputs.
-The `runs` config has one row per (function, seed).
+The `runs` config has one row per (function, seed){runs_note}.
 
 - task: `{meta.get('task')}`; model: `{meta.get('model')}`
 - functions: {info['rows']}; runs: {info['runs']}; seeds: {info['seeds']}; FIM feature dimensions: {info['fim_dims']}

@@ -695,8 +695,13 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     strings = [c for c in ("function", "status", "fim_reason", "error") if c in table.column_names]
     if "equivalents" in table.column_names:
         strings.append("equivalents.list.element")
-    pq.write_table(table, path, compression="zstd", row_group_size=_ROW_GROUP, use_dictionary=strings,
-                   column_encoding={c: "BYTE_STREAM_SPLIT" for c in floats} or None)
+    options = {"compression": "zstd", "use_dictionary": strings,
+               "column_encoding": {c: "BYTE_STREAM_SPLIT" for c in floats} or None}
+    if table.num_rows == 0:
+        # no row group at all: a 0-row row group makes `datasets` (parquet builder) ask for batches of size 0
+        pq.ParquetWriter(path, table.schema, **options).close()
+        return
+    pq.write_table(table, path, row_group_size=_ROW_GROUP, **options)
 
 
 _ROW_GROUP = 256
