@@ -248,3 +248,21 @@ def test_model_option_uses_the_real_all_cnn_c_layout(tmp_path, capsys, dims, lay
     assert table.functions["n_runs"].tolist() == [3, 3]
     np.testing.assert_array_equal(table.fim_matrix()[1], np.asarray(records["tanh(x)"]["Fisher log eigenvalue CDF"],
                                                                     dtype=np.float32))
+
+
+def test_records_that_are_one_function_for_us_are_kept_and_listed(tmp_path, layout_file):
+    # the reference deduplicated by printed outputs; zero(x) and mul(x,zero(x)) differ only in the sign of zero
+    # (-0 for the 524 negative standard inputs), which is one function under our -0 == 0 convention
+    records = _records("act-bench")
+    records = {"zero(x)": records["tanh(x)"], "mul(x,zero(x))": records["relu(x)"] | {
+        "Equivalent Activation Functions": []}}
+    src = _write(tmp_path / "f.json", records)
+    out = tmp_path / "out"
+    assert main(["import-upstream", str(src), "--out", str(out), "--layout", str(layout_file)]) == 0
+    table = load_table(out)
+    assert list(table.functions["function"]) == ["zero(x)", "mul(x,zero(x))"]
+    assert table.metadata["duplicate_outputs"] == [["zero(x)", "mul(x,zero(x))"]]
+    # by name, and by outputs: the bitwise (signed-zero) match wins over the -0 == 0 one
+    assert table.query("mul(x,zero(x))")["val_accuracy"] == records["mul(x,zero(x))"]["Validation Accuracy"]
+    assert table.query("mul(zero(x),x)")["function"] == "mul(x,zero(x))"
+    assert table.query("sub(x,x)")["function"] == "zero(x)"

@@ -128,6 +128,9 @@ class BenchmarkTable:
         The ``runs`` config, columns ``function, seed, <six metrics>, runtime, status, error``; empty if omitted.
     metadata : dict, optional
         Merged over :func:`default_metadata` (task, model, recipe, FIM layout, versions, build, source, ...).
+    allow_duplicate_outputs : bool, default False
+        Rows whose outputs are identical (NaN == NaN, -0 == 0) are an error unless this is set (upstream imports:
+        the reference deduplicated differently); then their groups are listed in ``metadata["duplicate_outputs"]``.
 
     Most code builds tables with :meth:`from_runs` (medians computed from the runs) or reads them with
     :func:`act_bench.tables.load_table`. Treat the DataFrames as read-only: the feature matrices are cached.
@@ -145,9 +148,11 @@ class BenchmarkTable:
     """
 
     def __init__(self, functions: pd.DataFrame, runs: pd.DataFrame | None = None,
-                 metadata: Mapping[str, Any] | None = None) -> None:
+                 metadata: Mapping[str, Any] | None = None, *, allow_duplicate_outputs: bool = False) -> None:
         meta = default_metadata(**dict(metadata or {}))
-        funcs, fim, outputs = _normalize_functions(functions)
+        funcs, fim, outputs, duplicates = _normalize_functions(functions, allow_duplicate_outputs)
+        if duplicates:
+            meta["duplicate_outputs"] = duplicates
         runs_df = _normalize_runs(runs, set(funcs["function"]))
         _check_layout(meta, fim.shape[1])
         self._set(funcs, runs_df, meta, fim, outputs)
@@ -167,7 +172,7 @@ class BenchmarkTable:
         self._fim = _readonly(fim)
         self._outputs = _readonly(outputs)
         self._name_index: dict[str, int] | None = None
-        self._keys: np.ndarray | None = None
+        self._keys: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- constructors -------------------------------------------------------------------------------------------
 
@@ -295,7 +300,8 @@ class BenchmarkTable:
         """Row index of ``expr`` (any equivalent spelling), or ``None`` if no row computes the same function.
 
         The string is parsed and canonicalised, looked up among all rows' ``equivalents``, and otherwise its
-        outputs on the standard inputs are compared (bitwise, NaN == NaN, -0 == 0) with the rows' outputs.
+        outputs on the standard inputs are compared with the rows' outputs: bitwise (NaN == NaN) first, then with
+        -0 == 0 (the project's equivalence); the first matching row wins.
         """
         from act_bench.space import as_expr, function_outputs, output_keys
 
@@ -310,10 +316,13 @@ class BenchmarkTable:
         if hit is not None:
             return hit
         if self._keys is None:
-            self._keys = output_keys(self._outputs)
-        key = output_keys(function_outputs(name)[None, :])[0]
-        where = np.nonzero(self._keys == key)[0]
-        return int(where[0]) if where.size else None
+            self._keys = (output_keys(self._outputs, signed_zero=True), output_keys(self._outputs))
+        y = function_outputs(name)[None, :]
+        for keys, signed in zip(self._keys, (True, False)):  # an exact (signed-zero) match first
+            where = np.nonzero(keys == output_keys(y, signed_zero=signed)[0])[0]
+            if where.size:
+                return int(where[0])
+        return None
 
     def query(self, expr: Any) -> pd.Series:
         """The ``functions`` row of ``expr``, accepting any equivalent spelling.
@@ -435,7 +444,8 @@ def _check_columns(df: Any, expected: tuple[str, ...], optional: tuple[str, ...]
                                 f"columns {', '.join(expected)}")
 
 
-def _normalize_functions(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False,
+                         ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
     from act_bench.space import output_keys
 
     _check_columns(df, FUNCTIONS_COLUMNS, (), "functions")
@@ -510,18 +520,21 @@ def _normalize_functions(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np
     outputs = np.empty((n, N_OUTPUTS), dtype=np.float32)
     for i, v in enumerate(df["outputs"]):
         outputs[i] = _vector(v, f"functions row {i} ({names[i]!r}) column 'outputs'", N_OUTPUTS)
+    duplicates: list[list[str]] = []
     if n:
         keys = output_keys(outputs)
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if (counts > 1).any():
-            dup_key = keys[first[np.argmax(counts > 1)]]
-            i, j = np.nonzero(keys == dup_key)[0][:2]
-            raise InvalidInputError(f"functions rows {i} ({names[i]!r}) and {j} ({names[j]!r}) have identical "
-                                    f"outputs on the standard inputs; a table holds one row per unique function "
-                                    f"(list one as an equivalent of the other)")
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        for cls in np.nonzero(counts > 1)[0]:
+            rows = np.nonzero(inverse.reshape(-1) == cls)[0]
+            if not allow_duplicate_outputs:
+                i, j = rows[:2]
+                raise InvalidInputError(f"functions rows {i} ({names[i]!r}) and {j} ({names[j]!r}) have identical "
+                                        f"outputs on the standard inputs; a table holds one row per unique function "
+                                        f"(list one as an equivalent of the other)")
+            duplicates.append([names[i] for i in rows])
     cols["fim_cdf"] = _list_column([fim[i] if cdfs[i].shape[0] else np.zeros(0, np.float32) for i in range(n)])
     cols["outputs"] = _list_column(list(outputs))
-    return pd.DataFrame(cols, columns=list(FUNCTIONS_COLUMNS)), fim, outputs
+    return pd.DataFrame(cols, columns=list(FUNCTIONS_COLUMNS)), fim, outputs, sorted(duplicates)
 
 
 def _normalize_runs(df: pd.DataFrame | None, known: set[str] | None) -> pd.DataFrame:

@@ -373,7 +373,9 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         build={"wall_time_s": None},
     )
     try:
-        table = BenchmarkTable(functions, None, metadata)
+        # the reference deduplicated by comparing printed outputs, so a file may hold records that are one function
+        # for us (e.g. differing only in the sign of zero outputs): keep them all, listed in the metadata
+        table = BenchmarkTable(functions, None, metadata, allow_duplicate_outputs=True)
     except InvalidInputError as exc:  # e.g. two records with identical outputs
         raise InvalidInputError(f"{str(path)!r}: {exc}") from None
     table.metadata["build"]["wall_time_s"] = round(time.perf_counter() - started, 3)
