@@ -8,6 +8,8 @@ log-eigenvalue distributions whose location depends on the accuracy plus noise, 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from act_bench._validation import check_int
@@ -16,6 +18,13 @@ __all__ = ["synthetic_table", "synthetic_benchmark_table", "SYNTHETIC_LAYOUT"]
 
 #: Per-layer layout of the synthetic FIM CDF features.
 SYNTHETIC_LAYOUT = [{"layer": "fc1", "weights": 1200, "bins": 12}, {"layer": "fc2", "weights": 800, "bins": 8}]
+
+
+@functools.lru_cache(maxsize=4)
+def _classes(schema: str):
+    from act_bench.space import BASELINE_FUNCTIONS, equivalence_classes
+
+    return equivalence_classes(BASELINE_FUNCTIONS, schemas=schema)
 
 
 def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: str = "add(swish(x),erf(x))",
@@ -41,11 +50,10 @@ def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: st
     import pandas as pd
     from scipy.special import ndtr
 
-    from act_bench.space import (BASELINE_FUNCTIONS, equivalence_classes, evaluate_many, output_keys,
-                                 standard_inputs)
+    from act_bench.space import BASELINE_FUNCTIONS, evaluate_many, output_keys, standard_inputs
 
     rng = np.random.default_rng(seed)
-    classes = equivalence_classes(BASELINE_FUNCTIONS, schemas=schema)
+    classes = _classes(schema)
     n_all = len(classes)
     keep = np.arange(n_all)
     if n_functions is not None:
