@@ -212,6 +212,13 @@ def test_parquet_with_different_schema_is_rejected_naming_the_column(tmp_path, c
     pq.write_table(t, src / "functions.parquet")
     assert main(["table", "info", str(src)]) == 2
     assert "column 'status' is missing" in capsys.readouterr().err
+    # right schema, wrong values
+    src = _table().save(tmp_path / "src3")
+    t = pq.read_table(src / "runs.parquet")
+    t = t.set_column(t.column_names.index("status"), "status", pa.array(["great"] * t.num_rows))
+    pq.write_table(t, src / "runs.parquet")
+    with pytest.raises(SchemaMismatchError, match="runs.parquet: column 'status' has value\\(s\\) 'great'"):
+        load_table(src)
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -778,6 +778,14 @@ def _read_dir(path: Path) -> BenchmarkTable:
     rt = _read_parquet(path / FILES["runs"], "runs")
     where = str(path / FILES["functions"])
     names = ft.column("function").to_pylist()
+    if len(set(names)) != len(names):
+        dup = next(n for i, n in enumerate(names) if n in names[:i])
+        raise SchemaMismatchError(f"{where}: function {dup!r} appears in more than one row")
+    for config, tbl in (("functions", ft), ("runs", rt)):
+        bad = set(tbl.column("status").unique().to_pylist()) - set(_STATUSES)
+        if bad:
+            raise SchemaMismatchError(f"{path / FILES[config]}: column 'status' has value(s) "
+                                      f"{', '.join(map(repr, sorted(bad)))}; valid: {', '.join(_STATUSES)}")
     fim, lengths = _list_matrix(ft.column("fim_cdf"), where, names)
     outputs, _ = _list_matrix(ft.column("outputs"), where, names)
     fim = np.ascontiguousarray(fim, dtype=np.float32)

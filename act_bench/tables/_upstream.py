@@ -351,7 +351,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         rows["fim_reason"].append(None if finite else (
             "no FIM features in the upstream data" if vec.size == 0
             else "non-finite values in the upstream FIM CDF (invalid spectrum)"))
-        rows["fim_cdf"].append(vec if finite else np.zeros(0, np.float32))
+        rows["fim_cdf"].append(vec)  # kept as written, NaN included (fim_valid tells)
     if info is not None and n_runs is None:
         n_runs = info.n_runs
     rows["n_runs"] = [int(n_runs or 0)] * len(rows["function"])
