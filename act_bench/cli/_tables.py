@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from act_bench.cli._common import emit
+from act_bench.cli._common import emit, nonnegative_int
 from act_bench.errors import InvalidInputError
 
 _MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="values per layer: act-bench = floor(w/100), upstream = floor(w/100)-1; auto detects it "
                         "from the vector length (needs --model or --layout). Default: auto")
     p.add_argument("--name", help="table name (default: the file name without .json)")
-    p.add_argument("--n-runs", type=int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
+    p.add_argument("--n-runs", type=nonnegative_int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
     p.add_argument("--license", default="other", help="license for the dataset card (default: other)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_import_upstream)
@@ -79,8 +79,6 @@ def _import_upstream(args: argparse.Namespace) -> int:
     from act_bench.tables import import_upstream, read_layout_file
 
     out = _check_out(args.out)
-    if args.n_runs is not None and args.n_runs < 0:
-        raise InvalidInputError(f"--n-runs must be >= 0; got {args.n_runs}")
     layout = read_layout_file(args.layout) if args.layout else None
     table = import_upstream(args.file, model=args.model, layout=layout, cdf_layout=args.cdf_layout,
                             name=args.name, n_runs=args.n_runs, license=args.license)
