@@ -172,6 +172,7 @@ def _bad_cases():
         ("missing comma", lambda t: t.replace('},\n "tanh(x)"', '}\n "tanh(x)"'),
          ["malformed JSON", "expected ',' or '}' after a record"]),
         ("not an object", lambda t: "[" + t + "]", ["expected '{'"]),
+        ("empty object", lambda t: " {\n} ", ["holds no records"]),
         ("trailing data", lambda t: t + " {}", ["extra data after the top-level object"]),
         ("duplicate key", lambda t: t.replace('"relu(x)"', '"tanh(x)"'), ["repeats the key 'tanh(x)'"]),
         ("missing key", drop_key, [record, "missing key(s) 'Test Loss'"]),
@@ -190,7 +191,7 @@ def _bad_cases():
 def test_bad_upstream_input_exits_2_and_writes_nothing(tmp_path, layout_file, capsys, case, mutate, fragments):
     records = _records("act-bench")
     src = tmp_path / "bad.json"
-    if case in ("truncated", "missing comma", "not an object", "trailing data", "duplicate key"):
+    if case in ("truncated", "missing comma", "not an object", "empty object", "trailing data", "duplicate key"):
         src.write_text(mutate(json.dumps(records, indent=1)))
     else:
         _write(src, mutate(records))

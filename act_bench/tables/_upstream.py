@@ -352,6 +352,8 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
             "no FIM features in the upstream data" if vec.size == 0
             else "non-finite values in the upstream FIM CDF (invalid spectrum)"))
         rows["fim_cdf"].append(vec)  # kept as written, NaN included (fim_valid tells)
+    if not rows["function"]:
+        raise InvalidInputError(f"{str(path)!r} holds no records (an empty JSON object)")
     if info is not None and n_runs is None:
         n_runs = info.n_runs
     rows["n_runs"] = [int(n_runs or 0)] * len(rows["function"])
