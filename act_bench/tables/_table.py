@@ -212,6 +212,7 @@ class BenchmarkTable:
         groups = runs_df.groupby("function", sort=False).indices
         rows: dict[str, list[Any]] = {c: [] for c in FUNCTIONS_COLUMNS}
         status_arr = runs_df["status"].to_numpy()
+        values = {c: runs_df[c].to_numpy(dtype=np.float64) for c in _FLOAT_COLUMNS}
         for name in names:
             idx = groups[name]
             status = status_arr[idx]
@@ -222,8 +223,8 @@ class BenchmarkTable:
             feat = feats.get(name, {})
             rows["equivalents"].append(feat.get("equivalents") or [name])
             for m in METRICS:
-                rows[m].append(_nanmedian(runs_df[m].to_numpy()[alive]))
-            rows["runtime"].append(_nanmedian(runs_df["runtime"].to_numpy()[idx]))
+                rows[m].append(_nanmedian(values[m][alive]))
+            rows["runtime"].append(_nanmedian(values["runtime"][idx]))
             rows["status"].append(RunStatus.FAILED.value if alive.size == 0
                                   else RunStatus.DIVERGED.value if n_div and n_div >= n_ok else RunStatus.OK.value)
             rows["n_runs"].append(len(idx))
