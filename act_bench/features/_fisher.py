@@ -33,7 +33,7 @@ from act_bench.errors import InvalidInputError
 
 __all__ = [
     "LayerKind", "LayerInfo", "LayerSpectrum", "FimSpectra", "fim_layers", "fim_log_eigenvalues",
-    "compute_spectra", "kronecker_factors", "LOSSES", "FISHER_TYPES",
+    "compute_spectra", "kronecker_factors", "capture", "Captured", "LOSSES", "FISHER_TYPES",
 ]
 
 LOSSES = ("cross_entropy", "mse")
@@ -366,7 +366,7 @@ def kronecker_factors(module: nn.Module, inputs: torch.Tensor, output_grads: tor
 # ---------------------------------------------------------------------------------------------------- spectra
 
 
-def _log_eigenvalues(mat: torch.Tensor) -> np.ndarray:
+def _log_eigenvalues(mat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     ev = torch.linalg.eigvalsh(mat.double()).cpu().numpy()
     with np.errstate(divide="ignore"):
         return ev, np.log(np.maximum(ev, 0.0))
@@ -419,13 +419,26 @@ def _loss_and_labels(logits: torch.Tensor, targets: torch.Tensor, loss: str, fis
     return F.mse_loss(logits, targets.to(logits.dtype), reduction="sum")
 
 
-def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, loss: str = "cross_entropy",
-                    fisher: str = "empirical", seed: int | None = None, train_mode: bool = False) -> FimSpectra:
-    """K-FAC spectra of every weight layer plus a validity verdict; never raises for diverging activations.
+@dataclass
+class Captured:
+    """Inputs of every FIM layer and gradients of the summed loss w.r.t. its output, from one forward/backward.
 
-    Parameters are as for :func:`fim_log_eigenvalues`. Returns a :class:`FimSpectra` whose ``timings`` split the run
-    into ``forward``, ``backward``, ``factors`` and ``eigen`` seconds.
+    ``reason`` is set (and ``layer_inputs``/``output_grads`` are empty) when the logits or the loss are not finite.
     """
+
+    infos: list[LayerInfo]
+    modules: dict[str, nn.Module]
+    layer_inputs: dict[str, torch.Tensor]
+    output_grads: dict[str, torch.Tensor]
+    num_examples: int
+    reason: str | None
+    timings: dict[str, float]
+
+
+def capture(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, loss: str = "cross_entropy",
+            fisher: str = "empirical", seed: int | None = None, train_mode: bool = False) -> Captured:
+    """One forward pass with hooks and one backward pass of the summed loss to the outputs of the FIM layers only
+    (no parameter gradients are formed). The model's train/eval flags are restored afterwards."""
     _check_args(model, inputs, targets, loss, fisher, "compute_spectra")
     infos = fim_layers(model)
     modules = dict(model.named_modules())
@@ -451,6 +464,8 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     timings = {"forward": 0.0, "backward": 0.0, "factors": 0.0, "eigen": 0.0}
     was_training = {m: m.training for m in model.modules()}
     handles = [modules[i.name].register_forward_hook(make_hook(i.name)) for i in infos]
+    grads: dict[str, torch.Tensor] = {}
+    reason = None
     try:
         model.train(train_mode)
         t0 = time.perf_counter()
@@ -458,9 +473,9 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
             xin = x.detach().requires_grad_(True) if x.dtype.is_floating_point else x
             try:
                 logits = model(xin)
+            except InvalidInputError:
+                raise
             except (RuntimeError, ValueError) as exc:
-                if isinstance(exc, InvalidInputError):
-                    raise
                 raise InvalidInputError(f"forward pass of the model failed on inputs of shape {tuple(x.shape)}: "
                                         f"{str(exc).splitlines()[0]}") from None
             t1 = time.perf_counter()
@@ -470,26 +485,43 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
                 raise InvalidInputError(f"layers {missing[:5]} were not used in the forward pass")
             if not _finite(logits):
                 reason = "non-finite network output (logits)"
-                return FimSpectra([_invalid(i, reason) for i in infos], False, reason, timings)
-            total = _loss_and_labels(logits, targets.to(logits.device), loss, fisher, seed)
-            if not bool(torch.isfinite(total)):
-                reason = "non-finite loss"
-                return FimSpectra([_invalid(i, reason) for i in infos], False, reason, timings)
-            grads = torch.autograd.grad(total, [captured_out[i.name] for i in infos], allow_unused=True)
+            else:
+                total = _loss_and_labels(logits, targets.to(logits.device), loss, fisher, seed)
+                if not bool(torch.isfinite(total)):
+                    reason = "non-finite loss"
+                else:
+                    outs = [captured_out[i.name] for i in infos]
+                    got = torch.autograd.grad(total, outs, allow_unused=True)
+                    for info, out, g in zip(infos, outs, got):
+                        grads[info.name] = torch.zeros_like(out) if g is None else g  # unused output: zero
             timings["backward"] = time.perf_counter() - t1
     finally:
         for h in handles:
             h.remove()
         for m, flag in was_training.items():
             m.training = flag
+    if reason is not None:
+        captured_in.clear()
+    captured_out.clear()
+    return Captured(infos, modules, captured_in, grads, n, reason, timings)
 
+
+def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, loss: str = "cross_entropy",
+                    fisher: str = "empirical", seed: int | None = None, train_mode: bool = False) -> FimSpectra:
+    """K-FAC spectra of every weight layer plus a validity verdict; never raises for diverging activations.
+
+    Parameters are as for :func:`fim_log_eigenvalues`. Returns a :class:`FimSpectra` whose ``timings`` split the run
+    into ``forward``, ``backward``, ``factors`` and ``eigen`` seconds.
+    """
+    cap = capture(model, inputs, targets, loss=loss, fisher=fisher, seed=seed, train_mode=train_mode)
+    timings = cap.timings
+    if cap.reason is not None:
+        return FimSpectra([_invalid(i, cap.reason) for i in cap.infos], False, cap.reason, timings)
     layers: list[LayerSpectrum] = []
-    for info, grad in zip(infos, grads):
-        mod = modules[info.name]
-        a = captured_in.pop(info.name)
-        captured_out.pop(info.name)
-        if grad is None:
-            grad = torch.zeros_like(mod(a))  # output does not reach the loss: zero gradient
+    for info in cap.infos:
+        mod = cap.modules[info.name]
+        a = cap.layer_inputs.pop(info.name)
+        grad = cap.output_grads.pop(info.name)
         if not _finite(a):
             layers.append(_invalid(info, f"non-finite input activations of layer {info.name!r}"))
             continue
@@ -497,7 +529,8 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
             layers.append(_invalid(info, f"non-finite output gradients of layer {info.name!r}"))
             continue
         t2 = time.perf_counter()
-        omega, gamma = kronecker_factors(mod, a, grad, n)
+        omega, gamma = kronecker_factors(mod, a, grad, cap.num_examples)
+        del a, grad
         t3 = time.perf_counter()
         timings["factors"] += t3 - t2
         if not (_finite(omega) and _finite(gamma)):
