@@ -197,12 +197,14 @@ def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints,
 
 
 def _prewarm(factory, candidates: CandidateSet) -> None:
-    """Compute (and cache) the embedding a named surrogate needs once, before worker processes start."""
-    if isinstance(factory, SearcherFactory) and ":" in factory.name:
+    """Compute (and cache) a shared embedding once, before worker processes start (per-seed maps are computed by
+    the workers, in parallel)."""
+    shared = isinstance(factory, SearcherFactory) and factory.kwargs.get("embedding_seed") is not None
+    if shared and ":" in factory.name:
         from act_bench.search import embed_candidates
 
         feats = factory.name.split(":", 1)[1]
-        embed_candidates(candidates, feats, seed=factory.kwargs.get("embedding_seed", 0),
+        embed_candidates(candidates, feats, seed=factory.kwargs["embedding_seed"],
                          cache_dir=factory.kwargs.get("cache_dir"))
 
 

@@ -145,7 +145,9 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=positive_int, default=1,
                    help="simulated parallel workers using the table's runtimes (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=1, help="processes for the seeds (default: %(default)s)")
-    p.add_argument("--embedding-seed", type=nonnegative_int, default=0, help="UMAP seed (default: %(default)s)")
+    p.add_argument("--embedding-seed", type=nonnegative_int, default=None,
+                   help="one UMAP seed shared by all runs (default: each run's seed, i.e. one map per seed, "
+                        "computed once and cached)")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $ACT_BENCH_CACHE or "
                                                      "~/.cache/act-bench)")
     p.add_argument("--out", default=None, help="directory for summary.json and the PNG figures")

@@ -193,8 +193,9 @@ class SurrogateSearcher(Searcher):
         Evaluated first (default: the paper's 8 baselines).
     embedding : Embedding, optional
         A precomputed map (default: :func:`embed_candidates` with ``embedding_seed`` and ``cache_dir``).
-    embedding_seed : int, default=0
-        UMAP seed; the same map is shared by all searcher seeds, as in the paper.
+    embedding_seed : int, optional
+        UMAP seed. Default: the searcher's ``seed``, so every search run has its own map (UMAP is stochastic; the
+        reference implementation refitted UMAP without a fixed seed in every search). Pass an int to share one map.
     cache_dir : path, optional
         Embedding cache folder.
     n_neighbors : int, default=3
@@ -219,7 +220,8 @@ class SurrogateSearcher(Searcher):
     """
 
     def __init__(self, candidates: CandidateSet, *, regressor: str = "knr", features: str = "both", seed: int = 0,
-                 initial: Sequence[str] | None = None, embedding: Embedding | None = None, embedding_seed: int = 0,
+                 initial: Sequence[str] | None = None, embedding: Embedding | None = None,
+                 embedding_seed: int | None = None,
                  cache_dir: str | os.PathLike | None = None, n_neighbors: int = 3, n_estimators: int = 20,
                  C: float = 1.0, epsilon: float = 0.1, acquisition: str = "mean", kappa: float = 1.0) -> None:
         super().__init__(candidates, seed=seed, initial=initial)
@@ -227,7 +229,9 @@ class SurrogateSearcher(Searcher):
         self.regressor = check_choice(regressor, "regressor", name, REGRESSORS)
         self.features = check_choice(features, "features", name, FEATURE_SETS)
         if embedding is None:
-            embedding = embed_candidates(candidates, features, seed=embedding_seed, cache_dir=cache_dir)
+            e_seed = self.seed if embedding_seed is None else check_int(embedding_seed, "embedding_seed", name,
+                                                                        min_value=0)
+            embedding = embed_candidates(candidates, features, seed=e_seed, cache_dir=cache_dir)
         elif not isinstance(embedding, Embedding) or embedding.features != features:
             from act_bench.errors import InvalidInputError
 
