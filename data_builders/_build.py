@@ -1,0 +1,409 @@
+"""The table builder: every unique function of a space x seeds -> runs -> medians -> a BenchmarkTable.
+
+Crash safety: the driver appends every finished job to an append-only JSON-lines journal (``<out>.journal/``,
+one fsync'ed line per record) before counting it. A killed build restarted with ``resume=True`` re-reads the
+journal, drops a torn last line, and schedules only the (function, seed) runs and FIM jobs that have no record, so
+nothing is redone or duplicated. Only the driver writes the journal; workers (local processes or Ray tasks) just
+compute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.space import BASELINE_FUNCTIONS, PAPER_THREE_NODE_SCHEMA, as_expr, equivalence_classes, evaluate_many
+
+__all__ = ["BuildPlan", "plan_functions", "Journal", "build_table", "run_train_job", "run_fim_job",
+           "JOURNAL_VERSION", "journal_dir_for", "compute_fim_record"]
+
+JOURNAL_VERSION = 1
+FIM_SEED = 0  # weights and batch of the FIM features: fixed, one per function
+
+
+# ------------------------------------------------------------------------------------------------ jobs (in workers)
+
+_TASKS: dict[str, Any] = {}
+
+
+def _task_for(recipe) -> Any:
+    from data_builders.tasks import create_task
+
+    key = json.dumps([recipe.task, recipe.task_args], sort_keys=True)
+    if key not in _TASKS:
+        _TASKS[key] = create_task(recipe.task, **recipe.task_args)
+    return _TASKS[key]
+
+
+def run_train_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker entry point: one training run (``job``: recipe dict, function, seed)."""
+    from data_builders._train import train_run
+    from data_builders.recipes import Recipe
+
+    recipe = Recipe.from_dict(job["recipe"], source="journal recipe")
+    result = train_run(recipe, job["function"], int(job["seed"]), task=_task_for(recipe))
+    return {"type": "run", **result.to_dict()}
+
+
+def compute_fim_record(recipe, function: str, *, task=None, model=None, device=None) -> dict[str, Any]:
+    """FIM features of ``function`` for the recipe's model at initialisation: one batch, fixed seed.
+
+    The model is initialised as the recipe says (AutoInit by default) with seed ``FIM_SEED``; the batch is the
+    first ``fim_batch_size`` training examples of a permutation seeded with ``FIM_SEED``, transformed as for
+    evaluation; the Fisher is the empirical one (true labels). TF32 is switched off while computing.
+    """
+    import torch
+
+    from act_bench.features import compute_fim_features
+    from data_builders.augment import eval_batch
+    from data_builders.autoinit import autoinit
+    from data_builders.models import create_model
+
+    start = time.perf_counter()
+    task = task if task is not None else _task_for(recipe)
+    record: dict[str, Any] = {"type": "features", "function": function}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(FIM_SEED)
+        if model is None:
+            model = create_model(recipe.model, function, num_classes=task.num_classes)
+            if recipe.init == "autoinit":
+                try:
+                    autoinit(model, seed=FIM_SEED)
+                except InvalidInputError as exc:
+                    return {**record, "fim_valid": False, "fim_reason": f"initialisation failed: {exc}",
+                            "fim_cdf": None, "seconds": time.perf_counter() - start}
+        train = task.load("train")
+        gen = torch.Generator().manual_seed(FIM_SEED)
+        idx = torch.randperm(len(train), generator=gen)[: recipe.fim_batch_size]
+        mean, std = (train.mean, train.std) if recipe.normalize else (None, None)
+        x = eval_batch(train.x[idx], recipe.augment, image_size=recipe.image_size, mean=mean, std=std)
+        y = train.y[idx]
+        if device is not None:
+            model, x, y = model.to(device), x.to(device), y.to(device)
+        tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            result = compute_fim_features(model, x, y, seed=FIM_SEED)
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    vector = None if result.features is None else np.asarray(result.features, dtype=np.float32)
+    valid = bool(result.valid) and vector is not None and bool(np.isfinite(vector).all())
+    return {**record, "fim_valid": valid, "fim_reason": None if valid else (result.reason or "non-finite CDF"),
+            "fim_cdf": vector.tolist() if valid else None, "seconds": time.perf_counter() - start}
+
+
+def run_fim_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Worker entry point: FIM features of one function."""
+    from data_builders.recipes import Recipe
+
+    recipe = Recipe.from_dict(job["recipe"], source="journal recipe")
+    return compute_fim_record(recipe, job["function"])
+
+
+# ------------------------------------------------------------------------------------------------------ plan
+
+@dataclass
+class BuildPlan:
+    """The functions to build, in build order (baselines first, then a seeded shuffle), with their classes."""
+
+    functions: list[str]
+    equivalents: dict[str, list[str]]
+    space: list[str]
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.space).encode()).hexdigest()[:16]
+
+
+def plan_functions(space: Sequence[str] | None = None, *, functions: Iterable[str] | None = None,
+                   limit: int | None = None, include_baselines: bool = True, order_seed: int = 0) -> BuildPlan:
+    """Unique functions to train: the classes of ``space`` (schemas) and/or explicit ``functions``.
+
+    The 8 baseline functions are added (and represent their classes) unless ``include_baselines=False``; they come
+    first, the rest follow in an order shuffled with ``order_seed`` so that a partial build is a uniform sample.
+    """
+    schemas = list(space) if space else ([] if functions is not None else [PAPER_THREE_NODE_SCHEMA])
+    extra = [str(as_expr(f)) for f in functions] if functions is not None else []
+    base = list(BASELINE_FUNCTIONS) if include_baselines else []
+    classes = equivalence_classes(base + extra, schemas=schemas or None) if (base or extra or schemas) else None
+    if classes is None or len(classes) == 0:
+        raise InvalidInputError("nothing to build: give a space (schemas) or functions")
+    reps = list(classes.representatives)
+    equivalents = {r: list(m) for r, m in zip(reps, classes.equivalents)}
+    first = [b for b in base if b in equivalents]
+    rest = [r for r in reps if r not in set(first)]
+    order = np.random.default_rng(order_seed).permutation(len(rest))
+    ordered = first + [rest[i] for i in order]
+    if limit is not None:
+        ordered = ordered[:limit]
+    return BuildPlan(ordered, {f: equivalents[f] for f in ordered}, schemas + ([f"functions:{len(extra)}"]
+                                                                              if extra else []))
+
+
+# ------------------------------------------------------------------------------------------------------ journal
+
+def journal_dir_for(out: str | os.PathLike[str]) -> Path:
+    out = Path(out)
+    return out.parent / (out.name + ".journal")
+
+
+class Journal:
+    """Append-only JSON-lines journal of a build (``records.jsonl``), fsync'ed per record.
+
+    The first record is a header (journal version, recipe, seeds); ``run`` and ``features`` records follow, plus
+    ``session`` records marking each start of the driver (for the wall time).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / "records.jsonl"
+        self.records: list[dict[str, Any]] = []
+        self._fh = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> list[dict[str, Any]]:
+        """Read all complete records; a torn last line (killed mid-write) is cut off the file."""
+        self.records = []
+        if not self.path.exists():
+            return self.records
+        good = 0
+        with open(self.path, "rb") as fh:
+            data = fh.read()
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if not isinstance(rec, dict) or "type" not in rec:
+                raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not a journal record")
+            self.records.append(rec)
+            good += len(line)
+        if good < len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
+        if self.records and self.records[0].get("type") != "header":
+            raise SchemaMismatchError(f"journal {self.path}: the first record is not a header")
+        if self.records and self.records[0].get("version") != JOURNAL_VERSION:
+            raise SchemaMismatchError(f"journal {self.path} has version {self.records[0].get('version')!r}; this "
+                                      f"act-bench reads version {JOURNAL_VERSION}")
+        return self.records
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(record, allow_nan=True, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.records.append(record)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    @property
+    def header(self) -> dict[str, Any] | None:
+        return self.records[0] if self.records else None
+
+    def runs(self) -> dict[tuple[str, int], dict[str, Any]]:
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in self.records:
+            if r["type"] == "run":
+                out.setdefault((r["function"], int(r["seed"])), r)
+        return out
+
+    def features(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            if r["type"] == "features":
+                out.setdefault(r["function"], r)
+        return out
+
+    def wall_time(self) -> float:
+        """Seconds spent building: per session, from its start to its last record."""
+        total, start, last = 0.0, None, None
+        for r in self.records:
+            if r["type"] == "session":
+                if start is not None and last is not None:
+                    total += max(0.0, last - start)
+                start, last = r["time"], r["time"]
+            elif "time" in r and start is not None:
+                last = r["time"]
+        if start is not None and last is not None:
+            total += max(0.0, last - start)
+        return total
+
+
+# ------------------------------------------------------------------------------------------------------ driver
+
+@dataclass
+class _Job:
+    kind: str
+    function: str
+    seed: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_header(header: dict[str, Any], recipe_dict: dict[str, Any], seeds: list[int], where: Path) -> None:
+    if header.get("recipe") != recipe_dict:
+        changed = sorted(k for k in set(header.get("recipe", {})) | set(recipe_dict)
+                         if header.get("recipe", {}).get(k) != recipe_dict.get(k))
+        raise InvalidInputError(f"journal {where} was written with a different recipe (differs in: "
+                                f"{', '.join(changed)}); resume with the same recipe or build into a new --out")
+    if header.get("seeds") != seeds:
+        raise InvalidInputError(f"journal {where} was written with seeds {header.get('seeds')}; got {seeds}")
+
+
+def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
+                functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
+                limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
+                resume: bool = False, progress: bool = True, max_jobs: int | None = None):
+    """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        Training recipe (``data_builders.recipes.get_recipe(name)``).
+    out : path
+        Table folder (written atomically when the build stops); the journal lives in ``<out>.journal/``.
+    space, functions, limit
+        What to build (see :func:`plan_functions`).
+    seeds : int or list of int
+        Number of seeds (0..n-1) or the seeds; default ``recipe.seeds``.
+    workers, executor, address
+        ``local`` processes (``workers``) or ``ray`` tasks (``address`` of a cluster, else a local one).
+    resume : bool
+        Continue the journal in ``<out>.journal``; without it an existing journal is an error.
+    max_jobs : int, optional
+        Stop after this many new jobs (then write the table of the complete functions), e.g. to build in slices.
+
+    The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
+    the whole plan is.
+    """
+    from tqdm.auto import tqdm
+
+    from act_bench.tables import BenchmarkTable
+    from data_builders.executors import JobError, create_executor
+
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds) if seeds is not None \
+        else list(range(recipe.seeds))
+    if not seed_list:
+        raise InvalidInputError("parameter seeds of build_table must name at least one seed")
+    out = Path(out)
+    jdir = journal_dir_for(out)
+    journal = Journal(jdir)
+    if journal.exists() and not resume:
+        raise InvalidInputError(f"{jdir} already holds a build journal; pass --resume to continue it, or choose "
+                                f"another --out")
+    if out.exists() and not journal.exists() and any(out.iterdir()):
+        raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
+    recipe_dict = recipe.to_dict()
+    plan = plan_functions(space, functions=functions, limit=limit)
+    journal.load()
+    if journal.header is not None:
+        _check_header(journal.header, recipe_dict, seed_list, jdir)
+    else:
+        journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": recipe_dict, "seeds": seed_list,
+                        "space": plan.space, "created": time.time()})
+    journal.append({"type": "session", "time": time.time(), "host": socket.gethostname(),
+                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers})
+    done_runs, done_feats = journal.runs(), journal.features()
+    todo: list[_Job] = []
+    for f in plan.functions:
+        if f not in done_feats:
+            todo.append(_Job("fim", f))
+        todo.extend(_Job("run", f, s) for s in seed_list if (f, s) not in done_runs)
+    if max_jobs is not None:
+        todo = todo[:max_jobs]
+    total = len(plan.functions) * (len(seed_list) + 1)
+    stop = {"flag": False}
+
+    def _on_signal(signum, frame):  # stop submitting, keep what finished, write the table
+        stop["flag"] = True
+
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    gpus = float(recipe.gpus_per_run) if recipe.gpus_per_run else 0.0
+    bar = tqdm(total=total, initial=total - len(todo) if max_jobs is None else len(done_runs) + len(done_feats),
+               desc=f"build {recipe.name}", unit="job", disable=not progress, smoothing=0.05)
+    try:
+        with create_executor(executor, workers=workers, address=address) as ex:
+            queue = list(reversed(todo))
+            tickets: dict[int, _Job] = {}
+            while (queue or tickets) and not stop["flag"]:
+                while queue and len(tickets) < ex.slots and not stop["flag"]:
+                    job = queue.pop()
+                    payload = {"recipe": recipe_dict, "function": job.function, "seed": job.seed}
+                    fn = run_fim_job if job.kind == "fim" else run_train_job
+                    tickets[ex.submit(fn, payload, gpus=gpus if job.kind == "run" else 0)] = job
+                for ticket, result in ex.wait(timeout=1.0):
+                    job = tickets.pop(ticket)
+                    if isinstance(result, JobError):
+                        result = _failed_record(job, recipe, str(result))
+                    journal.append({**result, "time": time.time()})
+                    bar.update(1)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        bar.close()
+        journal.append({"type": "session_end", "time": time.time()})
+        journal.close()
+    table = _assemble(journal, plan, seed_list, recipe, BenchmarkTable)
+    table.save(out, overwrite=True)
+    return table
+
+
+def _failed_record(job: _Job, recipe, message: str) -> dict[str, Any]:
+    if job.kind == "fim":
+        return {"type": "features", "function": job.function, "fim_valid": False,
+                "fim_reason": f"feature job failed: {message}", "fim_cdf": None, "seconds": 0.0}
+    nan = float("nan")
+    return {"type": "run", "function": job.function, "seed": job.seed, "train_accuracy": nan, "val_accuracy": nan,
+            "test_accuracy": nan, "train_loss": nan, "val_loss": nan, "test_loss": nan, "runtime": 0.0,
+            "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {}}
+
+
+def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table_cls):
+    import pandas as pd
+
+    from act_bench.features import fim_layout
+    from data_builders.models import create_model
+
+    runs, feats = journal.runs(), journal.features()
+    complete = [f for f in plan.functions if f in feats and all((f, s) in runs for s in seeds)]
+    rows = [runs[(f, s)] for f in complete for s in seeds]
+    cols = ["function", "seed", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss",
+            "test_loss", "runtime", "status", "error"]
+    runs_df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    outputs = evaluate_many(complete) if complete else np.zeros((0, 1000), np.float32)
+    features = {f: {"equivalents": plan.equivalents[f], "fim_valid": bool(feats[f]["fim_valid"]),
+                    "fim_reason": feats[f].get("fim_reason"),
+                    "fim_cdf": feats[f]["fim_cdf"] if feats[f].get("fim_cdf") is not None else None,
+                    "outputs": outputs[i]} for i, f in enumerate(complete)}
+    task_name = recipe.task
+    layout = fim_layout(create_model(recipe.model, "relu(x)"))
+    meta = {
+        "name": recipe.name, "task": task_name, "model": recipe.model, "recipe": recipe.to_dict(),
+        "fim_layout": [{"layer": r.name, "weights": r.weights, "bins": r.bins} for r in layout.rows],
+        "fim_cdf_layout": "act-bench",
+        "build": {"wall_time_s": round(journal.wall_time(), 1), "complete": len(complete) == len(plan.functions),
+                  "functions_planned": len(plan.functions), "functions_complete": len(complete),
+                  "seeds": seeds, "space": plan.space, "journal": journal.folder.name},
+        "source": "act-bench build",
+    }
+    return table_cls.from_runs(runs_df, features=features, metadata=meta)

@@ -1,0 +1,142 @@
+"""Builder: training runs, journal, kill + resume, Ray executor, medians (end-to-end on a tiny MNIST-1D recipe)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from act_bench.tables import load_table
+from data_builders.build import Journal, journal_dir_for, plan_functions, train_run
+from data_builders.recipes import get_recipe, save_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe_file(tmp_path_factory) -> Path:
+    recipe = get_recipe("act-bench-mnist1d").with_overrides(
+        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
+    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
+    save_recipe(recipe, path)
+    return path
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+def _wait_for_runs(journal: Path, n: int, proc: subprocess.Popen, timeout: float = 300) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if journal.exists():
+            runs = sum(1 for line in journal.read_text().splitlines() if '"type":"run"' in line)
+            if runs >= n:
+                return runs
+        if proc.poll() is not None:
+            raise AssertionError(f"build ended early: {proc.communicate()}")
+        time.sleep(0.2)
+    raise AssertionError("no runs finished in time")
+
+
+def test_training_is_deterministic_and_restores_global_rng(tiny_recipe_file):
+    import torch
+
+    recipe = get_recipe(str(tiny_recipe_file))
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    a = train_run(recipe, "swish(x)", seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = train_run(recipe, "swish(x)", seed=3)
+    c = train_run(recipe, "swish(x)", seed=4)
+    assert a.status == "ok" and a.val_accuracy == b.val_accuracy and a.test_loss == b.test_loss
+    assert (a.val_loss, a.train_loss) != (c.val_loss, c.train_loss)
+    d = train_run(recipe, "exp(exp(exp(x)))", seed=0)
+    assert d.status == "diverged" and d.val_accuracy == pytest.approx(0.1) and d.error
+
+
+def test_plan_puts_baselines_first_and_dedups():
+    plan = plan_functions(limit=12)
+    assert plan.functions[:8] == ["elu(x)", "relu(x)", "selu(x)", "sigmoid(x)", "softplus(x)", "softsign(x)",
+                                  "swish(x)", "tanh(x)"]
+    assert "max(identity(x),zero(x))" in plan.equivalents["relu(x)"]
+    full = plan_functions()
+    assert len(full.functions) == len(set(full.functions))
+
+
+def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
+    out = tmp_path / "table"
+    args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--seeds", "2",
+            "--workers", "2", "--json"]
+    proc = _cli(*args)
+    journal_file = journal_dir_for(out) / "records.jsonl"
+    _wait_for_runs(journal_file, 3, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() or not (out / "functions.parquet").exists()
+    before = Journal(journal_dir_for(out)).load()
+    runs_before = {(r["function"], r["seed"]): r for r in before if r["type"] == "run"}
+    assert 3 <= len(runs_before) < 12
+
+    again = _cli(*args)  # same command without --resume: refused, journal untouched
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 2 and "--resume" in err
+
+    resumed = _cli(*args, "--resume")
+    stdout, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    summary = json.loads(stdout)
+    assert summary["functions"] == 6 and summary["runs"] == 12 and summary["complete"] is True
+
+    records = Journal(journal_dir_for(out)).load()
+    run_keys = [(r["function"], r["seed"]) for r in records if r["type"] == "run"]
+    assert len(run_keys) == len(set(run_keys)) == 12, "a run is missing or was done twice"
+    for key, rec in runs_before.items():  # finished runs were kept, not redone
+        assert [r for r in records if r["type"] == "run" and (r["function"], r["seed"]) == key][0] == rec
+    feats = [r["function"] for r in records if r["type"] == "features"]
+    assert len(feats) == len(set(feats)) == 6
+
+    table = load_table(out)
+    functions, runs = table.to_pandas("functions"), table.to_pandas("runs")
+    assert len(functions) == 6 and len(runs) == 12
+    for _, row in functions.iterrows():
+        mine = runs[(runs.function == row.function) & (runs.status != "failed")]
+        for metric in ("val_accuracy", "test_accuracy", "train_loss"):
+            assert row[metric] == pytest.approx(float(np.median(mine[metric])), nan_ok=True)
+        assert len(row.outputs) == 1000
+
+
+def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
+    common = ["--recipe", str(tiny_recipe_file), "--limit", "3", "--seeds", "2", "--json"]
+    local = _cli("build", "--out", str(tmp_path / "local"), "--workers", "1", *common)
+    out, err = local.communicate(timeout=600)
+    assert local.returncode == 0, err
+    ray = _cli("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2", *common)
+    out, err = ray.communicate(timeout=900)
+    assert ray.returncode == 0, err
+    a = load_table(tmp_path / "local").to_pandas("functions").drop(columns=["runtime"])
+    b = load_table(tmp_path / "ray").to_pandas("functions").drop(columns=["runtime"])
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    ra = load_table(tmp_path / "local").to_pandas("runs").drop(columns=["runtime"])
+    rb = load_table(tmp_path / "ray").to_pandas("runs").drop(columns=["runtime"])
+    key = ["function", "seed"]
+    pd.testing.assert_frame_equal(ra.sort_values(key).reset_index(drop=True), rb.sort_values(key).reset_index(drop=True))
+
+
+def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
+    out = tmp_path / "t"
+    first = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    assert first.wait(timeout=300) == 0
+    other = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1",
+                 "--epochs", "2", "--resume")
+    _, err = other.communicate(timeout=120)
+    assert other.returncode == 2 and "different recipe" in err and "epochs" in err
