@@ -227,24 +227,25 @@ def _loop_conv_factors(x, g, kernel, stride, pad, dil, bias, depthwise):
     n, c, h, w = x.shape
     _, cout, ho, wo = g.shape
     kh, kw = kernel
+    def patch(i, ch, oy, ox):
+        vals = []
+        for a in range(kh):
+            for b in range(kw):
+                yy, xx = oy * stride - pad + a * dil, ox * stride - pad + b * dil
+                vals.append(float(x[i, ch, yy, xx]) if 0 <= yy < h and 0 <= xx < w else 0.0)
+        return vals
+
     rows = []
     for i in range(n):
         for oy in range(ho):
             for ox in range(wo):
-                def patch(ch):
-                    vals = []
-                    for a in range(kh):
-                        for b in range(kw):
-                            yy, xx = oy * stride - pad + a * dil, ox * stride - pad + b * dil
-                            vals.append(float(x[i, ch, yy, xx]) if 0 <= yy < h and 0 <= xx < w else 0.0)
-                    return vals
                 if depthwise:
                     for ch in range(c):
-                        rows.append(([1.0] if bias else []) + patch(ch))
+                        rows.append(([1.0] if bias else []) + patch(i, ch, oy, ox))
                 else:
                     full = []
                     for ch in range(c):
-                        full += patch(ch)
+                        full += patch(i, ch, oy, ox)
                     rows.append(([1.0] if bias else []) + full)
     a = np.array(rows)
     omega = a.T @ a / n

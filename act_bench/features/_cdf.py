@@ -9,8 +9,15 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["LayoutRow", "FeatureLayout", "layout_from_weights", "cdf_features", "histogram_counts",
-           "LOG_EIG_RANGE", "WEIGHTS_PER_BIN"]
+__all__ = [
+    "LOG_EIG_RANGE",
+    "WEIGHTS_PER_BIN",
+    "FeatureLayout",
+    "LayoutRow",
+    "cdf_features",
+    "histogram_counts",
+    "layout_from_weights",
+]
 
 #: Histogram range of the log-eigenvalues.
 LOG_EIG_RANGE = (-100.0, 100.0)

@@ -7,7 +7,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.features._cdf import LOG_EIG_RANGE, FeatureLayout
 
-__all__ = ["fim_distance", "output_distance", "layer_weights"]
+__all__ = ["fim_distance", "layer_weights", "output_distance"]
 
 
 def layer_weights(layout: FeatureLayout) -> np.ndarray:

@@ -18,8 +18,10 @@ activations, gradients or factors make a layer (and the result) invalid; nothing
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -32,8 +34,18 @@ from act_bench._validation import check_choice
 from act_bench.errors import InvalidInputError
 
 __all__ = [
-    "LayerKind", "LayerInfo", "LayerSpectrum", "FimSpectra", "fim_layers", "fim_log_eigenvalues",
-    "compute_spectra", "kronecker_factors", "capture", "Captured", "LOSSES", "FISHER_TYPES",
+    "FISHER_TYPES",
+    "LOSSES",
+    "Captured",
+    "FimSpectra",
+    "LayerInfo",
+    "LayerKind",
+    "LayerSpectrum",
+    "capture",
+    "compute_spectra",
+    "fim_layers",
+    "fim_log_eigenvalues",
+    "kronecker_factors",
 ]
 
 LOSSES = ("cross_entropy", "mse")
@@ -172,7 +184,7 @@ def fim_layers(model: nn.Module) -> list[LayerInfo]:
 def _explicit_padding(mod: nn.Module, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
     """(left, right) padding per spatial dim, resolving 'same'/'valid'."""
     dims = len(spatial)
-    k, s, d = mod.kernel_size, mod.stride, mod.dilation
+    k, _s, d = mod.kernel_size, mod.stride, mod.dilation
     if isinstance(mod.padding, str):
         if mod.padding == "valid":
             return [(0, 0)] * dims
@@ -273,7 +285,7 @@ def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor
 
     def segments(starts: list[int], length: int) -> list[tuple[int, int]]:
         cuts = sorted({x for s0 in starts for x in (s0, s0 + length)})
-        return list(zip(cuts[:-1], cuts[1:]))
+        return list(itertools.pairwise(cuts))
 
     blocks = torch.empty(kk, c, kk, c, dtype=torch.float64, device=xp.device)
     for (pi, pj, da, db), items in groups.items():
@@ -366,7 +378,20 @@ def kronecker_factors(module: nn.Module, inputs: torch.Tensor, output_grads: tor
 # ---------------------------------------------------------------------------------------------------- spectra
 
 
-def _log_eigenvalues(mat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+@contextmanager
+def single_thread():
+    """Run the float64 eigensolver on one intra-op thread (restored afterwards): its tridiagonal reduction does not
+    scale to 2 threads and degrades badly when the cores are shared (measured in benchmarks/bench_fim.py)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def log_eigenvalues(mat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (float64, ``eigvalsh``) of a symmetric factor and their logs (``-inf`` for values <= 0)."""
     ev = torch.linalg.eigvalsh(mat.double()).cpu().numpy()
     with np.errstate(divide="ignore"):
         return ev, np.log(np.maximum(ev, 0.0))
@@ -517,37 +542,44 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     timings = cap.timings
     if cap.reason is not None:
         return FimSpectra([_invalid(i, cap.reason) for i in cap.infos], False, cap.reason, timings)
-    layers: list[LayerSpectrum] = []
+    # Pass 1: all factors (intra-op threads as configured); pass 2: all eigen-decompositions on one thread.
+    factors: list[tuple[torch.Tensor, torch.Tensor] | str] = []
+    t2 = time.perf_counter()
     for info in cap.infos:
         mod = cap.modules[info.name]
         a = cap.layer_inputs.pop(info.name)
         grad = cap.output_grads.pop(info.name)
         if not _finite(a):
-            layers.append(_invalid(info, f"non-finite input activations of layer {info.name!r}"))
-            continue
-        if not _finite(grad):
-            layers.append(_invalid(info, f"non-finite output gradients of layer {info.name!r}"))
-            continue
-        t2 = time.perf_counter()
-        omega, gamma = kronecker_factors(mod, a, grad, cap.num_examples)
+            factors.append(f"non-finite input activations of layer {info.name!r}")
+        elif not _finite(grad):
+            factors.append(f"non-finite output gradients of layer {info.name!r}")
+        else:
+            omega, gamma = kronecker_factors(mod, a, grad, cap.num_examples)
+            if _finite(omega) and _finite(gamma):
+                factors.append((omega, gamma))
+            else:
+                factors.append(f"non-finite Kronecker factor of layer {info.name!r} (overflow)")
         del a, grad
-        t3 = time.perf_counter()
-        timings["factors"] += t3 - t2
-        if not (_finite(omega) and _finite(gamma)):
-            layers.append(_invalid(info, f"non-finite Kronecker factor of layer {info.name!r} (overflow)"))
-            continue
-        try:
-            ev_o, lo = _log_eigenvalues(omega)
-            ev_g, lg = _log_eigenvalues(gamma)
-        except (RuntimeError, np.linalg.LinAlgError) as exc:  # eigensolver did not converge
-            layers.append(_invalid(info, f"eigendecomposition failed for layer {info.name!r}: {exc}"))
-            continue
-        timings["eigen"] += time.perf_counter() - t3
-        log_ev = (lo[:, None] + lg[None, :]).ravel()
-        if np.isnan(log_ev).any() or np.isposinf(log_ev).any():
-            layers.append(_invalid(info, f"non-finite eigenvalues of layer {info.name!r}"))
-            continue
-        layers.append(LayerSpectrum(info.name, info.weights, log_ev, True, None, info.kind, ev_o, ev_g))
+    t3 = time.perf_counter()
+    timings["factors"] = t3 - t2
+    layers: list[LayerSpectrum] = []
+    with single_thread():
+        for info, fac in zip(cap.infos, factors):
+            if isinstance(fac, str):
+                layers.append(_invalid(info, fac))
+                continue
+            try:
+                ev_o, lo = log_eigenvalues(fac[0])
+                ev_g, lg = log_eigenvalues(fac[1])
+            except (RuntimeError, np.linalg.LinAlgError) as exc:  # eigensolver did not converge
+                layers.append(_invalid(info, f"eigendecomposition failed for layer {info.name!r}: {exc}"))
+                continue
+            log_ev = (lo[:, None] + lg[None, :]).ravel()
+            if np.isnan(log_ev).any() or np.isposinf(log_ev).any():
+                layers.append(_invalid(info, f"non-finite eigenvalues of layer {info.name!r}"))
+                continue
+            layers.append(LayerSpectrum(info.name, info.weights, log_ev, True, None, info.kind, ev_o, ev_g))
+    timings["eigen"] = time.perf_counter() - t3
     bad = next((s for s in layers if not s.valid), None)
     return FimSpectra(layers, bad is None, None if bad is None else bad.reason, timings)
 

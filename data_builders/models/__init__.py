@@ -12,7 +12,7 @@ Examples
 from __future__ import annotations
 
 from data_builders.models import _cnn, _mobilevit, _resnet  # noqa: F401  (register the models)
-from data_builders.models._cnn import AllCNNC, MNIST1DCNN
+from data_builders.models._cnn import MNIST1DCNN, AllCNNC
 from data_builders.models._mobilevit import MobileViTv2
 from data_builders.models._registry import (
     ActivationSpec,
@@ -26,6 +26,16 @@ from data_builders.models._registry import (
 from data_builders.models._resnet import ResNet50, ResNetV2Cifar
 
 __all__ = [
-    "create_model", "list_models", "register_model", "get_model_spec", "ModelSpec", "ActivationSpec",
-    "activation_factory", "AllCNNC", "MNIST1DCNN", "ResNetV2Cifar", "ResNet50", "MobileViTv2",
+    "MNIST1DCNN",
+    "ActivationSpec",
+    "AllCNNC",
+    "MobileViTv2",
+    "ModelSpec",
+    "ResNet50",
+    "ResNetV2Cifar",
+    "activation_factory",
+    "create_model",
+    "get_model_spec",
+    "list_models",
+    "register_model",
 ]

@@ -10,7 +10,7 @@ from torch import nn
 from act_bench._validation import check_float, check_int
 from data_builders.models._registry import register_model
 
-__all__ = ["AllCNNC", "MNIST1DCNN"]
+__all__ = ["MNIST1DCNN", "AllCNNC"]
 
 
 class AllCNNC(nn.Module):

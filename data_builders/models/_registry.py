@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,13 +14,18 @@ from act_bench.errors import InvalidInputError
 from act_bench.space import ActivationFunction, Expr, as_expr
 
 __all__ = [
-    "ActivationSpec", "ModelSpec", "register_model", "create_model", "list_models", "get_model_spec",
+    "ActivationSpec",
+    "ModelSpec",
     "activation_factory",
+    "create_model",
+    "get_model_spec",
+    "list_models",
+    "register_model",
 ]
 
 #: An activation given as an expression string, an :class:`~act_bench.space.Expr`, or a zero-argument callable
 #: returning a fresh ``nn.Module`` (e.g. ``torch.nn.ReLU``).
-ActivationSpec = Union[str, Expr, Callable[[], nn.Module]]
+ActivationSpec = str | Expr | Callable[[], nn.Module]
 
 
 @dataclass(frozen=True)

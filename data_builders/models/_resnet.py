@@ -9,7 +9,7 @@ from torch import nn
 
 from data_builders.models._registry import register_model
 
-__all__ = ["ResNetV2Cifar", "ResNet50"]
+__all__ = ["ResNet50", "ResNetV2Cifar"]
 
 
 class _PreActUnit(nn.Module):
