@@ -26,12 +26,36 @@ from evaluation._metrics import (
     summarize,
 )
 from evaluation._plots import eigenvalue_density, plot_eigenvalue_distributions, plot_map, plot_search_curves
-from evaluation._replay import DEFAULT_CHECKPOINTS, ReplayResult, SearcherFactory, TableOracle, replay
+from evaluation._replay import (
+    DEFAULT_CHECKPOINTS,
+    ReplayResult,
+    SearcherFactory,
+    TableOracle,
+    replay,
+    replay_grid,
+)
 from evaluation._report import compare, write_figures, write_summary
 
 __all__ = [
-    "replay", "ReplayResult", "TableOracle", "SearcherFactory", "DEFAULT_CHECKPOINTS",
-    "TableReference", "best_so_far", "incumbent_test", "mean_ci", "evals_to", "median_ci", "summarize",
-    "curve_vs_time", "plot_search_curves", "plot_map", "plot_eigenvalue_distributions", "eigenvalue_density",
-    "compare", "write_figures", "write_summary",
+    "DEFAULT_CHECKPOINTS",
+    "ReplayResult",
+    "SearcherFactory",
+    "TableOracle",
+    "TableReference",
+    "best_so_far",
+    "compare",
+    "curve_vs_time",
+    "eigenvalue_density",
+    "evals_to",
+    "incumbent_test",
+    "mean_ci",
+    "median_ci",
+    "plot_eigenvalue_distributions",
+    "plot_map",
+    "plot_search_curves",
+    "replay",
+    "replay_grid",
+    "summarize",
+    "write_figures",
+    "write_summary",
 ]

@@ -12,8 +12,16 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from evaluation._replay import ReplayResult, TableOracle
 
-__all__ = ["TableReference", "best_so_far", "incumbent_test", "mean_ci", "evals_to", "median_ci", "summarize",
-           "curve_vs_time"]
+__all__ = [
+    "TableReference",
+    "best_so_far",
+    "curve_vs_time",
+    "evals_to",
+    "incumbent_test",
+    "mean_ci",
+    "median_ci",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class TableReference:
         v = np.sort(oracle.objective[np.isfinite(oracle.objective)])[::-1]
         if v.size == 0:
             raise InvalidInputError("the table has no function with a finite val_accuracy")
-        top = lambda frac: float(v[max(1, math.ceil(frac * v.size)) - 1])  # noqa: E731
+        top = lambda frac: float(v[max(1, math.ceil(frac * v.size)) - 1])
         relu = None
         if relu_row is not None and np.isfinite(oracle.objective[relu_row]):
             relu = float(oracle.objective[relu_row])
@@ -102,7 +110,7 @@ def median_ci(x: np.ndarray, level: float = 0.95) -> dict[str, Any]:
         j += 1
     lo = x[j - 1] if j >= 1 else -math.inf
     hi = x[n - j] if j >= 1 else math.inf
-    conv = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
+    conv = lambda v: float(v) if math.isfinite(v) else None
     return {"median": conv(med), "ci95": [conv(lo), conv(hi)],
             "found_fraction": float(np.mean(np.isfinite(x))) if n else math.nan}
 

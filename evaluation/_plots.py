@@ -12,7 +12,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["plot_search_curves", "plot_map", "plot_eigenvalue_distributions", "eigenvalue_density"]
+__all__ = ["eigenvalue_density", "plot_eigenvalue_distributions", "plot_map", "plot_search_curves"]
 
 
 def _pyplot():

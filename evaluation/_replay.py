@@ -16,12 +16,12 @@ from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, Result, Searcher, create_searcher, list_searchers, table_frame
 
-__all__ = ["TableOracle", "ReplayResult", "replay", "SearcherFactory", "DEFAULT_CHECKPOINTS"]
+__all__ = ["DEFAULT_CHECKPOINTS", "ReplayResult", "SearcherFactory", "TableOracle", "replay", "replay_grid"]
 
 #: Numbers of results after which the surrogate's predictions are scored.
 DEFAULT_CHECKPOINTS = (10, 25, 50, 100)
 
-FactoryLike = Union[str, Callable[..., Searcher]]
+FactoryLike = Union[str, Callable[..., Searcher]]  # noqa: UP007  (a runtime alias)
 
 
 @dataclass(frozen=True)
@@ -253,12 +253,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     workers = check_int(workers, "workers", "replay", min_value=1)
     n_jobs = check_int(n_jobs, "n_jobs", "replay", min_value=1)
     precision_k = check_int(precision_k, "precision_k", "replay", min_value=1)
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = list(range(check_int(int(seeds), "seeds", "replay", min_value=1)))
-    else:
-        seeds = [check_int(s, "seeds", "replay", min_value=0) for s in seeds]
-        if not seeds:
-            raise InvalidInputError("parameter seeds of replay must name at least one seed; got none")
+    seeds = _normalize_seeds(seeds)
     checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
     factory = _as_factory(searcher_factory, searcher_kwargs)
     if candidates is None:
@@ -286,13 +281,96 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
                                                       for c in chunks])))
         by_seed = {s: r for c, p in zip(chunks, parts) for s, r in zip(c, p)}
         runs = [by_seed[s] for s in seeds]
-    seconds = time.perf_counter() - t0
+    return _assemble(str(label), seeds, runs, checkpoints, workers, precision_k, time.perf_counter() - t0)
+
+
+def _assemble(label, seeds, runs, checkpoints, workers, precision_k, seconds) -> ReplayResult:
     quality: dict[int, dict[str, np.ndarray]] = {}
     for c in sorted(checkpoints):
         if any(c in r[4] for r in runs):
             quality[c] = {m: np.array([r[4].get(c, {}).get(m, np.nan) for r in runs])
                           for m in ("spearman", "kendall", "precision_at_k")}
-    return ReplayResult(name=str(label), seeds=seeds, rows=np.stack([r[0] for r in runs]),
+    return ReplayResult(name=label, seeds=list(seeds), rows=np.stack([r[0] for r in runs]),
                         objective=np.stack([r[1] for r in runs]), test=np.stack([r[2] for r in runs]),
                         time=np.stack([r[3] for r in runs]), workers=workers, quality=quality,
                         precision_k=precision_k, seconds=seconds)
+
+
+def _normalize_seeds(seeds) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_int(int(seeds), "seeds", "replay", min_value=1)))
+    seeds = [check_int(s, "seeds", "replay", min_value=0) for s in seeds]
+    if not seeds:
+        raise InvalidInputError("parameter seeds of replay must name at least one seed; got none")
+    return seeds
+
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _init_worker(candidates, oracle) -> None:
+    _WORKER_STATE["candidates"] = candidates
+    _WORKER_STATE["oracle"] = oracle
+
+
+def _grid_task(factory, budget, seeds, workers, checkpoints, k):
+    t0 = time.process_time()
+    runs = _run_chunk(factory, _WORKER_STATE["candidates"], _WORKER_STATE["oracle"], budget, seeds, workers,
+                      checkpoints, k)
+    return runs, time.process_time() - t0
+
+
+def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1,
+                *, searcher_kwargs: dict[str, dict] | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+                precision_k: int = 10, n_jobs: int = 1, progress: Callable[[str, ReplayResult], None] | None = None
+                ) -> dict[str, ReplayResult]:
+    """Replay several named searchers on one table, sharing one pool of ``n_jobs`` processes.
+
+    ``ReplayResult.seconds`` is then the CPU time the algorithm's runs took summed over the processes (its cost),
+    not wall-clock time. With ``n_jobs=1`` it is the wall-clock time of the sequential replay.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> names = [f"f{i}" for i in range(20)]
+    >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
+    ...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
+    ...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
+    >>> sorted(replay_grid(["random", "evolution"], df, 5, 2))
+    ['evolution', 'random']
+    """
+    budget = check_int(budget, "budget", "replay_grid", min_value=1)
+    workers = check_int(workers, "workers", "replay_grid", min_value=1)
+    n_jobs = check_int(n_jobs, "n_jobs", "replay_grid", min_value=1)
+    seeds = _normalize_seeds(seeds)
+    checkpoints = {check_int(c, "checkpoints", "replay_grid", min_value=1) for c in checkpoints}
+    factories = {a: _as_factory(a, (searcher_kwargs or {}).get(a)) for a in algorithms}
+    candidates = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    out: dict[str, ReplayResult] = {}
+    if n_jobs == 1:
+        for a, f in factories.items():
+            out[a] = replay(f, table, budget, seeds, workers, checkpoints=checkpoints, precision_k=precision_k,
+                            candidates=candidates, oracle=oracle, name=a)
+            if progress is not None:
+                progress(a, out[a])
+        return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    for f in factories.values():
+        _prewarm(f, candidates)
+    n_jobs = min(n_jobs, len(seeds))
+    chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
+    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(candidates, oracle)) as pool:
+        futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k) for c in chunks]
+                   for a, f in factories.items()}
+        for a, futs in futures.items():
+            parts = [fu.result() for fu in futs]
+            by_seed = {s: r for c, (p, _) in zip(chunks, parts) for s, r in zip(c, p)}
+            out[a] = _assemble(a, seeds, [by_seed[s] for s in seeds], checkpoints, workers, precision_k,
+                               sum(sec for _, sec in parts))
+            if progress is not None:
+                progress(a, out[a])
+    return out

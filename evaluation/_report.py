@@ -13,7 +13,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, list_searchers
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
-from evaluation._replay import ReplayResult, TableOracle, replay
+from evaluation._replay import ReplayResult, TableOracle, replay_grid
 
 __all__ = ["compare", "write_summary"]
 
@@ -52,7 +52,6 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
     candidates = CandidateSet.from_table(table)
     oracle = TableOracle.from_table(table)
     ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"))
-    results: dict[str, ReplayResult] = {}
     summary: dict[str, Any] = {
         "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
         "workers": int(workers), "n_functions": len(candidates),
@@ -60,13 +59,10 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
                       "relu_val_accuracy": ref.relu, "n_finite": ref.n},
         "algorithms": {},
     }
+    results = replay_grid(algos, table, evals, seeds, workers, searcher_kwargs=searcher_kwargs, n_jobs=n_jobs,
+                          progress=progress)
     for name in algos:
-        res = replay(name, table, evals, seeds, workers, candidates=candidates, oracle=oracle, n_jobs=n_jobs,
-                     searcher_kwargs=(searcher_kwargs or {}).get(name))
-        results[name] = res
-        summary["algorithms"][name] = summarize(res, ref)
-        if progress is not None:
-            progress(name, res)
+        summary["algorithms"][name] = summarize(results[name], ref)
     if out_dir is not None:
         write_figures(results, ref, out_dir, workers=workers)
     return summary, results

@@ -14,7 +14,7 @@ import numpy as np
 
 from act_bench._validation import check_int
 
-__all__ = ["synthetic_table", "synthetic_benchmark_table", "SYNTHETIC_LAYOUT"]
+__all__ = ["SYNTHETIC_LAYOUT", "synthetic_benchmark_table", "synthetic_table"]
 
 #: Per-layer layout of the synthetic FIM CDF features.
 SYNTHETIC_LAYOUT = [{"layer": "fc1", "weights": 1200, "bins": 12}, {"layer": "fc2", "weights": 800, "bins": 8}]
@@ -27,7 +27,7 @@ def _classes(schema: str):
     return equivalence_classes(BASELINE_FUNCTIONS, schemas=schema)
 
 
-def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: str = "add(swish(x),erf(x))",
+def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: str = "add(elu(x),arctan(x))",
                     schema: str = "binary(unary(x),unary(x))", invalid_fim_fraction: float = 0.05,
                     noise: float = 0.02):
     """A ``functions`` DataFrame (columns as a ``BenchmarkTable``) with ``attrs["fim_layout"]``.

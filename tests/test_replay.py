@@ -82,7 +82,7 @@ def test_metrics_against_direct_computation():
     for s in range(7):
         hits = [i + 1 for i in range(25) if np.isfinite(best[s, i]) and best[s, i] >= thr]
         assert e[s] == (hits[0] if hits else np.inf)
-    mean, lo, hi = mean_ci(best[:, 10:])
+    _, lo, hi = mean_ci(best[:, 10:])
     for i in range(15):
         col = best[:, 10 + i]
         ref_lo, ref_hi = stats.t.interval(0.95, len(col) - 1, loc=col.mean(), scale=stats.sem(col))
@@ -154,7 +154,7 @@ def test_surrogate_quality_against_direct_ranks(table, tmp_path):
     rows, pred = s.predict()
     ok = np.isfinite(oracle.objective[rows])
     p, t = pred[ok], oracle.objective[rows][ok]
-    rank = lambda v: pd.Series(v).rank(method="average").to_numpy()  # noqa: E731  (ties get average ranks)
+    rank = lambda v: pd.Series(v).rank(method="average").to_numpy()
     assert q["spearman"] == pytest.approx(np.corrcoef(rank(p), rank(t))[0, 1])
     top_p, top_t = set(np.argsort(-p, kind="stable")[:10]), set(np.argsort(-t, kind="stable")[:10])
     assert q["precision_at_k"] == len(top_p & top_t) / 10

@@ -51,8 +51,7 @@ def _run(searcher, table, budget, batch=1):
         got = searcher.ask(batch)
         if not got:
             break
-        for g in got:
-            out.append(g)
+        out.extend(got)
         for g in got:
             searcher.tell(g, Result(acc[g.index]))
     return out

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from act_bench.errors import InvalidInputError
-from act_bench.search import CandidateSet, embed_candidates
-from act_bench.search import _embedding
+from act_bench.search import CandidateSet, _embedding, embed_candidates
 from evaluation._synthetic import synthetic_table
 
 

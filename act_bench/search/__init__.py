@@ -38,8 +38,24 @@ from act_bench.search._simple import EvolutionSearcher, RandomSearcher
 from act_bench.search._surrogate import REGRESSORS, SurrogateSearcher
 
 __all__ = [
-    "CandidateSet", "LayerLayout", "table_frame", "Suggestion", "Result", "Searcher", "RandomSearcher",
-    "EvolutionSearcher", "SurrogateSearcher", "RandomForestSurrogate", "register_searcher", "create_searcher",
-    "list_searchers", "searcher_spec", "Embedding", "embed_candidates", "default_cache_dir", "FEATURE_SETS",
-    "UMAP_SETTINGS", "REGRESSORS",
+    "FEATURE_SETS",
+    "REGRESSORS",
+    "UMAP_SETTINGS",
+    "CandidateSet",
+    "Embedding",
+    "EvolutionSearcher",
+    "LayerLayout",
+    "RandomForestSurrogate",
+    "RandomSearcher",
+    "Result",
+    "Searcher",
+    "Suggestion",
+    "SurrogateSearcher",
+    "create_searcher",
+    "default_cache_dir",
+    "embed_candidates",
+    "list_searchers",
+    "register_searcher",
+    "searcher_spec",
+    "table_frame",
 ]

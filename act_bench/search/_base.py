@@ -13,8 +13,15 @@ from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["Suggestion", "Result", "Searcher", "register_searcher", "create_searcher", "list_searchers",
-           "searcher_spec"]
+__all__ = [
+    "Result",
+    "Searcher",
+    "Suggestion",
+    "create_searcher",
+    "list_searchers",
+    "register_searcher",
+    "searcher_spec",
+]
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def table_frame(table: Any, fim_layout: Any = None):
     if isinstance(table, pd.DataFrame):
         frame = table
         layout = fim_layout if fim_layout is not None else frame.attrs.get("fim_layout")
-    elif hasattr(table, "functions") and isinstance(getattr(table, "functions"), pd.DataFrame):
+    elif hasattr(table, "functions") and isinstance(table.functions, pd.DataFrame):
         frame = table.functions
         meta = getattr(table, "metadata", None) or {}
         layout = fim_layout if fim_layout is not None else meta.get("fim_layout")

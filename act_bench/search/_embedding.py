@@ -34,7 +34,7 @@ from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["Embedding", "embed_candidates", "default_cache_dir", "UMAP_SETTINGS", "FEATURE_SETS"]
+__all__ = ["FEATURE_SETS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates"]
 
 #: Feature sets a surrogate can use.
 FEATURE_SETS = ("fim", "outputs", "both")

@@ -22,8 +22,13 @@ _EPS = float(np.finfo(np.float64).eps)
 
 
 @njit(cache=False, nogil=True)
-def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cover - compiled
-    """Grow one tree on the points ``idx`` (weights ``w``); returns the number of nodes."""
+def _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out):  # pragma: no cover - compiled
+    """Grow one tree on the points ``idx`` (weights ``w``); returns the number of nodes.
+
+    If ``pool`` is non-empty (a permutation of rows of ``P``), the rows of ``P`` are routed down with the training
+    points (each split partitions them, branch-free) and every leaf adds its value to ``out`` at its rows: the tree
+    is applied to ``P`` while it is built, touching each row once per level it passes, with no node lookups.
+    """
     n = idx.shape[0]
     n_features = X.shape[1]
     # stack of (start, end, node) over a working permutation of idx
@@ -31,7 +36,11 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
     stack_s = np.empty(2 * n + 2, np.int64)
     stack_e = np.empty(2 * n + 2, np.int64)
     stack_n = np.empty(2 * n + 2, np.int64)
-    top = 0
+    stack_ps = np.empty(2 * n + 2, np.int64)
+    stack_pe = np.empty(2 * n + 2, np.int64)
+    stack_ps[0] = 0
+    stack_pe[0] = pool.shape[0]
+    use_pool = pool.shape[0] > 0
     stack_s[0] = 0
     stack_e[0] = n
     stack_n[0] = 0
@@ -45,6 +54,8 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
         s = stack_s[top]
         e = stack_e[top]
         node = stack_n[top]
+        ps = stack_ps[top]
+        pe = stack_pe[top]
         sw = 0.0
         swy = 0.0
         swyy = 0.0
@@ -60,6 +71,9 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
         right[node] = -1
         feat[node] = -1
         if e - s < 2 or impurity <= _EPS:
+            if use_pool:
+                for k in range(ps, pe):
+                    out[pool[k]] += mean
             continue
         best = -np.inf
         best_f = -1
@@ -97,7 +111,24 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
                 for k in range(m):
                     best_order[k] = tmp[k]
         if best_f < 0:
+            if use_pool:
+                for k in range(ps, pe):
+                    out[pool[k]] += mean
             continue
+        p_mid = ps
+        if use_pool:
+            nl = 0
+            nr = 0
+            for k in range(ps, pe):
+                i = pool[k]
+                go = P[i, best_f] <= best_thr
+                pool[ps + nl] = i       # safe: ps + nl <= k, the entry was already read
+                buf[nr] = i
+                nl += go
+                nr += 1 - go
+            for k in range(nr):
+                pool[ps + nl + k] = buf[k]
+            p_mid = ps + nl
         for k in range(e - s):
             order[s + k] = best_order[k]
         feat[node] = best_f
@@ -110,43 +141,16 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value):  # pragma: no cove
         stack_s[top] = s + best_pos
         stack_e[top] = e
         stack_n[top] = r_node
+        stack_ps[top] = p_mid
+        stack_pe[top] = pe
         top += 1
         stack_s[top] = s
         stack_e[top] = s + best_pos
         stack_n[top] = l_node
+        stack_ps[top] = ps
+        stack_pe[top] = p_mid
         top += 1
     return n_nodes
-
-
-@njit(cache=False, nogil=True)
-def _tree_depth(left, n_nodes, depth):  # pragma: no cover - compiled
-    """Depth of the tree (nodes are numbered parent-before-children); leaves made self-loops for branchless descent."""
-    depth[0] = 0
-    deepest = 0
-    for node in range(n_nodes):
-        if left[node] > node:
-            depth[left[node]] = depth[node] + 1
-            depth[left[node] + 1] = depth[node] + 1
-            if depth[node] + 1 > deepest:
-                deepest = depth[node] + 1
-    return deepest
-
-
-@njit(cache=False, nogil=True)
-def _apply_levels(P, feat, thr, left, n_nodes, depth, out, scale):  # pragma: no cover - compiled
-    """Add ``scale * leaf value`` for every row of ``P``, descending all points one level at a time.
-
-    Children are stored as ``left`` and ``left + 1``, so a step is ``left[node] + (x > threshold)``: no branches and
-    independent work across points, which lets the CPU overlap the memory loads of many points.
-    """
-    deepest = _tree_depth(left, n_nodes, depth)
-    m = P.shape[0]
-    node = np.zeros(m, np.int64)
-    for _ in range(deepest):
-        for p in range(m):
-            nd = node[p]
-            node[p] = left[nd] + (P[p, feat[nd]] > thr[nd])
-    return node
 
 
 @njit(cache=False, nogil=True)
@@ -154,37 +158,33 @@ def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     """Mean prediction on ``P`` of trees grown on ``X, y`` with per-tree sample weights ``counts[t]``."""
     n_trees = counts.shape[0]
     n = X.shape[0]
-    out = np.zeros(P.shape[0], np.float64)
+    m = P.shape[0]
+    out = np.zeros(m, np.float64)
     max_nodes = 2 * n + 1
     feat = np.empty(max_nodes, np.int64)
     thr = np.empty(max_nodes, np.float64)
     left = np.empty(max_nodes, np.int64)
     right = np.empty(max_nodes, np.int64)
     value = np.empty(max_nodes, np.float64)
-    depth = np.empty(max_nodes, np.int64)
     w = np.empty(n, np.float64)
+    pool = np.empty(m, np.int64)
+    buf = np.empty(m, np.int64)
     for t in range(n_trees):
-        m = 0
+        k = 0
         for i in range(n):
             if counts[t, i] > 0:
-                m += 1
-        idx = np.empty(m, np.int64)
-        m = 0
+                k += 1
+        idx = np.empty(k, np.int64)
+        k = 0
         for i in range(n):
             w[i] = counts[t, i]
             if counts[t, i] > 0:
-                idx[m] = i
-                m += 1
-        n_nodes = _build_tree(X, y, w, idx, feat, thr, left, right, value)
-        for nd in range(n_nodes):
-            if left[nd] < 0:  # leaf: loop onto itself
-                left[nd] = nd
-                feat[nd] = 0
-                thr[nd] = np.inf
-        leaves = _apply_levels(P, feat, thr, left, n_nodes, depth, out, 1.0)
-        for p in range(P.shape[0]):
-            out[p] += value[leaves[p]]
-    for p in range(P.shape[0]):
+                idx[k] = i
+                k += 1
+        for p in range(m):
+            pool[p] = p
+        _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out)
+    for p in range(m):
         out[p] /= n_trees
     return out
 
@@ -208,7 +208,8 @@ def _tree_arrays(X, y, w):  # pragma: no cover - compiled
         if w[i] > 0:
             idx[m] = i
             m += 1
-    k = _build_tree(X, y, w, idx, feat, thr, left, right, value)
+    none = np.empty(0, np.int64)
+    k = _build_tree(X, y, w, idx, feat, thr, left, right, value, X, none, none, np.empty(0, np.float64))
     return feat[:k], thr[:k], left[:k], right[:k], value[:k]
 
 

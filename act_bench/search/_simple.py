@@ -13,7 +13,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.search._base import Searcher
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["RandomSearcher", "EvolutionSearcher"]
+__all__ = ["EvolutionSearcher", "RandomSearcher"]
 
 
 class RandomSearcher(Searcher):

@@ -8,8 +8,9 @@ Regressors (fitted on the evaluated functions that have valid features, predicti
         Kept incrementally: each new result updates every candidate's k nearest evaluated points, O(n_candidates).
 ``rfr`` random forest, scikit-learn defaults except the number of trees: ``n_estimators=20`` by default (see
         docs/searchers.md for the measured effect); trees are built by :mod:`act_bench.search._forest`.
-``svr`` scikit-learn ``SVR()`` defaults (RBF kernel, C=1, epsilon=0.1, gamma="scale"); predictions are computed
-        from the support vectors with cached squared distances.
+``svr`` scikit-learn ``SVR()`` defaults (RBF kernel, C=1, epsilon=0.1, gamma="scale") fitted on z-scored
+        objectives (``standardize=True``); predictions are computed from the support vectors with cached squared
+        distances.
 ``gpr`` scikit-learn ``GaussianProcessRegressor(normalize_y=True)`` with kernel ``C*RBF + WhiteKernel`` (the
         noise term keeps the posterior mean from collapsing to the prior between noisy points); acquisition: the
         predicted mean (``"mean"``, as the other regressors) or an upper confidence bound (``"ucb"``).
@@ -33,7 +34,7 @@ from act_bench.search._base import Searcher, _impute
 from act_bench.search._candidates import CandidateSet
 from act_bench.search._embedding import FEATURE_SETS, Embedding, embed_candidates
 
-__all__ = ["SurrogateSearcher", "REGRESSORS"]
+__all__ = ["REGRESSORS", "SurrogateSearcher"]
 
 #: Regressors a surrogate searcher can use.
 REGRESSORS = ("knr", "rfr", "svr", "gpr")
@@ -100,10 +101,12 @@ class _Forest:
 
 
 class _SVR:
-    def __init__(self, coords: np.ndarray, C: float, epsilon: float, capacity: int = 64) -> None:
+    def __init__(self, coords: np.ndarray, C: float, epsilon: float, standardize: bool = True,
+                 capacity: int = 64) -> None:
         self.P = coords
         self.C = C
         self.epsilon = epsilon
+        self.standardize = standardize
         self.d2 = np.empty((capacity, coords.shape[0]))  # squared distances of evaluated points to all candidates
         self.n = 0
 
@@ -120,11 +123,13 @@ class _SVR:
         X = self.P[train_pos]
         var = X.var()
         gamma = 1.0 / (X.shape[1] * var) if var != 0 else 1.0  # scikit-learn's gamma="scale"
-        sv, coef, intercept = _fit_svr(X, y, C=self.C, epsilon=self.epsilon, gamma=gamma)
+        mu, sd = (y.mean(), y.std()) if self.standardize else (0.0, 1.0)
+        sd = sd if sd > 0 else 1.0
+        sv, coef, intercept = _fit_svr(X, (y - mu) / sd, C=self.C, epsilon=self.epsilon, gamma=gamma)
         if sv.size == 0:
-            return np.full(self.P.shape[0], intercept), None
+            return np.full(self.P.shape[0], intercept * sd + mu), None
         K = np.exp(-gamma * self.d2[sv])
-        return coef @ K + intercept, None
+        return (coef @ K + intercept) * sd + mu, None
 
 
 def _fit_svr(X: np.ndarray, y: np.ndarray, *, C: float, epsilon: float, gamma: float):
@@ -204,6 +209,9 @@ class SurrogateSearcher(Searcher):
         Trees of ``rfr``.
     C, epsilon : float
         ``svr`` parameters (scikit-learn defaults 1.0 and 0.1).
+    standardize : bool, default=True
+        ``svr`` is fitted on z-scored objectives (predictions mapped back), so the epsilon tube is relative to the
+        spread of the accuracies; on raw accuracies a 0.1 tube hides most differences (see docs/searchers.md).
     acquisition : {"mean", "ucb"}, kappa : float
         ``gpr`` acquisition.
 
@@ -223,7 +231,8 @@ class SurrogateSearcher(Searcher):
                  initial: Sequence[str] | None = None, embedding: Embedding | None = None,
                  embedding_seed: int | None = None,
                  cache_dir: str | os.PathLike | None = None, n_neighbors: int = 3, n_estimators: int = 20,
-                 C: float = 1.0, epsilon: float = 0.1, acquisition: str = "mean", kappa: float = 1.0) -> None:
+                 C: float = 1.0, epsilon: float = 0.1, standardize: bool = True, acquisition: str = "mean",
+                 kappa: float = 1.0) -> None:
         super().__init__(candidates, seed=seed, initial=initial)
         name = type(self).__name__
         self.regressor = check_choice(regressor, "regressor", name, REGRESSORS)
@@ -247,7 +256,7 @@ class SurrogateSearcher(Searcher):
             self._model = _Forest(coords, check_int(n_estimators, "n_estimators", name, min_value=1))
         elif regressor == "svr":
             self._model = _SVR(coords, check_float(C, "C", name, min_value=1e-12),
-                               check_float(epsilon, "epsilon", name, min_value=0.0))
+                               check_float(epsilon, "epsilon", name, min_value=0.0), bool(standardize))
         else:
             self._model = _GPR(coords, check_choice(acquisition, "acquisition", name, ("mean", "ucb")),
                                check_float(kappa, "kappa", name, min_value=0.0), self.seed)
