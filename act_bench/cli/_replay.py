@@ -27,12 +27,14 @@ def _fmt(v) -> str:
 
 
 def _human(summary: dict) -> str:
-    lines = [f"table {summary['table']}: {summary['n_functions']} functions, best val_accuracy "
-             f"{summary['reference']['best_val_accuracy']:.4f}, top-1% threshold "
-             f"{summary['reference']['top1pct_threshold']:.4f}, ReLU {_fmt(summary['reference']['relu_val_accuracy'])}",
-             f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
-             f"{'algorithm':<14}{'top-1%: median [95% CI]':<28}{'found':>7}{'beat ReLU':>11}{'final val':>11}"
-             f"{'final test':>12}{'seconds':>9}"]
+    ref = summary["reference"]
+    head = (f"table {summary['table']}: {summary['n_functions']} functions, best val_accuracy "
+            f"{ref['best_val_accuracy']:.4f}, top-1% threshold {ref['top1pct_threshold']:.4f}, "
+            f"ReLU {_fmt(ref['relu_val_accuracy'])}")
+    cols = (f"{'algorithm':<14}{'top-1%: median [95% CI]':<28}{'found':>7}{'beat ReLU':>11}{'final val':>11}"
+            f"{'final test':>12}{'seconds':>9}")
+    lines = [head, f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
+             cols]
     for name, a in summary["algorithms"].items():
         t1 = a["evals_to_top1pct"]
         ci = f"{_fmt(t1['median'])} [{_fmt(t1['ci95'][0])}, {_fmt(t1['ci95'][1])}]"
@@ -46,6 +48,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from evaluation import compare, write_summary
 
     algos = [a.strip() for a in args.algorithms.split(",")]
+    if args.maps is not None and args.embedding_seed is not None:
+        raise InvalidInputError("--maps and --embedding-seed exclude each other (one shared map, or N maps)")
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out must be a directory; {str(out)!r} is a file")
@@ -53,7 +57,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     kwargs = {}
     for a in algos:
         if ":" in a:
-            kwargs[a] = {"embedding_seed": args.embedding_seed, "cache_dir": args.cache_dir}
+            kwargs[a] = {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
 
     def progress(name, res):
         if not args.json:
@@ -62,6 +66,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
                          table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
                          progress=progress)
+    summary["embedding"] = {"shared_seed": args.embedding_seed, "n_maps": args.maps,
+                            "per_run_seed": args.embedding_seed is None and args.maps is None}
     if out is not None:
         write_summary(summary, out / "summary.json")
     emit(summary, args.json, _human(summary))
@@ -148,6 +154,8 @@ def register(subparsers) -> None:
     p.add_argument("--embedding-seed", type=nonnegative_int, default=None,
                    help="one UMAP seed shared by all runs (default: each run's seed, i.e. one map per seed, "
                         "computed once and cached)")
+    p.add_argument("--maps", type=positive_int, default=None,
+                   help="without --embedding-seed: only N distinct UMAP maps, run s uses map s %% N")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $ACT_BENCH_CACHE or "
                                                      "~/.cache/act-bench)")
     p.add_argument("--out", default=None, help="directory for summary.json and the PNG figures")

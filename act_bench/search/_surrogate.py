@@ -201,6 +201,9 @@ class SurrogateSearcher(Searcher):
     embedding_seed : int, optional
         UMAP seed. Default: the searcher's ``seed``, so every search run has its own map (UMAP is stochastic; the
         reference implementation refitted UMAP without a fixed seed in every search). Pass an int to share one map.
+    n_maps : int, optional
+        Without ``embedding_seed``: use UMAP seed ``seed % n_maps``, i.e. only ``n_maps`` distinct maps for any number
+        of runs (UMAP on a few thousand functions takes tens of seconds per map).
     cache_dir : path, optional
         Embedding cache folder.
     n_neighbors : int, default=3
@@ -229,7 +232,7 @@ class SurrogateSearcher(Searcher):
 
     def __init__(self, candidates: CandidateSet, *, regressor: str = "knr", features: str = "both", seed: int = 0,
                  initial: Sequence[str] | None = None, embedding: Embedding | None = None,
-                 embedding_seed: int | None = None,
+                 embedding_seed: int | None = None, n_maps: int | None = None,
                  cache_dir: str | os.PathLike | None = None, n_neighbors: int = 3, n_estimators: int = 20,
                  C: float = 1.0, epsilon: float = 0.1, standardize: bool = True, acquisition: str = "mean",
                  kappa: float = 1.0) -> None:
@@ -238,8 +241,12 @@ class SurrogateSearcher(Searcher):
         self.regressor = check_choice(regressor, "regressor", name, REGRESSORS)
         self.features = check_choice(features, "features", name, FEATURE_SETS)
         if embedding is None:
-            e_seed = self.seed if embedding_seed is None else check_int(embedding_seed, "embedding_seed", name,
-                                                                        min_value=0)
+            if embedding_seed is not None:
+                e_seed = check_int(embedding_seed, "embedding_seed", name, min_value=0)
+            elif n_maps is not None:
+                e_seed = self.seed % check_int(n_maps, "n_maps", name, min_value=1)
+            else:
+                e_seed = self.seed
             embedding = embed_candidates(candidates, features, seed=e_seed, cache_dir=cache_dir)
         elif not isinstance(embedding, Embedding) or embedding.features != features:
             from act_bench.errors import InvalidInputError
