@@ -165,6 +165,8 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
                                    epoch, dev.type)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if recipe.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
                 optimizer.step()
                 scheduler.step()
         train_acc, train_loss = _evaluate(model, train, recipe, dev)

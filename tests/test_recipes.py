@@ -184,14 +184,6 @@ def test_tasks_models_seeds_and_gpus():
         assert r.gpus_per_run == (0 if task == "mnist1d" else 1)
 
 
-def test_mnist1d_placeholder_recipe():
-    r = get_recipe("act-bench-mnist1d")
-    assert (r.optimizer.name, r.optimizer.momentum, r.batch_size, r.schedule.peak_lr) == ("sgd", 0.9, 128, 0.1)
-    assert (r.schedule.warmup_epochs, r.schedule.decay, r.epochs, r.optimizer.weight_decay) == (1, "linear", 8, 5e-4)
-    assert not r.augment.enabled and r.image_size is None
-    assert "placeholder" in r.notes.lower()
-
-
 def test_with_overrides_merges_nested_and_validates():
     r = get_recipe("act-bench-vit")
     o = r.with_overrides(epochs=2, schedule={"warmup_epochs": 0.5}, augment={"randaugment": {"num_ops": 1}})

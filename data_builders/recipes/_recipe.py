@@ -175,6 +175,8 @@ class Recipe:
         Training seeds per function in a benchmark build.
     gpus_per_run : int
         GPUs one run asks for (0 = CPU).
+    grad_clip_norm : float or None
+        Clip the global gradient norm to this value before each optimizer step (None: no clipping).
     full_evaluation_epochs : int or None
         Epochs of the paper's full evaluation (Table 1), where it differs from ``epochs``.
     task_args : dict
@@ -207,6 +209,7 @@ class Recipe:
     fim_batch_size: int = 128
     seeds: int = 3
     gpus_per_run: int = 0
+    grad_clip_norm: float | None = None
     full_evaluation_epochs: int | None = None
     task_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -377,6 +380,7 @@ def _check_ranges(obj: Any, *, source: str, prefix: str) -> None:
         need(obj.init in INITS, "init", "one of " + ", ".join(map(repr, INITS)))
         need(obj.image_size is None or obj.image_size >= 1, "image_size", "null or an integer >= 1")
         need(obj.fim_batch_size >= 1, "fim_batch_size", "an integer >= 1")
+        need(obj.grad_clip_norm is None or obj.grad_clip_norm > 0, "grad_clip_norm", "a number > 0 or null")
         need(obj.seeds >= 1, "seeds", "an integer >= 1")
         need(obj.gpus_per_run >= 0, "gpus_per_run", "an integer >= 0")
         need(obj.full_evaluation_epochs is None or obj.full_evaluation_epochs >= 1, "full_evaluation_epochs",
