@@ -380,8 +380,9 @@ def kronecker_factors(module: nn.Module, inputs: torch.Tensor, output_grads: tor
 
 @contextmanager
 def single_thread():
-    """Run the float64 eigensolver on one intra-op thread (restored afterwards): its tridiagonal reduction does not
-    scale to 2 threads and degrades badly when the cores are shared (measured in benchmarks/bench_fim.py)."""
+    """Run on one intra-op thread (restored afterwards). The factor step is hundreds of small products and the float64
+    eigensolver's tridiagonal reduction does not scale to 2 threads; with 2 threads both slowed down 2-3x whenever
+    the cores were shared (measured with benchmarks/bench_fim.py), on one thread they did not."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -542,7 +543,12 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     timings = cap.timings
     if cap.reason is not None:
         return FimSpectra([_invalid(i, cap.reason) for i in cap.infos], False, cap.reason, timings)
-    # Pass 1: all factors (intra-op threads as configured); pass 2: all eigen-decompositions on one thread.
+    # Factors and eigen-decompositions run on one intra-op thread (see single_thread).
+    with single_thread():
+        return _spectra_from_capture(cap, timings)
+
+
+def _spectra_from_capture(cap: Captured, timings: dict[str, float]) -> FimSpectra:
     factors: list[tuple[torch.Tensor, torch.Tensor] | str] = []
     t2 = time.perf_counter()
     for info in cap.infos:
@@ -563,22 +569,21 @@ def compute_spectra(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     t3 = time.perf_counter()
     timings["factors"] = t3 - t2
     layers: list[LayerSpectrum] = []
-    with single_thread():
-        for info, fac in zip(cap.infos, factors):
-            if isinstance(fac, str):
-                layers.append(_invalid(info, fac))
-                continue
-            try:
-                ev_o, lo = log_eigenvalues(fac[0])
-                ev_g, lg = log_eigenvalues(fac[1])
-            except (RuntimeError, np.linalg.LinAlgError) as exc:  # eigensolver did not converge
-                layers.append(_invalid(info, f"eigendecomposition failed for layer {info.name!r}: {exc}"))
-                continue
-            log_ev = (lo[:, None] + lg[None, :]).ravel()
-            if np.isnan(log_ev).any() or np.isposinf(log_ev).any():
-                layers.append(_invalid(info, f"non-finite eigenvalues of layer {info.name!r}"))
-                continue
-            layers.append(LayerSpectrum(info.name, info.weights, log_ev, True, None, info.kind, ev_o, ev_g))
+    for info, fac in zip(cap.infos, factors):
+        if isinstance(fac, str):
+            layers.append(_invalid(info, fac))
+            continue
+        try:
+            ev_o, lo = log_eigenvalues(fac[0])
+            ev_g, lg = log_eigenvalues(fac[1])
+        except (RuntimeError, np.linalg.LinAlgError) as exc:  # eigensolver did not converge
+            layers.append(_invalid(info, f"eigendecomposition failed for layer {info.name!r}: {exc}"))
+            continue
+        log_ev = (lo[:, None] + lg[None, :]).ravel()
+        if np.isnan(log_ev).any() or np.isposinf(log_ev).any():
+            layers.append(_invalid(info, f"non-finite eigenvalues of layer {info.name!r}"))
+            continue
+        layers.append(LayerSpectrum(info.name, info.weights, log_ev, True, None, info.kind, ev_o, ev_g))
     timings["eigen"] = time.perf_counter() - t3
     bad = next((s for s in layers if not s.valid), None)
     return FimSpectra(layers, bad is None, None if bad is None else bad.reason, timings)
