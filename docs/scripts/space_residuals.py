@@ -48,9 +48,11 @@ def main() -> None:
             continue
         a = np.where(finite[i], out[i], 0)[None, :]
         b = np.where(finite[cand], out[cand], 0)
-        nonfin_equal = (np.where(finite[i], 0, out[i])[None, :] == np.where(finite[cand], 0, out[cand])) | ~finite[cand]
+        bad_i = np.where(finite[i], 0, out[i])[None, :]
+        bad_c = np.where(finite[cand], 0, out[cand])
+        nonfin_equal = (bad_i == bad_c) | (np.isnan(bad_i) & np.isnan(bad_c))
         d = ulp_distance(np.broadcast_to(a, b.shape).copy(), b).max(axis=1)
-        for j in cand[(d <= 4) & nonfin_equal.all(axis=1)]:
+        for j in cand[(d <= 4) & nonfin_equal.all(axis=1)]:  # same non-finite values, finite ones within 4 ulp
             n += 1
             dist = int(ulp_distance(a[0], b[list(cand).index(j)]).max())
             print(f"   {ours.representatives[i]:40s} ~ {ours.representatives[j]:40s} max {dist} ulp")
