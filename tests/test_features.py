@@ -158,3 +158,18 @@ def test_cli_fim_valid_invalid_and_errors(capsys):
     assert code == 2 and "synthetic" in err and "mnist1d" in err
     code, _, err = _run(capsys, "models", "describe", "nope")
     assert code == 2 and "resnet-56" in err
+
+
+@pytest.mark.slow
+def test_cli_fim_on_task_data(capsys):
+    """--data TASK: a seeded batch of the task's training split (data_builders.tasks), normalised."""
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "tanh(x)", "--data", "mnist1d",
+                        "--batch", "32", "--seed", "1", "--json", "--features")
+    doc = json.loads(out)
+    assert code == 0 and doc["valid"] is True and doc["data"] == "mnist1d" and doc["fim_dims"] == 95
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "tanh(x)", "--data", "mnist1d",
+                        "--batch", "32", "--seed", "1", "--json", "--features")
+    assert json.loads(out)["features"] == doc["features"]  # same seed, same batch and initialisation
+    code, _, err = _run(capsys, "fim", "--model", "all-cnn-c", "--fn", "tanh(x)", "--data", "mnist1d",
+                        "--batch", "4")
+    assert code == 2 and "expects (3, 32, 32)" in err

@@ -65,6 +65,22 @@ class SeqNet(nn.Module):
         return self.fc(h.flatten(1))
 
 
+class PadNet(nn.Module):
+    """Even kernel with padding='same' (asymmetric), reflect and circular padding modes, 1x1 stride-2 conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(2, 16, (2, 4), padding="same")
+        self.c2 = nn.Conv2d(16, 9, 3, padding=1, padding_mode="reflect")
+        self.c3 = nn.Conv2d(9, 4, 3, padding=(2, 1), dilation=(2, 1), padding_mode="circular", bias=False)
+        self.c4 = nn.Conv2d(4, 4, 1, stride=2)
+        self.fc = nn.Linear(4 * 3 * 4, 3)
+
+    def forward(self, x):  # x: (N, 2, 6, 7)
+        h = torch.tanh(self.c3(torch.tanh(self.c2(torch.tanh(self.c1(x))))))
+        return self.fc(torch.sigmoid(self.c4(h)).flatten(1))
+
+
 def _make(cls, seed=0, **kw):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -94,7 +110,7 @@ def _patches(mod, a):
 
 
 def test_captured_activations_and_gradients_match_per_sample_gradients():
-    for cls, x_shape in ((ConvNet, (5, 2, 8, 8)), (SeqNet, (5, 7, 4))):
+    for cls, x_shape in ((ConvNet, (5, 2, 8, 8)), (SeqNet, (5, 7, 4)), (PadNet, (5, 2, 6, 7))):
         model = _make(cls)
         x = torch.randn(x_shape, generator=_seeded(1), dtype=DT)
         y = torch.randint(0, 3, (5,), generator=_seeded(2))
@@ -120,6 +136,12 @@ def test_captured_activations_and_gradients_match_per_sample_gradients():
                 gw = torch.einsum("ncl,nckl->nck", gm, cols).reshape(psg[info.name + ".weight"].shape)
                 gb = gm.sum(2)
             torch.testing.assert_close(gw, psg[info.name + ".weight"], rtol=1e-10, atol=1e-12)
+            if isinstance(mod, (nn.Conv1d, nn.Conv2d)) and mod.groups == 1:  # Omega from the validated patches
+                rows = _patches(mod, a).transpose(1, 2).reshape(-1, math.prod(gw.shape[2:]))
+                if mod.bias is not None:
+                    rows = torch.cat([torch.ones(rows.shape[0], 1, dtype=DT), rows], 1)
+                omega, _ = kronecker_factors(mod, a, g, a.shape[0])
+                torch.testing.assert_close(omega, rows.T @ rows / a.shape[0], rtol=1e-10, atol=1e-10)
             if mod.bias is not None:
                 torch.testing.assert_close(gb, psg[info.name + ".bias"], rtol=1e-10, atol=1e-12)
 
