@@ -51,12 +51,12 @@ class ConvNet(nn.Module):
 
 
 class SeqNet(nn.Module):
-    """Linear on 3-D input (weight sharing over the middle dimension), Conv1d, Linear head."""
+    """Linear on 3-D input (weight sharing over the middle dimension), Conv1d with asymmetric 'same', Linear."""
 
     def __init__(self) -> None:
         super().__init__()
         self.emb = nn.Linear(4, 6)
-        self.conv = nn.Conv1d(6, 5, 3, padding=1, stride=1)
+        self.conv = nn.Conv1d(6, 5, 4, padding="same")
         self.fc = nn.Linear(5 * 7, 3)
 
     def forward(self, x):  # x: (N, 7, 4)

@@ -181,10 +181,10 @@ def fim_layers(model: nn.Module) -> list[LayerInfo]:
 # ---------------------------------------------------------------------------------------------------- factors
 
 
-def _explicit_padding(mod: nn.Module, spatial: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(left, right) padding per spatial dim, resolving 'same'/'valid'."""
-    dims = len(spatial)
-    k, _s, d = mod.kernel_size, mod.stride, mod.dilation
+def _explicit_padding(mod: nn.Module) -> list[tuple[int, int]]:
+    """(left, right) padding per spatial dim of the convolution, resolving 'same'/'valid'."""
+    k, d = mod.kernel_size, mod.dilation
+    dims = len(k)
     if isinstance(mod.padding, str):
         if mod.padding == "valid":
             return [(0, 0)] * dims
@@ -198,7 +198,7 @@ def _explicit_padding(mod: nn.Module, spatial: tuple[int, ...]) -> list[tuple[in
 
 def _pad_input(mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Pad a (N, C, H, W) input exactly as the convolution does (any padding mode)."""
-    pads = _explicit_padding(mod, tuple(x.shape[2:]))
+    pads = _explicit_padding(mod)
     if len(pads) == 1:
         pads = [(0, 0)] + pads
     flat = [pads[1][0], pads[1][1], pads[0][0], pads[0][1]]
