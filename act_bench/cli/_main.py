@@ -17,6 +17,7 @@ _COMMAND_MODULES = [
     "build",
     "replay",
     "features",
+    "live",
 ]
 
 
