@@ -338,6 +338,22 @@ def test_diverging_activation_is_invalid_not_an_exception():
     assert all(not s.valid and s.log_eigenvalues.size == 0 for s in res.spectra)
 
 
+def test_vanishing_activation_is_invalid():
+    """zero(x): every hidden layer's output gradient vanishes, so its Gamma is the zero matrix; the output layer's
+    factors are non-zero (bias input and softmax gradients) and it stays valid."""
+    from act_bench.space import ActivationFunction
+
+    model = _make(ConvNet, act=lambda: ActivationFunction("zero(x)"))
+    x = torch.randn(4, 2, 8, 8, generator=_seeded(20), dtype=DT)
+    res = compute_spectra(model, x, torch.tensor([0, 1, 2, 3]))
+    assert res.valid is False
+    assert res.reason == "vanishing: the K-FAC factor Gamma (output gradients) of layer 'c1' is zero"
+    assert [s.valid for s in res.layers] == [False, False, False, True]
+    fc = res.layers[-1]
+    # Omega = e_0 e_0^T (128 zero eigenvalues) and Gamma has rank 4 (its null eigenvalue is round-off, either sign)
+    assert np.isneginf(fc.log_eigenvalues).sum() in (128 * 5, 128 * 5 + 1)
+
+
 def test_layer_called_twice_raises():
     class Shared(nn.Module):
         def __init__(self):

@@ -12,8 +12,9 @@ Conventions (``DESIGN.md``, "K-FAC"): per-example gradients of the *summed* loss
   exactly like a convolution ("expand" K-FAC): ``Omega`` sums over them, ``Gamma`` is divided by their count.
 
 The spectrum of ``Omega kron Gamma`` is every pairwise sum of the log-eigenvalues of the two factors (``eigvalsh`` in
-float64). Eigenvalues that round to zero or below (a PSD matrix's round-off) have log ``-inf``. Non-finite
-activations, gradients or factors make a layer (and the result) invalid; nothing is silently dropped.
+float64). Individual eigenvalues that round to zero or below (a PSD matrix's round-off, rank deficiency) have log
+``-inf`` and are kept. Non-finite activations, gradients or factors (exploding), or a factor that is identically zero
+(vanishing), make a layer (and the result) invalid with a reason; nothing is silently dropped.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class LayerSpectrum:
     log_eigenvalues : numpy.ndarray
         float64, length ``weights`` (``-inf`` for zero eigenvalues); empty when the layer is invalid.
     valid : bool
-        False when the activations, gradients or factors of this layer are not finite.
+        False when the activations, gradients or factors of this layer are not finite, or a factor is zero.
     reason : str or None
         Why the layer is invalid.
     kind : LayerKind
@@ -578,6 +579,10 @@ def _spectra_from_capture(cap: Captured, timings: dict[str, float]) -> FimSpectr
             ev_g, lg = log_eigenvalues(fac[1])
         except (RuntimeError, np.linalg.LinAlgError) as exc:  # eigensolver did not converge
             layers.append(_invalid(info, f"eigendecomposition failed for layer {info.name!r}: {exc}"))
+            continue
+        if not (ev_o.max() > 0 and ev_g.max() > 0):
+            which = "Omega (inputs)" if not ev_o.max() > 0 else "Gamma (output gradients)"
+            layers.append(_invalid(info, f"vanishing: the K-FAC factor {which} of layer {info.name!r} is zero"))
             continue
         log_ev = (lo[:, None] + lg[None, :]).ravel()
         if np.isnan(log_ev).any() or np.isposinf(log_ev).any():
