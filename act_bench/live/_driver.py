@@ -39,7 +39,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.live._jobs import fim_job, train_job
 from act_bench.live._journal import JournalResult, LiveJournal
 
-__all__ = ["LiveSearch", "LiveSummary", "IDENTITY_KEYS"]
+__all__ = ["IDENTITY_KEYS", "LiveSearch", "LiveSummary"]
 
 #: Config keys that must match when a journal is resumed (the others, like the budget, may change).
 IDENTITY_KEYS = ("recipe", "spaces", "baselines", "searcher", "searcher_kwargs", "seed", "train_seed", "task",
@@ -158,7 +158,7 @@ class _Stop:
     def _handle(self, signum, frame) -> None:
         self.flag = True
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for s, h in self._old.items():
             signal.signal(s, h)
 
@@ -282,7 +282,7 @@ class LiveSearch:
         return [{"layer": r.name, "weights": r.weights, "bins": r.bins} for r in fim_layout(model).rows]
 
     def _candidates(self) -> tuple[list[str], list[list[str]], np.ndarray, list[int]]:
-        from act_bench.space import BASELINE_FUNCTIONS, equivalence_classes
+        from act_bench.space import BASELINE_FUNCTIONS, equivalence_classes, evaluate_many
 
         base = list(BASELINE_FUNCTIONS) if self.baselines else None
         classes = equivalence_classes(base, schemas=self.spaces or None)
@@ -294,7 +294,8 @@ class LiveSearch:
         rank = [0] * len(names)
         for r, i in enumerate(ranked):
             rank[i] = r
-        return names, [list(e) for e in classes.equivalents], np.asarray(classes.outputs, np.float32), rank
+        # the representatives' own outputs (a class's members may differ in the sign of zeros), as the builder stores
+        return names, [list(e) for e in classes.equivalents], evaluate_many(names), rank
 
     def _open(self, budget: int) -> LiveJournal:
         identity = self._identity()
@@ -348,7 +349,7 @@ class LiveSearch:
 
     def _build_searcher(self, journal: LiveJournal, pending_rows: Sequence[int]):
         """Recreate the searcher from the journal and replay its history (results in order, then ``pending_rows``)."""
-        from act_bench.search import Result, create_searcher
+        from act_bench.search import create_searcher
         from act_bench.space import BASELINE_FUNCTIONS
 
         results = journal.results()

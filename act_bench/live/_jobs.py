@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["train_job", "fim_job"]
+__all__ = ["fim_job", "train_job"]
 
 
 def train_job(job: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 
-__all__ = ["SCHEMA_VERSION", "LiveJournal", "JournalResult", "JournalBusyError"]
+__all__ = ["SCHEMA_VERSION", "JournalBusyError", "JournalResult", "LiveJournal"]
 
 #: Version of the journal layout this act-bench reads and writes.
 SCHEMA_VERSION = 1
@@ -47,23 +47,23 @@ _RESULT_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_los
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE candidates (row INTEGER PRIMARY KEY, function TEXT NOT NULL UNIQUE, equivalents TEXT NOT NULL, "
-    "outputs BLOB NOT NULL, outputs_dtype TEXT NOT NULL, outputs_shape TEXT NOT NULL, "
-    "feature_rank INTEGER NOT NULL UNIQUE)",
-    "CREATE TABLE features (row INTEGER PRIMARY KEY REFERENCES candidates(row), fim_valid INTEGER NOT NULL, "
-    "fim_reason TEXT, fim_cdf BLOB, fim_dtype TEXT, fim_shape TEXT, seconds REAL, session TEXT, time REAL NOT NULL)",
-    "CREATE TABLE sessions (id TEXT PRIMARY KEY, started REAL NOT NULL, last_seen REAL, ended REAL, host TEXT, "
-    "pid INTEGER, executor TEXT, workers INTEGER, budget INTEGER)",
-    "CREATE TABLE claims (row INTEGER PRIMARY KEY REFERENCES candidates(row), function TEXT NOT NULL, "
-    "session TEXT NOT NULL, attempt INTEGER NOT NULL, time REAL NOT NULL)",
-    "CREATE TABLE results (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL UNIQUE REFERENCES candidates(row), "
-    "function TEXT NOT NULL UNIQUE, seed INTEGER NOT NULL, train_accuracy REAL, val_accuracy REAL, "
-    "test_accuracy REAL, train_loss REAL, val_loss REAL, test_loss REAL, runtime REAL, "
-    "status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')), error TEXT, epochs INTEGER, "
-    "device TEXT, attempts INTEGER NOT NULL, session TEXT NOT NULL, time REAL NOT NULL)",
-    "CREATE TABLE failures (id INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL REFERENCES candidates(row), "
-    "function TEXT NOT NULL, attempt INTEGER NOT NULL, error TEXT NOT NULL, session TEXT NOT NULL, "
-    "time REAL NOT NULL)",
+    ("CREATE TABLE candidates (row INTEGER PRIMARY KEY, function TEXT NOT NULL UNIQUE, equivalents TEXT NOT NULL, "
+     "outputs BLOB NOT NULL, outputs_dtype TEXT NOT NULL, outputs_shape TEXT NOT NULL, "
+     "feature_rank INTEGER NOT NULL UNIQUE)"),
+    ("CREATE TABLE features (row INTEGER PRIMARY KEY REFERENCES candidates(row), fim_valid INTEGER NOT NULL, "
+     "fim_reason TEXT, fim_cdf BLOB, fim_dtype TEXT, fim_shape TEXT, seconds REAL, session TEXT, time REAL NOT NULL)"),
+    ("CREATE TABLE sessions (id TEXT PRIMARY KEY, started REAL NOT NULL, last_seen REAL, ended REAL, host TEXT, "
+     "pid INTEGER, executor TEXT, workers INTEGER, budget INTEGER)"),
+    ("CREATE TABLE claims (row INTEGER PRIMARY KEY REFERENCES candidates(row), function TEXT NOT NULL, "
+     "session TEXT NOT NULL, attempt INTEGER NOT NULL, time REAL NOT NULL)"),
+    ("CREATE TABLE results (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL UNIQUE REFERENCES candidates(row), "
+     "function TEXT NOT NULL UNIQUE, seed INTEGER NOT NULL, train_accuracy REAL, val_accuracy REAL, "
+     "test_accuracy REAL, train_loss REAL, val_loss REAL, test_loss REAL, runtime REAL, "
+     "status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')), error TEXT, epochs INTEGER, "
+     "device TEXT, attempts INTEGER NOT NULL, session TEXT NOT NULL, time REAL NOT NULL)"),
+    ("CREATE TABLE failures (id INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL REFERENCES candidates(row), "
+     "function TEXT NOT NULL, attempt INTEGER NOT NULL, error TEXT NOT NULL, session TEXT NOT NULL, "
+     "time REAL NOT NULL)"),
 )
 
 
@@ -233,7 +233,7 @@ class LiveJournal:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{tmp}{suffix}")
         try:
-            db = cls._connect(tmp)
+            db = sqlite3.connect(str(tmp), isolation_level=None, timeout=30.0)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("BEGIN IMMEDIATE")
@@ -323,7 +323,7 @@ class LiveJournal:
     def __enter__(self) -> LiveJournal:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextlib.contextmanager

@@ -11,7 +11,7 @@ import numpy as np
 from act_bench.live._driver import best_result
 from act_bench.live._journal import LiveJournal
 
-__all__ = ["journal_status", "export_table"]
+__all__ = ["export_table", "journal_status"]
 
 
 def journal_status(journal: str | os.PathLike[str]) -> dict[str, Any]:
