@@ -248,8 +248,8 @@ def _omega_unfold(xp: torch.Tensor, k, s, d, depthwise: bool) -> tuple[torch.Ten
     return gram, total, rows
 
 
-def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Same as :func:`_omega_unfold` (groups == 1), without materialising the unfolded patches.
+def _omega_blocks(xp: torch.Tensor, k, s, d, depthwise: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Same as :func:`_omega_unfold`, without materialising the unfolded patches.
 
     Kernel offset ``delta`` reads location ``i`` of the padded input at ``s*i + d*delta``, i.e. location
     ``i + o(delta)`` of the stride phase ``phi(delta)`` of the input. The C x C block of ``sum a a^T`` for offsets
@@ -279,16 +279,22 @@ def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor
             (pi, oi), (pj, oj) = elems[i], elems[j]
             groups.setdefault((pi, pj, oj[0] - oi[0], oj[1] - oi[1]), []).append((i, j, oi))
 
+    cb = 1 if depthwise else c  # block size
+
     def gram(img_a, img_b, shift, r0, r1, c0, c1):
-        a = img_a[r0:r1, c0:c1].reshape(r1 - r0, -1, c)
-        b = img_b[r0 + shift[0]:r1 + shift[0], c0 + shift[1]:c1 + shift[1]].reshape(r1 - r0, -1, c)
+        a = img_a[r0:r1, c0:c1]
+        b = img_b[r0 + shift[0]:r1 + shift[0], c0 + shift[1]:c1 + shift[1]]
+        if depthwise:
+            return (a * b).sum(dtype=torch.float64).reshape(1, 1)
+        a = a.reshape(r1 - r0, -1, c)
+        b = b.reshape(r1 - r0, -1, c)
         return torch.bmm(a.transpose(1, 2), b).sum(0, dtype=torch.float64)
 
     def segments(starts: list[int], length: int) -> list[tuple[int, int]]:
         cuts = sorted({x for s0 in starts for x in (s0, s0 + length)})
         return list(itertools.pairwise(cuts))
 
-    blocks = torch.empty(kk, c, kk, c, dtype=torch.float64, device=xp.device)
+    blocks = torch.empty(kk, cb, kk, cb, dtype=torch.float64, device=xp.device)
     for (pi, pj, da, db), items in groups.items():
         img_a, img_b, shift = phases[pi], phases[pj], (da, db)
         # Windows of this group are unions of tiles (row segment x column segment); each tile's Gram is computed
@@ -297,7 +303,7 @@ def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor
         csegs = segments([o[1] for _, _, o in items], wo)
         tiles = {}
         for i, j, (r0, c0) in items:
-            blk = torch.zeros(c, c, dtype=torch.float64, device=xp.device)
+            blk = torch.zeros(cb, cb, dtype=torch.float64, device=xp.device)
             for rs in rsegs:
                 if not (r0 <= rs[0] and rs[1] <= r0 + ho):
                     continue
@@ -310,16 +316,18 @@ def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor
             blocks[i, :, j, :] = blk
             if i != j:
                 blocks[j, :, i, :] = blk.T
-    gram_all = blocks.permute(1, 0, 3, 2).reshape(c * kk, c * kk)
+    gram_all = blocks.permute(1, 0, 3, 2).reshape(cb * kk, cb * kk)
     total = torch.empty(c, kk, dtype=torch.float64, device=xp.device)
     sums = {key: img.sum(2, dtype=torch.float64) for key, img in phases.items()}  # (H', W', C)
     for idx, (key, (r0, c0)) in enumerate(elems):
         total[:, idx] = sums[key][r0:r0 + ho, c0:c0 + wo].sum((0, 1))
+    if depthwise:
+        return gram_all, total.sum(0), n * ho * wo * c
     return gram_all, total.reshape(-1), n * ho * wo
 
 
-def _use_blocks(c: int, k) -> bool:
-    return k[0] * k[1] > 1 and c >= 8
+def _use_blocks(c: int, k, depthwise: bool) -> bool:
+    return k[0] * k[1] > 1 and (depthwise or c >= 8)
 
 
 def _with_bias(gram: torch.Tensor, total: torch.Tensor, rows: int, bias: bool) -> torch.Tensor:
@@ -364,8 +372,8 @@ def kronecker_factors(module: nn.Module, inputs: torch.Tensor, output_grads: tor
         k, s, d = _as_2d(module)
         depthwise = module.groups != 1
         xp = _pad_input(module, x)
-        if not depthwise and _use_blocks(x.shape[1], k):
-            gram, total, rows = _omega_blocks(xp, k, s, d)
+        if _use_blocks(x.shape[1], k, depthwise):
+            gram, total, rows = _omega_blocks(xp, k, s, d, depthwise)
         else:
             gram, total, rows = _omega_unfold(xp, k, s, d, depthwise)
         omega = _with_bias(gram, total, rows, bias) / n
