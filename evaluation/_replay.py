@@ -313,6 +313,26 @@ def _init_worker(candidates, oracle) -> None:
     _WORKER_STATE["oracle"] = oracle
 
 
+def _embed_task(features: str, seed: int, cache_dir) -> None:
+    from act_bench.search import embed_candidates
+
+    embed_candidates(_WORKER_STATE["candidates"], features, seed=seed, cache_dir=cache_dir)
+
+
+def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
+    """(features, UMAP seed, cache_dir) of every map the named surrogates will load."""
+    need = {}
+    for f in factories.values():
+        if not (isinstance(f, SearcherFactory) and ":" in f.name) or "embedding" in f.kwargs:
+            continue
+        feats = f.name.split(":", 1)[1]
+        es, n_maps = f.kwargs.get("embedding_seed"), f.kwargs.get("n_maps")
+        map_seeds = {es} if es is not None else {s % n_maps for s in seeds} if n_maps else set(seeds)
+        for m in map_seeds:
+            need[(feats, m, str(f.kwargs.get("cache_dir")))] = (feats, m, f.kwargs.get("cache_dir"))
+    return list(need.values())
+
+
 def _grid_task(factory, budget, seeds, workers, checkpoints, k):
     t0 = time.process_time()
     runs = _run_chunk(factory, _WORKER_STATE["candidates"], _WORKER_STATE["oracle"], budget, seeds, workers,
@@ -328,6 +348,10 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
 
     ``ReplayResult.seconds`` is then the CPU time the algorithm's runs took summed over the processes (its cost),
     not wall-clock time. With ``n_jobs=1`` it is the wall-clock time of the sequential replay.
+
+    With ``n_jobs > 1`` the processes are started with ``spawn`` (safe with torch/numba threads): call it from a
+    module guarded by ``if __name__ == "__main__":`` or from an importable function. Every UMAP map the named
+    surrogates need is computed first, spread over the processes, so no two processes compute the same map.
 
     Examples
     --------
@@ -358,12 +382,14 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    for f in factories.values():
-        _prewarm(f, candidates)
     n_jobs = min(n_jobs, len(seeds))
     chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
     with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                              initargs=(candidates, oracle)) as pool:
+        # compute every UMAP map once, spread over the processes, before any replay needs it
+        maps = _maps_needed(factories, seeds)
+        if maps:
+            list(pool.map(_embed_task, *zip(*maps)))
         futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k) for c in chunks]
                    for a, f in factories.items()}
         for a, futs in futures.items():
