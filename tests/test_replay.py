@@ -232,3 +232,28 @@ def test_cli_errors(saved_table, tmp_path, capsys):
     assert main(["plot", "map", "--table", str(saved_table), "--out", str(tmp_path / "map.jpg")]) == 2
     assert "must end in .png" in capsys.readouterr().err
     assert not (tmp_path / "map.jpg").exists()
+
+
+def test_simulated_workers_write_time_curves(tmp_path):
+    from evaluation import compare
+
+    summary, results = compare(_toy(30, runtime=np.linspace(1, 3, 30)), ["random", "evolution"], evals=10, seeds=3,
+                               workers=3, out_dir=tmp_path)
+    assert summary["workers"] == 3 and results["random"].workers == 3
+    for name in ("search_curves.png", "search_curves_time.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eigenvalue_density_from_cdfs():
+    """Uniform per-layer distributions: the mixture density is the weight-weighted mix of the layer densities."""
+    from evaluation import eigenvalue_density
+
+    grid = np.linspace(-99, 99, 199)
+    uniform = np.linspace(0, 1, 11)[1:]                          # CDF of U(-100, 100) at 10 bin edges
+    half = np.concatenate([np.zeros(5), np.linspace(0, 1, 6)[1:]])  # CDF of U(0, 100)
+    layout = [{"layer": "a", "weights": 1000, "bins": 10}, {"layer": "b", "weights": 3000, "bins": 10}]
+    dens = eigenvalue_density(np.concatenate([uniform, half]), layout, grid)
+    expected = 0.25 * (1 / 200) + 0.75 * np.where(grid > 0, 1 / 100, 0.0)
+    inside = np.abs(grid) > 2                                    # away from the kink at 0 (finite differences)
+    np.testing.assert_allclose(dens[inside], expected[inside], rtol=1e-9, atol=1e-12)
+    assert np.sum(dens) * (grid[1] - grid[0]) == pytest.approx(1.0, abs=0.02)
