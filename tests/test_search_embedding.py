@@ -103,3 +103,20 @@ def test_errors(candidates):
     tiny = CandidateSet(["a", "b", "c"], outputs=np.eye(3, dtype=np.float32))
     with pytest.raises(InvalidInputError, match="at least 4 functions with valid features"):
         embed_candidates(tiny, "outputs", use_cache=False)
+
+
+def test_union_map_does_not_depend_on_the_seed_below_4096_rows(candidates):
+    """umap-learn: exact k-NN graphs under 4096 rows + union laid out with random_state=42 -> one map for all seeds,
+    which embed_candidates therefore computes once. The component maps do depend on the seed."""
+    rows = np.flatnonzero(candidates.feature_valid("both"))
+    settings = _embedding._settings_for("both", rows.size)
+    a = _embedding._compute(candidates, rows, "both", 0, settings)
+    b = _embedding._compute(candidates, rows, "both", 7, settings)
+    np.testing.assert_array_equal(a, b)
+    fim_rows = np.flatnonzero(candidates.fim_valid)
+    fs = _embedding._settings_for("fim", fim_rows.size)
+    assert not np.array_equal(_embedding._compute(candidates, fim_rows, "fim", 0, fs),
+                              _embedding._compute(candidates, fim_rows, "fim", 7, fs))
+    e0 = embed_candidates(candidates, "both", seed=0, use_cache=False)
+    e7 = embed_candidates(candidates, "both", seed=7, use_cache=False)
+    assert e0.key == e7.key and e7.seed == 0

@@ -12,7 +12,8 @@ Settings (paper appendix D, "UMAP Settings"):
             out again); its ``embedding_`` is the 2-D map. Fit on the rows valid for both feature sets.
 ========== ============================================================================================
 
-Rows with invalid FIM features or non-finite outputs are left out. ``n_neighbors`` is lowered to ``n_rows - 1`` for
+Rows with invalid FIM features or non-finite outputs are left out. Under 4,096 rows the ``both`` map does not depend
+on the seed (umap-learn's exact k-NN graphs and fixed union layout seed), so it is computed once and shared. ``n_neighbors`` is lowered to ``n_rows - 1`` for
 tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn, pynndescent, numba and numpy, the
 feature set, the UMAP settings, the seed and the feature content (valid rows' names and values); entries are a
 ``.npy`` array and a ``.json`` description, written to a temporary name and renamed (never pickle).
@@ -46,6 +47,9 @@ UMAP_SETTINGS = {
 }
 
 _MIN_ROWS = 4
+#: Below this many rows umap-learn builds exact k-NN graphs (no randomness) and it always lays out a union model with
+#: random_state=42, so the ``both`` map does not depend on the seed: it is computed once (seed 0) and shared.
+UNION_SEED_FREE_ROWS = 4096
 _MEMORY: dict[str, Embedding] = {}
 
 
@@ -189,9 +193,16 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
         raise InvalidInputError(f"embedding feature set {features!r} needs at least {_MIN_ROWS} functions with "
                                 f"valid features; the candidate set has {rows.size}")
     settings = _settings_for(features, rows.size)
+    if features == "both" and rows.size < UNION_SEED_FREE_ROWS:
+        seed = 0  # the union map is the same for every seed here (tested); compute and cache it once
     key = _cache_key(candidates, features, seed, settings)
     if use_cache and key in _MEMORY:
-        return _MEMORY[key]
+        hit = _MEMORY[key]
+        if np.array_equal(hit.rows, rows):
+            return hit
+        # same valid functions and features at other row positions (e.g. a table holding only the valid rows of a
+        # live search's candidates): the coordinates apply, the row indices are this candidate set's
+        return Embedding(rows=rows, coords=hit.coords, features=features, seed=seed, key=key)
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     npy = folder / "embeddings" / f"{key}.npy"
     meta = folder / "embeddings" / f"{key}.json"
