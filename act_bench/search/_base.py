@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,5 +266,3 @@ def searcher_spec(name: str) -> tuple[str, str | None]:
     return kind, feats or None
 
 
-def _finite_or_nan(x: float) -> float:
-    return x if math.isfinite(x) else math.nan
