@@ -103,14 +103,14 @@ def _status(args: argparse.Namespace) -> int:
         emit(st, True)
         return 0
     best = st["best"]
-    lines = [f"journal {st['journal']}: searcher {st['searcher']} (seed {st['seed']}), recipe {st['recipe']}, "
-             f"spaces {', '.join(st['spaces'] or [])}",
-             f"candidates {st['candidates']} ({st['unique']} unique), FIM features {st['with_features']} "
-             f"({st['valid_features']} valid)",
-             f"evaluated {st['evaluated']}/{st['budget']}, running {st['running']}, failed {st['failed']}, "
-             f"diverged {st['diverged']}, driver {'running' if st['driver_alive'] else 'not running'}",
-             f"best: {best['function']} val_accuracy {best['val_accuracy']:.4f} test_accuracy "
-             f"{best['test_accuracy']:.4f}" if best else "best: none yet"]
+    lines = [(f"journal {st['journal']}: searcher {st['searcher']} (seed {st['seed']}), recipe {st['recipe']}, "
+              f"spaces {', '.join(st['spaces'] or [])}"),
+             (f"candidates {st['candidates']} ({st['unique']} unique), FIM features {st['with_features']} "
+              f"({st['valid_features']} valid)"),
+             (f"evaluated {st['evaluated']}/{st['budget']}, running {st['running']}, failed {st['failed']}, "
+              f"diverged {st['diverged']}, driver {'running' if st['driver_alive'] else 'not running'}"),
+             (f"best: {best['function']} val_accuracy {best['val_accuracy']:.4f} test_accuracy "
+              f"{best['test_accuracy']:.4f}") if best else "best: none yet"]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -578,14 +578,18 @@ class _Run:
         return grown > 0 and grown >= max(1, math.ceil(self.s.refresh * self.s._built_with))
 
     def main(self, released: list[tuple[int, str]]) -> str:
+        resume = [row for row, _ in released if row not in self.done_rows]
+        resume = resume[:max(0, self.budget - len(self.done_rows))]
+        if len(self.done_rows) >= self.budget and not resume:  # nothing to search: no warm-up, no searcher
+            self._complete_features()
+            self.progress.close()
+            return "interrupted" if self.stop.flag else "budget"
         warm = _prewarm_umap(self.s.searcher_name)
         self._warmup()
         if warm is not None:
             warm.join()
         if self.stop.flag:
             return "interrupted"
-        resume = [row for row, _ in released if row not in self.done_rows]
-        resume = resume[:max(0, self.budget - len(self.done_rows))]
         for row in resume:  # released claims: the previous session's searcher chose them; train them first
             self.evals[row] = self.j.attempts(row)
         self._ensure_searcher()
@@ -621,7 +625,12 @@ class _Run:
             self._handle(1.0)
         if self.stop.flag:
             return "interrupted"
-        # evaluated functions without features (e.g. from a searcher that does not need them): compute them now
+        self._complete_features()
+        self.progress.close()
+        return "interrupted" if self.stop.flag else stopped
+
+    def _complete_features(self) -> None:
+        """Evaluated functions without features (e.g. from a searcher that does not need them) get them now."""
         while any(r not in self.featured for r in self.done_rows) and not self.stop.flag:
             while len(self.tickets) < self.s.workers + 1:
                 row = next((r for r in sorted(self.done_rows) if r not in self.featured and r not in self.feats),
@@ -632,8 +641,6 @@ class _Run:
                 self.tickets[ticket] = ("fim", row)
                 self.feats.add(row)
             self._handle(1.0)
-        self.progress.close()
-        return "interrupted" if self.stop.flag else stopped
 
 
 def _compile_umap(parts: tuple[str, ...]) -> None:
