@@ -120,3 +120,21 @@ def test_union_map_does_not_depend_on_the_seed_below_4096_rows(candidates):
     e0 = embed_candidates(candidates, "both", seed=0, use_cache=False)
     e7 = embed_candidates(candidates, "both", seed=7, use_cache=False)
     assert e0.key == e7.key and e7.seed == 0
+
+
+def test_umap_embedder_estimator(candidates, tmp_path):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from act_bench.search import UMAPEmbedder
+
+    est = UMAPEmbedder(features="fim", random_state=3, cache_dir=tmp_path)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est, "embedding_")
+    coords = est.fit_transform(candidates)
+    ref = embed_candidates(candidates, "fim", seed=3, cache_dir=tmp_path)
+    np.testing.assert_array_equal(coords, ref.coords)
+    np.testing.assert_array_equal(est.rows_, ref.rows)
+    assert est.get_params()["random_state"] == 3
+    with pytest.raises(InvalidInputError, match="needs a CandidateSet"):
+        est.fit(np.zeros((5, 2)))

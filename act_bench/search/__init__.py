@@ -30,6 +30,7 @@ from act_bench.search._embedding import (
     FEATURE_SETS,
     UMAP_SETTINGS,
     Embedding,
+    UMAPEmbedder,
     default_cache_dir,
     embed_candidates,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Searcher",
     "Suggestion",
     "SurrogateSearcher",
+    "UMAPEmbedder",
     "create_searcher",
     "default_cache_dir",
     "embed_candidates",

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
@@ -231,3 +232,51 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
     if use_cache:
         _MEMORY[key] = emb
     return emb
+
+
+class UMAPEmbedder(BaseEstimator):
+    """scikit-learn-style wrapper of :func:`embed_candidates` (fit on a :class:`CandidateSet`).
+
+    Parameters
+    ----------
+    features : {"fim", "outputs", "both"}, default="both"
+    random_state : int, default=0
+    cache_dir : path, optional
+    use_cache : bool, default=True
+
+    Attributes
+    ----------
+    embedding_ : numpy.ndarray of shape (n_rows_, 2)
+    rows_ : numpy.ndarray of int
+        Candidate rows embedded (valid for ``features``).
+    key_ : str
+        Cache key.
+
+    Examples
+    --------
+    >>> from act_bench.space import evaluate_many
+    >>> names = ["relu(x)", "tanh(x)", "elu(x)", "selu(x)", "sigmoid(x)", "swish(x)"]
+    >>> cs = CandidateSet.from_arrays(names, outputs=evaluate_many(names))
+    >>> UMAPEmbedder(features="outputs", use_cache=False).fit(cs).embedding_.shape
+    (6, 2)
+    """
+
+    def __init__(self, *, features: str = "both", random_state: int = 0,
+                 cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> None:
+        self.features = features
+        self.random_state = random_state
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
+
+    def fit(self, X: CandidateSet, y=None) -> UMAPEmbedder:
+        if not isinstance(X, CandidateSet):
+            raise InvalidInputError(f"UMAPEmbedder.fit needs a CandidateSet; got {type(X).__name__}")
+        emb = embed_candidates(X, self.features, seed=self.random_state, cache_dir=self.cache_dir,
+                               use_cache=self.use_cache)
+        self.embedding_ = emb.coords
+        self.rows_ = emb.rows
+        self.key_ = emb.key
+        return self
+
+    def fit_transform(self, X: CandidateSet, y=None) -> np.ndarray:
+        return self.fit(X).embedding_
