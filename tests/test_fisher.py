@@ -23,7 +23,7 @@ from act_bench.features import (
     fim_log_eigenvalues,
     kronecker_factors,
 )
-from act_bench.features._fisher import _omega_blocks, _omega_unfold, _pad_input, capture
+from act_bench.features._fisher import _omega_blocks, _omega_depthwise, _omega_unfold, _pad_input, capture
 
 DT = torch.float64
 
@@ -298,6 +298,11 @@ def test_block_gram_equals_unfolded_gram_and_loops(c, kernel, stride, pad, dil):
     k, s, d = conv.kernel_size, conv.stride, conv.dilation
     g1, t1, r1 = _omega_blocks(xp, k, s, d)
     g2, t2, r2 = _omega_unfold(xp, k, s, d, False)
+    torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(t1, t2, rtol=1e-12, atol=1e-10)
+    assert r1 == r2
+    g1, t1, r1 = _omega_depthwise(xp, k, s, d)  # depthwise: one row per channel
+    g2, t2, r2 = _omega_unfold(xp, k, s, d, True)
     torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-10)
     torch.testing.assert_close(t1, t2, rtol=1e-12, atol=1e-10)
     assert r1 == r2

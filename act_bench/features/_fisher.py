@@ -228,6 +228,16 @@ def _batch_chunks(n: int, per_example: int) -> list[slice]:
     return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
 
+def _gram_rows(m: torch.Tensor) -> torch.Tensor:
+    """``sum_b m[b] m[b]^T`` (float64) for ``m`` of shape (B, D, L): batched products on views when the per-batch
+    Gram matrices are no larger than the inputs (D <= L), else one product after a transposed copy."""
+    b, dim, length = m.shape
+    if dim <= length:
+        return torch.bmm(m, m.transpose(1, 2)).sum(0, dtype=torch.float64)
+    flat = m.transpose(0, 1).reshape(dim, b * length)
+    return (flat @ flat.T).double()
+
+
 def _omega_unfold(xp: torch.Tensor, k, s, d, depthwise: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Sum over patches of a a^T and of a, from explicit unfolding (any stride); patches a are (c, kh, kw)-ordered
     (or (kh, kw) per channel for depthwise). Returns (sum a a^T, sum a, number of rows) in float64."""
@@ -238,13 +248,14 @@ def _omega_unfold(xp: torch.Tensor, k, s, d, depthwise: bool) -> tuple[torch.Ten
     gram = torch.zeros(dim, dim, dtype=torch.float64, device=xp.device)
     total = torch.zeros(dim, dtype=torch.float64, device=xp.device)
     for sl in _batch_chunks(n, c * kk * ho * wo):
-        cols = F.unfold(xp[sl], k, dilation=d, stride=s)  # (n, C*kk, L)
-        if depthwise:
-            m = cols.view(cols.shape[0], c, kk, -1).permute(2, 0, 1, 3).reshape(kk, -1)
+        if kk == 1 and s == (1, 1):
+            cols = xp[sl].reshape(xp[sl].shape[0], c, -1)  # a 1x1 convolution needs no unfolding
         else:
-            m = cols.transpose(0, 1).reshape(dim, -1)
-        gram += (m @ m.T).double()
-        total += m.sum(1, dtype=torch.float64)
+            cols = F.unfold(xp[sl], k, dilation=d, stride=s)  # (n, C*kk, L)
+        if depthwise:  # every (example, channel) contributes its own kk x L patch matrix
+            cols = cols.reshape(-1, kk, cols.shape[-1])
+        gram += _gram_rows(cols)
+        total += cols.sum((0, 2), dtype=torch.float64)
     rows = n * ho * wo * (c if depthwise else 1)
     return gram, total, rows
 
@@ -320,8 +331,36 @@ def _omega_blocks(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor
     return gram_all, total.reshape(-1), n * ho * wo
 
 
+def _omega_depthwise(xp: torch.Tensor, k, s, d) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Same as :func:`_omega_unfold` for a depthwise convolution: entry (delta, delta') is the sum over examples,
+    channels and locations of the product of two strided views of the input, computed for a few examples at a time
+    (cache-sized chunks) and only for ``delta <= delta'``."""
+    n, c, hp, wp = xp.shape
+    (kh, kw), (sh, sw), (dh, dw) = k, s, d
+    ho, wo = _out_size(hp, wp, k, s, d)
+    kk = kh * kw
+    gram = torch.zeros(kk, kk, dtype=torch.float64, device=xp.device)
+    total = torch.zeros(kk, dtype=torch.float64, device=xp.device)
+    for sl in _batch_chunks(n, c * hp * wp):
+        x = xp[sl]
+        phases: dict[tuple[int, int], torch.Tensor] = {}  # stride phases as contiguous images (unit-stride windows)
+        views = []
+        for a in range(kh):
+            for b in range(kw):
+                key = ((dh * a) % sh, (dw * b) % sw)
+                if key not in phases:
+                    phases[key] = x[:, :, key[0]::sh, key[1]::sw].contiguous()
+                oa, ob = (dh * a) // sh, (dw * b) // sw
+                views.append(phases[key][:, :, oa:oa + ho, ob:ob + wo])
+        for i in range(kk):  # chunk sums in the input dtype (cascade summation), accumulated in float64
+            total[i] += float(views[i].sum())
+            for j in range(i, kk):
+                gram[i, j] += float((views[i] * views[j]).sum())
+    gram = torch.triu(gram) + torch.triu(gram, 1).T
+    return gram, total, n * ho * wo * c
+
+
 def _use_blocks(c: int, k, depthwise: bool) -> bool:
-    # Depthwise: the tiled products are memory-bound and were no faster than cache-sized unfolding at batch 128.
     return not depthwise and k[0] * k[1] > 1 and c >= 8
 
 
@@ -367,14 +406,15 @@ def kronecker_factors(module: nn.Module, inputs: torch.Tensor, output_grads: tor
         k, s, d = _as_2d(module)
         depthwise = module.groups != 1
         xp = _pad_input(module, x)
-        if _use_blocks(x.shape[1], k, depthwise):
+        if depthwise and k[0] * k[1] > 1:
+            gram, total, rows = _omega_depthwise(xp, k, s, d)
+        elif _use_blocks(x.shape[1], k, depthwise):
             gram, total, rows = _omega_blocks(xp, k, s, d)
         else:
             gram, total, rows = _omega_unfold(xp, k, s, d, depthwise)
         omega = _with_bias(gram, total, rows, bias) / n
         locations = g.shape[2] * g.shape[3]
-        gm = g.transpose(0, 1).reshape(g.shape[1], -1)
-        gamma = (gm @ gm.T).double() / (n * locations)
+        gamma = _gram_rows(g.reshape(g.shape[0], g.shape[1], -1)) / (n * locations)
         return omega, gamma
     raise InvalidInputError(f"unsupported layer type {type(module).__name__}")
 
