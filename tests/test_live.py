@@ -102,9 +102,8 @@ def test_killed_search_resumes_to_exactly_the_budget(tmp_path, tiny_recipe, caps
     before = _results(journal)
     claims = _rows(journal, "SELECT row FROM claims")
     assert 1 <= len(before) < 6, "the kill should land between the first and the last result"
-    status = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "search", "status", "--journal", str(journal),
-                             "--json"], capture_output=True, text=True, env=_env(tmp_path))
-    st = json.loads(status.stdout)
+    assert main(["search", "status", "--journal", str(journal), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
     assert st["evaluated"] == len(before) and st["running"] == 0 and st["stale_claims"] == len(claims)
     assert st["driver_alive"] is False
 

@@ -586,18 +586,26 @@ class _Run:
             return "interrupted" if self.stop.flag else "budget"
         warm = _prewarm_umap(self.s.searcher_name)
         self._warmup()
-        if warm is not None:
-            warm.join()
         if self.stop.flag:
             return "interrupted"
-        for row in resume:  # released claims: the previous session's searcher chose them; train them first
-            self.evals[row] = self.j.attempts(row)
-        self._ensure_searcher()
+        # released claims: the previous session's searcher chose them; train them first (submitted before the
+        # searcher is rebuilt, so the workers start while UMAP compiles; results are read after the rebuild)
+        deferred = []
         for row in resume:
-            del self.evals[row]
-            self._start(row)
+            attempt = self.j.attempts(row)
+            if attempt <= self.s.retries:
+                self._submit_eval(row, attempt, claim=True)
+            else:
+                deferred.append(row)
+                self.evals[row] = attempt
         if resume:
             self.progress.note(f"resuming {len(resume)} run(s) of an interrupted session")
+        if warm is not None:
+            warm.join()
+        self._ensure_searcher()
+        for row in deferred:  # retries used up by earlier sessions: recorded as failed
+            del self.evals[row]
+            self._start(row)
         stopped = "budget"
         while not self.stop.flag:
             exhausted = False
