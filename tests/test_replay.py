@@ -257,3 +257,23 @@ def test_eigenvalue_density_from_cdfs():
     inside = np.abs(grid) > 2                                    # away from the kink at 0 (finite differences)
     np.testing.assert_allclose(dens[inside], expected[inside], rtol=1e-9, atol=1e-12)
     assert np.sum(dens) * (grid[1] - grid[0]) == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("name", ["random", "knr:fim", "evolution"])
+def test_replay_on_the_tiny_test_table(name, tmp_path):
+    """tests/data/tiny-table: relu(x) is the best (val 0.87, test 0.86); reciprocal(x) failed (NaN), exp(exp(x))
+    diverged (0.1), sigmoid(x) has no valid FIM."""
+    from pathlib import Path
+
+    from act_bench.tables import load_table
+
+    table = load_table(Path(__file__).parent / "data" / "tiny-table")
+    kw = {"cache_dir": tmp_path} if ":" in name else None
+    res = replay(name, table, budget=6, seeds=3, searcher_kwargs=kw)
+    assert all(sorted(r) == list(range(6)) for r in res.rows)      # every function once, then exhausted
+    ref = TableReference.from_oracle(TableOracle.from_table(table), 0)
+    assert (ref.best, ref.relu, ref.n) == (0.87, 0.87, 5)
+    s = summarize(res, ref)
+    assert s["final_val_accuracy"] == pytest.approx(0.87) and s["final_test_accuracy"] == pytest.approx(0.86)
+    assert s["evals_to_top1pct"]["median"] == 1.0                    # relu(x) is the first baseline in the table
+    assert s["evals_to_beat_relu"]["found_fraction"] == 0.0           # nothing beats the best function
