@@ -559,6 +559,9 @@ def capture(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, lo
                 total = _loss_and_labels(logits, targets.to(logits.device), loss, fisher, seed)
                 if not bool(torch.isfinite(total)):
                     reason = "non-finite loss"
+                elif not total.requires_grad:
+                    raise InvalidInputError("the loss does not depend on any FIM layer output through autograd "
+                                            "(are all parameters frozen and the inputs non-floating?)")
                 else:
                     outs = [captured_out[i.name] for i in infos]
                     got = torch.autograd.grad(total, outs, allow_unused=True)
