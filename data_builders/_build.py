@@ -174,8 +174,11 @@ class Journal:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def load(self) -> list[dict[str, Any]]:
-        """Read all complete records; a torn last line (killed mid-write) is cut off the file."""
+    def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
+        """Read all complete records; a torn last line (killed mid-write) is cut off the file if ``repair``.
+
+        Use ``repair=False`` to read a journal that a running build may still be appending to.
+        """
         self.records = []
         if not self.path.exists():
             return self.records
@@ -193,7 +196,7 @@ class Journal:
                 raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not a journal record")
             self.records.append(rec)
             good += len(line)
-        if good < len(data):
+        if good < len(data) and repair:
             with open(self.path, "r+b") as fh:
                 fh.truncate(good)
         if self.records and self.records[0].get("type") != "header":

@@ -11,6 +11,7 @@ from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependenc
 
 # Each module act_bench.cli._<name> defines register(subparsers); the order here is the order in --help.
 _COMMAND_MODULES = [
+    "demo",
     "space",
     "tables",
     "recipes",

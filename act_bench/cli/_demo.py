@@ -1,0 +1,151 @@
+"""``act-bench demo``: the shipped MNIST-1D table, a summary, random vs surrogate search, figures and a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from act_bench.cli._common import emit, positive_int
+from act_bench.errors import InvalidInputError
+
+DEFAULT_TABLE = "act-bench-mnist1d"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="tour of the shipped table: summary, random vs surrogate search, figures, report",
+        description="Load the shipped act-bench-mnist1d table (no network, no GPU), print a summary (best function, "
+                    "ReLU, accuracy distribution), replay random search against the paper's surrogate search "
+                    "(KNR on the union UMAP of FIM eigenvalues and function outputs), and write Fig. 4/5/7-style "
+                    "PNGs and a markdown report to --out.")
+    p.add_argument("--table", default=DEFAULT_TABLE, help="table name, folder or Hub id (default: %(default)s)")
+    p.add_argument("--out", default="act-bench-demo", help="output folder (default: ./%(default)s)")
+    p.add_argument("--algorithms", default="random,knr:both",
+                   help="comma-separated searchers to compare (default: %(default)s)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="replay seeds per searcher (default: %(default)s)")
+    p.add_argument("--evals", type=positive_int, default=50, help="evaluations per replay (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_demo)
+
+
+def _summary(table) -> dict:
+    df = table.to_pandas("functions")
+    val = df["val_accuracy"].to_numpy(dtype=float)
+    ok = np.isfinite(val)
+    best = df.iloc[int(np.nanargmax(np.where(ok, val, -np.inf)))]
+    try:
+        relu = table.query("relu(x)")
+        relu_block = {"function": str(relu["function"]), "val_accuracy": float(relu["val_accuracy"]),
+                      "test_accuracy": float(relu["test_accuracy"])}
+        rank = int((val > relu_block["val_accuracy"]).sum()) + 1
+        relu_block["rank"] = rank
+    except InvalidInputError:
+        relu_block = None
+    q = np.quantile(val[ok], [0.1, 0.25, 0.5, 0.75, 0.9]) if ok.any() else [np.nan] * 5
+    return {
+        "table": table.name, "functions": int(len(df)), "runs": int(len(table.to_pandas("runs"))),
+        "complete": bool(table.metadata.get("build", {}).get("complete", True)),
+        "best": {"function": str(best["function"]), "val_accuracy": float(best["val_accuracy"]),
+                 "test_accuracy": float(best["test_accuracy"])},
+        "relu": relu_block,
+        "val_accuracy_quantiles": {"p10": float(q[0]), "p25": float(q[1]), "median": float(q[2]),
+                                   "p75": float(q[3]), "p90": float(q[4])},
+        "diverged_fraction": float((df["status"] == "diverged").mean()),
+        "fim_valid_fraction": float(df["fim_valid"].mean()),
+    }
+
+
+def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float) -> str:
+    s = summary
+    lines = [f"# act-bench demo: {s['table']}", "",
+             f"{s['functions']} unique activation functions ({s['runs']} training runs"
+             f"{'' if s['complete'] else '; the shipped build is partial, a uniform sample of the space'}).", "",
+             "## The table", "",
+             f"* best: `{s['best']['function']}` — validation accuracy {s['best']['val_accuracy']:.4f}, "
+             f"test {s['best']['test_accuracy']:.4f}"]
+    if s["relu"]:
+        lines.append(f"* ReLU (`{s['relu']['function']}`): validation {s['relu']['val_accuracy']:.4f}, test "
+                     f"{s['relu']['test_accuracy']:.4f}, rank {s['relu']['rank']} of {s['functions']}")
+    q = s["val_accuracy_quantiles"]
+    lines += [f"* validation accuracy quantiles: 10% {q['p10']:.3f}, 25% {q['p25']:.3f}, median {q['median']:.3f}, "
+              f"75% {q['p75']:.3f}, 90% {q['p90']:.3f}",
+              f"* diverged: {100 * s['diverged_fraction']:.1f}% of functions; valid FIM features: "
+              f"{100 * s['fim_valid_fraction']:.1f}%", "",
+              f"## Search replayed against the table ({replay['seeds']} seeds x {replay['evals']} evaluations)", "",
+              "| searcher | evaluations to top-1% (median [95% CI]) | found | to beat ReLU | final val | final test |",
+              "|---|---|---|---|---|---|"]
+    def fmt(v) -> str:
+        return "not reached" if v is None else f"{v:g}"
+
+    for name, a in replay["algorithms"].items():
+        t1, br = a["evals_to_top1pct"], a["evals_to_beat_relu"]
+        lines.append(f"| {name} | {fmt(t1['median'])} [{fmt(t1['ci95'][0])}, {fmt(t1['ci95'][1])}] | "
+                     f"{t1['found_fraction']:.2f} | {fmt(br['median'])} | {a['final_val_accuracy']:.4f} | "
+                     f"{a['final_test_accuracy']:.4f} |")
+    lines += ["", "\"evaluations to top-1%\": evaluations until the best validation accuracy found reaches the table's "
+              "top 1%; the 95% CI of the median over seeds is \"not reached\" where too few seeds got there within "
+              "the budget. The 8 baseline functions are evaluated first by every searcher."]
+    lines += ["", "## Figures", ""]
+    for title, path in figures.items():
+        lines += [f"### {title}", "", f"![{title}]({Path(path).name})", ""]
+    lines.append(f"Made by `act-bench demo` in {seconds:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from act_bench.tables import load_table
+    from evaluation import compare, write_summary
+    from evaluation._figures import eigenvalue_figure, map_figure
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {args.out!r} exists and is not a folder")
+    algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    table = load_table(args.table)
+    summary = _summary(table)
+    say = (lambda text: None) if args.json else (lambda text: sys.stderr.write(text + "\n"))
+    s = summary
+    say(f"{s['table']}: {s['functions']} functions, {s['runs']} runs{'' if s['complete'] else ' (partial build)'}")
+    say(f"best: {s['best']['function']}  val {s['best']['val_accuracy']:.4f}  test {s['best']['test_accuracy']:.4f}")
+    if s["relu"]:
+        say(f"ReLU: val {s['relu']['val_accuracy']:.4f}  test {s['relu']['test_accuracy']:.4f}  "
+            f"(rank {s['relu']['rank']} of {s['functions']})")
+    q = s["val_accuracy_quantiles"]
+    say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
+        f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
+    out.mkdir(parents=True, exist_ok=True)
+    steps = tqdm(total=len(algos) + 2, desc="demo", unit="step", disable=args.json or not sys.stderr.isatty())
+    kwargs = {a: {"embedding_seed": 0} for a in algos if ":" in a}
+
+    def progress(name, res):
+        steps.update(1)
+        steps.set_postfix_str(name)
+
+    replay, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, out_dir=out, table_name=s["table"],
+                        searcher_kwargs=kwargs, progress=progress)
+    write_summary(replay, out / "summary.json")
+    figures = {"Search curves (Fig. 7 style)": str(out / "search_curves.png")}
+    path, _ = map_figure(table, "all", out / "umap_maps.png", seed=0)
+    figures["UMAP maps coloured by validation accuracy (Fig. 4 style)"] = str(path)
+    steps.update(1)
+    path, _ = eigenvalue_figure(table, out / "eigenvalues.png")
+    figures["FIM eigenvalue distributions (Fig. 5 style)"] = str(path)
+    steps.update(1)
+    steps.close()
+    seconds = time.perf_counter() - start
+    report = out / "report.md"
+    report.write_text(_report(summary, replay, figures, seconds), encoding="utf-8")
+    result = {**summary, "replay": {name: {"evals_to_top1pct": a["evals_to_top1pct"],
+                                           "final_test_accuracy": a["final_test_accuracy"]}
+                                    for name, a in replay["algorithms"].items()},
+              "out": str(out.resolve()), "report": str(report.resolve()), "figures": list(figures.values()),
+              "seconds": round(seconds, 1)}
+    emit(result, args.json, f"wrote {report} and {len(figures)} figures to {out.resolve()}/ in {seconds:.0f} s")
+    return 0

@@ -1,0 +1,77 @@
+"""Figures of a table: the Fig. 4-style UMAP maps and the Fig. 5-style eigenvalue distributions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from act_bench.errors import InvalidInputError
+
+__all__ = ["map_figure", "eigenvalue_figure"]
+
+_LABELS = {"fim": "FIM eigenvalues", "outputs": "Function outputs", "both": "FIM + outputs (union)"}
+
+
+def map_figure(table: Any, features: str | list[str], path: str | os.PathLike, *, seed: int = 0,
+               cache_dir: str | os.PathLike | None = None) -> tuple[Path, dict[str, int]]:
+    """2-D UMAP map(s) of a table's functions coloured by validation accuracy (paper Fig. 4).
+
+    ``features`` is ``fim``, ``outputs``, ``both`` or ``all`` (three panels). Marks ReLU, Swish and the best
+    function. Returns the PNG path and the number of points per panel.
+    """
+    from act_bench.search import CandidateSet, embed_candidates
+    from evaluation._plots import plot_map
+    from evaluation._replay import TableOracle
+
+    cands = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    feats = ["fim", "outputs", "both"] if features == "all" else ([features] if isinstance(features, str)
+                                                                   else list(features))
+    coords, values, marks = {}, {}, {}
+    for f in feats:
+        emb = embed_candidates(cands, f, seed=seed, cache_dir=cache_dir)
+        label = _LABELS[f]
+        coords[label] = emb.coords
+        values[label] = oracle.objective[emb.rows]
+        pos = {int(r): i for i, r in enumerate(emb.rows)}
+        marks[label] = {}
+        for name in ("relu(x)", "swish(x)"):
+            r = cands.index_of(name)
+            if r is not None and r in pos:
+                marks[label][name] = tuple(emb.coords[pos[r]])
+        best = int(np.nanargmax(np.where(np.isfinite(values[label]), values[label], -np.inf)))
+        marks[label]["best"] = tuple(emb.coords[best])
+    out = plot_map(coords, values, path, highlight=marks)
+    return out, {k: int(v.shape[0]) for k, v in coords.items()}
+
+
+def eigenvalue_figure(table: Any, path: str | os.PathLike, functions: list[str] | None = None
+                      ) -> tuple[Path, list[str]]:
+    """FIM eigenvalue distributions (paper Fig. 5) of ``functions`` (default: the 3 best plus ReLU and tanh)."""
+    from act_bench.search import CandidateSet
+    from evaluation._plots import plot_eigenvalue_distributions
+    from evaluation._replay import TableOracle
+
+    cands = CandidateSet.from_table(table)
+    names = list(functions or [])
+    if not names:
+        oracle = TableOracle.from_table(table)
+        ok = np.where(np.isfinite(oracle.objective) & cands.fim_valid, oracle.objective, -np.inf)
+        order = np.argsort(-ok)
+        names = [cands.names[i] for i in order[:3] if np.isfinite(ok[i])]
+        for b in ("relu(x)", "tanh(x)"):
+            r = cands.index_of(b)
+            if r is not None and cands.fim_valid[r] and cands.names[r] not in names:
+                names.append(cands.names[r])
+    cdfs = {}
+    for n in names:
+        r = cands.index_of(n)
+        if r is None:
+            raise InvalidInputError(f"function {n!r} is not in the table")
+        if not cands.fim_valid[r]:
+            raise InvalidInputError(f"function {n!r} has no valid FIM features in the table")
+        cdfs[n] = cands.fim_cdf[r]
+    return plot_eigenvalue_distributions(cdfs, list(cands.fim_layout), path), list(cdfs)
