@@ -78,17 +78,17 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
               f"## Search replayed against the table ({replay['seeds']} seeds x {replay['evals']} evaluations)", "",
               "| searcher | evaluations to top-1% (median [95% CI]) | found | to beat ReLU | final val | final test |",
               "|---|---|---|---|---|---|"]
-    def fmt(v) -> str:
-        return "not reached" if v is None else f"{v:g}"
+    def fmt(v, missing: str = "–") -> str:
+        return missing if v is None else f"{v:g}"
 
     for name, a in replay["algorithms"].items():
         t1, br = a["evals_to_top1pct"], a["evals_to_beat_relu"]
-        lines.append(f"| {name} | {fmt(t1['median'])} [{fmt(t1['ci95'][0])}, {fmt(t1['ci95'][1])}] | "
-                     f"{t1['found_fraction']:.2f} | {fmt(br['median'])} | {a['final_val_accuracy']:.4f} | "
+        lines.append(f"| {name} | {fmt(t1['median'], 'not reached')} [{fmt(t1['ci95'][0])}, {fmt(t1['ci95'][1])}] | "
+                     f"{t1['found_fraction']:.2f} | {fmt(br['median'], 'not reached')} | {a['final_val_accuracy']:.4f} | "
                      f"{a['final_test_accuracy']:.4f} |")
     lines += ["", "\"evaluations to top-1%\": evaluations until the best validation accuracy found reaches the table's "
-              "top 1%; the 95% CI of the median over seeds is \"not reached\" where too few seeds got there within "
-              "the budget. The 8 baseline functions are evaluated first by every searcher."]
+              "top 1% (median over seeds, \"not reached\" when most seeds did not get there within the budget); a CI "
+              "bound is \"–\" when too few seeds reached it, or there are too few seeds, for a 95% bound. The 8 baseline functions are evaluated first by every searcher."]
     lines += ["", "## Figures", ""]
     for title, path in figures.items():
         lines += [f"### {title}", "", f"![{title}]({Path(path).name})", ""]
