@@ -368,7 +368,38 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         journal.close()
     table = _assemble(journal, plan, seed_list, recipe, BenchmarkTable)
     table.save(out, overwrite=True)
+    if len(table):
+        write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
     return table
+
+
+HISTOGRAM_FILE = "accuracy_histogram.png"
+
+
+def write_accuracy_histogram(table, path: str | os.PathLike[str]) -> Path:
+    """Histogram of the median test accuracy of every function (diverged ones at chance level included)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = table.to_pandas("functions")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    acc = df["test_accuracy"].to_numpy(dtype=float)
+    ax.hist(acc[np.isfinite(acc)], bins=50, color="#4477aa")
+    for name, colour in (("relu(x)", "#cc3311"), ("swish(x)", "#009988")):
+        hit = df.index[df["function"] == name]
+        if len(hit):
+            ax.axvline(float(df.loc[hit[0], "test_accuracy"]), color=colour, ls="--", label=name)
+    ax.set_xlabel("median test accuracy")
+    ax.set_ylabel("functions")
+    ax.set_title(f"{table.name}: {len(df)} functions")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def _failed_record(job: _Job, recipe, message: str) -> dict[str, Any]:
@@ -408,5 +439,11 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
                   "functions_planned": len(plan.functions), "functions_complete": len(complete),
                   "seeds": seeds, "space": plan.space, "journal": journal.folder.name},
         "source": "act-bench build",
+        "figures": [{"file": HISTOGRAM_FILE, "title": "Distribution of median test accuracy"}],
+        "notes": (f"Built by `act-bench build --recipe {recipe.name}` with the act-bench package; the journal "
+                  f"`{journal.folder.name}/` next to this folder holds every run and lets the build resume. "
+                  f"{len(complete)} of {len(plan.functions)} planned functions are complete"
+                  + ("." if len(complete) == len(plan.functions) else
+                     " (a partial build: the functions are a uniform sample of the space, baselines first).")),
     }
     return table_cls.from_runs(runs_df, features=features, metadata=meta)

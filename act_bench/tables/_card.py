@@ -48,6 +48,16 @@ def _card_yaml(table: BenchmarkTable) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def _extra_sections(meta: dict) -> str:
+    """Free-text notes (``metadata["notes"]``) and figures shipped in the folder (``metadata["figures"]``)."""
+    parts = []
+    if meta.get("notes"):
+        parts.append(f"- **Notes.** {meta['notes']}\n")
+    for fig in meta.get("figures") or []:
+        parts.append(f"- **{fig.get('title', fig['file'])}.**\n\n![{fig.get('title', '')}]({fig['file']})\n\n")
+    return "".join(parts)
+
+
 def dataset_card(table: BenchmarkTable) -> str:
     """Markdown dataset card with YAML front matter that ``datasets.load_dataset(folder, config)`` understands."""
     meta = table.metadata
@@ -120,7 +130,7 @@ versions, build information and the source of the data.
 {recipe}
 ```
 
-- **Intended use.** Benchmarking activation-function search algorithms by table lookup (replay) and training
+{_extra_sections(meta)}- **Intended use.** Benchmarking activation-function search algorithms by table lookup (replay) and training
   surrogate models. Metrics are medians over few seeds and carry seed noise.
 - **License.** {meta.get('license') or 'other'}.
 
