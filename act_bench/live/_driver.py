@@ -503,10 +503,10 @@ class _Run:
         jr = _journal_like(seq, row, record)
         suggestion = self.s._pending.pop(row)
         self.s._searcher.tell(suggestion, _as_result(jr))
-        if record.get("status") != "failed" and math.isfinite(jr.val_accuracy):
-            if self.best is None or jr.val_accuracy > self.best["val_accuracy"]:
-                self.best = {"function": jr.function, "val_accuracy": jr.val_accuracy,
-                             "test_accuracy": jr.test_accuracy, "status": jr.status, "seq": seq}
+        if record.get("status") != "failed" and math.isfinite(jr.val_accuracy) and (
+                self.best is None or jr.val_accuracy > self.best["val_accuracy"]):
+            self.best = {"function": jr.function, "val_accuracy": jr.val_accuracy,
+                         "test_accuracy": jr.test_accuracy, "status": jr.status, "seq": seq}
         self.progress.evaluated(jr.function, jr.status, jr.val_accuracy, self.best)
 
     def _on_eval(self, row: int, result: Any) -> None:

@@ -350,13 +350,11 @@ class LiveJournal:
     def candidates(self) -> tuple[list[str], list[list[str]], np.ndarray, np.ndarray]:
         """``(functions, equivalents, outputs (n, k) float32, feature_rank (n,))`` in row order."""
         names, eqs, outs, ranks = [], [], [], []
-        expect = 0
-        for row, f, eq, blob, dtype, shape, rank in self._db.execute(
+        for expect, (row, f, eq, blob, dtype, shape, rank) in enumerate(self._db.execute(
                 "SELECT row, function, equivalents, outputs, outputs_dtype, outputs_shape, feature_rank "
-                "FROM candidates ORDER BY row"):
+                "FROM candidates ORDER BY row")):
             if row != expect:
                 raise SchemaMismatchError(f"journal {str(self.path)!r}: candidate rows are not 0..n-1")
-            expect += 1
             names.append(f)
             eqs.append(list(json.loads(eq)))
             outs.append(_array(blob, dtype, shape, f"journal {self.path} candidate {f}"))
