@@ -111,6 +111,15 @@ def _export_hf(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from act_bench.tables import list_upload_files, load_table, publish_folder
 
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(args.repo_id)
+        if "/" not in args.repo_id:
+            raise HFValidationError("it must have the form 'namespace/name'")
+    except HFValidationError as exc:
+        raise InvalidInputError(f"--repo-id {args.repo_id!r} is not a valid Hub repo id "
+                                f"('user-or-org/dataset-name'): {str(exc).splitlines()[0]}") from None
     table = load_table(args.table)
     tmp = Path(tempfile.mkdtemp(prefix="act-bench-publish-"))
     try:

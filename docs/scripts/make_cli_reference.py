@@ -1,0 +1,49 @@
+"""Generate docs/cli.md from the argparse parser of ``act-bench`` (run: python docs/scripts/make_cli_reference.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from act_bench.cli import build_parser
+
+OUT = Path(__file__).resolve().parents[1] / "cli.md"
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            yield from action.choices.items()
+
+
+def walk(parser: argparse.ArgumentParser, prefix: str = "act-bench"):
+    """Yield (command path, parser) for every command and subcommand, depth first, in --help order."""
+    yield prefix, parser
+    for name, sub in _subparsers(parser):
+        yield from walk(sub, f"{prefix} {name}")
+
+
+def render() -> str:
+    parts = ["# Command-line reference", "",
+             "Generated from the parser by `docs/scripts/make_cli_reference.py`; `tests/test_cli_docs.py` checks it "
+             "is current. Every command takes `--help`; usage and input errors print one line on stderr and exit "
+             "with code 2.", ""]
+    for path, parser in walk(build_parser()):
+        if any(True for _ in _subparsers(parser)) and path != "act-bench":
+            continue  # group commands only dispatch
+        parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100, max_help_position=36)
+        parts += [f"## `{path}`", "", "```text", parser.format_help().rstrip(), "```", ""]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    text = render()
+    if "--check" in sys.argv:
+        sys.exit(0 if OUT.exists() and OUT.read_text(encoding="utf-8") == text else 1)
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
