@@ -276,7 +276,7 @@ def _check_header(header: dict[str, Any], recipe_dict: dict[str, Any], seeds: li
 def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
                 functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
                 limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
-                resume: bool = False, progress: bool = True, max_jobs: int | None = None):
+                resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False):
     """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
 
     Parameters
@@ -295,6 +295,9 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         Continue the journal in ``<out>.journal``; without it an existing journal is an error.
     max_jobs : int, optional
         Stop after this many new jobs (then write the table of the complete functions), e.g. to build in slices.
+    snapshot : bool
+        Run nothing: write the table of the functions the journal already completes, reading the journal without
+        modifying it (safe while another process is still building into it).
 
     The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
     the whole plan is.
@@ -311,13 +314,23 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     out = Path(out)
     jdir = journal_dir_for(out)
     journal = Journal(jdir)
-    if journal.exists() and not resume:
+    if journal.exists() and not resume and not snapshot:
         raise InvalidInputError(f"{jdir} already holds a build journal; pass --resume to continue it, or choose "
                                 f"another --out")
     if out.exists() and not journal.exists() and any(out.iterdir()):
         raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
     recipe_dict = recipe.to_dict()
     plan = plan_functions(space, functions=functions, limit=limit)
+    if snapshot:
+        if not journal.exists():
+            raise InvalidInputError(f"--snapshot needs a build journal; {jdir} has none")
+        journal.load(repair=False)
+        _check_header(journal.header, recipe_dict, seed_list, jdir)
+        table = _assemble(journal, plan, seed_list, recipe, BenchmarkTable)
+        table.save(out, overwrite=True)
+        if len(table):
+            write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
+        return table
     journal.load()
     if journal.header is not None:
         _check_header(journal.header, recipe_dict, seed_list, jdir)

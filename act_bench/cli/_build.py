@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the journal of an earlier build of --out")
     p.add_argument("--max-jobs", type=positive_int, metavar="N",
                    help="stop after N new jobs and write the table of the complete functions")
+    p.add_argument("--snapshot", action="store_true",
+                   help="run nothing: write the table of what the journal has completed so far (read-only on the "
+                        "journal, safe while a build is running)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_build)
@@ -76,6 +79,7 @@ def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     table = build_table(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
                         workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
+                        snapshot=args.snapshot,
                         progress=not args.no_progress and sys.stderr.isatty() or False, max_jobs=args.max_jobs)
     meta = table.metadata
     result = {"out": str(Path(args.out).resolve()), "functions": len(table.to_pandas("functions")),
