@@ -1,0 +1,97 @@
+"""The README, followed as a new user would: a clean clone, a new virtual environment, `pip install -e .`,
+`act-bench demo`, then every other command and Python snippet of the README, in order, from the clone's root.
+
+The new virtual environment sees the test environment's site-packages (``--system-site-packages``) so the heavy
+dependencies (torch, ...) are not downloaded again; the package itself is installed by the README's own command.
+The one command not run here is ``bash .ci/run``, the command that runs this test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(python|bash)\n(.*?)```", text, re.S)]
+
+
+def bash_commands(block: str) -> list[str]:
+    joined = block.replace("\\\n", " ")
+    return [line.split("  #")[0].strip() for line in joined.splitlines() if line.strip()
+            and not line.strip().startswith("#")]
+
+
+def _upstream_json(path: Path) -> None:
+    """A small file in the upstream Act-Bench format for All-CNN-C (reference CDF layout)."""
+    from act_bench.features import fim_layout
+    from data_builders.models import create_model
+
+    rows = fim_layout(create_model("all-cnn-c", "relu(x)")).rows
+    rng = np.random.default_rng(0)
+    records = {}
+    for i, (name, eq) in enumerate([("relu(x)", ["max(x,zero(x))", "relu(x)"]), ("tanh(x)", ["tanh(x)"]),
+                                    ("swish(x)", ["mul(x,sigmoid(x))"])]):
+        cdf = np.concatenate([np.sort(rng.uniform(0, 1, r.bins - 1)) for r in rows]).round(6).tolist()
+        acc = 0.8 + 0.05 * i
+        records[name] = {"Train Accuracy": acc + 0.05, "Validation Accuracy": acc, "Test Accuracy": acc - 0.01,
+                         "Train Loss": 0.5, "Validation Loss": 0.6, "Test Loss": 0.62,
+                         "Equivalent Activation Functions": eq, "Fisher log eigenvalue CDF": cdf,
+                         "Runtime (s)": 100.0 + i}
+    path.write_text(json.dumps(records))
+
+
+def test_readme_from_a_clean_clone(tmp_path):
+    clone = tmp_path / "act-bench"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv),
+           "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "ACT_BENCH_CACHE": str(tmp_path / "cache")}
+    env.pop("PYTHONPATH", None)
+
+    def run(cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        proc = subprocess.run(cmd, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout,
+                              executable="/bin/bash")
+        assert proc.returncode == 0, f"README command failed: {cmd}\nstdout: {proc.stdout[-2000:]}\n" \
+                                     f"stderr: {proc.stderr[-3000:]}"
+        return proc
+
+    blocks = readme_blocks()
+    setup, tests = bash_commands(blocks[0][1]), bash_commands(blocks[1][1])
+    assert setup == ["pip install -e . && act-bench demo"] and tests == ["bash .ci/run"]
+    run("pip install -q -e . && act-bench demo")
+    # the package came from the clone, in the new environment
+    where = run("python -c 'import act_bench, sys; print(act_bench.__file__); print(sys.prefix)'").stdout.split()
+    assert where[0].startswith(str(clone)) and where[1] == str(venv)
+    report = clone / "act-bench-demo" / "report.md"
+    assert report.exists() and "knr:both" in report.read_text()
+    for png in ("search_curves.png", "umap_maps.png", "eigenvalues.png"):
+        assert (clone / "act-bench-demo" / png).stat().st_size > 10_000
+
+    _upstream_json(clone / "act_bench_cnn.json")  # the user's downloaded upstream file
+    for kind, code in blocks[2:]:
+        if kind == "python":
+            script = clone / "snippet.py"
+            script.write_text(code)
+            run(f"{shlex.quote(str(venv / 'bin' / 'python'))} snippet.py")
+        else:
+            for cmd in bash_commands(code):
+                run(cmd)
+    status = json.loads(run("act-bench search status --journal search.sqlite --json").stdout)
+    assert status["evaluated"] == 10
+    assert (clone / "my-table-hf" / "README.md").exists() and (clone / "classes.parquet").exists()
+    assert json.loads(run("act-bench table query act-bench-cnn 'max(x,zero(x))' --json").stdout)["function"] \
+        == "relu(x)"
