@@ -56,14 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     st = s.add_parser("status", help="counts and best result of a journal",
                       description="Read a live-search journal (without modifying it) and report candidates, unique "
                                   "functions, features, evaluated, running and failed runs and the best function.")
-    st.add_argument("--journal", required=True, metavar="FILE")
+    st.add_argument("--journal", required=True, metavar="FILE", help="SQLite journal of a live search")
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=_status)
 
     ex = s.add_parser("export", help="write a journal's results as a benchmark table",
                       description="Write the evaluated functions of a journal as a benchmark table (the builders' "
                                   "schema; one run per function), e.g. for 'act-bench publish'.")
-    ex.add_argument("--journal", required=True, metavar="FILE")
+    ex.add_argument("--journal", required=True, metavar="FILE", help="SQLite journal of a live search")
     ex.add_argument("--out", required=True, metavar="DIR", help="table folder (must not exist or be empty)")
     ex.add_argument("--json", action="store_true", help="print a JSON summary")
     ex.set_defaults(func=_export)
