@@ -24,10 +24,25 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
-from act_bench.space import BASELINE_FUNCTIONS, PAPER_THREE_NODE_SCHEMA, as_expr, equivalence_classes, evaluate_many
+from act_bench.space import (
+    BASELINE_FUNCTIONS,
+    PAPER_THREE_NODE_SCHEMA,
+    as_expr,
+    equivalence_classes,
+    evaluate_many,
+)
 
-__all__ = ["BuildPlan", "plan_functions", "Journal", "build_table", "run_train_job", "run_fim_job",
-           "JOURNAL_VERSION", "journal_dir_for", "compute_fim_record"]
+__all__ = [
+    "JOURNAL_VERSION",
+    "BuildPlan",
+    "Journal",
+    "build_table",
+    "compute_fim_record",
+    "journal_dir_for",
+    "plan_functions",
+    "run_fim_job",
+    "run_train_job",
+]
 
 JOURNAL_VERSION = 1
 FIM_SEED = 0  # weights and batch of the FIM features: fixed, one per function

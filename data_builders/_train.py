@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from act_bench.errors import InvalidInputError
 from act_bench.space import as_expr
 
-__all__ = ["RunStatus", "RunResult", "train_run", "resolve_device", "METRICS"]
+__all__ = ["METRICS", "RunResult", "RunStatus", "resolve_device", "train_run"]
 
 METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss")
 

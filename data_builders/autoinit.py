@@ -33,7 +33,7 @@ from torch import nn
 from act_bench.errors import InvalidInputError
 from act_bench.space import ActivationFunction, gaussian_moments
 
-__all__ = ["autoinit", "activation_moments"]
+__all__ = ["activation_moments", "autoinit"]
 
 
 def activation_moments(module: nn.Module) -> tuple[float, float]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from act_bench.errors import InvalidInputError, OptionalDependencyError
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "create_executor", "list_executors", "JobError"]
+__all__ = ["Executor", "JobError", "LocalExecutor", "RayExecutor", "create_executor", "list_executors"]
 
 
 class JobError(Exception):
@@ -65,7 +65,7 @@ class Executor(ABC):
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
     def _ticket(self) -> int:

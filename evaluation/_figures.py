@@ -10,7 +10,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["map_figure", "eigenvalue_figure"]
+__all__ = ["eigenvalue_figure", "map_figure"]
 
 _LABELS = {"fim": "FIM eigenvalues", "outputs": "Function outputs", "both": "FIM + outputs (union)"}
 

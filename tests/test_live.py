@@ -64,8 +64,10 @@ def _check_bookkeeping(journal: Path, budget: int) -> list[tuple]:
     assert _rows(journal, "SELECT COUNT(*) FROM claims") == [(0,)]
     names = dict(_rows(journal, "SELECT row, function FROM candidates"))
     assert all(names[r[1]] == r[2] for r in results)
-    featured = {r[0] for r in _rows(journal, "SELECT row FROM features")}
-    assert {r[1] for r in results} <= featured, "an evaluated function has no FIM features"
+    valid = {r[0] for r in _rows(journal, "SELECT row FROM features WHERE fim_valid = 1")}
+    # knr:both (without baselines) proposes only functions on its map: every one has valid FIM features
+    assert {r[1] for r in results} <= valid, "a suggestion came from outside the searcher's featured pool"
+    assert _rows(journal, "SELECT COUNT(*) FROM features")[0][0] > 16, "no features were added during the search"
     return results
 
 

@@ -47,7 +47,7 @@ def _summary(table) -> dict:
         relu_block = None
     q = np.quantile(val[ok], [0.1, 0.25, 0.5, 0.75, 0.9]) if ok.any() else [np.nan] * 5
     return {
-        "table": table.name, "functions": int(len(df)), "runs": int(len(table.to_pandas("runs"))),
+        "table": table.name, "functions": len(df), "runs": len(table.to_pandas("runs")),
         "complete": bool(table.metadata.get("build", {}).get("complete", True)),
         "best": {"function": str(best["function"]), "val_accuracy": float(best["val_accuracy"]),
                  "test_accuracy": float(best["test_accuracy"])},

@@ -75,63 +75,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_map(args: argparse.Namespace) -> int:
-    import numpy as np
+    from evaluation._figures import map_figure
 
-    from act_bench.search import CandidateSet, embed_candidates
-    from evaluation import TableOracle, plot_map
-
-    table = _load(args.table)
-    cands = CandidateSet.from_table(table)
-    oracle = TableOracle.from_table(table)
+    path, points = map_figure(_load(args.table), args.features, args.out, seed=args.seed, cache_dir=args.cache_dir)
     feats = ["fim", "outputs", "both"] if args.features == "all" else [args.features]
-    coords, values, marks = {}, {}, {}
-    for f in feats:
-        emb = embed_candidates(cands, f, seed=args.seed, cache_dir=args.cache_dir)
-        label = {"fim": "FIM eigenvalues", "outputs": "Function outputs", "both": "FIM + outputs (union)"}[f]
-        coords[label] = emb.coords
-        values[label] = oracle.objective[emb.rows]
-        pos = {int(r): i for i, r in enumerate(emb.rows)}
-        marks[label] = {}
-        for name in ("relu(x)", "swish(x)"):
-            r = cands.index_of(name)
-            if r is not None and r in pos:
-                marks[label][name] = tuple(emb.coords[pos[r]])
-        best = int(np.nanargmax(np.where(np.isfinite(values[label]), values[label], -np.inf)))
-        marks[label]["best"] = tuple(emb.coords[best])
-    path = plot_map(coords, values, args.out, highlight=marks)
-    emit({"out": str(path), "features": feats, "points": {k: int(v.shape[0]) for k, v in coords.items()}},
-         args.json, f"wrote {path}")
+    emit({"out": str(path), "features": feats, "points": points}, args.json, f"wrote {path}")
     return 0
 
 
 def _cmd_plot_eigen(args: argparse.Namespace) -> int:
-    import numpy as np
+    from evaluation._figures import eigenvalue_figure
 
-    from act_bench.search import CandidateSet
-    from evaluation import TableOracle, plot_eigenvalue_distributions
-
-    table = _load(args.table)
-    cands = CandidateSet.from_table(table)
-    names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else []
-    if not names:
-        oracle = TableOracle.from_table(table)
-        ok = np.where(np.isfinite(oracle.objective) & cands.fim_valid, oracle.objective, -np.inf)
-        order = np.argsort(-ok)
-        names = [cands.names[i] for i in order[:3] if np.isfinite(ok[i])]
-        for b in ("relu(x)", "tanh(x)"):
-            r = cands.index_of(b)
-            if r is not None and cands.fim_valid[r] and cands.names[r] not in names:
-                names.append(cands.names[r])
-    cdfs = {}
-    for n in names:
-        r = cands.index_of(n)
-        if r is None:
-            raise InvalidInputError(f"function {n!r} is not in the table")
-        if not cands.fim_valid[r]:
-            raise InvalidInputError(f"function {n!r} has no valid FIM features in the table")
-        cdfs[n] = cands.fim_cdf[r]
-    path = plot_eigenvalue_distributions(cdfs, list(cands.fim_layout), args.out)
-    emit({"out": str(path), "functions": list(cdfs)}, args.json, f"wrote {path}")
+    names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else None
+    path, functions = eigenvalue_figure(_load(args.table), args.out, names)
+    emit({"out": str(path), "functions": functions}, args.json, f"wrote {path}")
     return 0
 
 
@@ -165,18 +122,25 @@ def register(subparsers) -> None:
     plot = subparsers.add_parser("plot", help="figures of a benchmark table (UMAP maps, eigenvalue distributions)")
     psub = plot.add_subparsers(dest="plot_command", metavar="FIGURE", parser_class=ArgumentParser)
     psub.required = True
-    m = psub.add_parser("map", help="2-D UMAP map coloured by validation accuracy (paper Fig. 4)")
-    m.add_argument("--table", required=True)
-    m.add_argument("--features", choices=("fim", "outputs", "both", "all"), default="both")
+    m = psub.add_parser("map", help="2-D UMAP map coloured by validation accuracy (paper Fig. 4)",
+                        description="Embed the table's functions with UMAP (FIM CDFs: manhattan, n_neighbors=3; "
+                                    "outputs: euclidean, n_neighbors=15; both: their union) and colour each point by "
+                                    "its median validation accuracy; ReLU, Swish and the best function are marked.")
+    m.add_argument("--table", required=True, help="table name, folder or Hub id")
+    m.add_argument("--features", choices=("fim", "outputs", "both", "all"), default="both",
+                   help="which embedding to draw; 'all' draws the three side by side (default: %(default)s)")
     m.add_argument("--seed", type=nonnegative_int, default=0, help="UMAP seed (default: %(default)s)")
-    m.add_argument("--cache-dir", default=None)
+    m.add_argument("--cache-dir", default=None,
+                   help="embedding cache (default: $ACT_BENCH_CACHE or ~/.cache/act-bench)")
     m.add_argument("--out", required=True, help="output PNG file")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     m.set_defaults(func=_cmd_plot_map)
-    e = psub.add_parser("eigenvalues", help="FIM eigenvalue distributions from the CDF features (paper Fig. 5)")
-    e.add_argument("--table", required=True)
+    e = psub.add_parser("eigenvalues", help="FIM eigenvalue distributions from the CDF features (paper Fig. 5)",
+                        description="Draw the per-layer FIM log-eigenvalue densities recovered from the table's CDF "
+                                    "features for a few functions.")
+    e.add_argument("--table", required=True, help="table name, folder or Hub id")
     e.add_argument("--functions", default=None,
                    help="';'-separated functions (default: the 3 best, relu(x) and tanh(x))")
     e.add_argument("--out", required=True, help="output PNG file")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     e.set_defaults(func=_cmd_plot_eigen)

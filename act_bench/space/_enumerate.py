@@ -14,21 +14,29 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from act_bench.errors import InvalidInputError
-from act_bench.space._evaluate import as_expr, evaluate, standard_inputs
+from act_bench.space._evaluate import as_expr, standard_inputs
 from act_bench.space._expr import Expr, parse, parse_schema
 from act_bench.space._ops import OpKind, get_operator, list_operators
 
 __all__ = [
-    "enumerate_schema", "count_graphs", "count_unique", "equivalence_classes", "EquivalenceClasses",
-    "evaluate_many", "output_keys", "PAPER_THREE_NODE_SCHEMA", "PAPER_FOUR_NODE_SCHEMAS", "BASELINE_FUNCTIONS",
+    "BASELINE_FUNCTIONS",
+    "PAPER_FOUR_NODE_SCHEMAS",
+    "PAPER_THREE_NODE_SCHEMA",
+    "EquivalenceClasses",
+    "count_graphs",
+    "count_unique",
+    "enumerate_schema",
+    "equivalence_classes",
+    "evaluate_many",
+    "output_keys",
 ]
 
 #: The benchmark space of the paper (5,103 graphs).

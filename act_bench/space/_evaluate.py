@@ -13,8 +13,15 @@ from act_bench.errors import InvalidInputError
 from act_bench.space._expr import Expr, parse
 from act_bench.space._ops import get_operator
 
-__all__ = ["standard_inputs", "evaluate", "function_outputs", "ActivationFunction", "gaussian_moments",
-           "as_expr", "STANDARD_INPUT_SPEC"]
+__all__ = [
+    "STANDARD_INPUT_SPEC",
+    "ActivationFunction",
+    "as_expr",
+    "evaluate",
+    "function_outputs",
+    "gaussian_moments",
+    "standard_inputs",
+]
 
 #: How the standard inputs are made (recorded in table metadata).
 STANDARD_INPUT_SPEC = {"distribution": "normal(0, 1)", "size": 1000, "seed": 0, "clip": [-5.0, 5.0],

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from act_bench.errors import ParseError
 from act_bench.space._ops import OpKind, get_operator, list_operators
 
-__all__ = ["Expr", "X", "parse", "parse_schema", "PLACEHOLDERS", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "PLACEHOLDERS", "Expr", "X", "parse", "parse_schema"]
 
 #: Placeholder names allowed in schemas, mapped to the operator kind they stand for.
 PLACEHOLDERS: dict[str, OpKind] = {"unary": OpKind.UNARY, "binary": OpKind.BINARY, "n-ary": OpKind.NARY,

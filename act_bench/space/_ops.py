@@ -32,7 +32,14 @@ from enum import Enum
 import torch
 
 __all__ = [
-    "OpKind", "Operator", "UNARY_OPS", "BINARY_OPS", "NARY_OPS", "EXTRA_UNARY_OPS", "get_operator", "list_operators",
+    "BINARY_OPS",
+    "EXTRA_UNARY_OPS",
+    "NARY_OPS",
+    "UNARY_OPS",
+    "OpKind",
+    "Operator",
+    "get_operator",
+    "list_operators",
 ]
 
 _F32_EPS = float(torch.finfo(torch.float32).eps)
