@@ -93,9 +93,9 @@ def compute_fim_record(recipe, function: str, *, task=None, model=None, device=N
         torch.manual_seed(FIM_SEED)
         if model is None:
             model = create_model(recipe.model, function, num_classes=task.num_classes)
-            if recipe.init == "autoinit":
+            if recipe.init.startswith("autoinit"):
                 try:
-                    autoinit(model, seed=FIM_SEED)
+                    autoinit(model, seed=FIM_SEED, center=recipe.init == "autoinit-centered")
                 except InvalidInputError as exc:
                     return {**record, "fim_valid": False, "fim_reason": f"initialisation failed: {exc}",
                             "fim_cdf": None, "seconds": time.perf_counter() - start}

@@ -132,9 +132,9 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
             if recipe.dropout and "dropout" not in kwargs and recipe.model in ("all-cnn-c",):
                 kwargs["dropout"] = recipe.dropout
             model = create_model(recipe.model, function, num_classes=task.num_classes, **kwargs)
-        if recipe.init == "autoinit":
+        if recipe.init.startswith("autoinit"):
             try:
-                autoinit(model, seed=seed)
+                autoinit(model, seed=seed, center=recipe.init == "autoinit-centered")
             except InvalidInputError as exc:
                 return _chance(function, seed, task.num_classes, time.perf_counter() - start, RunStatus.DIVERGED,
                                str(exc), 0, dev.type)

@@ -52,9 +52,9 @@ def fim_job(job: dict[str, Any]) -> dict[str, Any]:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(FIM_SEED)
             model = job["model_fn"](activation_factory(job["function"]))
-            if recipe.init == "autoinit":
+            if recipe.init.startswith("autoinit"):
                 try:
-                    autoinit(model, seed=FIM_SEED)
+                    autoinit(model, seed=FIM_SEED, center=recipe.init == "autoinit-centered")
                 except InvalidInputError as exc:
                     return {"type": "features", "function": job["function"], "fim_valid": False,
                             "fim_reason": f"initialisation failed: {exc}", "fim_cdf": None,

@@ -44,8 +44,9 @@ __all__ = [
 OPTIMIZERS = ("sgd", "adamw")
 #: Learning-rate decays after the warmup.
 DECAYS = ("linear", "cosine", "constant")
-#: Weight initialisations: ``autoinit`` (Bingham & Miikkulainen 2022) or the framework default.
-INITS = ("autoinit", "default")
+#: Weight initialisations: ``autoinit`` (Bingham & Miikkulainen 2022), ``autoinit-centered`` (AutoInit with the
+#: incoming mean cancelled per kernel tap, ``data_builders.autoinit.autoinit(center=True)``) or the framework default.
+INITS = ("autoinit", "autoinit-centered", "default")
 
 
 # --------------------------------------------------------------------------------------------------- dataclasses
@@ -166,7 +167,7 @@ class Recipe:
     dropout : float
     normalize : bool
         Per-channel mean/std normalisation of the inputs (task statistics).
-    init : {"autoinit", "default"}
+    init : {"autoinit", "autoinit-centered", "default"}
     image_size : int or None
         Network input side for image tasks (None for 1-D tasks).
     fim_batch_size : int
