@@ -253,6 +253,15 @@ class Journal:
                 out.setdefault(r["function"], r)
         return out
 
+    def effort(self) -> dict[str, Any]:
+        """``{"sessions", "workers", "run_core_seconds"}``: build sessions, the largest worker count of a session and
+        the seconds spent inside the runs and FIM jobs of the journal (the sum of their own timings)."""
+        sessions = [r for r in self.records if r["type"] == "session"]
+        core = sum(float(r.get("runtime") or 0.0) for r in self.records if r["type"] == "run")
+        core += sum(float(r.get("seconds") or 0.0) for r in self.records if r["type"] == "features")
+        workers = max((int(r.get("workers") or 0) for r in sessions), default=0)
+        return {"sessions": len(sessions), "workers": workers or None, "run_core_seconds": round(core, 1)}
+
     def wall_time(self) -> float:
         """Seconds spent building: per session, from its start to its last record."""
         total, start, last = 0.0, None, None
@@ -415,10 +424,11 @@ def write_accuracy_histogram(table, path: str | os.PathLike[str]) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     acc = df["test_accuracy"].to_numpy(dtype=float)
     ax.hist(acc[np.isfinite(acc)], bins=50, color="#4477aa")
-    for name, colour in (("relu(x)", "#cc3311"), ("swish(x)", "#009988")):
+    for name, colour, style in (("relu(x)", "#cc3311", "--"), ("swish(x)", "#009988", ":")):
         hit = df.index[df["function"] == name]
         if len(hit):
-            ax.axvline(float(df.loc[hit[0], "test_accuracy"]), color=colour, ls="--", label=name)
+            value = float(df.loc[hit[0], "test_accuracy"])
+            ax.axvline(value, color=colour, ls=style, lw=1.8, label=f"{name} {value:.3f}")
     ax.set_xlabel("median test accuracy")
     ax.set_ylabel("functions")
     ax.set_title(f"{table.name}: {len(df)} functions")
@@ -463,7 +473,8 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
         "name": recipe.name, "task": task_name, "model": recipe.model, "recipe": recipe.to_dict(),
         "fim_layout": [{"layer": r.name, "weights": r.weights, "bins": r.bins} for r in layout.rows],
         "fim_cdf_layout": "act-bench",
-        "build": {"wall_time_s": round(journal.wall_time(), 1), "complete": len(complete) == len(plan.functions),
+        "build": {"wall_time_s": round(journal.wall_time(), 1), **journal.effort(),
+                  "complete": len(complete) == len(plan.functions),
                   "functions_planned": len(plan.functions), "functions_complete": len(complete),
                   "seeds": seeds, "space": plan.space, "journal": journal.folder.name},
         "source": "act-bench build",

@@ -295,3 +295,22 @@ def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
     # the real upload path, offline: huggingface_hub refuses before any request; one clean line, exit 1
     assert upload["rc"] == 1 and upload["out"] == ""
     assert upload["err"] == "act-bench publish: error: cannot upload to 'someone/tiny': HF_HUB_OFFLINE is set\n"
+
+
+def test_card_accuracy_summary_matches_an_independent_computation():
+    from act_bench.tables._card import dataset_card
+
+    table = _table()
+    card = dataset_card(table)
+    df = table.functions
+    counts = df["status"].value_counts()
+    assert "Status of the median run: " + ", ".join(f"{k} {int(v)} ({v / len(df):.0%})" for k, v in counts.items())\
+        in card
+    acc = df["test_accuracy"].dropna().to_numpy()
+    expected = ", ".join(f"{p}% {np.percentile(acc, p):.3f}" for p in (10, 25, 50, 75, 90, 99))
+    assert f"Median test accuracy, all {acc.size} functions: quantiles {expected}; max {acc.max():.3f}." in card
+    relu = df.loc[df["function"] == "relu(x)", "test_accuracy"].iloc[0]
+    swish = df.loc[df["function"] == "swish(x)", "test_accuracy"].iloc[0]
+    assert f"relu(x) {relu:.3f}" in card and f"swish(x) {swish:.3f}" in card
+    line = card.split("Baseline functions (median test accuracy): ")[1].split("\n")[0]
+    assert [item.rsplit(" ", 1)[0] for item in line.rstrip(".").split(", ")] == ["relu(x)", "swish(x)", "tanh(x)"]

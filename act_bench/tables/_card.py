@@ -48,6 +48,18 @@ def _card_yaml(table: BenchmarkTable) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def _effort(build: dict) -> str:
+    """Sessions, workers and the compute actually spent, when the builder recorded them."""
+    parts = []
+    if build.get("sessions"):
+        parts.append(f"summed over {build['sessions']} build session(s), each from its start to its last record")
+    if build.get("workers"):
+        parts.append(f"{build['workers']} worker process(es)")
+    if build.get("run_core_seconds") is not None:
+        parts.append(f"{build['run_core_seconds'] / 3600:.2f} core-hours inside the training runs and FIM jobs")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _extra_sections(meta: dict) -> str:
     """Free-text notes (``metadata["notes"]``) and figures shipped in the folder (``metadata["figures"]``)."""
     parts = []
@@ -56,6 +68,37 @@ def _extra_sections(meta: dict) -> str:
     for fig in meta.get("figures") or []:
         parts.append(f"- **{fig.get('title', fig['file'])}.**\n\n![{fig.get('title', '')}]({fig['file']})\n\n")
     return "".join(parts)
+
+
+def _accuracy_summary(table: BenchmarkTable) -> str:
+    """Status counts, quantiles of the median test accuracy and the paper's baseline functions' rows."""
+    import numpy as np
+
+    from act_bench.space import BASELINE_FUNCTIONS
+
+    df = table.functions
+    if not len(df):
+        return ""
+    counts = df["status"].value_counts()
+    status = ", ".join(f"{k} {int(v)} ({v / len(df):.0%})" for k, v in counts.items())
+    lines = [f"- **Accuracy summary.** Status of the median run: {status}."]
+    qs = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
+    for label, mask in (("all", np.ones(len(df), bool)), ("`ok`", (df["status"] == "ok").to_numpy())):
+        acc = df["test_accuracy"].to_numpy(dtype=float)[mask]
+        acc = acc[np.isfinite(acc)]
+        if acc.size:
+            quant = ", ".join(f"{int(q * 100)}% {v:.3f}" for q, v in zip(qs, np.quantile(acc, qs)))
+            lines.append(f"  Median test accuracy, {label} {acc.size} functions: quantiles {quant}; "
+                         f"max {acc.max():.3f}.")
+    base = []
+    for f in BASELINE_FUNCTIONS:
+        i = table.index_of(f)
+        if i is not None:
+            row = df.iloc[i]
+            base.append(f"{f} {float(row['test_accuracy']):.3f}")
+    if base:
+        lines.append(f"  Baseline functions (median test accuracy): {', '.join(base)}.")
+    return "\n".join(lines) + "\n"
 
 
 def dataset_card(table: BenchmarkTable) -> str:
@@ -122,7 +165,7 @@ versions, build information and the source of the data.
   (`act-bench`: floor(|θ_l|/100) values per layer; `upstream`: floor(|θ_l|/100) - 1, as in the published Act-Bench
   JSON files); {len(layout)} layers with features.
 - **Standard inputs.** `{json.dumps(meta.get('standard_inputs'))}`
-- **Build.** hardware: {build.get('hardware')}; wall time (s): {build.get('wall_time_s')}; date: {build.get('date')}.
+- **Build.** hardware: {build.get('hardware')}; wall time (s): {build.get('wall_time_s')}{_effort(build)}; date: {build.get('date')}.
 - **Software.** {versions}.
 - **Recipe.**
 
@@ -130,7 +173,7 @@ versions, build information and the source of the data.
 {recipe}
 ```
 
-{_extra_sections(meta)}- **Intended use.** Benchmarking activation-function search algorithms by table lookup (replay) and training
+{_accuracy_summary(table)}{_extra_sections(meta)}- **Intended use.** Benchmarking activation-function search algorithms by table lookup (replay) and training
   surrogate models. Metrics are medians over few seeds and carry seed noise.
 - **License.** {meta.get('license') or 'other'}.
 
