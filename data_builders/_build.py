@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.tables._meta import hardware
 from act_bench.space import (
     BASELINE_FUNCTIONS,
     PAPER_THREE_NODE_SCHEMA,
@@ -254,13 +255,19 @@ class Journal:
         return out
 
     def effort(self) -> dict[str, Any]:
-        """``{"sessions", "workers", "run_core_seconds"}``: build sessions, the largest worker count of a session and
-        the seconds spent inside the runs and FIM jobs of the journal (the sum of their own timings)."""
+        """``{"sessions", "workers", "run_core_seconds"[, "hardware"]}``: build sessions, the largest worker count of
+        a session, the seconds spent inside the runs and FIM jobs of the journal (the sum of their own timings) and
+        the machines that drove the sessions, where the journal recorded them."""
         sessions = [r for r in self.records if r["type"] == "session"]
         core = sum(float(r.get("runtime") or 0.0) for r in self.records if r["type"] == "run")
         core += sum(float(r.get("seconds") or 0.0) for r in self.records if r["type"] == "features")
         workers = max((int(r.get("workers") or 0) for r in sessions), default=0)
-        return {"sessions": len(sessions), "workers": workers or None, "run_core_seconds": round(core, 1)}
+        out: dict[str, Any] = {"sessions": len(sessions), "workers": workers or None,
+                               "run_core_seconds": round(core, 1)}
+        machines = list(dict.fromkeys(r["hardware"] for r in sessions if r.get("hardware")))
+        if machines:  # the machines that drove the sessions (Ray workers may have run elsewhere)
+            out["hardware"] = "; ".join(machines)
+        return out
 
     def wall_time(self) -> float:
         """Seconds spent building: per session, from its start to its last record."""
@@ -362,7 +369,7 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": recipe_dict, "seeds": seed_list,
                         "space": plan.space, "created": time.time()})
     journal.append({"type": "session", "time": time.time(), "host": socket.gethostname(),
-                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers})
+                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers, "hardware": hardware()})
     done_runs, done_feats = journal.runs(), journal.features()
     todo: list[_Job] = []
     for f in plan.functions:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from act_bench.tables import load_table
+from act_bench.tables._meta import hardware
 from data_builders.build import Journal, journal_dir_for, plan_functions, train_run
 from data_builders.recipes import get_recipe, save_recipe
 
@@ -115,6 +116,7 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
         assert len(row.outputs) == 1000
     build = table.metadata["build"]  # two sessions (killed, resumed); effort = the journal's own timings
     assert build["sessions"] == 2 and build["workers"] == 2
+    assert build["hardware"] == hardware()  # both sessions ran here
     spent = sum(r["runtime"] for r in records if r["type"] == "run") + sum(r["seconds"] for r in _feature_records(records))
     assert build["run_core_seconds"] == pytest.approx(spent, abs=0.1)
     assert 0 < build["wall_time_s"]
