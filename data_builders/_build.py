@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
-from act_bench.tables._meta import hardware
 from act_bench.space import (
     BASELINE_FUNCTIONS,
     PAPER_THREE_NODE_SCHEMA,
@@ -32,6 +31,7 @@ from act_bench.space import (
     equivalence_classes,
     evaluate_many,
 )
+from act_bench.tables._meta import hardware
 
 __all__ = [
     "JOURNAL_VERSION",
@@ -73,33 +73,36 @@ def run_train_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"type": "run", **result.to_dict()}
 
 
-def compute_fim_record(recipe, function: str, *, task=None, model=None, device=None) -> dict[str, Any]:
+def compute_fim_record(recipe, function: str, *, task=None, model_fn=None, device=None) -> dict[str, Any]:
     """FIM features of ``function`` for the recipe's model at initialisation: one batch, fixed seed.
 
     The model is initialised as the recipe says (AutoInit by default) with seed ``FIM_SEED``; the batch is the
     first ``fim_batch_size`` training examples of a permutation seeded with ``FIM_SEED``, transformed as for
     evaluation; the Fisher is the empirical one (true labels). TF32 is switched off while computing.
+    ``model_fn(activation_module_factory) -> nn.Module`` replaces the recipe's model (as in ``train_run``).
     """
     import torch
 
     from act_bench.features import compute_fim_features
     from data_builders.augment import eval_batch
-    from data_builders.autoinit import autoinit
+    from data_builders.autoinit import initialize
     from data_builders.models import create_model
+    from data_builders.models._registry import activation_factory
 
     start = time.perf_counter()
     task = task if task is not None else _task_for(recipe)
     record: dict[str, Any] = {"type": "features", "function": function}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FIM_SEED)
-        if model is None:
+        if model_fn is not None:
+            model = model_fn(activation_factory(function))
+        else:
             model = create_model(recipe.model, function, num_classes=task.num_classes)
-            if recipe.init.startswith("autoinit"):
-                try:
-                    autoinit(model, seed=FIM_SEED, center=recipe.init == "autoinit-centered")
-                except InvalidInputError as exc:
-                    return {**record, "fim_valid": False, "fim_reason": f"initialisation failed: {exc}",
-                            "fim_cdf": None, "seconds": time.perf_counter() - start}
+        try:
+            initialize(model, recipe.init, seed=FIM_SEED)
+        except InvalidInputError as exc:
+            return {**record, "fim_valid": False, "fim_reason": f"initialisation failed: {exc}",
+                    "fim_cdf": None, "seconds": time.perf_counter() - start}
         train = task.load("train")
         gen = torch.Generator().manual_seed(FIM_SEED)
         idx = torch.randperm(len(train), generator=gen)[: recipe.fim_batch_size]

@@ -112,7 +112,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
     ('ok', True)
     """
     from data_builders.augment import train_batch
-    from data_builders.autoinit import autoinit
+    from data_builders.autoinit import initialize
     from data_builders.models import create_model
     from data_builders.models._registry import activation_factory
     from data_builders.schedules import build_optimizer, build_scheduler
@@ -132,12 +132,11 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
             if recipe.dropout and "dropout" not in kwargs and recipe.model in ("all-cnn-c",):
                 kwargs["dropout"] = recipe.dropout
             model = create_model(recipe.model, function, num_classes=task.num_classes, **kwargs)
-        if recipe.init.startswith("autoinit"):
-            try:
-                autoinit(model, seed=seed, center=recipe.init == "autoinit-centered")
-            except InvalidInputError as exc:
-                return _chance(function, seed, task.num_classes, time.perf_counter() - start, RunStatus.DIVERGED,
-                               str(exc), 0, dev.type)
+        try:
+            initialize(model, recipe.init, seed=seed)
+        except InvalidInputError as exc:
+            return _chance(function, seed, task.num_classes, time.perf_counter() - start, RunStatus.DIVERGED,
+                           str(exc), 0, dev.type)
         model.to(dev)
         train, val, test = task.load("train"), task.load("val"), task.load("test")
         mean, std = (train.mean, train.std) if recipe.normalize else (None, None)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from act_bench.space import PAPER_THREE_NODE_SCHEMA, equivalence_classes, evaluate, function_outputs, gaussian_moments
+from act_bench.space import (
+    PAPER_THREE_NODE_SCHEMA,
+    equivalence_classes,
+    evaluate,
+    function_outputs,
+    gaussian_moments,
+)
 from data_builders.autoinit import activation_moments, autoinit
 from data_builders.models import create_model
 
@@ -46,7 +52,7 @@ def test_activation_moments_match_monte_carlo():
     assert activation_moments(torch.nn.ReLU()) == pytest.approx((1 / math.sqrt(2 * math.pi), 0.5), rel=1e-6)
 
 
-def _random_finite_functions(n):
+def _random_finite_functions():
     classes = equivalence_classes(schemas=PAPER_THREE_NODE_SCHEMA)
     rng = np.random.default_rng(0)
     for i in rng.permutation(len(classes)):
@@ -65,7 +71,7 @@ def _layer_variances(f, x, center):
 def test_all_cnn_c_layer_variances_for_random_functions():
     x = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     paper, centered = [], []
-    for f in _random_finite_functions(20):
+    for f in _random_finite_functions():
         v_paper = _layer_variances(f, x, center=False)
         v_centered = _layer_variances(f, x, center=True)
         if not (np.isfinite(v_paper).all() and np.isfinite(v_centered).all()):
@@ -127,3 +133,21 @@ def test_recipe_init_autoinit_centered_trains_and_differs_from_the_paper_form():
     centered = train_run(recipe.with_overrides(init="autoinit-centered"), f, seed=0, task=task)
     assert paper.status == centered.status == "ok"
     assert centered.train_loss != paper.train_loss
+
+
+def test_initialize_maps_the_recipe_init_field():
+    from data_builders.autoinit import initialize
+
+    def weights(init=None, **kw):
+        torch.manual_seed(5)
+        model = create_model("mnist1d-cnn", "add(abs(x),sigmoid(x))")
+        if init is not None:
+            initialize(model, init, seed=3)
+        elif kw:
+            autoinit(model, seed=3, **kw)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(weights("default"), weights())  # the framework's initialisation, untouched
+    assert torch.equal(weights("autoinit"), weights(center=False))
+    assert torch.equal(weights("autoinit-centered"), weights(center=True))
+    assert not torch.equal(weights("autoinit"), weights("autoinit-centered"))

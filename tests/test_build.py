@@ -117,13 +117,10 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     build = table.metadata["build"]  # two sessions (killed, resumed); effort = the journal's own timings
     assert build["sessions"] == 2 and build["workers"] == 2
     assert build["hardware"] == hardware()  # both sessions ran here
-    spent = sum(r["runtime"] for r in records if r["type"] == "run") + sum(r["seconds"] for r in _feature_records(records))
+    spent = sum(r["runtime"] if r["type"] == "run" else r["seconds"]
+                for r in records if r["type"] in ("run", "features"))
     assert build["run_core_seconds"] == pytest.approx(spent, abs=0.1)
     assert 0 < build["wall_time_s"]
-
-
-def _feature_records(records):
-    return [r for r in records if r["type"] == "features"]
 
 
 def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):

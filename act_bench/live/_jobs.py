@@ -35,28 +35,8 @@ def fim_job(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("task") is None and job.get("model_fn") is None:
         return run_fim_job(job)
-    import time
-
-    import torch
-
-    from act_bench.errors import InvalidInputError
-    from data_builders._build import FIM_SEED, compute_fim_record
-    from data_builders.autoinit import autoinit
-    from data_builders.models._registry import activation_factory
+    from data_builders._build import compute_fim_record
     from data_builders.recipes import Recipe
 
     recipe = Recipe.from_dict(job["recipe"], source="journal recipe")
-    model = None
-    if job.get("model_fn") is not None:
-        start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(FIM_SEED)
-            model = job["model_fn"](activation_factory(job["function"]))
-            if recipe.init.startswith("autoinit"):
-                try:
-                    autoinit(model, seed=FIM_SEED, center=recipe.init == "autoinit-centered")
-                except InvalidInputError as exc:
-                    return {"type": "features", "function": job["function"], "fim_valid": False,
-                            "fim_reason": f"initialisation failed: {exc}", "fim_cdf": None,
-                            "seconds": time.perf_counter() - start}
-    return compute_fim_record(recipe, job["function"], task=job.get("task"), model=model)
+    return compute_fim_record(recipe, job["function"], task=job.get("task"), model_fn=job.get("model_fn"))
