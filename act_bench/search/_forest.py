@@ -154,6 +154,22 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out):
 
 
 @njit(cache=False, nogil=True)
+def _positive_indices(w):  # pragma: no cover - compiled
+    """Indices of the samples with positive weight (those in the tree's bootstrap sample)."""
+    k = 0
+    for i in range(w.shape[0]):
+        if w[i] > 0:
+            k += 1
+    idx = np.empty(k, np.int64)
+    k = 0
+    for i in range(w.shape[0]):
+        if w[i] > 0:
+            idx[k] = i
+            k += 1
+    return idx
+
+
+@njit(cache=False, nogil=True)
 def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     """Mean prediction on ``P`` of trees grown on ``X, y`` with per-tree sample weights ``counts[t]``."""
     n_trees = counts.shape[0]
@@ -170,17 +186,9 @@ def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     pool = np.empty(m, np.int64)
     buf = np.empty(m, np.int64)
     for t in range(n_trees):
-        k = 0
-        for i in range(n):
-            if counts[t, i] > 0:
-                k += 1
-        idx = np.empty(k, np.int64)
-        k = 0
         for i in range(n):
             w[i] = counts[t, i]
-            if counts[t, i] > 0:
-                idx[k] = i
-                k += 1
+        idx = _positive_indices(w)
         for p in range(m):
             pool[p] = p
         _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out)
@@ -198,16 +206,7 @@ def _tree_arrays(X, y, w):  # pragma: no cover - compiled
     left = np.empty(max_nodes, np.int64)
     right = np.empty(max_nodes, np.int64)
     value = np.empty(max_nodes, np.float64)
-    m = 0
-    for i in range(n):
-        if w[i] > 0:
-            m += 1
-    idx = np.empty(m, np.int64)
-    m = 0
-    for i in range(n):
-        if w[i] > 0:
-            idx[m] = i
-            m += 1
+    idx = _positive_indices(w)
     none = np.empty(0, np.int64)
     k = _build_tree(X, y, w, idx, feat, thr, left, right, value, X, none, none, np.empty(0, np.float64))
     return feat[:k], thr[:k], left[:k], right[:k], value[:k]
