@@ -6,7 +6,14 @@ catch it in one place; the CLI turns it into a one-line message on stderr and ex
 
 from __future__ import annotations
 
-__all__ = ["ActBenchError", "InvalidInputError", "ParseError", "SchemaMismatchError", "OptionalDependencyError"]
+__all__ = [
+    "ActBenchError",
+    "DownloadError",
+    "InvalidInputError",
+    "OptionalDependencyError",
+    "ParseError",
+    "SchemaMismatchError",
+]
 
 
 class ActBenchError(Exception):
@@ -40,3 +47,7 @@ class SchemaMismatchError(InvalidInputError):
 
 class OptionalDependencyError(ActBenchError, ImportError):
     """An optional dependency (e.g. Ray) is needed for this feature but not installed."""
+
+
+class DownloadError(ActBenchError):
+    """A download failed (HTTP error, interrupted transfer, size or checksum mismatch); the message says what to do."""

@@ -8,12 +8,16 @@ The one command not run here is ``bash .ci/run``, the command that runs this tes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 def readme_blocks() -> list[tuple[str, str]]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(python|bash)\n(.*?)```", text, re.S)]
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(python|bash)\n(.*?)```", text, re.DOTALL)]
 
 
 def bash_commands(block: str) -> list[str]:
@@ -63,7 +67,7 @@ def test_readme_from_a_clean_clone(tmp_path):
     env.pop("PYTHONPATH", None)
 
     def run(cmd: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        proc = subprocess.run(cmd, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(cmd, check=False, shell=True, cwd=clone, env=env, capture_output=True, text=True, timeout=timeout,
                               executable="/bin/bash")
         assert proc.returncode == 0, f"README command failed: {cmd}\nstdout: {proc.stdout[-2000:]}\n" \
                                      f"stderr: {proc.stderr[-3000:]}"
@@ -81,15 +85,30 @@ def test_readme_from_a_clean_clone(tmp_path):
     for png in ("search_curves.png", "umap_maps.png", "eigenvalues.png"):
         assert (clone / "act-bench-demo" / png).stat().st_size > 10_000
 
-    _upstream_json(clone / "act_bench_cnn.json")  # the user's downloaded upstream file
-    for kind, code in blocks[2:]:
-        if kind == "python":
-            script = clone / "snippet.py"
-            script.write_text(code)
-            run(f"{shlex.quote(str(venv / 'bin' / 'python'))} snippet.py")
-        else:
-            for cmd in bash_commands(code):
-                run(cmd)
+    _upstream_json(clone / "act-bench-cnn.json")  # the user's downloaded upstream file
+    # `act-bench fetch` downloads from a local mirror holding the published file name (ACT_BENCH_UPSTREAM_URL)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    _upstream_json(mirror / "act-bench-cnn.json")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(mirror)))
+    server = threading.Thread(target=httpd.serve_forever, daemon=True)
+    server.start()
+    env["ACT_BENCH_UPSTREAM_URL"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for kind, code in blocks[2:]:
+            if kind == "python":
+                script = clone / "snippet.py"
+                script.write_text(code)
+                run(f"{shlex.quote(str(venv / 'bin' / 'python'))} snippet.py")
+            else:
+                for cmd in bash_commands(code):
+                    run(cmd)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        server.join()
+    fetched = json.loads((tmp_path / "cache" / "tables" / "act-bench-cnn" / "metadata.json").read_text())
+    assert fetched["download"]["sha256"] == hashlib.sha256((mirror / "act-bench-cnn.json").read_bytes()).hexdigest()
     status = json.loads(run("act-bench search status --journal search.sqlite --json").stdout)
     assert status["evaluated"] == 10
     assert (clone / "my-table-hf" / "README.md").exists() and (clone / "classes.parquet").exists()

@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "demo",
     "space",
     "tables",
+    "fetch",
     "recipes",
     "build",
     "replay",

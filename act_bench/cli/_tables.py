@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -121,6 +122,9 @@ def _publish(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--repo-id {args.repo_id!r} is not a valid Hub repo id "
                                 f"('user-or-org/dataset-name'): {str(exc).splitlines()[0]}") from None
     table = load_table(args.table)
+    if table.metadata.get("license_name"):  # e.g. a fetched upstream table (Academic Public License)
+        sys.stderr.write(f"act-bench publish: warning: {table.name} is under the {table.metadata['license_name']} "
+                         f"({table.metadata.get('license_url', '')}); redistribution needs the licensor's terms\n")
     tmp = Path(tempfile.mkdtemp(prefix="act-bench-publish-"))
     try:
         folder = table.save(tmp / table.name)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from act_bench._cache import default_cache_dir
 from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
@@ -77,15 +78,6 @@ class Embedding:
     features: str
     seed: int
     key: str
-
-
-def default_cache_dir() -> Path:
-    """``$ACT_BENCH_CACHE`` if set, else ``$XDG_CACHE_HOME/act-bench`` (default ``~/.cache/act-bench``)."""
-    env = os.environ.get("ACT_BENCH_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "act-bench"
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from act_bench.errors import InvalidInputError
+from act_bench.tables._fetch import ACCEPT_LICENSE_ENV, LICENSE_NAME, UPSTREAM_TABLES, cached_table_path
 from act_bench.tables._table import FILES, BenchmarkTable
 
 __all__ = ["DATA_DIR_ENV", "data_dirs", "list_tables", "load_table"]
@@ -49,7 +50,9 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
     name_or_path_or_hub_id : str or path
         A directory written by :meth:`BenchmarkTable.save` / ``act-bench export-hf``; or the name of a table
         shipped with act-bench (e.g. ``"act-bench-mnist1d"``, found in :func:`data_dirs`); or a Hugging Face Hub
-        dataset id ``"owner/name"`` (downloaded with ``huggingface_hub.snapshot_download`` into the HF cache).
+        dataset id ``"owner/name"`` (downloaded with ``huggingface_hub.snapshot_download`` into the HF cache); or
+        one of the paper's tables ``"act-bench-cnn"``, ``"act-bench-resnet"``, ``"act-bench-vit"`` once fetched
+        into the act-bench cache (``act-bench fetch NAME`` / :func:`fetch_upstream`; ``$ACT_BENCH_CACHE``).
     revision : str, optional
         Hub branch, tag or commit (Hub ids only).
 
@@ -82,6 +85,14 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
         for d in data_dirs():
             if (d / text).is_dir():
                 return BenchmarkTable.load(d / text)
+        if text in UPSTREAM_TABLES:
+            cached = cached_table_path(text)
+            if (cached / FILES["metadata"]).is_file():
+                return BenchmarkTable.load(cached)
+            raise InvalidInputError(f"table {text!r} is not in the cache ({str(cached)!r}); run `act-bench fetch "
+                                    f"{text} --accept-license` (the {LICENSE_NAME}: non-commercial use; or set "
+                                    f"{ACCEPT_LICENSE_ENV}=1) or, in Python, "
+                                    f"act_bench.tables.fetch_upstream({text!r}, accept_license=True)")
         shipped = list_tables()
         raise InvalidInputError(f"no table named {text!r}: shipped tables are "
                                 f"{', '.join(shipped) if shipped else '(none found)'} (searched "
