@@ -9,17 +9,43 @@ Examples
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from act_bench._version import __version__
 from act_bench.errors import ActBenchError, InvalidInputError, ParseError
-from act_bench.space import ActivationFunction, Expr, function_outputs, parse
 
-__all__ = ["__version__", "ActivationFunction", "Expr", "function_outputs", "parse", "ActBenchError",
-           "InvalidInputError", "ParseError"]
+if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time (PEP 562)
+    from act_bench.space import ActivationFunction, Expr, function_outputs, parse
+    from act_bench.tables import BenchmarkTable, load_table
+
+__all__ = [
+    "ActBenchError",
+    "ActivationFunction",
+    "BenchmarkTable",
+    "Expr",
+    "InvalidInputError",
+    "ParseError",
+    "__version__",
+    "function_outputs",
+    "load_table",
+    "parse",
+]
+
+# `import act_bench` stays light (no torch, pyarrow or datasets): these names load their package on first use, so the
+# CLI answers --help and --version without importing torch
+_LAZY = {"ActivationFunction": "act_bench.space", "Expr": "act_bench.space", "function_outputs": "act_bench.space",
+         "parse": "act_bench.space", "BenchmarkTable": "act_bench.tables", "load_table": "act_bench.tables"}
 
 
-def __getattr__(name: str):  # lazy: tables pull in pyarrow/datasets, keep `import act_bench` light
-    if name in ("load_table", "BenchmarkTable"):
-        from act_bench import tables
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'act_bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(tables, name)
-    raise AttributeError(f"module 'act_bench' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

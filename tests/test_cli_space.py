@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -87,3 +89,18 @@ def test_console_script_exit_code_and_version():
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("act-bench ")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_space_list_file_mode_follows_the_umask(capsys, tmp_path, umask):
+    # the file gets the mode open() would give it (0644 under the usual umask), not mkstemp's 0600
+    out_file = tmp_path / "x.parquet"
+    old = os.umask(umask)
+    try:
+        assert main(["space", "list", "--schema", "unary(x)", "--out", str(out_file)]) == 0
+        (tmp_path / "peer").write_text("")  # the peer: a file created with open()
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    assert stat.S_IMODE(out_file.stat().st_mode) == stat.S_IMODE((tmp_path / "peer").stat().st_mode) \
+        == 0o666 & ~umask

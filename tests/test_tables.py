@@ -314,3 +314,24 @@ def test_card_accuracy_summary_matches_an_independent_computation():
     assert f"relu(x) {relu:.3f}" in card and f"swish(x) {swish:.3f}" in card
     line = card.split("Baseline functions (median test accuracy): ")[1].split("\n")[0]
     assert [item.rsplit(" ", 1)[0] for item in line.rstrip(".").split(", ")] == ["relu(x)", "swish(x)", "tanh(x)"]
+
+
+def test_card_figures_travel_with_export_hf_and_publish(tmp_path, capsys):
+    # a table whose card shows two figures, one of which is missing from its folder
+    src = tmp_path / "src"
+    load_table(TINY).save(src)
+    meta = json.loads((src / "metadata.json").read_text())
+    meta["figures"] = [{"file": "accuracy_histogram.png", "title": "Histogram"}, {"file": "gone.png", "title": "X"}]
+    (src / "metadata.json").write_text(json.dumps(meta))
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    (src / "accuracy_histogram.png").write_bytes(png)
+    out = tmp_path / "hf"
+    assert main(["export-hf", str(src), "--out", str(out)]) == 0
+    assert (out / "accuracy_histogram.png").read_bytes() == png and not (out / "gone.png").exists()
+    card = (out / "README.md").read_text()
+    assert "](accuracy_histogram.png)" in card and "gone.png" not in card
+    assert [f["file"] for f in json.loads((out / "metadata.json").read_text())["figures"]] == ["accuracy_histogram.png"]
+    capsys.readouterr()
+    assert main(["publish", str(src), "--repo-id", "user/x", "--dry-run", "--json"]) == 0
+    listed = {f["path"] for f in json.loads(capsys.readouterr().out)["files"]}
+    assert "accuracy_histogram.png" in listed

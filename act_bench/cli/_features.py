@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="The registered architectures (data_builders.models).")
     msub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
     msub.required = True
-    p = msub.add_parser("list", help="names, input shapes and default classes of the architectures")
+    p = msub.add_parser("list", help="names, input shapes and default classes of the architectures",
+                        description="List the registered architectures (data_builders.models) with their input "
+                                    "shape, default number of classes and a one-line description.")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_models_list)
     p = msub.add_parser("describe", help="parameters and FIM layer table (weights, bins) of one architecture",
@@ -49,6 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_fim)
 
 
+def _model_name(name: str, option: str) -> str:
+    """``name`` if it is a registered architecture, else a one-line error naming the option the user typed."""
+    from data_builders.models import list_models
+
+    if name not in list_models():
+        raise InvalidInputError(f"{option} {name!r} is not a registered architecture; valid: "
+                                f"{', '.join(list_models())} (see 'act-bench models list')")
+    return name
+
+
 def _models_list(args: argparse.Namespace) -> int:
     from data_builders.models import get_model_spec, list_models
 
@@ -67,7 +79,7 @@ def _models_describe(args: argparse.Namespace) -> int:
     from act_bench.features import fim_layout
     from data_builders.models import create_model
 
-    model = create_model(args.name, "relu(x)", num_classes=args.num_classes, seed=0)
+    model = create_model(_model_name(args.name, "NAME"), "relu(x)", num_classes=args.num_classes, seed=0)
     layout = fim_layout(model)
     result = {"model": args.name, "num_classes": model.num_classes, "input_shape": list(model.input_shape),
               "parameters": sum(p.numel() for p in model.parameters()), "fim_dims": layout.dims,
@@ -127,7 +139,7 @@ def _fim(args: argparse.Namespace) -> int:
     expr = parse(args.fn)
     if args.seed < 0:
         raise InvalidInputError(f"--seed must be >= 0; got {args.seed}")
-    spec = get_model_spec(args.model)
+    spec = get_model_spec(_model_name(args.model, "--model"))
     start = time.perf_counter()
     x, y, k = _batch(args, spec.input_shape, args.num_classes or spec.default_num_classes)
     model = create_model(args.model, expr, num_classes=k, seed=args.seed)

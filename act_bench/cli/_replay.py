@@ -74,9 +74,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_png(out: str) -> None:
+    """Refuse a non-PNG output path before any table is loaded."""
+    if not out.lower().endswith(".png"):
+        raise InvalidInputError(f"--out {out!r}: plots are written as PNG; the file name must end in .png")
+
+
 def _cmd_plot_map(args: argparse.Namespace) -> int:
     from evaluation._figures import map_figure
 
+    _check_png(args.out)
     path, points = map_figure(_load(args.table), args.features, args.out, seed=args.seed, cache_dir=args.cache_dir)
     feats = ["fim", "outputs", "both"] if args.features == "all" else [args.features]
     emit({"out": str(path), "features": feats, "points": points}, args.json, f"wrote {path}")
@@ -86,6 +93,7 @@ def _cmd_plot_map(args: argparse.Namespace) -> int:
 def _cmd_plot_eigen(args: argparse.Namespace) -> int:
     from evaluation._figures import eigenvalue_figure
 
+    _check_png(args.out)
     names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else None
     path, functions = eigenvalue_figure(_load(args.table), args.out, names)
     emit({"out": str(path), "functions": functions}, args.json, f"wrote {path}")
@@ -95,7 +103,7 @@ def _cmd_plot_eigen(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("replay", help="replay searchers against a benchmark table (the table is the oracle)",
                               description="Replay search algorithms against a benchmark table for many seeds and "
-                                          "report best-so-far curves, evaluations to the top 1%%/5%% and to beat "
+                                          "report best-so-far curves, evaluations to the top 1%/5% and to beat "
                                           "ReLU, and surrogate quality. Algorithms: random, evolution, and "
                                           "REGRESSOR:FEATURES with REGRESSOR in knr, rfr, svr, gpr and FEATURES "
                                           "in fim, outputs, both (e.g. knr:both)")
@@ -119,7 +127,10 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_replay)
 
-    plot = subparsers.add_parser("plot", help="figures of a benchmark table (UMAP maps, eigenvalue distributions)")
+    plot = subparsers.add_parser("plot", help="figures of a benchmark table (UMAP maps, eigenvalue distributions)",
+                                 description="Draw a figure of a benchmark table as a PNG file: 'map' (2-D UMAP "
+                                             "maps coloured by validation accuracy, paper Fig. 4) or 'eigenvalues' "
+                                             "(FIM log-eigenvalue distributions, paper Fig. 5).")
     psub = plot.add_subparsers(dest="plot_command", metavar="FIGURE", parser_class=ArgumentParser)
     psub.required = True
     m = psub.add_parser("map", help="2-D UMAP map coloured by validation accuracy (paper Fig. 4)",

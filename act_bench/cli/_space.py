@@ -134,6 +134,9 @@ def _list(args: argparse.Namespace) -> int:
                                            "act_bench.signed_zero": str(args.signed_zero)})
     fd, tmp = tempfile.mkstemp(suffix=".parquet.tmp", dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; the file gets the mode open() would give (0644 usually)
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, out)

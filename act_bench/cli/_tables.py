@@ -56,12 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Inspect a benchmark table given by name, folder or Hub id.")
     tsub = t.add_subparsers(dest="table_command", metavar="SUBCOMMAND")
     tsub.required = True
-    p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source")
+    p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source",
+                        description="Load TABLE (a shipped or fetched name, a folder or a Hub id) and print its "
+                                    "number of functions, runs and seeds, the best function by validation accuracy, "
+                                    "the FIM feature dimensions and where the table came from.")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_info)
-    p = tsub.add_parser("query", help="metrics of one function (any equivalent spelling)")
+    p = tsub.add_parser("query", help="metrics of one function (any equivalent spelling)",
+                        description="Print the median metrics, runtime, status, number of runs and FIM validity of "
+                                    "EXPR in TABLE; any equivalent spelling finds the row (listed equivalents, or "
+                                    "identical outputs on the standard inputs).")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(x,zero(x))'")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")

@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ __all__ = ["FILES", "BenchmarkTable", "FunctionNotInTableError"]
 FILES = {"functions": "functions.parquet", "runs": "runs.parquet", "metadata": "metadata.json",
          "card": "README.md"}
 _STATUSES = tuple(s.value for s in RunStatus)
+_FIGURE_NAME = re.compile(r"[\w.-]+\.(?:png|jpg|jpeg|svg|gif)")  # a plain file name next to the card
 _FLOAT_COLUMNS = (*METRICS, "runtime")
 
 
@@ -173,6 +175,7 @@ class BenchmarkTable:
         self._outputs = _readonly(outputs)
         self._name_index: dict[str, int] | None = None
         self._keys: tuple[np.ndarray, np.ndarray] | None = None
+        self._source: Path | None = None  # folder it was read from: where the card's figures are
 
     # --- constructors -------------------------------------------------------------------------------------------
 
@@ -404,9 +407,25 @@ class BenchmarkTable:
         try:
             for config in CONFIGS:
                 _write_parquet(self.to_arrow(config), tmp / FILES[config])
+            # figures the card shows (metadata["figures"]) travel with the table from the folder it was read from;
+            # one that cannot be found is left out of the card rather than shown as a broken image
+            figures = []
+            for fig in self._metadata.get("figures") or []:
+                file = fig.get("file") if isinstance(fig, Mapping) else None
+                src = self._source / file if self._source is not None and isinstance(file, str) else None
+                if src is not None and _FIGURE_NAME.fullmatch(file) and src.is_file():
+                    shutil.copyfile(src, tmp / file)
+                    os.chmod(tmp / file, 0o644)
+                    figures.append(fig)
+            view = self
+            if figures != list(self._metadata.get("figures") or []):
+                meta = {**self._metadata, "figures": figures}
+                if not figures:
+                    del meta["figures"]
+                view = BenchmarkTable._from_parts(self._functions, self._runs, meta, self._fim, self._outputs)
             (tmp / FILES["metadata"]).write_text(
-                json.dumps(_jsonable(self._metadata), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            (tmp / FILES["card"]).write_text(dataset_card(self), encoding="utf-8")
+                json.dumps(_jsonable(view._metadata), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            (tmp / FILES["card"]).write_text(dataset_card(view), encoding="utf-8")
             os.chmod(tmp, 0o755)
             if target.is_dir():
                 if nonempty:
@@ -815,4 +834,6 @@ def _read_dir(path: Path) -> BenchmarkTable:
     runs = pd.DataFrame(rcols, columns=list(RUNS_COLUMNS))
     if len(runs):
         runs["seed"] = runs["seed"].astype(np.int64)
-    return BenchmarkTable._from_parts(functions, runs, meta, fim, outputs)
+    table = BenchmarkTable._from_parts(functions, runs, meta, fim, outputs)
+    table._source = path
+    return table

@@ -1,0 +1,46 @@
+"""The light commands start without importing torch or other heavy modules they do not need (fresh interpreters)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "tests" / "data" / "tiny-table")
+HEAVY = ("torch", "umap", "numba", "datasets", "sklearn", "matplotlib", "scipy", "ray")
+_PROBE = ("import json, sys\nfrom act_bench.cli import main\n"
+          "try:\n    code = main(sys.argv[1:])\nexcept SystemExit as exc:\n    code = exc.code\n"
+          "sys.__stderr__.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\nsys.exit(code)\n")
+
+
+def _modules(argv: list[str]) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, cwd=ROOT,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {m.split(".")[0] for m in json.loads(proc.stderr.rsplit("MODULES ", 1)[1])}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["recipes", "list"], ["table", "info", TINY],
+                                  ["fetch", "--help"], ["cache", "info", "--cache-dir", "{tmp}"]],
+                         ids=" ".join)
+def test_light_commands_import_no_heavy_module(argv, tmp_path):
+    loaded = _modules([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_space_show_needs_torch_only():
+    # the operators are torch functions (TensorFlow float32 semantics), so evaluating outputs imports torch; nothing
+    # else heavy comes with it
+    loaded = _modules(["space", "show", "relu(x)"])
+    assert "torch" in loaded and not loaded & (set(HEAVY) - {"torch"}), sorted(loaded & set(HEAVY))
+
+
+def test_import_act_bench_is_light_and_lazy_names_resolve():
+    code = ("import sys, act_bench\nlight = 'torch' not in sys.modules and 'pyarrow' not in sys.modules\n"
+            "y = act_bench.function_outputs('relu(x)')\nprint(light, y.shape, act_bench.load_table.__module__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert proc.stdout.split() == ["True", "(1000,)", "act_bench.tables._load"], proc.stderr[-2000:]
