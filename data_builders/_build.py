@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -310,7 +311,8 @@ def _check_header(header: dict[str, Any], recipe_dict: dict[str, Any], seeds: li
 def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
                 functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
                 limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
-                resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False):
+                resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
+                name: str | None = None):
     """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
 
     Parameters
@@ -332,12 +334,14 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     snapshot : bool
         Run nothing: write the table of the functions the journal already completes, reading the journal without
         modifying it (safe while another process is still building into it).
+    name : str, optional
+        Table name (letters, digits, ``_``, ``.``, ``-``); default: the name of the ``out`` folder, so that a test
+        build is never named like the table its recipe builds.
 
     The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
     the whole plan is.
     """
-    from tqdm.auto import tqdm
-
+    from act_bench._progress import progress_bar
     from act_bench.tables import BenchmarkTable
     from data_builders.executors import JobError, create_executor
 
@@ -345,6 +349,9 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         else list(range(recipe.seeds))
     if not seed_list:
         raise InvalidInputError("parameter seeds of build_table must name at least one seed")
+    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[\w.-]+", name)):
+        raise InvalidInputError(f"parameter name of build_table must be letters, digits, '_', '.' or '-'; got "
+                                f"{name!r}")
     out = Path(out)
     jdir = journal_dir_for(out)
     journal = Journal(jdir)
@@ -354,13 +361,16 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     if out.exists() and not journal.exists() and any(out.iterdir()):
         raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
     recipe_dict = recipe.to_dict()
+    # the embedded recipe states the seeds actually used (the journal header keeps the recipe as given)
+    built = recipe if len(seed_list) == recipe.seeds else recipe.with_overrides(seeds=len(seed_list))
+    table_name = name or out.resolve().name
     plan = plan_functions(space, functions=functions, limit=limit)
     if snapshot:
         if not journal.exists():
             raise InvalidInputError(f"--snapshot needs a build journal; {jdir} has none")
         journal.load(repair=False)
         _check_header(journal.header, recipe_dict, seed_list, jdir)
-        table = _assemble(journal, plan, seed_list, recipe, BenchmarkTable)
+        table = _assemble(journal, plan, seed_list, built, BenchmarkTable, table_name)
         table.save(out, overwrite=True)
         if len(table):
             write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
@@ -389,8 +399,8 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     gpus = float(recipe.gpus_per_run) if recipe.gpus_per_run else 0.0
-    bar = tqdm(total=total, initial=total - len(todo) if max_jobs is None else len(done_runs) + len(done_feats),
-               desc=f"build {recipe.name}", unit="job", disable=not progress, smoothing=0.05)
+    bar = progress_bar(total=total, initial=total - len(todo) if max_jobs is None else len(done_runs) + len(done_feats),
+                       desc=f"build {recipe.name}", unit="job", disable=not progress, smoothing=0.05)
     try:
         with create_executor(executor, workers=workers, address=address) as ex:
             queue = list(reversed(todo))
@@ -413,7 +423,7 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         bar.close()
         journal.append({"type": "session_end", "time": time.time()})
         journal.close()
-    table = _assemble(journal, plan, seed_list, recipe, BenchmarkTable)
+    table = _assemble(journal, plan, seed_list, built, BenchmarkTable, table_name)
     table.save(out, overwrite=True)
     if len(table):
         write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
@@ -460,7 +470,7 @@ def _failed_record(job: _Job, recipe, message: str) -> dict[str, Any]:
             "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {}}
 
 
-def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table_cls):
+def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table_cls, name: str):
     import pandas as pd
 
     from act_bench.features import fim_layout
@@ -480,7 +490,7 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
     task_name = recipe.task
     layout = fim_layout(create_model(recipe.model, "relu(x)"))
     meta = {
-        "name": recipe.name, "task": task_name, "model": recipe.model, "recipe": recipe.to_dict(),
+        "name": name, "task": task_name, "model": recipe.model, "recipe": recipe.to_dict(),
         "fim_layout": [{"layer": r.name, "weights": r.weights, "bins": r.bins} for r in layout.rows],
         "fim_cdf_layout": "act-bench",
         "build": {"wall_time_s": round(journal.wall_time(), 1), **journal.effort(),

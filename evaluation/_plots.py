@@ -39,15 +39,27 @@ def _save(fig, path: str | os.PathLike) -> Path:
     return path
 
 
+#: What the shaded band of a search curve is (``evaluation.mean_ci``), printed under every curve figure.
+CURVE_BAND_NOTE = "line: mean over seeds; band: 95% confidence interval of that mean (Student t)"
+
+
 def plot_search_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], path: str | os.PathLike, *,
                        x: np.ndarray | None = None, xlabel: str = "Evaluations",
                        ylabel: str = "Best validation accuracy", title: str | None = None,
-                       reference: dict[str, float] | None = None) -> Path:
+                       reference: dict[str, float] | None = None, note: str | None = CURVE_BAND_NOTE) -> Path:
     """Best-so-far curves (mean line, 95% CI band) of several algorithms, like the paper's Fig. 7.
 
     ``curves`` maps an algorithm name to ``(mean, low, high)`` arrays; ``reference`` adds horizontal lines (e.g.
-    ``{"ReLU": 0.8, "top 1%": 0.9}``).
+    ``{"ReLU": 0.8, "top 1%": 0.9}``); ``note`` is printed under the axes (default: what line and band are).
     """
+    fig = _search_curves_figure(curves, x=x, xlabel=xlabel, ylabel=ylabel, title=title, reference=reference,
+                                note=note)
+    out = _save(fig, path)
+    _pyplot().close(fig)
+    return out
+
+
+def _search_curves_figure(curves, *, x, xlabel, ylabel, title, reference, note):
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, (mean, lo, hi) in curves.items():
@@ -62,11 +74,12 @@ def plot_search_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarra
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    if note:
+        ax.annotate(note, (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
+                    fontsize=7, color="dimgrey", va="top")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def plot_map(coords: np.ndarray | dict[str, np.ndarray], values: np.ndarray | dict[str, np.ndarray],
@@ -97,9 +110,12 @@ def plot_map(coords: np.ndarray | dict[str, np.ndarray], values: np.ndarray | di
         order = np.argsort(v[~bad])
         sc = ax.scatter(xy[~bad][order, 0], xy[~bad][order, 1], s=4, c=v[~bad][order], cmap="viridis",
                         vmin=lo, vmax=hi, lw=0)
-        for label, (hx, hy) in (highlight or {}).get(p, {}).items():
+        marked = list((highlight or {}).get(p, {}).items())
+        for (label, (hx, hy)), offset in zip(marked, _label_offsets([xy for _, xy in marked], xy)):
             ax.scatter([hx], [hy], s=40, facecolors="none", edgecolors="red", lw=1.2)
-            ax.annotate(label, (hx, hy), fontsize=7, color="red", xytext=(3, 3), textcoords="offset points")
+            ax.annotate(label, (hx, hy), fontsize=7, color="red", xytext=offset, textcoords="offset points",
+                        ha="left" if offset[0] >= 0 else "right",
+                        arrowprops={"arrowstyle": "-", "color": "red", "lw": 0.5})
         ax.set_title(p)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -107,6 +123,20 @@ def plot_map(coords: np.ndarray | dict[str, np.ndarray], values: np.ndarray | di
         fig.colorbar(sc, ax=axes[0].tolist(), label="Validation accuracy", shrink=0.85)
     out = _save(fig, path)
     plt.close(fig)
+    return out
+
+
+def _label_offsets(points: list[tuple[float, float]], cloud: np.ndarray) -> list[tuple[float, float]]:
+    """Text offsets (points) for labels of marked points: each label whose point lies near an earlier marked point
+    (within 8% of the map's extent) gets the next free direction, so that labels of neighbours never overlap."""
+    span = np.ptp(cloud, axis=0) if len(cloud) else np.ones(2)
+    span = np.where(span > 0, span, 1.0)
+    directions = [(6, 6), (6, -14), (-6, 6), (-6, -14), (6, 20), (-6, 20), (6, -28), (-6, -28)]
+    out: list[tuple[float, float]] = []
+    for i, (px, py) in enumerate(points):
+        taken = {out[j] for j, (qx, qy) in enumerate(points[:i])
+                 if abs(px - qx) < 0.08 * span[0] and abs(py - qy) < 0.08 * span[1]}
+        out.append(next((d for d in directions if d not in taken), directions[i % len(directions)]))
     return out
 
 
@@ -144,19 +174,44 @@ def plot_eigenvalue_distributions(cdfs: dict[str, np.ndarray], layout: Sequence[
     """Densities of the FIM log-eigenvalue distributions of a few functions, like the paper's Fig. 5."""
     if not layout:
         raise InvalidInputError("eigenvalue distributions need the table's fim_layout; it is empty")
+    fig = _eigenvalue_figure(cdfs, layout, n_grid=n_grid, xlim=xlim, title=title)
+    out = _save(fig, path)
+    _pyplot().close(fig)
+    return out
+
+
+#: Caption of the eigenvalue figure: why mass piles up at -100.
+EIGENVALUE_NOTE = ("log-eigenvalues below -100 (eigenvalues under e^-100, and exact zeros: log 0 = -inf) are "
+                   "clipped into each layer's first bin,\nso a function with many of them shows a flat plateau at "
+                   "-100 whose area is their share")
+
+
+def _eigenvalue_figure(cdfs, layout, *, n_grid, xlim, title):
     plt = _pyplot()
     grid = np.linspace(-100, 100, n_grid)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    drawn: list[tuple[str, np.ndarray]] = []
+    styles = ["-", "--", ":", "-."]
+    markers = [None, "o", "s", "^", "v", "D"]
     for name, cdf in cdfs.items():
-        ax.plot(grid, eigenvalue_density(cdf, layout, grid), lw=1.2, label=name)
+        cdf = np.asarray(cdf)
+        same = next((other for other, c in drawn if c.shape == cdf.shape and np.array_equal(c, cdf, equal_nan=True)),
+                    None)
+        k = sum(1 for other, c in drawn if c.shape == cdf.shape and np.array_equal(c, cdf, equal_nan=True))
+        label = name if same is None else f"{name} (same FIM features as {same})"
+        # a function whose features equal an earlier one's is drawn dashed with markers on top of it, not hidden
+        ax.plot(grid, eigenvalue_density(cdf, layout, grid), lw=1.2 + (0.6 if k else 0), label=label,
+                ls=styles[k % len(styles)], marker=markers[k % len(markers)], markevery=(k * 7, 40), ms=3,
+                zorder=2 + k)
+        drawn.append((name, cdf))
     ax.set_xlabel("log eigenvalue (per layer, natural log)")
     ax.set_ylabel("density")
     if xlim:
         ax.set_xlim(*xlim)
     if title:
         ax.set_title(title)
+    ax.annotate(EIGENVALUE_NOTE, (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
+                fontsize=7, color="dimgrey", va="top")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return fig

@@ -76,13 +76,17 @@ def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir
     out = Path(out_dir)
     refs = {"top 1%": ref.top1, "ReLU": ref.relu}
     curves = {n: mean_ci(best_so_far(r.objective)) for n, r in results.items()}
-    paths = [plot_search_curves(curves, out / "search_curves.png", reference=refs)]
+    n_seeds = max(r.objective.shape[0] for r in results.values())
+    paths = [plot_search_curves(curves, out / "search_curves.png", reference=refs,
+                                title=f"Best validation accuracy found so far ({n_seeds} seeds per searcher)")]
     if workers > 1:
         tmax = max(float(np.nanmax(r.time)) for r in results.values())
         grid = np.linspace(0, tmax, 200)
         tcurves = {n: mean_ci(curve_vs_time(r, grid)) for n, r in results.items()}
         paths.append(plot_search_curves(tcurves, out / "search_curves_time.png", x=grid,
-                                        xlabel=f"Simulated time (s), {workers} workers", reference=refs))
+                                        xlabel=f"Simulated time (s), {workers} workers", reference=refs,
+                                        title=f"Best validation accuracy found vs simulated time ({n_seeds} "
+                                              f"seeds per searcher)"))
     return paths
 
 

@@ -148,3 +148,21 @@ def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
                  "--epochs", "2", "--resume")
     _, err = other.communicate(timeout=120)
     assert other.returncode == 2 and "different recipe" in err and "epochs" in err
+
+
+def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_path, tiny_recipe_file):
+    out = tmp_path / "my-test-build"
+    proc = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["name"] == "my-test-build" != get_recipe("act-bench-mnist1d").name
+    assert meta["recipe"]["seeds"] == 1 == len(meta["build"]["seeds"])
+    card = (out / "README.md").read_text()
+    assert "# my-test-build" in card and "seeds: 1" in card and "](accuracy_histogram.png)" in card
+    assert (out / "accuracy_histogram.png").is_file()
+    # progress reaches stderr although it is a pipe, and ends with its final count (1 run + 1 FIM job)
+    assert "2/2 [" in err
+    bad = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(tmp_path / "o"), "--name", "../x")
+    _, err = bad.communicate(timeout=120)
+    assert bad.returncode == 2 and "parameter name of build_table" in err and not (tmp_path / "o").exists()

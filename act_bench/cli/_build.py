@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snapshot", action="store_true",
                    help="run nothing: write the table of what the journal has completed so far (read-only on the "
                         "journal, safe while a build is running)")
+    p.add_argument("--name", metavar="NAME", help="table name (default: the name of the --out folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_build)
@@ -78,8 +78,8 @@ def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     table = build_table(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
                         workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
-                        snapshot=args.snapshot,
-                        progress=not args.no_progress and sys.stderr.isatty() or False, max_jobs=args.max_jobs)
+                        snapshot=args.snapshot, name=args.name,
+                        progress=not args.no_progress, max_jobs=args.max_jobs)
     meta = table.metadata
     result = {"out": str(Path(args.out).resolve()), "functions": len(table.to_pandas("functions")),
               "runs": len(table.to_pandas("runs")), "complete": meta["build"]["complete"],

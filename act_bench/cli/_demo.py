@@ -97,8 +97,7 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+    from act_bench._progress import progress_bar
     from act_bench.tables import load_table
     from evaluation import compare, write_summary
     from evaluation._figures import eigenvalue_figure, map_figure
@@ -110,7 +109,11 @@ def _demo(args: argparse.Namespace) -> int:
     algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     table = load_table(args.table)
     summary = _summary(table)
-    say = (lambda text: None) if args.json else (lambda text: sys.stderr.write(text + "\n"))
+    def say(text: str) -> None:  # the summary is the command's output: stdout (with --json, the JSON is)
+        if not args.json:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
     s = summary
     say(f"{s['table']}: {s['functions']} functions, {s['runs']} runs{'' if s['complete'] else ' (partial build)'}")
     say(f"best: {s['best']['function']}  val {s['best']['val_accuracy']:.4f}  test {s['best']['test_accuracy']:.4f}")
@@ -121,7 +124,7 @@ def _demo(args: argparse.Namespace) -> int:
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
     out.mkdir(parents=True, exist_ok=True)
-    steps = tqdm(total=len(algos) + 2, desc="demo", unit="step", disable=args.json or not sys.stderr.isatty())
+    steps = progress_bar(total=len(algos) + 2, desc="demo", unit="step")
     kwargs = {a: {"embedding_seed": 0} for a in algos if ":" in a}
 
     def progress(name, res):

@@ -45,6 +45,8 @@ def _human(summary: dict) -> str:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from act_bench._cache import default_cache_dir
+    from act_bench._progress import progress_bar
     from evaluation import compare, write_summary
 
     algos = [a.strip() for a in args.algorithms.split(",")]
@@ -59,13 +61,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if ":" in a:
             kwargs[a] = {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
 
-    def progress(name, res):
-        if not args.json:
-            sys.stderr.write(f"  {name}: {res.seconds:.1f} s\n")
+    if any(":" in a for a in algos):
+        cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+        sys.stderr.write(f"surrogate searchers embed the table with UMAP: maps not yet in {cache / 'embeddings'} "
+                         f"are computed first (about a minute each on a laptop), later runs read them\n")
+    bar = progress_bar(total=len(algos), desc="replay", unit="algorithm")
 
-    summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
-                         table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
-                         progress=progress)
+    def progress(name, res):
+        bar.update(1)
+        bar.set_postfix_str(f"{name} {res.seconds:.1f} s")
+
+    try:
+        summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
+                             table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
+                             progress=progress)
+    finally:
+        bar.close()
     summary["embedding"] = {"shared_seed": args.embedding_seed, "n_maps": args.maps,
                             "per_run_seed": args.embedding_seed is None and args.maps is None}
     if out is not None:

@@ -407,16 +407,18 @@ class BenchmarkTable:
         try:
             for config in CONFIGS:
                 _write_parquet(self.to_arrow(config), tmp / FILES[config])
-            # figures the card shows (metadata["figures"]) travel with the table from the folder it was read from;
-            # one that cannot be found is left out of the card rather than shown as a broken image
-            figures = []
-            for fig in self._metadata.get("figures") or []:
-                file = fig.get("file") if isinstance(fig, Mapping) else None
-                src = self._source / file if self._source is not None and isinstance(file, str) else None
-                if src is not None and _FIGURE_NAME.fullmatch(file) and src.is_file():
-                    shutil.copyfile(src, tmp / file)
-                    os.chmod(tmp / file, 0o644)
-                    figures.append(fig)
+            # figures the card shows (metadata["figures"]) travel with a table read from a folder; one missing
+            # there is left out of the card rather than shown as a broken image. (A table built in memory keeps
+            # its list: its builder writes the files next to the card, as build_table does.)
+            figures = list(self._metadata.get("figures") or [])
+            if self._source is not None:
+                figures = []
+                for fig in self._metadata.get("figures") or []:
+                    file = fig.get("file") if isinstance(fig, Mapping) else None
+                    if isinstance(file, str) and _FIGURE_NAME.fullmatch(file) and (self._source / file).is_file():
+                        shutil.copyfile(self._source / file, tmp / file)
+                        os.chmod(tmp / file, 0o644)
+                        figures.append(fig)
             view = self
             if figures != list(self._metadata.get("figures") or []):
                 meta = {**self._metadata, "figures": figures}
