@@ -3,7 +3,8 @@
 
 The new virtual environment sees the test environment's site-packages (``--system-site-packages``) so the heavy
 dependencies (torch, ...) are not downloaded again; the package itself is installed by the README's own command.
-The one command not run here is ``bash .ci/run``, the command that runs this test.
+The commands not run here are ``bash .ci/run``, the command that runs this test, and the CPU-only torch install
+(a ``sh`` block: it needs the network).
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def test_readme_from_a_clean_clone(tmp_path):
     blocks = readme_blocks()
     setup, tests = bash_commands(blocks[0][1]), bash_commands(blocks[1][1])
     assert setup == ["pip install -e . && act-bench demo"] and tests == ["bash .ci/run"]
-    run("pip install -q -e . && act-bench demo")
+    demo = run("pip install -q -e . && act-bench demo")
+    # the summary is the command's output (stdout); progress goes to stderr, with its final count, off a terminal too
+    assert "best: " in demo.stdout and "ReLU: " in demo.stdout and "best: " not in demo.stderr
+    assert "4/4 [" in demo.stderr
     # the package came from the clone, in the new environment
     where = run("python -c 'import act_bench, sys; print(act_bench.__file__); print(sys.prefix)'").stdout.split()
     assert where[0].startswith(str(clone)) and where[1] == str(venv)

@@ -97,6 +97,7 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.tables import load_table
     from evaluation import compare, write_summary
@@ -124,6 +125,9 @@ def _demo(args: argparse.Namespace) -> int:
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
     out.mkdir(parents=True, exist_ok=True)
+    if any(":" in a for a in algos):
+        sys.stderr.write(f"UMAP maps of the table are cached in {default_cache_dir() / 'embeddings'} (the first run "
+                         f"computes them; set ACT_BENCH_CACHE to move the cache)\n")
     steps = progress_bar(total=len(algos) + 2, desc="demo", unit="step")
     kwargs = {a: {"embedding_seed": 0} for a in algos if ":" in a}
 
