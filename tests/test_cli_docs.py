@@ -66,6 +66,7 @@ WRONG_INPUTS = {
     "act-bench import-upstream": (["import-upstream", "{tmp}/missing.json", "--out", "{tmp}/o", "--cdf-layout",
                                    "act-bench"], "missing.json"),
     "act-bench export-hf": (["export-hf", "/nonexistent/table", "--out", "{tmp}/o"], "nonexistent"),
+    "act-bench export-synetune": (["export-synetune", "/nonexistent/table", "--out", "{tmp}/o"], "nonexistent"),
     "act-bench publish": (["publish", TINY, "--repo-id", "not a repo id", "--dry-run"], "not a valid Hub repo id"),
     "act-bench table info": (["table", "info", "/nonexistent/table"], "nonexistent"),
     "act-bench table query": (["table", "query", TINY, "relu(x"], "expected ')'"),

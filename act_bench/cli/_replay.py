@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from act_bench.cli._common import ArgumentParser, emit, nonnegative_int, positive_int
@@ -61,11 +60,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if ":" in a:
             kwargs[a] = {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
 
-    if any(":" in a for a in algos):
+    # shown after 1 s: a bad argument caught at once by compare() leaves a one-line error, no bar
+    bar = progress_bar(total=len(algos), desc="replay", unit="algorithm", delay=1.0)
+    if any(":" in a for a in algos):  # the first surrogate run computes its UMAP maps: say where they are kept
         cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
-        sys.stderr.write(f"surrogate searchers embed the table with UMAP: maps not yet in {cache / 'embeddings'} "
-                         f"are computed first (about a minute each on a laptop), later runs read them\n")
-    bar = progress_bar(total=len(algos), desc="replay", unit="algorithm")
+        bar.set_postfix_str(f"UMAP maps not yet in {cache / 'embeddings'} are computed first", refresh=False)
 
     def progress(name, res):
         bar.update(1)

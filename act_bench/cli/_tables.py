@@ -42,6 +42,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_export_hf)
 
+    p = sub.add_parser("export-synetune", help="write a table as a Syne Tune tabular blackbox",
+                       description="Write TABLE (name, folder or Hub id) to DIR in the layout of Syne Tune's blackbox "
+                                   "repository (hyperparameters.parquet, configspace.json, fidelityspace.json, "
+                                   "objectives_evaluations.npy, fidelities_values.npy, metadata.json): the "
+                                   "hyperparameter is the activation function (categorical), the objectives have a "
+                                   "seed axis (the table's runs) and one epoch fidelity (the final epoch). Load it "
+                                   "with syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR).")
+    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_export_synetune)
+
     p = sub.add_parser("publish", help="upload a table to the Hugging Face Hub",
                        description="Export TABLE and upload it as the Hub dataset ID (created if needed; token from "
                                    "HF_TOKEN or `hf auth login`). --dry-run lists the files without network.")
@@ -111,6 +123,26 @@ def _export_hf(args: argparse.Namespace) -> int:
     result = {"out": str(out), "name": table.name, "rows": len(table), "runs": len(table.runs),
               "files": [{"path": p, "bytes": b} for p, b in files]}
     human = f"wrote {out}:\n" + "\n".join(f"  {p}  {b:,} bytes" for p, b in files)
+    emit(result, args.json, human)
+    return 0
+
+
+def _export_synetune(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from act_bench.tables import SYNETUNE_FILES, export_synetune, load_table
+
+    out = _check_out(args.out)
+    table = load_table(args.table)
+    export_synetune(table, out)
+    shape = tuple(int(n) for n in np.load(out / "objectives_evaluations.npy", mmap_mode="r").shape)
+    meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
+    result = {"out": str(out), "task": table.name, "configurations": shape[1], "seeds": meta["seeds"],
+              "fidelities": shape[3], "objectives": meta["objectives_names"], "files": list(SYNETUNE_FILES)}
+    human = (f"wrote the Syne Tune blackbox {table.name!r} to {out}: {shape[1]} activation functions x "
+             f"{shape[2]} seed(s) x {shape[3]} fidelity x {shape[4]} objectives ({', '.join(meta['objectives_names'])})")
     emit(result, args.json, human)
     return 0
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from act_bench._progress import progress_bar
 from act_bench._validation import check_float, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.live._jobs import fim_job, train_job
@@ -545,17 +546,22 @@ class _Run:
             return
         self.progress.note(f"computing FIM features: {len(self.featured)}/{target} before the search")
         slots = self.s.workers + (1 if self.s.background_features else 0)
-        last = time.perf_counter()
-        while len(self.featured) < target and not self.stop.flag:
-            while len(self.tickets) < slots and len(self.featured) + len(self.feats) < target:
-                if not self._submit_feature():
+        # a bar on stderr (slower off a terminal) that closes with the final count, also when interrupted
+        bar = progress_bar(total=target, initial=len(self.featured), desc="FIM warm-up", unit="function",
+                           disable=not self.progress.enabled)
+        try:
+            while len(self.featured) < target and not self.stop.flag:
+                while len(self.tickets) < slots and len(self.featured) + len(self.feats) < target:
+                    if not self._submit_feature():
+                        break
+                if not self.tickets:
                     break
-            if not self.tickets:
-                break
-            self._handle(1.0)
-            if time.perf_counter() - last > 10:
-                self.progress.note(f"FIM features: {len(self.featured)}/{target}")
-                last = time.perf_counter()
+                self._handle(1.0)
+                bar.update(min(len(self.featured), target) - bar.n)
+        finally:
+            bar.close()
+        self.progress.note(f"FIM features: {len(self.featured)}/{target} computed"
+                           + (" (interrupted)" if self.stop.flag else ""))
 
     def _ensure_searcher(self) -> None:
         """Build the searcher; while too few rows have valid features for its map, compute more first."""

@@ -47,6 +47,7 @@ from act_bench.tables._schema import (
     functions_features,
     runs_features,
 )
+from act_bench.tables._synetune import SYNETUNE_FILES, SYNETUNE_OBJECTIVES, export_synetune
 from act_bench.tables._table import FILES, BenchmarkTable, FunctionNotInTableError
 from act_bench.tables._upstream import UPSTREAM_KEYS, UPSTREAM_MODELS, import_upstream, iter_json_object
 
@@ -63,6 +64,8 @@ __all__ = [
     "N_OUTPUTS",
     "RUNS_COLUMNS",
     "SCHEMA_VERSION",
+    "SYNETUNE_FILES",
+    "SYNETUNE_OBJECTIVES",
     "UPSTREAM_BASE_URL",
     "UPSTREAM_KEYS",
     "UPSTREAM_MODELS",
@@ -86,6 +89,7 @@ __all__ = [
     "detect_cdf_layout",
     "download_file",
     "download_table",
+    "export_synetune",
     "fetch_upstream",
     "functions_features",
     "import_upstream",

@@ -1,0 +1,143 @@
+"""Export a table as a Syne Tune tabular blackbox (the on-disk layout of ``syne_tune.blackbox_repository``).
+
+Syne Tune (``syne_tune/blackbox_repository/blackbox_tabular.py``, ``serialize``/``deserialize``) stores a tabular
+blackbox as a folder of five files, which :func:`export_synetune` writes without importing Syne Tune:
+
+* ``hyperparameters.parquet`` - one row per configuration; here one column ``activation`` (the function, canonical
+  string), one row per unique function of the table;
+* ``configspace.json`` - the search space as ``syne_tune.config_space.config_space_to_json_dict`` writes it:
+  ``{"activation": {"domain_cls": "Categorical", "domain_kwargs": {"categories": [...]}, "sampler_cls": "Uniform",
+  "sampler_kwargs": {}}}``;
+* ``fidelityspace.json`` - the fidelity space, ``{"epoch": Integer(lower, upper)}`` in the same encoding;
+* ``objectives_evaluations.npy`` - float32 array of shape ``(tasks, configurations, seeds, fidelities,
+  objectives)``; one task (the table), the table's seeds (its ``runs``; a table without runs, such as an upstream
+  import, has one "seed" holding the medians) and one fidelity: the final epoch, since act-bench tables keep final
+  metrics, not learning curves;
+* ``fidelities_values.npy`` - the fidelity values (``[epochs]``);
+* ``metadata.json`` - ``objectives_names`` and ``task_names`` (what ``deserialize`` reads) plus act-bench's notes.
+
+``syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR)`` returns ``{table name: BlackboxTabular}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from act_bench.errors import InvalidInputError
+from act_bench.tables._table import BenchmarkTable
+
+__all__ = ["SYNETUNE_FILES", "SYNETUNE_OBJECTIVES", "export_synetune"]
+
+#: Objectives in the order of the last axis of ``objectives_evaluations.npy``.
+SYNETUNE_OBJECTIVES = ("val_accuracy", "test_accuracy", "train_accuracy", "val_loss", "test_loss", "train_loss",
+                       "runtime")
+#: Files of a Syne Tune tabular blackbox folder.
+SYNETUNE_FILES = ("hyperparameters.parquet", "configspace.json", "fidelityspace.json", "objectives_evaluations.npy",
+                  "fidelities_values.npy", "metadata.json")
+
+
+def _domain(cls: str, **kwargs: Any) -> dict[str, Any]:
+    """One entry of a Syne Tune config-space JSON (``syne_tune.config_space.to_dict``), uniform sampler."""
+    return {"domain_cls": cls, "domain_kwargs": kwargs, "sampler_cls": "Uniform", "sampler_kwargs": {}}
+
+
+def _objectives(table: BenchmarkTable) -> tuple[np.ndarray, list[int] | None]:
+    """``(configurations, seeds, 1, objectives)`` float32 and the seeds (``None``: one axis entry of medians)."""
+    functions = table.functions
+    names = list(functions["function"])
+    runs = table.runs
+    if len(runs) == 0:
+        values = np.stack([functions[c].to_numpy(dtype=np.float64) for c in SYNETUNE_OBJECTIVES], axis=-1)
+        return values[:, None, None, :].astype(np.float32), None
+    seeds = sorted(int(s) for s in runs["seed"].unique())
+    row = {n: i for i, n in enumerate(names)}
+    col = {s: j for j, s in enumerate(seeds)}
+    out = np.full((len(names), len(seeds), 1, len(SYNETUNE_OBJECTIVES)), np.nan, dtype=np.float32)
+    r = runs["function"].map(row).to_numpy()
+    s = runs["seed"].map(col).to_numpy()
+    for k, c in enumerate(SYNETUNE_OBJECTIVES):
+        out[r, s, 0, k] = runs[c].to_numpy(dtype=np.float64)
+    return out, seeds
+
+
+def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path:
+    """Write ``table`` as a Syne Tune tabular blackbox folder at ``path`` (must not exist or be empty).
+
+    Parameters
+    ----------
+    table : BenchmarkTable
+        The table; its name becomes the blackbox's task name.
+    path : path
+        Output folder, written atomically (temporary folder, then rename).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from act_bench.tables import load_table
+    >>> out = export_synetune(load_table("tests/data/tiny-table"), "bb")           # doctest: +SKIP
+    >>> from syne_tune.blackbox_repository.blackbox_tabular import deserialize     # doctest: +SKIP
+    >>> deserialize(out)["tiny-table"].objectives_evaluations.shape                # doctest: +SKIP
+    (6, 3, 1, 7)
+    """
+    if not isinstance(table, BenchmarkTable):
+        raise InvalidInputError(f"parameter table of export_synetune must be a BenchmarkTable; got "
+                                f"{type(table).__name__}")
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidInputError(f"output path {str(target)!r} exists and is not an empty directory; choose a new path")
+    names = [str(n) for n in table.functions["function"]]
+    objectives, seeds = _objectives(table)
+    recipe = table.metadata.get("recipe") or {}
+    epochs = recipe.get("epochs") if isinstance(recipe.get("epochs"), int) and recipe.get("epochs") > 0 else None
+    fidelity = epochs or 1
+    metadata = {
+        "objectives_names": list(SYNETUNE_OBJECTIVES),
+        "task_names": [table.name],
+        "metric_default": "val_accuracy",
+        "mode": "max",
+        "metric_elapsed_time": "runtime",
+        "hyperparameter": "activation",
+        "seeds": seeds if seeds is not None else ["median"],
+        "fidelity": "epoch",
+        "fidelity_note": ("one fidelity: the metrics after the final epoch"
+                          + (f" ({epochs})" if epochs else " (number of epochs not recorded in the table)")
+                          + "; act-bench tables keep no learning curves"),
+        "seed_note": ("one entry per training seed of the table's runs; NaN where a function lacks that seed"
+                      if seeds is not None else "the table has no per-seed runs: one entry holding the medians"),
+        "source": {"act_bench_table": table.name, "source": table.metadata.get("source"),
+                   "task": table.metadata.get("task"), "model": table.metadata.get("model"),
+                   "license": table.metadata.get("license_name") or table.metadata.get("license")},
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        pq.write_table(pa.table({"activation": pa.array(names, pa.string())}), tmp / "hyperparameters.parquet")
+        (tmp / "configspace.json").write_text(
+            json.dumps({"activation": _domain("Categorical", categories=names)}), encoding="utf-8")
+        (tmp / "fidelityspace.json").write_text(
+            json.dumps({"epoch": _domain("Integer", lower=1, upper=fidelity)}), encoding="utf-8")
+        with open(tmp / "objectives_evaluations.npy", "wb") as fh:
+            np.save(fh, objectives[None], allow_pickle=False)
+        with open(tmp / "fidelities_values.npy", "wb") as fh:
+            np.save(fh, np.array([fidelity], dtype=np.int64), allow_pickle=False)
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1), encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if target.is_dir():
+            os.rmdir(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
