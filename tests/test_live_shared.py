@@ -112,3 +112,13 @@ def test_user_network_failures_are_retried_then_recorded(tmp_path):
     frame = table.to_pandas("functions").set_index("function")
     assert frame.loc[REFUSED, "status"] == "failed" and frame.loc["relu(x)", "status"] == "ok"
     assert table.metadata["model"].endswith("user_mlp")
+
+
+def test_warmup_progress_ends_with_its_final_count(tmp_path, capsys):
+    # stderr is not a terminal here: the warm-up bar still reaches stderr and closes at 4/4, then says so in words
+    search = LiveSearch(recipe=_tiny(), journal=tmp_path / "w.sqlite", spaces=["unary(x)"], searcher="random",
+                        seed=0, fim_warmup=4, background_features=False, workers=1, progress=True)
+    search.run(budget=1)
+    err = capsys.readouterr().err
+    assert "FIM warm-up" in err and "4/4 [" in err
+    assert "FIM features: 4/4 computed" in err
