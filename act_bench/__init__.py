@@ -38,7 +38,12 @@ _LAZY = {"ActivationFunction": "act_bench.space", "Expr": "act_bench.space", "fu
          "parse": "act_bench.space", "BenchmarkTable": "act_bench.tables", "load_table": "act_bench.tables"}
 
 
+_SUBPACKAGES = ("space", "features", "tables", "search", "live", "cli")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:  # `import act_bench; act_bench.space.parse(...)` keeps working
+        return importlib.import_module(f"act_bench.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'act_bench' has no attribute {name!r}")
@@ -48,4 +53,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

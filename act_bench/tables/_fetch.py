@@ -386,8 +386,10 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
             break
         if attempt >= retries:
             of = f" of {total:,}" if total is not None else ""
-            raise DownloadError(f"download of {url} failed after {requests} request(s): {failure}; {size:,}{of} "
-                                f"bytes are kept in {str(part)!r}: run the same command again to resume")
+            kept = (f"{size:,}{of} bytes are kept in {str(part)!r}: run the same command again to resume" if size
+                    else "nothing was received: check the network or the base URL (--url / "
+                         f"${UPSTREAM_URL_ENV}), then run the command again")
+            raise DownloadError(f"download of {url} failed after {requests} request(s): {failure}; {kept}")
         time.sleep(min(retry_wait * 2 ** attempt, 30.0))
         attempt += 1
     size = part.stat().st_size
