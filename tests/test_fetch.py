@@ -240,3 +240,16 @@ def test_bad_base_url_is_an_input_error(capsys, tmp_path):
     assert main(["fetch", "act-bench-cnn", "--accept-license", "--url", "ftp://x", "--cache-dir",
                  str(tmp_path)]) == 2
     assert "must be an http:// or https:// URL" in capsys.readouterr().err
+
+
+def test_a_second_download_of_the_same_file_waits_for_none(tmp_path, payload):
+    # another process holds the file's lock: the second download refuses at once and touches nothing
+    import fcntl
+
+    _, data = payload
+    dest = tmp_path / "act-bench-cnn.json"
+    with Server({"act-bench-cnn.json": data}) as srv, open(tmp_path / "act-bench-cnn.json.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(DownloadError, match="another process is downloading"):
+            download_file(upstream_url("act-bench-cnn", srv.url), dest, progress=False)
+        assert not srv.requests and not dest.exists()

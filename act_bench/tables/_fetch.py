@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as _dt
 import hashlib
 import http.client
@@ -29,9 +30,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX: one downloader per file; elsewhere no lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from act_bench._cache import default_cache_dir
 from act_bench._progress import progress_bar
@@ -84,6 +91,7 @@ LICENSE_NOTICE = (
 
 _CHUNK = 1 << 20
 _STATE_SUFFIX = ".part.json"
+_LOCK_SUFFIX = ".lock"
 _DOWNLOADS, _TABLES, _LICENSES = "downloads", "tables", "licenses"
 _LICENSE_RECORD = "act-bench-academic-public-license.json"
 
@@ -307,9 +315,31 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     if expected is not None and not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise InvalidInputError(f"parameter sha256 of download_file must be 64 hexadecimal digits; got {sha256!r}")
     dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(dest.with_name(dest.name + _LOCK_SUFFIX), url):
+        return _download(url, dest, expected, retries, timeout, retry_wait, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, url: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``): two fetches never write one partial file."""
+    with open(lock_path, "a") as fh:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
+                                    f"holds {lock_path.name}); wait for it to finish") from None
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)  # still held: a process that opens it later gets a fresh file
+
+
+def _download(url: str, dest: Path, expected: str | None, retries: int, timeout: float, retry_wait: float,
+              progress: bool) -> DownloadInfo:
     part = dest.with_name(dest.name + ".part")
     state_path = dest.with_name(dest.name + _STATE_SUFFIX)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     state = _read_state(state_path)
     if state.get("url") != url:  # another source: what is on disk cannot be resumed
         part.unlink(missing_ok=True)
@@ -504,7 +534,7 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEnt
     if downloads.is_dir():
         entries += [CacheEntry("partial download" if p.name.endswith(".part") else "download", p.name, str(p),
                                _size(p)) for p in sorted(downloads.iterdir())
-                    if p.is_file() and not p.name.endswith(_STATE_SUFFIX)]
+                    if p.is_file() and not p.name.endswith((_STATE_SUFFIX, _LOCK_SUFFIX))]
     emb = cache / "embeddings"
     if emb.is_dir():
         n = sum(1 for p in emb.glob("*.npy"))
