@@ -17,8 +17,18 @@ def candidates():
     return CandidateSet.from_table(synthetic_table(90, seed=11))
 
 
+def _blobs(n_blobs: int, per_blob: int = 20, dim: int = 6, spacing: float = 1e3, seed: int = 0) -> CandidateSet:
+    """Tight clusters far apart: the outputs k-NN graph has one component per cluster and the centroid affinities
+    exp(-d**2) that umap-learn's component layout uses are the identity matrix."""
+    rng = np.random.default_rng(seed)
+    centers = spacing * rng.normal(size=(n_blobs, dim))
+    shape = np.geomspace(4.0, 0.5, dim)     # elongated clusters: well-separated Laplacian eigenvalues
+    x = np.concatenate([c + shape * rng.normal(size=(per_blob, dim)) for c in centers]).astype(np.float32)
+    return CandidateSet.from_arrays([f"f{i}" for i in range(len(x))], outputs=x)
+
+
 @pytest.mark.filterwarnings("ignore:n_jobs value")
-def test_rows_are_the_valid_ones_and_union_is_umaps_union(candidates, tmp_path):
+def test_rows_are_the_valid_ones_and_graphs_are_umaps(candidates, tmp_path):
     import umap
 
     for feats in ("fim", "outputs", "both"):
@@ -27,11 +37,83 @@ def test_rows_are_the_valid_ones_and_union_is_umaps_union(candidates, tmp_path):
         assert emb.coords.shape == (emb.rows.size, 2) and np.isfinite(emb.coords).all()
     both = embed_candidates(candidates, "both", seed=3, cache_dir=tmp_path)
     assert both.rows.size < len(candidates)   # rows with invalid FIM or non-finite outputs are left out
-    # reference: umap-learn's union model built by hand with the appendix settings
+    # reference: umap-learn's own fits and union model with the appendix settings; the graphs are identical
     rows = both.rows
     m_out = umap.UMAP(metric="euclidean", n_neighbors=15, min_dist=0.1, random_state=3).fit(candidates.outputs[rows])
     m_fim = umap.UMAP(metric="manhattan", n_neighbors=3, min_dist=0.1, random_state=3).fit(candidates.fim_cdf[rows])
-    np.testing.assert_allclose(both.coords, (m_out + m_fim).embedding_, rtol=1e-6, atol=1e-6)
+    g_out = _embedding._fuzzy_graph(candidates.outputs[rows], _embedding.UMAP_SETTINGS["outputs"], 3)
+    g_fim = _embedding._fuzzy_graph(candidates.fim_cdf[rows], _embedding.UMAP_SETTINGS["fim"], 3)
+    # a fitted model's graph_ is pruned in place by its layout (weights below max / 500 set to 0)
+    assert abs(_embedding._pruned(g_out, keep_zeros=True) - m_out.graph_).max() == 0
+    assert abs(_embedding._pruned(g_fim, keep_zeros=True) - m_fim.graph_).max() == 0
+    union = _embedding._pruned(_embedding._union_graph(g_out, g_fim))
+    assert abs(union - (m_out + m_fim).graph_).max() == 0
+
+
+def test_spectral_init_equals_umaps_where_umaps_is_deterministic(candidates):
+    """A connected graph (the outputs map here) and a graph of at most four components: umap-learn's own
+    spectral_layout (ARPACK, tolerance 1e-4) is reproducible there and our dense eigenvectors match it up to sign."""
+    import scipy.sparse.csgraph
+    import umap.spectral
+
+    rows = np.flatnonzero(candidates.outputs_valid)
+    three = _blobs(3, per_blob=30)
+    # component positions: 0 for a connected graph; umap-learn's fixed +-unit vectors for up to four components
+    cases = [(candidates.outputs[rows], _embedding._settings_for("outputs", rows.size)["outputs"], [[0.0, 0.0]]),
+             (three.outputs, _embedding.UMAP_SETTINGS["outputs"], [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])]
+    for x, settings, meta in cases:
+        n_comp = len(meta)
+        graph = _embedding._fuzzy_graph(x, settings, 0)
+        assert scipy.sparse.csgraph.connected_components(graph)[0] == n_comp
+        ours = _embedding._spectral_init(graph, 2, np.random.RandomState(0), x, settings["metric"])
+        ref = umap.spectral.spectral_layout(x, graph, 2, np.random.RandomState(0), metric=settings["metric"])
+        labels = scipy.sparse.csgraph.connected_components(graph)[1]
+        for c in range(n_comp):    # each component's eigenvectors up to sign, around the same position
+            o, r = ours[labels == c] - meta[c], ref[labels == c] - meta[c]
+            sign = np.sign(np.sum(o * r, axis=0))
+            np.testing.assert_allclose(o, r * sign, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("feats", ["outputs", "both"])
+def test_maps_are_bit_identical_within_a_process_and_from_empty_caches(feats, tmp_path):
+    """Six far-apart clusters: the case where umap-learn's own spectral initialisation changes from call to call
+    (more than four components, degenerate centroid affinities)."""
+    cs = _blobs(6)
+    if feats == "both":
+        rng = np.random.default_rng(1)
+        cs = CandidateSet.from_arrays(cs.names, outputs=cs.outputs,
+                                      fim_cdf=np.sort(rng.random((len(cs), 8)), axis=1).astype(np.float32))
+    first = embed_candidates(cs, feats, seed=2, use_cache=False).coords
+    for i in range(2):
+        _embedding._MEMORY.clear()
+        again = embed_candidates(cs, feats, seed=2, cache_dir=tmp_path / f"fresh{i}")
+        assert again.coords.tobytes() == first.tobytes()
+
+
+def test_maps_are_bit_identical_across_processes(tmp_path):
+    import hashlib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import hashlib, sys; sys.path.insert(0, sys.argv[1]); import test_search_embedding as t; "
+            "from act_bench.search import embed_candidates; "
+            "print(hashlib.sha256(embed_candidates(t._blobs(6), 'outputs', seed=2, use_cache=False)"
+            ".coords.tobytes()).hexdigest())")
+    here = Path(__file__).parent
+    out = subprocess.run([sys.executable, "-c", code, str(here)], capture_output=True, text=True, check=True)
+    local = embed_candidates(_blobs(6), "outputs", seed=2, use_cache=False).coords
+    assert out.stdout.strip().splitlines()[-1] == hashlib.sha256(local.tobytes()).hexdigest()
+
+
+def test_every_map_depends_on_its_seed(candidates):
+    """The seed reaches the layout of every feature set, the union included (umap-learn lays a union model out with a
+    fixed random_state=42; we use the seed), so a replay seed varies the map."""
+    for feats in ("fim", "outputs", "both"):
+        a = embed_candidates(candidates, feats, seed=0, use_cache=False)
+        b = embed_candidates(candidates, feats, seed=7, use_cache=False)
+        assert a.key != b.key and (a.seed, b.seed) == (0, 7)
+        assert not np.allclose(a.coords, b.coords)
 
 
 def test_fim_map_uses_manhattan_distances_of_the_cdfs(candidates, tmp_path):
@@ -71,9 +153,14 @@ def test_cache_files_reload_and_key(candidates, tmp_path, monkeypatch):
     changed = CandidateSet(candidates.names, equivalents=candidates.equivalents, outputs=candidates.outputs * 2,
                            fim_cdf=candidates.fim_cdf, fim_valid=candidates.fim_valid, fim_layout=candidates.fim_layout)
     assert embed_candidates(changed, "outputs", seed=1, cache_dir=tmp_path).key != a.key
-    # a version bump changes the key too
+    # a version bump changes the key too, and so does any layout setting
     monkeypatch.setattr(_embedding, "_versions", lambda: {"umap-learn": "9.9"})
     assert embed_candidates(candidates, "outputs", seed=1, cache_dir=tmp_path).key != a.key
+    monkeypatch.undo()
+    assert embed_candidates(candidates, "outputs", seed=1, cache_dir=tmp_path).key == a.key
+    monkeypatch.setitem(_embedding.LAYOUT_SETTINGS, "negative_sample_rate", 7)
+    assert embed_candidates(candidates, "outputs", seed=1, cache_dir=tmp_path).key != a.key
+    assert set(info["versions"]) >= {"umap-learn", "pynndescent", "numba", "numpy", "scipy", "scikit-learn"}
 
 
 def test_cache_dir_from_environment(candidates, tmp_path, monkeypatch):
@@ -103,23 +190,6 @@ def test_errors(candidates):
     tiny = CandidateSet(["a", "b", "c"], outputs=np.eye(3, dtype=np.float32))
     with pytest.raises(InvalidInputError, match="at least 4 functions with valid features"):
         embed_candidates(tiny, "outputs", use_cache=False)
-
-
-def test_union_map_does_not_depend_on_the_seed_below_4096_rows(candidates):
-    """umap-learn: exact k-NN graphs under 4096 rows + union laid out with random_state=42 -> one map for all seeds,
-    which embed_candidates therefore computes once. The component maps do depend on the seed."""
-    rows = np.flatnonzero(candidates.feature_valid("both"))
-    settings = _embedding._settings_for("both", rows.size)
-    a = _embedding._compute(candidates, rows, "both", 0, settings)
-    b = _embedding._compute(candidates, rows, "both", 7, settings)
-    np.testing.assert_array_equal(a, b)
-    fim_rows = np.flatnonzero(candidates.fim_valid)
-    fs = _embedding._settings_for("fim", fim_rows.size)
-    assert not np.array_equal(_embedding._compute(candidates, fim_rows, "fim", 0, fs),
-                              _embedding._compute(candidates, fim_rows, "fim", 7, fs))
-    e0 = embed_candidates(candidates, "both", seed=0, use_cache=False)
-    e7 = embed_candidates(candidates, "both", seed=7, use_cache=False)
-    assert e0.key == e7.key and e7.seed == 0
 
 
 def test_umap_embedder_estimator(candidates, tmp_path):

@@ -1,4 +1,4 @@
-"""2-D UMAP embeddings of the candidates' features, with the paper's settings, cached on disk.
+"""2-D UMAP embeddings of the candidates' features, with the paper's settings, deterministic and cached on disk.
 
 Settings (paper appendix D, "UMAP Settings"):
 
@@ -8,15 +8,29 @@ Settings (paper appendix D, "UMAP Settings"):
             weight count is the same for every layer, so the L1 distance between the vectors is Eq. 2 (the
             weight-weighted sum of per-layer 1-Wasserstein distances) up to a constant factor.
 ``outputs`` ``UMAP(metric="euclidean", n_neighbors=15, min_dist=0.1)`` on the function outputs (Eq. 3).
-``both``    The union model ``umap_outputs + umap_fim`` of umap-learn (fuzzy union of the two graphs, laid
-            out again); its ``embedding_`` is the 2-D map. Fit on the rows valid for both feature sets.
+``both``    The union of the two fuzzy graphs (umap-learn's ``umap_outputs + umap_fim``), laid out again.
+            Fit on the rows valid for both feature sets.
 ========== ============================================================================================
 
-Rows with invalid FIM features or non-finite outputs are left out. Under 4,096 rows the ``both`` map does not depend
-on the seed (umap-learn's exact k-NN graphs and fixed union layout seed), so it is computed once and shared. ``n_neighbors`` is lowered to ``n_rows - 1`` for
-tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn, pynndescent, numba and numpy, the
-feature set, the UMAP settings, the seed and the feature content (valid rows' names and values); entries are a
-``.npy`` array and a ``.json`` description, written to a temporary name and renamed (never pickle).
+Determinism. umap-learn's own spectral initialisation is not reproducible when the k-NN graph has more than four
+connected components: it places the components with scikit-learn's ARPACK ``SpectralEmbedding`` of the centroid
+affinities ``exp(-d**2)``, which are the identity matrix when the centroids are far apart (the outputs features:
+centroid distances up to 1e15), and ARPACK then restarts from its own internal random vector, which changes from call
+to call within a process. So the graph (``UMAP(transform_mode="graph")``, umap-learn's code) and the stochastic
+layout (``umap.umap_.simplicial_set_embedding``, umap-learn's code, single-threaded, ``random_state=seed``) are
+umap-learn's, but the initialisation is computed here, deterministically, by the same recipe (``_spectral_init``):
+the two smallest non-trivial eigenvectors of each component's normalised Laplacian (dense LAPACK ``eigh`` up to
+4,096 rows, LOBPCG from a fixed start above; signs fixed), components placed as umap-learn does for up to four components and, for more, by
+classical MDS of the ``log1p`` centroid distances (instead of the degenerate affinity spectrum). The union graph
+is laid out with ``random_state=seed`` (umap-learn hard-codes 42), so every feature set's map depends on its seed and
+a replay seed varies the map as an unseeded rerun would. The same features and seed give bit-identical coordinates
+in any process on the same software versions (tested).
+
+Rows with invalid FIM features or non-finite outputs are left out. ``n_neighbors`` is lowered to ``n_rows - 1`` for
+tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn, pynndescent, numba, numpy, scipy
+and scikit-learn, the feature set, the UMAP and layout settings (:data:`LAYOUT_SETTINGS`), the seed and the feature
+content (valid rows' names and values); entries are a ``.npy`` array and a ``.json`` description, written to a
+temporary name and renamed (never pickle).
 """
 
 from __future__ import annotations
@@ -30,6 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.csgraph
+import scipy.sparse.linalg
 from sklearn.base import BaseEstimator
 
 from act_bench._cache import default_cache_dir
@@ -37,7 +55,7 @@ from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["FEATURE_SETS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates"]
+__all__ = ["FEATURE_SETS", "LAYOUT_SETTINGS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates"]
 
 #: Feature sets a surrogate can use.
 FEATURE_SETS = ("fim", "outputs", "both")
@@ -49,9 +67,17 @@ UMAP_SETTINGS = {
 }
 
 _MIN_ROWS = 4
-#: Below this many rows umap-learn builds exact k-NN graphs (no randomness) and it always lays out a union model with
-#: random_state=42, so the ``both`` map does not depend on the seed: it is computed once (seed 0) and shared.
-UNION_SEED_FREE_ROWS = 4096
+#: Up to this many rows a component's Laplacian eigenvectors come from dense LAPACK ``eigh`` (exact, deterministic);
+#: above it from LOBPCG started from a fixed-seed block (deterministic too, to its tolerance 1e-4).
+DENSE_EIGH_ROWS = 4096
+#: Settings of every layout (umap-learn's defaults, which the paper used, and this module's initialisation). All of
+#: them are part of the cache key: changing any of them changes the coordinates.
+LAYOUT_SETTINGS = {
+    "n_components": 2, "spread": 1.0, "learning_rate": 1.0, "repulsion_strength": 1.0, "negative_sample_rate": 5,
+    "n_epochs": "umap-learn default (500 up to 10,000 rows, else 200)", "set_op_mix_ratio": 1.0,
+    "local_connectivity": 1.0, "init": "act-bench deterministic spectral v1", "dense_eigh_rows": DENSE_EIGH_ROWS,
+    "union": "fuzzy union of the outputs and fim graphs, reset_local_connectivity, laid out with random_state=seed",
+}
 _MEMORY: dict[str, Embedding] = {}
 
 
@@ -93,7 +119,7 @@ def _versions_uncached() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("act-bench", "umap-learn", "pynndescent", "numba", "numpy", "scikit-learn"):
+    for pkg in ("act-bench", "umap-learn", "pynndescent", "numba", "numpy", "scipy", "scikit-learn"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -113,33 +139,165 @@ def _settings_for(features: str, n_rows: int) -> dict[str, dict]:
 
 def _cache_key(candidates: CandidateSet, features: str, seed: int, settings: dict) -> str:
     payload = {"versions": _versions(), "features": features, "seed": seed, "settings": settings,
-               "content": candidates.fingerprint(features), "format": 1}
+               "layout": LAYOUT_SETTINGS, "content": candidates.fingerprint(features), "format": 2}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _fit_umap(X: np.ndarray, settings: dict, seed: int):
+def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
+    """umap-learn's fuzzy simplicial set of ``X`` (its own code: ``UMAP(transform_mode="graph").fit``; no layout)."""
     import umap
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*")
         warnings.filterwarnings("ignore", message=".*[Gg]raph is not fully connected.*")
         warnings.filterwarnings("ignore", category=UserWarning, module="umap")
-        return umap.UMAP(n_components=2, random_state=seed, **settings).fit(X)
+        model = umap.UMAP(n_components=LAYOUT_SETTINGS["n_components"], random_state=seed, transform_mode="graph",
+                          **settings).fit(X)
+    return model.graph_.tocoo()
+
+
+def _pruned(graph, *, keep_zeros: bool = False) -> scipy.sparse.coo_matrix:
+    """The graph as umap-learn's layout prunes it: weights below ``max / n_epochs`` set to 0 and dropped, or kept as
+    explicit zeros (``keep_zeros``: what a fitted model's ``graph_`` holds afterwards, pruned in place)."""
+    g = scipy.sparse.coo_matrix(graph, copy=True)
+    g.sum_duplicates()
+    n_epochs = 500 if g.shape[0] <= 10000 else 200
+    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    if not keep_zeros:
+        g.eliminate_zeros()
+    return g
+
+
+def _union_graph(outputs_graph, fim_graph) -> scipy.sparse.coo_matrix:
+    """The graph of umap-learn's union model ``umap_outputs + umap_fim`` (same two calls as ``UMAP.__add__``, on the
+    component graphs as a fitted model holds them: pruned in place by its own layout)."""
+    from umap.umap_ import general_simplicial_set_union, reset_local_connectivity
+
+    union = general_simplicial_set_union(_pruned(outputs_graph, keep_zeros=True).tocsr(),
+                                         _pruned(fim_graph, keep_zeros=True).tocsr())
+    return reset_local_connectivity(union, True).tocoo()
+
+
+def _laplacian_eigenvectors(graph, dim: int) -> np.ndarray:
+    """The ``dim`` smallest non-trivial eigenvectors of the normalised Laplacian of a connected graph, signs fixed so
+    that each column's largest-magnitude entry is positive (the spectral initialisation of umap-learn, computed
+    deterministically)."""
+    n = graph.shape[0]
+    k = dim + 1
+    g = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+    sqrt_deg = np.sqrt(np.asarray(g.sum(axis=0)).ravel())
+    d = scipy.sparse.diags(1.0 / sqrt_deg)
+    lap = scipy.sparse.identity(n, dtype=np.float64, format="csr") - d @ g @ d
+    if n <= DENSE_EIGH_ROWS:
+        vals, vecs = scipy.linalg.eigh(lap.toarray(), subset_by_index=[0, min(k, n) - 1])
+    else:
+        x0 = np.random.default_rng(0).normal(size=(n, k))
+        x0[:, 0] = sqrt_deg / np.linalg.norm(sqrt_deg)
+        vals, vecs = scipy.sparse.linalg.lobpcg(lap, x0, largest=False, tol=1e-4, maxiter=5 * n)
+    vecs = vecs[:, np.argsort(vals, kind="stable")[1:k]]
+    if vecs.shape[1] < dim:
+        vecs = np.hstack([vecs, np.zeros((n, dim - vecs.shape[1]))])
+    peak = vecs[np.argmax(np.abs(vecs), axis=0), np.arange(dim)]
+    return vecs * np.where(peak < 0, -1.0, 1.0)
+
+
+def _component_positions(n_comp: int, dim: int, centroids: np.ndarray | None, metric: str) -> np.ndarray:
+    """Where the connected components go (max |coordinate| 1).
+
+    Up to ``2 dim`` components: umap-learn's fixed layout (+-unit vectors). More: classical MDS of the ``log1p``
+    distances between the component centroids (umap-learn uses an ARPACK spectral embedding of ``exp(-d**2)``,
+    which is degenerate and not reproducible when the centroids are far apart); without data, or if MDS places two
+    components on one point, evenly on the unit circle.
+    """
+    if n_comp <= 2 * dim:
+        k = int(np.ceil(n_comp / 2.0))
+        base = np.hstack([np.eye(k), np.zeros((k, dim - k))])
+        return np.vstack([base, -base])[:n_comp]
+    if centroids is not None:
+        from sklearn.metrics import pairwise_distances
+
+        dist = np.log1p(pairwise_distances(centroids, metric=metric))
+        center = np.eye(n_comp) - 1.0 / n_comp
+        vals, vecs = scipy.linalg.eigh(-0.5 * center @ (dist ** 2) @ center)
+        order = np.argsort(-vals, kind="stable")[:dim]
+        meta = vecs[:, order] * np.sqrt(np.clip(vals[order], 0.0, None))
+        peak = meta[np.argmax(np.abs(meta), axis=0), np.arange(dim)]
+        meta = meta * np.where(peak < 0, -1.0, 1.0)
+        scale = np.abs(meta).max()
+        if scale > 0 and np.unique(np.round(meta / scale, 12), axis=0).shape[0] == n_comp:
+            return meta / scale
+    angle = 2 * np.pi * np.arange(n_comp) / n_comp
+    return np.hstack([np.cos(angle)[:, None], np.sin(angle)[:, None], np.zeros((n_comp, dim - 2))])
+
+
+def _spectral_init(graph, dim: int, random_state: np.random.RandomState, data: np.ndarray | None = None,
+                   metric: str = "euclidean") -> np.ndarray:
+    """Deterministic spectral initialisation of a UMAP layout (umap-learn's ``spectral_layout`` recipe).
+
+    A connected graph: its Laplacian eigenvectors. Several components: each component's eigenvectors (or, below
+    ``2 dim + 1`` points, uniform noise from ``random_state``, as umap-learn) scaled to half the smallest distance
+    between component positions, around its position (:func:`_component_positions`).
+    """
+    n_comp, labels = scipy.sparse.csgraph.connected_components(graph)
+    if n_comp == 1:
+        return _laplacian_eigenvectors(graph, dim)
+    centroids = None
+    if data is not None and n_comp > 2 * dim:
+        centroids = np.stack([data[labels == c].mean(axis=0, dtype=np.float64) for c in range(n_comp)])
+    meta = _component_positions(n_comp, dim, centroids, metric)
+    csr = scipy.sparse.csr_matrix(graph)
+    out = np.empty((graph.shape[0], dim))
+    for c in range(n_comp):
+        members = np.flatnonzero(labels == c)
+        gaps = np.linalg.norm(meta - meta[c], axis=1)
+        half = gaps[gaps > 0].min() / 2.0
+        if members.size < 2 * dim or members.size <= dim + 1:
+            out[members] = random_state.uniform(-half, half, size=(members.size, dim)) + meta[c]
+        else:
+            vecs = _laplacian_eigenvectors(csr[members][:, members], dim)
+            out[members] = vecs * (half / np.abs(vecs).max()) + meta[c]
+    return out
+
+
+def _layout(graph, seed: int, min_dist: float, *, data: np.ndarray | None = None, metric: str = "euclidean",
+            random_init: bool = False) -> np.ndarray:
+    """umap-learn's stochastic layout (``simplicial_set_embedding``, single-threaded) from the deterministic init."""
+    from umap.umap_ import find_ab_params, noisy_scale_coords, simplicial_set_embedding
+
+    rs = np.random.RandomState(seed)
+    dim = LAYOUT_SETTINGS["n_components"]
+    g = scipy.sparse.coo_matrix(graph, copy=True)
+    g.sum_duplicates()
+    if random_init:   # umap-learn's rule for a disconnected union graph
+        init = rs.uniform(low=-10.0, high=10.0, size=(g.shape[0], dim)).astype(np.float32)
+    else:             # umap-learn initialises from the graph pruned as the layout will prune it
+        init = noisy_scale_coords(_spectral_init(_pruned(g), dim, rs, data, metric), rs, max_coord=10, noise=0.0001)
+    a, b = find_ab_params(LAYOUT_SETTINGS["spread"], min_dist)
+    s = LAYOUT_SETTINGS
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+        coords, _ = simplicial_set_embedding(None, g, dim, s["learning_rate"], a, b, s["repulsion_strength"],
+                                             s["negative_sample_rate"], None, init, rs, "euclidean", {}, False, {},
+                                             False, parallel=False)
+    return coords
 
 
 def _compute(candidates: CandidateSet, rows: np.ndarray, features: str, seed: int, settings: dict) -> np.ndarray:
-    models = {}
+    data = {}
     if "fim" in settings:
-        models["fim"] = _fit_umap(candidates.fim_cdf[rows].astype(np.float32), settings["fim"], seed)
+        data["fim"] = candidates.fim_cdf[rows].astype(np.float32)
     if "outputs" in settings:
-        models["outputs"] = _fit_umap(candidates.outputs[rows].astype(np.float32), settings["outputs"], seed)
+        data["outputs"] = candidates.outputs[rows].astype(np.float32)
+    graphs = {p: _fuzzy_graph(data[p], settings[p], seed) for p in data}
     if features == "both":
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning)
-            model = models["outputs"] + models["fim"]
+        graph = _union_graph(graphs["outputs"], graphs["fim"])
+        disconnected = scipy.sparse.csgraph.connected_components(graph)[0] > 1
+        min_dist = float(np.mean([settings[p]["min_dist"] for p in settings]))
+        coords = _layout(graph, seed, min_dist, random_init=disconnected)
     else:
-        model = models[features]
-    coords = np.asarray(model.embedding_, dtype=np.float64)
+        coords = _layout(graphs[features], seed, settings[features]["min_dist"], data=data[features],
+                         metric=settings[features]["metric"])
+    coords = np.asarray(coords, dtype=np.float64)
     if coords.shape != (rows.size, 2) or not np.isfinite(coords).all():
         raise RuntimeError(f"UMAP returned an embedding of shape {coords.shape} with non-finite values")
     return coords
@@ -164,7 +322,8 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
     candidates : CandidateSet
     features : {"fim", "outputs", "both"}
     seed : int, default=0
-        UMAP ``random_state`` (single-threaded, reproducible).
+        Seed of the map: of the k-NN graph (from 4,096 rows, where umap-learn's NN-descent is randomised) and of the
+        layout. The same features and seed give bit-identical coordinates in any process (see the module notes).
     cache_dir : path, optional
         Cache folder (default :func:`default_cache_dir`); entries go to ``<cache_dir>/embeddings``.
     use_cache : bool, default=True
@@ -186,8 +345,6 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
         raise InvalidInputError(f"embedding feature set {features!r} needs at least {_MIN_ROWS} functions with "
                                 f"valid features; the candidate set has {rows.size}")
     settings = _settings_for(features, rows.size)
-    if features == "both" and rows.size < UNION_SEED_FREE_ROWS:
-        seed = 0  # the union map is the same for every seed here (tested); compute and cache it once
     key = _cache_key(candidates, features, seed, settings)
     if use_cache and key in _MEMORY:
         hit = _MEMORY[key]
