@@ -15,10 +15,13 @@ Examples
 
 from __future__ import annotations
 
+from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines
 from evaluation._metrics import (
     TableReference,
     best_so_far,
+    ci_design,
     curve_vs_time,
+    evals_after_baselines,
     evals_to,
     incumbent_test,
     mean_ci,
@@ -34,19 +37,25 @@ from evaluation._replay import (
     replay,
     replay_grid,
 )
-from evaluation._report import compare, write_figures, write_summary
+from evaluation._report import compare, exact_random_baselines, write_figures, write_summary
 
 __all__ = [
     "DEFAULT_CHECKPOINTS",
+    "EvalsDistribution",
     "ReplayResult",
     "SearcherFactory",
     "TableOracle",
     "TableReference",
     "best_so_far",
+    "ci_design",
     "compare",
     "curve_vs_time",
     "eigenvalue_density",
+    "evals_after_baselines",
     "evals_to",
+    "exact_random_baselines",
+    "exact_random_search",
+    "fair_baselines",
     "incumbent_test",
     "mean_ci",
     "median_ci",

@@ -14,7 +14,16 @@ import numpy as np
 
 from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
-from act_bench.search import CandidateSet, Result, Searcher, create_searcher, list_searchers, table_frame
+from act_bench.search import (
+    CandidateSet,
+    Result,
+    Searcher,
+    create_searcher,
+    embed_candidates,
+    list_searchers,
+    searcher_info,
+    table_frame,
+)
 
 __all__ = ["DEFAULT_CHECKPOINTS", "ReplayResult", "SearcherFactory", "TableOracle", "replay", "replay_grid"]
 
@@ -88,6 +97,9 @@ class ReplayResult:
         ``{checkpoint: {"spearman": array(n_seeds), "kendall": ..., "precision_at_k": ...}}`` (surrogates only).
     seconds : float
         Wall-clock time of the replay.
+    map_seeds : numpy.ndarray of int, optional
+        UMAP seed of the map each run used (-1: the searcher uses no map); runs that share a map are not
+        independent, which the metrics' confidence intervals take into account.
     """
 
     name: str
@@ -100,6 +112,7 @@ class ReplayResult:
     quality: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     precision_k: int = 10
     seconds: float = 0.0
+    map_seeds: np.ndarray | None = None
 
     @property
     def budget(self) -> int:
@@ -189,7 +202,8 @@ def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k)
                 if nxt:
                     heapq.heappush(heap, (at + float(oracle.runtime[nxt[0].index]), w, nxt[0]))
                     started += 1
-    return rows, obj, tst, tim, quality
+    map_seed = searcher.map_seed
+    return rows, obj, tst, tim, quality, -1 if map_seed is None else int(map_seed)
 
 
 def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints, k):
@@ -200,11 +214,8 @@ def _prewarm(factory, candidates: CandidateSet) -> None:
     """Compute (and cache) a shared embedding once, before worker processes start (per-seed maps are computed by
     the workers, in parallel)."""
     shared = isinstance(factory, SearcherFactory) and factory.kwargs.get("embedding_seed") is not None
-    if shared and ":" in factory.name:
-        from act_bench.search import embed_candidates
-
-        feats = factory.name.split(":", 1)[1]
-        embed_candidates(candidates, feats, seed=factory.kwargs["embedding_seed"],
+    if shared and searcher_info(factory.name).uses_map:
+        embed_candidates(candidates, searcher_info(factory.name).features, seed=factory.kwargs["embedding_seed"],
                          cache_dir=factory.kwargs.get("cache_dir"))
 
 
@@ -293,7 +304,8 @@ def _assemble(label, seeds, runs, checkpoints, workers, precision_k, seconds) ->
     return ReplayResult(name=label, seeds=list(seeds), rows=np.stack([r[0] for r in runs]),
                         objective=np.stack([r[1] for r in runs]), test=np.stack([r[2] for r in runs]),
                         time=np.stack([r[3] for r in runs]), workers=workers, quality=quality,
-                        precision_k=precision_k, seconds=seconds)
+                        precision_k=precision_k, seconds=seconds,
+                        map_seeds=np.array([r[5] for r in runs], dtype=np.int64))
 
 
 def _normalize_seeds(seeds) -> list[int]:
@@ -314,8 +326,6 @@ def _init_worker(candidates, oracle) -> None:
 
 
 def _embed_task(features: str, seed: int, cache_dir) -> None:
-    from act_bench.search import embed_candidates
-
     embed_candidates(_WORKER_STATE["candidates"], features, seed=seed, cache_dir=cache_dir)
 
 
@@ -323,9 +333,9 @@ def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     """(features, UMAP seed, cache_dir) of every map the named surrogates will load."""
     need = {}
     for f in factories.values():
-        if not (isinstance(f, SearcherFactory) and ":" in f.name) or "embedding" in f.kwargs:
+        if not (isinstance(f, SearcherFactory) and searcher_info(f.name).uses_map) or "embedding" in f.kwargs:
             continue
-        feats = f.name.split(":", 1)[1]
+        feats = searcher_info(f.name).features
         es, n_maps = f.kwargs.get("embedding_seed"), f.kwargs.get("n_maps")
         map_seeds = {es} if es is not None else {s % n_maps for s in seeds} if n_maps else set(seeds)
         for m in map_seeds:

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
-from act_bench.search import CandidateSet, list_searchers
+from act_bench.search import RANDOM_POOLS, CandidateSet, list_searchers, searcher_info
+from act_bench.space import BASELINE_FUNCTIONS
+from evaluation._baselines import exact_random_search, fair_baselines
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
 from evaluation._replay import ReplayResult, TableOracle, replay_grid
 
-__all__ = ["compare", "write_summary"]
+__all__ = ["compare", "exact_random_baselines", "write_summary"]
 
 
 def _check_algorithms(algorithms: Sequence[str]) -> list[str]:
@@ -32,10 +34,39 @@ def _check_algorithms(algorithms: Sequence[str]) -> list[str]:
     return algos
 
 
+def exact_random_baselines(candidates: CandidateSet, oracle: TableOracle, ref: TableReference,
+                           pools: Sequence[str | None], budget: int) -> dict[str, Any]:
+    """Exact distributions (order statistics) of random search's evaluations to the top 1%, the top 5% and to beat
+    the best baseline, for random search over all functions (pool ``None``, name ``random``) and within each pool
+    (feature set ``fim``/``outputs``/``both``, names ``random:fim-valid`` ...), baselines first."""
+    first = candidates.indices_of(BASELINE_FUNCTIONS)
+    val = oracle.objective
+    finite = np.isfinite(val)
+    out: dict[str, Any] = {}
+    for pool in pools:
+        mask = None if pool is None else candidates.feature_valid(pool)
+        name = "random" if pool is None else f"random:{RANDOM_POOLS[pool]}"
+        block: dict[str, Any] = {}
+        for key, thr in (("evals_to_top1pct", ref.top1), ("evals_to_top5pct", ref.top5)):
+            block[key] = exact_random_search(finite & (val >= thr), first, mask).summary(budget)
+        if ref.best_baseline is not None:
+            beat = finite & (val > ref.best_baseline)
+            block["evals_to_beat_baselines"] = exact_random_search(beat, first, mask, count_first=False).summary(
+                budget - len(first))
+        out[name] = block
+    return out
+
+
 def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | Sequence[int], workers: int = 1,
             out_dir: str | os.PathLike | None = None, table_name: str = "", n_jobs: int = 1,
-            searcher_kwargs: dict[str, dict] | None = None, progress=None) -> tuple[dict[str, Any], dict]:
+            searcher_kwargs: dict[str, dict] | None = None, progress=None, baselines: bool = True
+            ) -> tuple[dict[str, Any], dict]:
     """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``.
+
+    With ``baselines`` (default), the fair baselines are replayed too (:func:`evaluation.fair_baselines`: random
+    search over all functions and within the pool of every feature set an algorithm chooses from; listed in
+    ``summary["baselines"]``), and ``summary["exact_random"]`` holds the exact distributions of random search's
+    evaluations-to-target for the same pools (:func:`exact_random_baselines`).
 
     Examples
     --------
@@ -46,23 +77,33 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
     ...                    "test_accuracy": np.linspace(0, 1, 30), "runtime": np.ones(30)})
     >>> summary, _ = compare(df, ["random"], evals=10, seeds=3)
     >>> sorted(summary["algorithms"]["random"])[:3]
-    ['auc', 'ci95', 'evals_to_beat_relu']
+    ['auc', 'ci', 'ci95']
+    >>> summary["exact_random"]["random"]["evals_to_top1pct"]["mean"]   # 1 of 30 in the top 1%: (30 + 1) / 2
+    15.5
     """
     algos = _check_algorithms(algorithms)
+    added = [b for b in fair_baselines(algos) if b not in algos] if baselines else []
     candidates = CandidateSet.from_table(table)
     oracle = TableOracle.from_table(table)
-    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"))
+    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
+                                     candidates.indices_of(BASELINE_FUNCTIONS))
     summary: dict[str, Any] = {
         "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
         "workers": int(workers), "n_functions": len(candidates),
         "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
-                      "relu_val_accuracy": ref.relu, "n_finite": ref.n},
+                      "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
+                      "n_baselines": ref.n_baselines},
+        "baselines": added,
         "algorithms": {},
     }
-    results = replay_grid(algos, table, evals, seeds, workers, searcher_kwargs=searcher_kwargs, n_jobs=n_jobs,
-                          progress=progress)
-    for name in algos:
+    results = replay_grid(algos + added, table, evals, seeds, workers, searcher_kwargs=searcher_kwargs,
+                          n_jobs=n_jobs, progress=progress)
+    for name in algos + added:
         summary["algorithms"][name] = summarize(results[name], ref)
+    if baselines:
+        pools = [None] + [f for f in ("fim", "outputs", "both")
+                          if any(searcher_info(a).features == f for a in algos + added)]
+        summary["exact_random"] = exact_random_baselines(candidates, oracle, ref, pools, int(evals))
     if out_dir is not None:
         write_figures(results, ref, out_dir, workers=workers)
     return summary, results

@@ -76,9 +76,9 @@ def test_spectral_init_equals_umaps_where_umaps_is_deterministic(candidates):
 
 @pytest.mark.parametrize("feats", ["outputs", "both"])
 def test_maps_are_bit_identical_within_a_process_and_from_empty_caches(feats, tmp_path):
-    """Six far-apart clusters: the case where umap-learn's own spectral initialisation changes from call to call
+    """Five far-apart clusters: the case where umap-learn's own spectral initialisation changes from call to call
     (more than four components, degenerate centroid affinities)."""
-    cs = _blobs(6)
+    cs = _blobs(5)
     if feats == "both":
         rng = np.random.default_rng(1)
         cs = CandidateSet.from_arrays(cs.names, outputs=cs.outputs,
@@ -98,12 +98,21 @@ def test_maps_are_bit_identical_across_processes(tmp_path):
 
     code = ("import hashlib, sys; sys.path.insert(0, sys.argv[1]); import test_search_embedding as t; "
             "from act_bench.search import embed_candidates; "
-            "print(hashlib.sha256(embed_candidates(t._blobs(6), 'outputs', seed=2, use_cache=False)"
+            "print(hashlib.sha256(embed_candidates(t._blobs(5), 'outputs', seed=2, use_cache=False)"
             ".coords.tobytes()).hexdigest())")
     here = Path(__file__).parent
     out = subprocess.run([sys.executable, "-c", code, str(here)], capture_output=True, text=True, check=True)
-    local = embed_candidates(_blobs(6), "outputs", seed=2, use_cache=False).coords
+    local = embed_candidates(_blobs(5), "outputs", seed=2, use_cache=False).coords
     assert out.stdout.strip().splitlines()[-1] == hashlib.sha256(local.tobytes()).hexdigest()
+
+
+def test_graphs_below_4096_rows_do_not_depend_on_the_seed(candidates):
+    """Why one graph per feature content is computed per process for all seeds: umap-learn's exact k-NN path."""
+    rows = np.flatnonzero(candidates.outputs_valid)
+    x = candidates.outputs[rows]
+    settings = _embedding._settings_for("outputs", rows.size)["outputs"]
+    a, b = _embedding._fit_graph(x, settings, 0), _embedding._fit_graph(x, settings, 7)
+    assert abs(a - b).max() == 0 and a.nnz == b.nnz
 
 
 def test_every_map_depends_on_its_seed(candidates):

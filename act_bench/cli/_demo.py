@@ -62,33 +62,50 @@ def _summary(table) -> dict:
 def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float) -> str:
     s = summary
     lines = [f"# act-bench demo: {s['table']}", "",
-             f"{s['functions']} unique activation functions ({s['runs']} training runs"
-             f"{'' if s['complete'] else '; the shipped build is partial, a uniform sample of the space'}).", "",
+             (f"{s['functions']} unique activation functions ({s['runs']} training runs"
+             f"{'' if s['complete'] else '; the shipped build is partial, a uniform sample of the space'})."), "",
              "## The table", "",
-             f"* best: `{s['best']['function']}` — validation accuracy {s['best']['val_accuracy']:.4f}, "
-             f"test {s['best']['test_accuracy']:.4f}"]
+             (f"* best: `{s['best']['function']}` — validation accuracy {s['best']['val_accuracy']:.4f}, "
+             f"test {s['best']['test_accuracy']:.4f}")]
     if s["relu"]:
         lines.append(f"* ReLU (`{s['relu']['function']}`): validation {s['relu']['val_accuracy']:.4f}, test "
                      f"{s['relu']['test_accuracy']:.4f}, rank {s['relu']['rank']} of {s['functions']}")
     q = s["val_accuracy_quantiles"]
-    lines += [f"* validation accuracy quantiles: 10% {q['p10']:.3f}, 25% {q['p25']:.3f}, median {q['median']:.3f}, "
-              f"75% {q['p75']:.3f}, 90% {q['p90']:.3f}",
-              f"* diverged: {100 * s['diverged_fraction']:.1f}% of functions; valid FIM features: "
-              f"{100 * s['fim_valid_fraction']:.1f}%", "",
+    lines += [(f"* validation accuracy quantiles: 10% {q['p10']:.3f}, 25% {q['p25']:.3f}, median {q['median']:.3f}, "
+              f"75% {q['p75']:.3f}, 90% {q['p90']:.3f}"),
+              (f"* diverged: {100 * s['diverged_fraction']:.1f}% of functions; valid FIM features: "
+              f"{100 * s['fim_valid_fraction']:.1f}%"), "",
               f"## Search replayed against the table ({replay['seeds']} seeds x {replay['evals']} evaluations)", "",
-              "| searcher | evaluations to top-1% (median [95% CI]) | found | to beat ReLU | final val | final test |",
+              ("| searcher | evaluations to top-1% (median [95% CI]) | found | after the baselines, to beat the best "
+              "one | final val | final test |"),
               "|---|---|---|---|---|---|"]
     def fmt(v, missing: str = "–") -> str:
         return missing if v is None else f"{v:g}"
 
+    baselines = set(replay.get("baselines", []))
     for name, a in replay["algorithms"].items():
-        t1, br = a["evals_to_top1pct"], a["evals_to_beat_relu"]
-        lines.append(f"| {name} | {fmt(t1['median'], 'not reached')} [{fmt(t1['ci95'][0])}, {fmt(t1['ci95'][1])}] | "
-                     f"{t1['found_fraction']:.2f} | {fmt(br['median'], 'not reached')} | {a['final_val_accuracy']:.4f} | "
-                     f"{a['final_test_accuracy']:.4f} |")
-    lines += ["", "\"evaluations to top-1%\": evaluations until the best validation accuracy found reaches the table's "
+        t1, bb = a["evals_to_top1pct"], a["evals_to_beat_baselines"]
+        label = f"{name} (fair baseline)" if name in baselines else name
+        lines.append(f"| {label} | {fmt(t1['median'], 'not reached')} [{fmt(t1['ci95'][0])}, {fmt(t1['ci95'][1])}] "
+                     f"| {t1['found_fraction']:.2f} | {fmt(bb['median'], 'not reached')} | "
+                     f"{a['final_val_accuracy']:.4f} | {a['final_test_accuracy']:.4f} |")
+    exact = replay.get("exact_random") or {}
+    if exact:
+        lines += ["", ("Exact random search (order statistics: the baselines first, then uniform sampling without "
+                  "replacement from the pool), evaluations to top-1%:"), "",
+                  "| random search | median [2.5%, 97.5% quantiles] | mean | P(found within budget) |", "|---|---|---|---|"]
+        for name, e in exact.items():
+            t1 = e["evals_to_top1pct"]
+            lines.append(f"| {name} | {fmt(t1['median'])} [{fmt(t1['quantiles']['2.5%'])}, "
+                         f"{fmt(t1['quantiles']['97.5%'])}] | {fmt(t1['mean'])} | {t1['found_within_budget']:.2f} |")
+    cis = sorted({f"{n}: {a['ci']['method']}" for n, a in replay["algorithms"].items() if a["ci"]["maps"]})
+    lines += ["", ("\"evaluations to top-1%\": evaluations until the best validation accuracy found reaches the table's "
               "top 1% (median over seeds, \"not reached\" when most seeds did not get there within the budget); a CI "
-              "bound is \"–\" when too few seeds reached it, or there are too few seeds, for a 95% bound. The 8 baseline functions are evaluated first by every searcher."]
+              "bound is \"–\" when too few seeds reached it, or there are too few seeds, for a 95% bound. The 8 "
+              "baseline functions are evaluated first by every searcher. `random:fim-valid` etc. choose only among "
+              "the functions the surrogates on that feature set may choose (the fair comparison).")]
+    if cis:
+        lines += ["", "Confidence intervals: " + "; ".join(cis) + "."]
     lines += ["", "## Figures", ""]
     for title, path in figures.items():
         lines += [f"### {title}", "", f"![{title}]({Path(path).name})", ""]
@@ -99,8 +116,9 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
 def _demo(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
+    from act_bench.search import searcher_info
     from act_bench.tables import load_table
-    from evaluation import compare, write_summary
+    from evaluation import compare, fair_baselines, write_summary
     from evaluation._figures import eigenvalue_figure, map_figure
 
     start = time.perf_counter()
@@ -125,11 +143,12 @@ def _demo(args: argparse.Namespace) -> int:
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
     out.mkdir(parents=True, exist_ok=True)
-    if any(":" in a for a in algos):
+    added = [b for b in fair_baselines(algos) if b not in algos]
+    kwargs = {a: {"embedding_seed": 0} for a in algos if searcher_info(a).uses_map}
+    if kwargs:
         sys.stderr.write(f"UMAP maps of the table are cached in {default_cache_dir() / 'embeddings'} (the first run "
                          f"computes them; set ACT_BENCH_CACHE to move the cache)\n")
-    steps = progress_bar(total=len(algos) + 2, desc="demo", unit="step")
-    kwargs = {a: {"embedding_seed": 0} for a in algos if ":" in a}
+    steps = progress_bar(total=len(algos) + len(added) + 2, desc="demo", unit="step")
 
     def progress(name, res):
         steps.update(1)
@@ -150,8 +169,10 @@ def _demo(args: argparse.Namespace) -> int:
     report = out / "report.md"
     report.write_text(_report(summary, replay, figures, seconds), encoding="utf-8")
     result = {**summary, "replay": {name: {"evals_to_top1pct": a["evals_to_top1pct"],
-                                           "final_test_accuracy": a["final_test_accuracy"]}
+                                           "evals_to_beat_baselines": a["evals_to_beat_baselines"],
+                                           "final_test_accuracy": a["final_test_accuracy"], "ci": a["ci"]["method"]}
                                     for name, a in replay["algorithms"].items()},
+              "exact_random": replay.get("exact_random"),
               "out": str(out.resolve()), "report": str(report.resolve()), "figures": list(figures.values()),
               "seconds": round(seconds, 1)}
     emit(result, args.json, f"wrote {report} and {len(figures)} figures to {out.resolve()}/ in {seconds:.0f} s")

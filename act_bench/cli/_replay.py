@@ -25,28 +25,50 @@ def _fmt(v) -> str:
     return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
 
+def _ci_text(block: dict) -> str:
+    return f"{_fmt(block['median'])} [{_fmt(block['ci95'][0])}, {_fmt(block['ci95'][1])}]"
+
+
 def _human(summary: dict) -> str:
     ref = summary["reference"]
     head = (f"table {summary['table']}: {summary['n_functions']} functions, best val_accuracy "
             f"{ref['best_val_accuracy']:.4f}, top-1% threshold {ref['top1pct_threshold']:.4f}, "
+            f"best of the {ref.get('n_baselines', 0)} baselines {_fmt(ref.get('best_baseline_val_accuracy'))}, "
             f"ReLU {_fmt(ref['relu_val_accuracy'])}")
-    cols = (f"{'algorithm':<14}{'top-1%: median [95% CI]':<28}{'found':>7}{'beat ReLU':>11}{'final val':>11}"
-            f"{'final test':>12}{'seconds':>9}")
+    cols = (f"{'algorithm':<24}{'top-1%: median [95% CI]':<26}{'found':>7}{'beat base: median [CI]':>26}"
+            f"{'final val':>11}{'final test':>12}{'seconds':>9}  CI over")
     lines = [head, f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
              cols]
+    baselines = set(summary.get("baselines", []))
     for name, a in summary["algorithms"].items():
         t1 = a["evals_to_top1pct"]
-        ci = f"{_fmt(t1['median'])} [{_fmt(t1['ci95'][0])}, {_fmt(t1['ci95'][1])}]"
-        lines.append(f"{name:<14}{ci:<28}{t1['found_fraction']:>7.2f}{_fmt(a['evals_to_beat_relu']['median']):>11}"
-                     f"{a['final_val_accuracy']:>11.4f}{a['final_test_accuracy']:>12.4f}{a['seconds']:>9.1f}")
-    lines.append("('-': not reached within the budget in enough runs, or too few seeds for a 95% bound)")
+        label = name + (" (baseline)" if name in baselines else "")
+        ci = a.get("ci", {})
+        unit = {"run": "runs", "map": f"{ci.get('maps')} maps", "runs-on-one-map": "runs, 1 map"}.get(
+            ci.get("unit"), "-")
+        lines.append(f"{label:<24}{_ci_text(t1):<26}{t1['found_fraction']:>7.2f}"
+                     f"{_ci_text(a['evals_to_beat_baselines']):>26}{a['final_val_accuracy']:>11.4f}"
+                     f"{a['final_test_accuracy']:>12.4f}{a['seconds']:>9.1f}  {unit}")
+    exact = summary.get("exact_random") or {}
+    if exact:
+        lines.append("exact random search (order statistics, baselines first): top-1% median [2.5%, 97.5% "
+                     "quantiles], mean, P(found within the budget); beat base median")
+        for name, e in exact.items():
+            t1, q = e["evals_to_top1pct"], e["evals_to_top1pct"]["quantiles"]
+            bb = e.get("evals_to_beat_baselines", {}).get("median")
+            lines.append(f"  {name:<22}{_fmt(t1['median'])} [{_fmt(q['2.5%'])}, {_fmt(q['97.5%'])}], mean "
+                         f"{_fmt(t1['mean'])}, P(found) {t1['found_within_budget']:.2f}; beat base {_fmt(bb)}")
+    lines.append("('-': not reached within the budget in enough runs, or too few seeds for a 95% bound; 'beat "
+                 "base': evaluations after the baselines until the best baseline is beaten; CI over: the "
+                 "independent unit of the CI, see docs/searchers.md)")
     return "\n".join(lines)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
-    from evaluation import compare, write_summary
+    from act_bench.search import list_searchers, searcher_info
+    from evaluation import compare, fair_baselines, write_summary
 
     algos = [a.strip() for a in args.algorithms.split(",")]
     if args.maps is not None and args.embedding_seed is not None:
@@ -57,12 +79,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     table = _load(args.table)
     kwargs = {}
     for a in algos:
-        if ":" in a:
+        if a in list_searchers() and searcher_info(a).uses_map:
             kwargs[a] = {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
 
     # shown after 1 s: a bad argument caught at once by compare() leaves a one-line error, no bar
-    bar = progress_bar(total=len(algos), desc="replay", unit="algorithm", delay=1.0)
-    if any(":" in a for a in algos):  # the first surrogate run computes its UMAP maps: say where they are kept
+    n_baselines = len([b for b in fair_baselines([a for a in algos if a in list_searchers()]) if b not in algos])
+    bar = progress_bar(total=len(algos) + n_baselines, desc="replay", unit="algorithm", delay=1.0)
+    if any(a in kwargs for a in algos):  # the first surrogate run computes its UMAP maps: say where they are kept
         cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
         bar.set_postfix_str(f"UMAP maps not yet in {cache / 'embeddings'} are computed first", refresh=False)
 
@@ -113,10 +136,14 @@ def _cmd_plot_eigen(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("replay", help="replay searchers against a benchmark table (the table is the oracle)",
                               description="Replay search algorithms against a benchmark table for many seeds and "
-                                          "report best-so-far curves, evaluations to the top 1%/5% and to beat "
-                                          "ReLU, and surrogate quality. Algorithms: random, evolution, and "
-                                          "REGRESSOR:FEATURES with REGRESSOR in knr, rfr, svr, gpr and FEATURES "
-                                          "in fim, outputs, both (e.g. knr:both)")
+                                          "report best-so-far curves, evaluations to the top 1%/5% and, after "
+                                          "the baselines, to beat the best baseline, and surrogate quality. "
+                                          "Algorithms: random, evolution, and REGRESSOR:FEATURES with REGRESSOR in "
+                                          "knr, rfr, svr, gpr and FEATURES in fim, outputs, both (e.g. knr:both). "
+                                          "The fair baselines are always added: random search over all functions "
+                                          "and within each pool a surrogate chooses from (random:fim-valid, "
+                                          "random:finite-outputs, random:both-valid), with the exact "
+                                          "order-statistics values of random search beside the simulated ones.")
     p.add_argument("--table", required=True, help="table directory, shipped table name or Hub id")
     p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
                    help="comma-separated searcher names (default: %(default)s)")

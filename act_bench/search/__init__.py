@@ -19,10 +19,12 @@ from act_bench.search import _registry  # noqa: F401  (registers the built-in se
 from act_bench.search._base import (
     Result,
     Searcher,
+    SearcherInfo,
     Suggestion,
     create_searcher,
     list_searchers,
     register_searcher,
+    searcher_info,
     searcher_spec,
 )
 from act_bench.search._candidates import CandidateSet, LayerLayout, table_frame
@@ -35,11 +37,12 @@ from act_bench.search._embedding import (
     embed_candidates,
 )
 from act_bench.search._forest import RandomForestSurrogate
-from act_bench.search._simple import EvolutionSearcher, RandomSearcher
+from act_bench.search._simple import RANDOM_POOLS, EvolutionSearcher, RandomSearcher
 from act_bench.search._surrogate import REGRESSORS, SurrogateSearcher
 
 __all__ = [
     "FEATURE_SETS",
+    "RANDOM_POOLS",
     "REGRESSORS",
     "UMAP_SETTINGS",
     "CandidateSet",
@@ -50,6 +53,7 @@ __all__ = [
     "RandomSearcher",
     "Result",
     "Searcher",
+    "SearcherInfo",
     "Suggestion",
     "SurrogateSearcher",
     "UMAPEmbedder",
@@ -58,6 +62,7 @@ __all__ = [
     "embed_candidates",
     "list_searchers",
     "register_searcher",
+    "searcher_info",
     "searcher_spec",
     "table_frame",
 ]

@@ -15,10 +15,12 @@ from act_bench.search._candidates import CandidateSet
 __all__ = [
     "Result",
     "Searcher",
+    "SearcherInfo",
     "Suggestion",
     "create_searcher",
     "list_searchers",
     "register_searcher",
+    "searcher_info",
     "searcher_spec",
 ]
 
@@ -152,6 +154,11 @@ class Searcher:
         self._observe(suggestion.index, value)
 
     @property
+    def map_seed(self) -> int | None:
+        """Seed of the UMAP map the searcher uses (``None``: no map). Replays group runs that share a map."""
+        return None
+
+    @property
     def n_told(self) -> int:
         return len(self._evaluated_rows)
 
@@ -200,13 +207,40 @@ def _impute(values: np.ndarray) -> np.ndarray:
 
 # -- registry ----------------------------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class SearcherInfo:
+    """What a registered searcher needs, declared when it is registered (never parsed from its name).
+
+    Attributes
+    ----------
+    name : str
+        Registered name.
+    kind : str
+        Family (``random``, ``evolution``, ``knr``, ``rfr``, ``svr``, ``gpr``, ...).
+    features : str or None
+        Feature set (``fim``, ``outputs``, ``both``) whose valid rows are the only ones it suggests after the
+        initial functions, and which must therefore be computed; ``None``: it chooses among all functions.
+    uses_map : bool
+        It fits a UMAP map of ``features`` (whose seed changes its trajectory).
+    """
+
+    name: str
+    kind: str
+    features: str | None = None
+    uses_map: bool = False
+
+
 _REGISTRY: dict[str, Callable[..., Searcher]] = {}
+_INFO: dict[str, SearcherInfo] = {}
 
 
-def register_searcher(name: str, factory: Callable[..., Searcher] | None = None, *, overwrite: bool = False):
+def register_searcher(name: str, factory: Callable[..., Searcher] | None = None, *, kind: str | None = None,
+                      features: str | None = None, uses_map: bool = False, overwrite: bool = False):
     """Register ``factory(candidates, *, seed, **kw) -> Searcher`` under ``name`` (usable as a decorator).
 
-    Refuses to replace an existing name unless ``overwrite=True``.
+    ``kind``, ``features`` and ``uses_map`` declare what the searcher needs (:class:`SearcherInfo`); refuses to
+    replace an existing name unless ``overwrite=True``.
 
     Examples
     --------
@@ -219,12 +253,18 @@ def register_searcher(name: str, factory: Callable[..., Searcher] | None = None,
     """
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"a searcher name must be a non-empty string; got {name!r}")
+    if features not in (None, "fim", "outputs", "both"):
+        raise InvalidInputError(f"parameter features of register_searcher must be None, 'fim', 'outputs' or "
+                                f"'both'; got {features!r}")
+    if uses_map and features is None:
+        raise InvalidInputError(f"searcher {name!r} uses a map but declares no features")
 
     def deco(f: Callable[..., Searcher]) -> Callable[..., Searcher]:
         if name in _REGISTRY and not overwrite:
             raise InvalidInputError(f"a searcher named {name!r} is already registered; pass overwrite=True to "
                                     f"replace it")
         _REGISTRY[name] = f
+        _INFO[name] = SearcherInfo(name, kind or name, features, bool(uses_map))
         return f
 
     return deco(factory) if factory is not None else deco
@@ -258,11 +298,24 @@ def create_searcher(name: str, candidates: CandidateSet, *, seed: int = 0, **kwa
     return factory(candidates, seed=seed, **kwargs)
 
 
-def searcher_spec(name: str) -> tuple[str, str | None]:
-    """Split ``'knr:both'`` into ``('knr', 'both')``; ``'random'`` gives ``('random', None)``."""
-    if name not in _REGISTRY:
+def searcher_info(name: str) -> SearcherInfo:
+    """The registry entry's declared needs of searcher ``name``.
+
+    Examples
+    --------
+    >>> searcher_info("knr:both")
+    SearcherInfo(name='knr:both', kind='knr', features='both', uses_map=True)
+    >>> searcher_info("random:fim-valid").features
+    'fim'
+    """
+    info = _INFO.get(name)
+    if info is None:
         raise InvalidInputError(f"unknown searcher {name!r}; valid searchers: {', '.join(list_searchers())}")
-    kind, _, feats = name.partition(":")
-    return kind, feats or None
+    return info
 
 
+def searcher_spec(name: str) -> tuple[str, str | None]:
+    """``(kind, features)`` of a registered searcher: ``'knr:both'`` gives ``('knr', 'both')``, ``'random'``
+    ``('random', None)`` (from its registry entry, :func:`searcher_info`)."""
+    info = searcher_info(name)
+    return info.kind, info.features

@@ -143,8 +143,25 @@ def _cache_key(candidates: CandidateSet, features: str, seed: int, settings: dic
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+#: Below this many rows umap-learn computes exact k-NN graphs (no randomness), so a graph does not depend on the seed
+#: and is computed once per process for all the seeds' layouts.
+EXACT_KNN_ROWS = 4096
+_GRAPHS: dict[tuple, scipy.sparse.coo_matrix] = {}
+
+
 def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
-    """umap-learn's fuzzy simplicial set of ``X`` (its own code: ``UMAP(transform_mode="graph").fit``; no layout)."""
+    """umap-learn's fuzzy simplicial set of ``X`` (its own code: ``UMAP(transform_mode="graph").fit``; no layout),
+    kept in memory per content (and seed, from :data:`EXACT_KNN_ROWS` rows)."""
+    key = (hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest(), X.shape, json.dumps(settings, sort_keys=True),
+           seed if X.shape[0] >= EXACT_KNN_ROWS else None)
+    if key not in _GRAPHS:
+        if len(_GRAPHS) >= 8:
+            _GRAPHS.pop(next(iter(_GRAPHS)))
+        _GRAPHS[key] = _fit_graph(X, settings, seed)
+    return _GRAPHS[key].copy()
+
+
+def _fit_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
     import umap
 
     with warnings.catch_warnings():

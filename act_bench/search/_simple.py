@@ -8,16 +8,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from act_bench._validation import check_int
+from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._base import Searcher
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["EvolutionSearcher", "RandomSearcher"]
+__all__ = ["RANDOM_POOLS", "EvolutionSearcher", "RandomSearcher"]
+
+#: Names of the pools random search can be restricted to: the rows valid for a feature set, i.e. exactly the
+#: functions a surrogate on that feature set chooses from (``random:fim-valid`` is the fair baseline of ``knr:fim``).
+RANDOM_POOLS = {"fim": "fim-valid", "outputs": "finite-outputs", "both": "both-valid"}
 
 
 class RandomSearcher(Searcher):
-    """Uniform random search over the unique functions (after the initial ones).
+    """Uniform random search over the unique functions (after the initial ones), optionally within a pool.
+
+    Parameters
+    ----------
+    candidates : CandidateSet
+    seed : int
+    initial : sequence of str, optional
+        Evaluated first (default: the paper's 8 baselines).
+    pool : {"fim", "outputs", "both"}, optional
+        After the initial functions, choose only among the rows valid for this feature set (the rows a surrogate on
+        it may suggest); default: all functions.
 
     Examples
     --------
@@ -29,6 +43,18 @@ class RandomSearcher(Searcher):
     """
 
     name = "random"
+
+    def __init__(self, candidates: CandidateSet, *, seed: int = 0, initial: Sequence[str] | None = None,
+                 pool: str | None = None) -> None:
+        super().__init__(candidates, seed=seed, initial=initial)
+        if pool is not None:
+            check_choice(pool, "pool", type(self).__name__, tuple(RANDOM_POOLS))
+        self.pool = pool
+        self._in_pool = candidates.feature_valid(pool) if pool is not None else None
+
+    def _allowed_mask(self) -> np.ndarray:
+        allowed = ~self._blocked
+        return allowed if self._in_pool is None else allowed & self._in_pool
 
     def _propose(self, n: int, allowed: np.ndarray) -> list[int]:
         return self._random_rows(n, allowed)

@@ -271,6 +271,11 @@ class SurrogateSearcher(Searcher):
         self._train_y: list[float] = []
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
 
+    @property
+    def map_seed(self) -> int:
+        """Seed of the UMAP map this searcher uses."""
+        return int(self.embedding.seed)
+
     def _allowed_mask(self) -> np.ndarray:
         return ~self._blocked & self._in_pool
 
