@@ -11,7 +11,7 @@ from scipy import stats
 
 from act_bench.cli import main
 from act_bench.errors import InvalidInputError
-from act_bench.search import CandidateSet, create_searcher
+from act_bench.search import CandidateSet, create_searcher, searcher_info
 from evaluation import (
     TableOracle,
     TableReference,
@@ -268,7 +268,7 @@ def test_replay_on_the_tiny_test_table(name, tmp_path):
     from act_bench.tables import load_table
 
     table = load_table(Path(__file__).parent / "data" / "tiny-table")
-    kw = {"cache_dir": tmp_path} if ":" in name else None
+    kw = {"cache_dir": tmp_path} if searcher_info(name).uses_map else None
     res = replay(name, table, budget=6, seeds=3, searcher_kwargs=kw)
     assert all(sorted(r) == list(range(6)) for r in res.rows)      # every function once, then exhausted
     cands = CandidateSet.from_table(table)

@@ -14,6 +14,7 @@ from act_bench.search import (
     create_searcher,
     list_searchers,
     register_searcher,
+    searcher_info,
 )
 from act_bench.space import BASELINE_FUNCTIONS, evaluate_many, output_keys
 from evaluation._synthetic import synthetic_table
@@ -38,7 +39,7 @@ def cache(tmp_path_factory):
 
 
 def _make(name, candidates, cache, seed, **kw):
-    if ":" in name:
+    if searcher_info(name).uses_map:
         kw.setdefault("cache_dir", cache)
     return create_searcher(name, candidates, seed=seed, **kw)
 
