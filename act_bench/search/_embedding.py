@@ -15,16 +15,17 @@ Settings (paper appendix D, "UMAP Settings"):
 Determinism. umap-learn's own spectral initialisation is not reproducible when the k-NN graph has more than four
 connected components: it places the components with scikit-learn's ARPACK ``SpectralEmbedding`` of the centroid
 affinities ``exp(-d**2)``, which are the identity matrix when the centroids are far apart (the outputs features:
-centroid distances up to 1e15), and ARPACK then restarts from its own internal random vector, which changes from call
-to call within a process. So the graph (``UMAP(transform_mode="graph")``, umap-learn's code) and the stochastic
-layout (``umap.umap_.simplicial_set_embedding``, umap-learn's code, single-threaded, ``random_state=seed``) are
-umap-learn's, but the initialisation is computed here, deterministically, by the same recipe (``_spectral_init``):
-the two smallest non-trivial eigenvectors of each component's normalised Laplacian (dense LAPACK ``eigh`` up to
-4,096 rows, LOBPCG from a fixed start above; signs fixed), components placed as umap-learn does for up to four components and, for more, by
-classical MDS of the ``log1p`` centroid distances (instead of the degenerate affinity spectrum). The union graph
-is laid out with ``random_state=seed`` (umap-learn hard-codes 42), so every feature set's map depends on its seed and
-a replay seed varies the map as an unseeded rerun would. The same features and seed give bit-identical coordinates
-in any process on the same software versions (tested).
+centroid distances up to 1e15); the embedding returned for that degenerate problem changes from call to call within
+a process (observed on a 5x5 identity with a fixed RandomState). So the graph (``UMAP(transform_mode="graph")``,
+umap-learn's code) and the stochastic layout (``umap.umap_.simplicial_set_embedding``, umap-learn's code,
+single-threaded, ``random_state=seed``) are umap-learn's, but the initialisation is computed here,
+deterministically, by the same recipe (``_spectral_init``): the two smallest non-trivial eigenvectors of each
+component's normalised Laplacian (dense LAPACK ``eigh`` up to 4,096 rows, LOBPCG from a fixed start above; signs
+fixed), components placed as umap-learn does for up to four components and, for more, by classical MDS of the
+``log1p`` centroid distances (instead of the degenerate affinity spectrum). The union graph is laid out with
+``random_state=seed`` (umap-learn hard-codes 42), so every feature set's map depends on its seed and a replay seed
+varies the map as an unseeded rerun would. The same features and seed give bit-identical coordinates in any process
+on the same software versions (tested).
 
 Rows with invalid FIM features or non-finite outputs are left out. ``n_neighbors`` is lowered to ``n_rows - 1`` for
 tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn, pynndescent, numba, numpy, scipy
