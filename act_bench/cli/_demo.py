@@ -97,7 +97,7 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
         for name, e in exact.items():
             t1 = e["evals_to_top1pct"]
             lines.append(f"| {name} | {fmt(t1['median'])} [{fmt(t1['quantiles']['2.5%'])}, "
-                         f"{fmt(t1['quantiles']['97.5%'])}] | {fmt(t1['mean'])} | {t1['found_within_budget']:.2f} |")
+                         f"{fmt(t1['quantiles']['97.5%'])}] | {t1['mean']:.1f} | {t1['found_within_budget']:.2f} |")
     cis = sorted({f"{n}: {a['ci']['method']}" for n, a in replay["algorithms"].items() if a["ci"]["maps"]})
     lines += ["", ("\"evaluations to top-1%\": evaluations until the best validation accuracy found reaches the table's "
               "top 1% (median over seeds, \"not reached\" when most seeds did not get there within the budget); a CI "

@@ -35,7 +35,7 @@ def _human(summary: dict) -> str:
             f"{ref['best_val_accuracy']:.4f}, top-1% threshold {ref['top1pct_threshold']:.4f}, "
             f"best of the {ref.get('n_baselines', 0)} baselines {_fmt(ref.get('best_baseline_val_accuracy'))}, "
             f"ReLU {_fmt(ref['relu_val_accuracy'])}")
-    cols = (f"{'algorithm':<24}{'top-1%: median [95% CI]':<26}{'found':>7}{'beat base: median [CI]':>26}"
+    cols = (f"{'algorithm':<34}{'top-1%: median [95% CI]':<26}{'found':>7}{'beat base: median [CI]':>26}"
             f"{'final val':>11}{'final test':>12}{'seconds':>9}  CI over")
     lines = [head, f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
              cols]
@@ -46,7 +46,7 @@ def _human(summary: dict) -> str:
         ci = a.get("ci", {})
         unit = {"run": "runs", "map": f"{ci.get('maps')} maps", "runs-on-one-map": "runs, 1 map"}.get(
             ci.get("unit"), "-")
-        lines.append(f"{label:<24}{_ci_text(t1):<26}{t1['found_fraction']:>7.2f}"
+        lines.append(f"{label:<34}{_ci_text(t1):<26}{t1['found_fraction']:>7.2f}"
                      f"{_ci_text(a['evals_to_beat_baselines']):>26}{a['final_val_accuracy']:>11.4f}"
                      f"{a['final_test_accuracy']:>12.4f}{a['seconds']:>9.1f}  {unit}")
     exact = summary.get("exact_random") or {}
@@ -56,7 +56,7 @@ def _human(summary: dict) -> str:
         for name, e in exact.items():
             t1, q = e["evals_to_top1pct"], e["evals_to_top1pct"]["quantiles"]
             bb = e.get("evals_to_beat_baselines", {}).get("median")
-            lines.append(f"  {name:<22}{_fmt(t1['median'])} [{_fmt(q['2.5%'])}, {_fmt(q['97.5%'])}], mean "
+            lines.append(f"  {name:<32}{_fmt(t1['median'])} [{_fmt(q['2.5%'])}, {_fmt(q['97.5%'])}], mean "
                          f"{_fmt(t1['mean'])}, P(found) {t1['found_within_budget']:.2f}; beat base {_fmt(bb)}")
     lines.append("('-': not reached within the budget in enough runs, or too few seeds for a 95% bound; 'beat "
                  "base': evaluations after the baselines until the best baseline is beaten; CI over: the "
