@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", default=",".join(GRID))
     args = parser.parse_args(argv)
 
-    from act_bench.search import CandidateSet, embed_candidates
+    from act_bench.search import CandidateSet, embed_candidates, searcher_info
     from evaluation import TableOracle, TableReference, replay_grid, summarize
 
     if args.table:
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{(time.perf_counter() - t0) * 1e3:6.1f} ms")
     peer_ratios(candidates, args.cache_dir)
 
-    kwargs = {a: {"embedding_seed": 0, "cache_dir": args.cache_dir} for a in algos if ":" in a}
+    kwargs = {a: {"embedding_seed": 0, "cache_dir": args.cache_dir} for a in algos if searcher_info(a).uses_map}
     walls, cpu = [], {a: [] for a in algos}
     results = None
     for rep in range(args.repeats):
