@@ -74,6 +74,18 @@ def test_spectral_init_equals_umaps_where_umaps_is_deterministic(candidates):
             np.testing.assert_allclose(o, r * sign, atol=1e-4 * np.abs(ref).max())
 
 
+def test_lobpcg_path_for_large_components_matches_the_dense_eigenvectors(candidates, monkeypatch):
+    """Above DENSE_EIGH_ROWS the eigenvectors come from LOBPCG (fixed start): same vectors up to sign, reproducible."""
+    rows = np.flatnonzero(candidates.outputs_valid)
+    settings = _embedding._settings_for("outputs", rows.size)["outputs"]
+    graph = _embedding._pruned(_embedding._fuzzy_graph(candidates.outputs[rows], settings, 0))
+    dense = _embedding._laplacian_eigenvectors(graph, 2)
+    monkeypatch.setattr(_embedding, "DENSE_EIGH_ROWS", 10)
+    a = _embedding._laplacian_eigenvectors(graph, 2)
+    assert a.tobytes() == _embedding._laplacian_eigenvectors(graph, 2).tobytes()
+    np.testing.assert_allclose(a * np.sign(np.sum(a * dense, axis=0)), dense, atol=1e-3)
+
+
 @pytest.mark.parametrize("feats", ["outputs", "both"])
 def test_maps_are_bit_identical_within_a_process_and_from_empty_caches(feats, tmp_path):
     """Five far-apart clusters: the case where umap-learn's own spectral initialisation changes from call to call
