@@ -26,11 +26,13 @@ from act_bench.space._enumerate import (
 from act_bench.space._evaluate import (
     STANDARD_INPUT_SPEC,
     ActivationFunction,
+    BackwardMode,
     as_expr,
     evaluate,
     function_outputs,
     gaussian_moments,
     standard_inputs,
+    value_and_derivative,
 )
 from act_bench.space._expr import PLACEHOLDERS, Expr, X, parse, parse_schema
 from act_bench.space._ops import (
@@ -55,6 +57,7 @@ __all__ = [
     "STANDARD_INPUT_SPEC",
     "UNARY_OPS",
     "ActivationFunction",
+    "BackwardMode",
     "EquivalenceClasses",
     "Expr",
     "OpKind",
@@ -77,4 +80,5 @@ __all__ = [
     "parse",
     "parse_schema",
     "standard_inputs",
+    "value_and_derivative",
 ]

@@ -236,7 +236,7 @@ def output_keys(outputs: np.ndarray, *, signed_zero: bool = False) -> np.ndarray
             _POOL = ThreadPoolExecutor(workers)
         bounds = np.linspace(0, n, workers + 1).astype(int)
         parts = list(_POOL.map(lambda ab: _hash_rows(outputs[ab[0]:ab[1]], mult, signed_zero),
-                               zip(bounds[:-1], bounds[1:])))
+                               itertools.pairwise(bounds)))
         h = np.concatenate(parts)
     else:
         h = _hash_rows(outputs, mult, signed_zero)

@@ -1,26 +1,42 @@
-"""Evaluating expressions: standard inputs, ``function_outputs``, the torch module, Gaussian moments."""
+"""Evaluating expressions: standard inputs, ``function_outputs``, the torch module, Gaussian moments.
+
+Three ways to differentiate an expression, all with the same gradient-safe local derivatives (``Operator.grad``) and
+the same forward values (every value is computed by the operators' ``fn``, exactly as without gradients):
+
+* ``evaluate`` with an input that requires grad: one ``torch.autograd.Function`` per operator node; supports
+  higher-order derivatives (its backward is made of differentiable torch operations).
+* :func:`value_and_derivative`: forward-mode chain rule through the tree, giving ``f(x)`` and ``f'(x)`` at once.
+* ``ActivationFunction(..., backward="fused")`` (the default): one ``torch.autograd.Function`` per activation whose
+  forward computes ``f(x)`` and ``f'(x)`` without recording a graph and whose backward is ``grad * f'(x)``
+  (first-order only).
+"""
 
 from __future__ import annotations
 
 import math
+from enum import Enum
 from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
+from act_bench._validation import check_choice
 from act_bench.errors import InvalidInputError
 from act_bench.space._expr import Expr, parse
-from act_bench.space._ops import get_operator
+from act_bench.space._ops import Operator, OpKind, Partial, chain, get_operator
 
 __all__ = [
     "STANDARD_INPUT_SPEC",
     "ActivationFunction",
+    "BackwardMode",
     "as_expr",
     "evaluate",
     "function_outputs",
     "gaussian_moments",
     "standard_inputs",
+    "value_and_derivative",
 ]
 
 #: How the standard inputs are made (recorded in table metadata).
@@ -57,9 +73,27 @@ def as_expr(expr: Expr | str) -> Expr:
 
 
 def evaluate(expr: Expr | str, x: torch.Tensor) -> torch.Tensor:
-    """Apply ``expr`` element-wise to tensor ``x`` (any shape, any floating dtype); shared subtrees computed once."""
+    """Apply ``expr`` element-wise to tensor ``x`` (any shape, any floating dtype); shared subtrees computed once.
+
+    If gradients are enabled and ``x`` requires grad, every operator node is one ``torch.autograd.Function`` with the
+    gradient-safe derivative of ``docs/space.md`` ("Operator gradients"); its backward is differentiable, so
+    higher-order derivatives work. The values are the same bits either way.
+
+    Examples
+    --------
+    >>> x = torch.tensor([100.0, -1.0], requires_grad=True)
+    >>> evaluate("elu(x)", x).sum().backward()
+    >>> x.grad
+    tensor([1.0000, 0.3679])
+    """
     expr = as_expr(expr)
+    tracked = torch.is_grad_enabled() and x.requires_grad
     cache: dict[Expr, torch.Tensor] = {}
+
+    def apply(op: Operator, args: list[torch.Tensor]) -> torch.Tensor:
+        if not tracked:
+            return op.fn(*args)
+        return _OpFunction.apply(op.name, *args)
 
     def rec(node: Expr) -> torch.Tensor:
         if node.is_input:
@@ -68,11 +102,106 @@ def evaluate(expr: Expr | str, x: torch.Tensor) -> torch.Tensor:
         if hit is not None:
             return hit
         op = get_operator(node.op)
-        out = op.fn(*[rec(a) for a in node.args])
+        args = [rec(a) for a in node.args]
+        if op.kind is OpKind.NARY and tracked:
+            step = get_operator(op.fold)  # the same left fold as op.fn, one node per step
+            out = args[0]
+            for a in args[1:]:
+                out = apply(step, [out, a])
+        else:
+            out = apply(op, args)
         cache[node] = out
         return out
 
     return rec(expr)
+
+
+class _OpFunction(torch.autograd.Function):
+    """One operator node: forward ``op.fn``, backward ``chain(grad, op.grad(...))`` (differentiable)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(name: str, *args: torch.Tensor) -> torch.Tensor:
+        out = get_operator(name).fn(*args)
+        return out.view_as(out) if any(out is a for a in args) else out  # identity: a new tensor for autograd
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.op = get_operator(inputs[0])
+        ctx.save_for_backward(*inputs[1:], output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        *args, out = ctx.saved_tensors
+        partials = ctx.op.grad(*args, out)
+        grads: list[torch.Tensor | None] = [None]
+        for a, p, needed in zip(args, partials, ctx.needs_input_grad[1:]):
+            if not needed:
+                grads.append(None)
+                continue
+            g = chain(p, grad)
+            grads.append(g if g.shape == a.shape else g.sum_to_size(a.shape))
+        return tuple(grads)
+
+
+def _times(a: Partial, b: Partial) -> Partial:
+    """Chain-rule product of two partials (floats stay floats; see :func:`~act_bench.space._ops.chain`)."""
+    if isinstance(b, float):
+        return a * b if isinstance(a, float) else chain(b, a)
+    return chain(a, b)
+
+
+def _plus(a: Partial | None, b: Partial) -> Partial:
+    return b if a is None else a + b
+
+
+def value_and_derivative(expr: Expr | str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(x), f'(x))`` element-wise, by the forward-mode chain rule through the expression tree; no graph recorded.
+
+    ``f(x)`` has the same bits as :func:`evaluate`; ``f'(x)`` uses the gradient-safe local derivatives
+    (``docs/space.md``, "Operator gradients"): it is finite wherever ``f(x)`` is finite and the derivative is
+    representable, and agrees with autograd through :func:`evaluate` to float rounding.
+
+    Examples
+    --------
+    >>> y, d = value_and_derivative("sub(softplus(x),selu(x))", torch.tensor([-100.0, 0.5, 100.0]))
+    >>> d
+    tensor([-1.4013e-45, -4.2316e-01, -5.0701e-02])
+    """
+    expr = as_expr(expr)
+    cache: dict[Expr, tuple[torch.Tensor, Partial]] = {}
+
+    def step(op: Operator, vals: list[torch.Tensor], tans: list[Partial]) -> tuple[torch.Tensor, Partial]:
+        out = op.fn(*vals)
+        tan: Partial | None = None
+        for p, t in zip(op.grad(*vals, out), tans):
+            tan = _plus(tan, _times(p, t))
+        return out, tan
+
+    def rec(node: Expr) -> tuple[torch.Tensor, Partial]:
+        if node.is_input:
+            return x, 1.0
+        hit = cache.get(node)
+        if hit is not None:
+            return hit
+        op = get_operator(node.op)
+        parts = [rec(a) for a in node.args]
+        if op.kind is OpKind.NARY:
+            fold = get_operator(op.fold)
+            res = parts[0]
+            for nxt in parts[1:]:
+                res = step(fold, [res[0], nxt[0]], [res[1], nxt[1]])
+        else:
+            res = step(op, [v for v, _ in parts], [t for _, t in parts])
+        cache[node] = res
+        return res
+
+    with torch.no_grad():
+        y, d = rec(expr)
+        if isinstance(d, float):
+            d = torch.full_like(y, d)
+    return y, d
 
 
 def function_outputs(expr: Expr | str) -> np.ndarray:
@@ -113,6 +242,42 @@ def gaussian_moments(expr: Expr | str) -> tuple[float, float]:
     return _moments(str(as_expr(expr)))
 
 
+class BackwardMode(str, Enum):
+    """How :class:`ActivationFunction` differentiates its expression (same values and derivative formulas)."""
+
+    #: One autograd node per activation; forward computes f and f' and keeps f' for the backward (the fastest).
+    FUSED = "fused"
+    #: As FUSED, but keeps only the input and recomputes f' in the backward (less memory, a second forward).
+    RECOMPUTE = "recompute"
+    #: One autograd node per operator (:func:`evaluate`); supports higher-order derivatives.
+    AUTOGRAD = "autograd"
+
+
+class _FusedActivation(torch.autograd.Function):
+    """``f(x)`` with backward ``grad * f'(x)``; ``f'`` from :func:`value_and_derivative`. First-order only."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, expr: Expr, recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        y, d = value_and_derivative(expr, x)
+        return (y.clone() if y is x else y), d
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, expr, recompute = inputs
+        ctx.expr, ctx.recompute = expr, recompute
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(x if recompute else output[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor, _grad_d: torch.Tensor | None):
+        (saved,) = ctx.saved_tensors
+        d = value_and_derivative(ctx.expr, saved)[1] if ctx.recompute else saved
+        return chain(d, grad), None, None
+
+
 class ActivationFunction(nn.Module):
     """A ``torch.nn.Module`` applying an activation-function expression element-wise.
 
@@ -124,18 +289,31 @@ class ActivationFunction(nn.Module):
         If True, the output is ``(f(x) - mu) / sigma`` where ``mu`` and ``sigma`` are the mean and standard deviation
         of ``f(z)`` for ``z ~ N(0, 1)``, so the activation has zero mean and unit variance under a standard normal
         input. Raises :class:`InvalidInputError` if those moments are not finite or ``sigma`` is 0.
+    backward : {"fused", "recompute", "autograd"} or BackwardMode, default "fused"
+        How gradients are formed (:class:`BackwardMode`). The values are identical in every mode and so are the
+        derivative formulas (``docs/space.md``, "Operator gradients"); "fused" and "recompute" build one autograd
+        node for the whole expression and allow first-order gradients only, "autograd" one node per operator and
+        allows higher-order gradients. Without gradients (``torch.no_grad()`` or an input that does not require
+        grad) every mode is a plain evaluation.
 
     Examples
     --------
     >>> act = ActivationFunction("swish(x)")
     >>> act(torch.zeros(2, 3)).shape
     torch.Size([2, 3])
+    >>> x = torch.tensor([100.0], requires_grad=True)
+    >>> ActivationFunction("elu(x)")(x).sum().backward()
+    >>> x.grad
+    tensor([1.])
     """
 
-    def __init__(self, expr: Expr | str, *, normalize: bool = False) -> None:
+    def __init__(self, expr: Expr | str, *, normalize: bool = False,
+                 backward: BackwardMode | str = BackwardMode.FUSED) -> None:
         super().__init__()
         self.expr = as_expr(expr)
         self.normalize = bool(normalize)
+        self.backward_mode = BackwardMode(check_choice(backward, "backward", "ActivationFunction",
+                                                       [m.value for m in BackwardMode]))
         self.shift, self.scale = 0.0, 1.0
         if self.normalize:
             mean, second = gaussian_moments(self.expr)
@@ -146,10 +324,14 @@ class ActivationFunction(nn.Module):
             self.shift, self.scale = mean, 1.0 / math.sqrt(var)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = evaluate(self.expr, x)
+        if self.backward_mode is BackwardMode.AUTOGRAD or not (torch.is_grad_enabled() and x.requires_grad):
+            y = evaluate(self.expr, x)
+        else:
+            y = _FusedActivation.apply(x, self.expr, self.backward_mode is BackwardMode.RECOMPUTE)[0]
         if self.normalize:
             y = (y - self.shift) * self.scale
         return y
 
     def extra_repr(self) -> str:
-        return f"{str(self.expr)!r}" + (", normalize=True" if self.normalize else "")
+        mode = "" if self.backward_mode is BackwardMode.FUSED else f", backward={self.backward_mode.value!r}"
+        return f"{str(self.expr)!r}" + (", normalize=True" if self.normalize else "") + mode

@@ -1,7 +1,8 @@
 """Operator tables: the paper's Table 3 (27 unary, 7 binary), 4 n-ary and 4 optional extra unary operators.
 
-Every operator is an element-wise torch function. Where TensorFlow 2.8 (the reference implementation) and torch's
-defaults differ, the TensorFlow float32 definition is used and written out explicitly here:
+Every operator is an element-wise torch function (``fn``) with a gradient-safe local derivative (``grad``). Where
+TensorFlow 2.8 (the reference implementation) and torch's defaults differ, the TensorFlow float32 definition is used
+and written out explicitly here:
 
 =================  ==========================================================================================
 ``swish``          ``x * sigmoid(x)`` (``tf.nn.swish``); torch's ``silu`` is ``x / (1 + exp(-x))``, rounded
@@ -20,6 +21,16 @@ defaults differ, the TensorFlow float32 definition is used and written out expli
 ``elish``          ``x * sigmoid(x)`` for ``x >= 0``, ``expm1(x) * sigmoid(x)`` otherwise (extra operator).
 ``mish``           ``x * tanh(softplus(x))`` (extra operator).
 =================  ==========================================================================================
+
+Gradients (``docs/space.md``, "Operator gradients"). ``grad(*args, out)`` returns the local partial derivatives
+``d out / d args[i]``, written out so that no branch a ``where`` does not select is ever evaluated outside its domain:
+``elu``/``selu`` use ``exp(min(x, 0))``, ``softplus`` is ``sigmoid(x)`` and ``log_sigmoid`` is ``sigmoid(-x)`` at any
+``x`` (TensorFlow's gradients), ``tanh``, ``sigmoid``, ``swish``, ``gelu`` use forms that do not cancel. Conventions at
+ties and kinks follow TensorFlow: ``max(a, b)`` sends the gradient to ``a`` where ``a >= b`` and ``min`` where
+``a <= b``; ``relu'(0) = 0``, ``abs'(0) = sign(0) = 0``, ``elu'(0) = 1``, ``selu'(0) = scale * alpha``,
+``leakyrelu'(0) = 0.2``, ``hard_sigmoid`` passes the gradient on the closed interval, ``bessel_i1e'(0) = 0.5``;
+``d pow(a, b) / d b = 0`` where ``a <= 0``. The chain rule uses :func:`chain`, in which an exact zero factor wins
+(``0 * inf = 0``): a saturated operator (``tanh(exp(x))`` at ``x = 100``, ``min(exp(x), 1)``) has gradient 0, not NaN.
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ __all__ = [
     "UNARY_OPS",
     "OpKind",
     "Operator",
+    "Partial",
+    "chain",
     "get_operator",
     "list_operators",
 ]
@@ -46,6 +59,11 @@ _F32_EPS = float(torch.finfo(torch.float32).eps)
 _SOFTPLUS_THRESHOLD = math.log(_F32_EPS) + 2.0  # TF: log(eps) + 2, about -13.94 for float32
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+#: A local partial derivative: a tensor, or a Python float for a constant one (``add``: 1, ``negative``: -1, ...).
+Partial = torch.Tensor | float
 
 
 class OpKind(str, Enum):
@@ -68,14 +86,22 @@ class Operator:
         ``unary`` takes 1 argument, ``binary`` 2, ``n-ary`` 2 or more.
     fn : callable
         Element-wise torch implementation taking ``arity`` tensors.
+    grad : callable
+        ``grad(*args, out)`` -> tuple of local partial derivatives ``d out / d args[i]`` (a :data:`Partial` each),
+        finite wherever ``out`` is finite and the derivative is representable. For an n-ary operator it is the
+        ``grad`` of its binary step ``fold`` (n-ary operators are left folds of a binary operator).
     extra : bool
         True for the optional operators not in the paper's Table 3.
+    fold : str or None
+        For an n-ary operator, the binary operator it left-folds (``sum_n``: ``add``); else None.
     """
 
     name: str
     kind: OpKind
     fn: Callable[..., torch.Tensor]
+    grad: Callable[..., tuple[Partial, ...]]
     extra: bool = False
+    fold: str | None = None
 
     def accepts(self, n_args: int) -> bool:
         if self.kind is OpKind.UNARY:
@@ -88,6 +114,30 @@ class Operator:
     def arity_text(self) -> str:
         return {OpKind.UNARY: "1 argument", OpKind.BINARY: "2 arguments", OpKind.NARY: "2 or more arguments"}[self.kind]
 
+
+def chain(a: Partial, b: torch.Tensor) -> torch.Tensor:
+    """The chain-rule product ``a * b`` in which an exact zero factor wins: ``0 * inf = 0 * nan = 0``.
+
+    ``a`` may be a Python float (a constant partial); ``b`` is a tensor. This is what makes a saturated branch
+    contribute nothing: ``tanh(exp(x))`` at ``x = 100`` has ``tanh' = 0`` and ``exp' = inf``, and its derivative is 0.
+
+    Examples
+    --------
+    >>> chain(torch.tensor([0.0, 2.0]), torch.tensor([float("inf"), 3.0]))
+    tensor([0., 6.])
+    """
+    if isinstance(a, float):
+        if a == 1.0:
+            return b
+        if a == -1.0:
+            return -b
+        if a == 0.0:
+            return torch.zeros_like(b)
+        return b * a
+    return torch.where((a == 0) | (b == 0), 0.0, a * b)
+
+
+# --- forward formulas (unchanged: forward values are part of the benchmark's definition) ---------------------------
 
 def _softplus(x: torch.Tensor) -> torch.Tensor:
     # tf.math.softplus (Eigen scalar_softplus_op): thresholded to avoid overflow and keep precision.
@@ -140,61 +190,159 @@ def _fold(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[
     return nary
 
 
+# --- local derivatives: d out / d arg, never evaluating an unselected branch out of its domain -------------------
+
+def _d_const(value: float) -> Callable[..., tuple[Partial, ...]]:
+    def d(*args: torch.Tensor) -> tuple[Partial, ...]:
+        return (value,) * (len(args) - 1)
+
+    return d
+
+
+def _d_tanh(x, y):
+    c = torch.cosh(x)  # 1 / cosh^2 does not cancel where 1 - tanh^2 rounds to 0 (|x| > 9)
+    return (1.0 / (c * c),)
+
+
+def _d_sigmoid(x, y):
+    return (y * torch.sigmoid(-x),)  # sigmoid(x) * sigmoid(-x): no cancellation in 1 - sigmoid(x)
+
+
+def _d_arcsinh(x, y):
+    return (1.0 / torch.hypot(x, torch.ones_like(x)),)  # 1 / sqrt(1 + x^2) without overflowing x^2
+
+
+def _d_bessel_i0e(x, y):
+    return (torch.special.i1e(x) - torch.sign(x) * y,)
+
+
+def _d_bessel_i1e(x, y):
+    # TF's formula: i0e(x) - y * (sign(x) + 1/x), and the limit 0.5 where |x| <= eps
+    not_tiny = torch.abs(x) > _F32_EPS
+    safe = torch.where(not_tiny, x, _F32_EPS)
+    return (torch.where(not_tiny, torch.special.i0e(safe) - y * (torch.sign(safe) + 1.0 / safe), 0.5),)
+
+
+def _d_relu(x, y):
+    return ((x > 0).to(x.dtype),)  # TF: relu'(0) = 0
+
+
+def _d_elu(x, y):
+    return (torch.where(x > 0, 1.0, torch.exp(torch.clamp(x, max=0.0))),)  # TF: elu'(0) = 1
+
+
+def _d_selu(x, y):
+    return (torch.where(x > 0, _SELU_SCALE, (_SELU_SCALE * _SELU_ALPHA) * torch.exp(torch.clamp(x, max=0.0))),)
+
+
+def _d_swish(x, y):
+    s = torch.sigmoid(x)  # tf.nn.swish's gradient s * (1 + x * (1 - s)), with sigmoid(-x) for 1 - s
+    return (s * (1.0 + x * torch.sigmoid(-x)),)
+
+
+def _d_softsign(x, y):
+    d = 1.0 + torch.abs(x)
+    return (1.0 / (d * d),)
+
+
+def _d_hard_sigmoid(x, y):
+    t = 0.2 * x + 0.5  # the clip's input, as the forward rounds it; TF's clip passes the gradient on [0, 1]
+    return (torch.where((t >= 0.0) & (t <= 1.0), 0.2, 0.0).to(x.dtype),)
+
+
+def _d_elish(x, y):
+    s, r = torch.sigmoid(x), torch.sigmoid(-x)
+    neg = torch.clamp(x, max=0.0)
+    return (torch.where(x >= 0, s * (1.0 + x * r), torch.exp(neg) * s + torch.expm1(neg) * s * r),)
+
+
+def _d_mish(x, y):
+    sp = _softplus(x)
+    c = torch.cosh(sp)
+    return (torch.tanh(sp) + x * torch.sigmoid(x) / (c * c),)
+
+
+def _d_gelu(x, y):
+    # Phi(x) + x phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2 (no cancellation for x << 0)
+    return (0.5 * torch.erfc(x * (-1.0 / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) * _INV_SQRT_2PI,)
+
+
+def _d_div(a, b, y):
+    return 1.0 / b, -(y / b)  # TF: d/db = (-a / b) / b, which does not overflow b * b
+
+
+def _d_pow(a, b, y):
+    # TF's gradients, with an exact-zero exponent winning (d/da pow(a, 0) = 0 also at a = 0) and d/db = 0 for a <= 0
+    da = torch.where(b == 0, 0.0, b * torch.pow(a, b - 1.0))
+    positive = a > 0
+    db = torch.where(positive, y * torch.log(torch.where(positive, a, 1.0)), 0.0)
+    return da, db
+
+
+def _d_max(a, b, y):
+    first = a >= b  # TF: ties go to the first argument
+    return first.to(a.dtype), (~first).to(a.dtype)
+
+
+def _d_min(a, b, y):
+    first = a <= b
+    return first.to(a.dtype), (~first).to(a.dtype)
+
+
 _U = OpKind.UNARY
 UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("zero", _U, torch.zeros_like),
-    Operator("one", _U, torch.ones_like),
-    Operator("identity", _U, lambda x: x),
-    Operator("negative", _U, torch.neg),
-    Operator("abs", _U, torch.abs),
-    Operator("reciprocal", _U, lambda x: 1.0 / x),
-    Operator("square", _U, lambda x: x * x),
-    Operator("exp", _U, torch.exp),
-    Operator("erf", _U, torch.erf),
-    Operator("erfc", _U, torch.erfc),
-    Operator("sinh", _U, torch.sinh),
-    Operator("cosh", _U, torch.cosh),
-    Operator("tanh", _U, torch.tanh),
-    Operator("expm1", _U, torch.expm1),
-    Operator("sigmoid", _U, torch.sigmoid),
-    Operator("log_sigmoid", _U, _log_sigmoid),
-    Operator("arcsinh", _U, torch.asinh),
-    Operator("arctan", _U, torch.atan),
-    Operator("bessel_i0e", _U, torch.special.i0e),
-    Operator("bessel_i1e", _U, torch.special.i1e),
-    Operator("relu", _U, torch.relu),
-    Operator("elu", _U, _elu),
-    Operator("selu", _U, _selu),
-    Operator("swish", _U, _swish),
-    Operator("softplus", _U, _softplus),
-    Operator("softsign", _U, _softsign),
-    Operator("hard_sigmoid", _U, _hard_sigmoid),
+    Operator("zero", _U, torch.zeros_like, _d_const(0.0)),
+    Operator("one", _U, torch.ones_like, _d_const(0.0)),
+    Operator("identity", _U, lambda x: x, _d_const(1.0)),
+    Operator("negative", _U, torch.neg, _d_const(-1.0)),
+    Operator("abs", _U, torch.abs, lambda x, y: (torch.sign(x),)),
+    Operator("reciprocal", _U, lambda x: 1.0 / x, lambda x, y: (-(y * y),)),
+    Operator("square", _U, lambda x: x * x, lambda x, y: (x + x,)),
+    Operator("exp", _U, torch.exp, lambda x, y: (y,)),
+    Operator("erf", _U, torch.erf, lambda x, y: (_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
+    Operator("erfc", _U, torch.erfc, lambda x, y: (-_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
+    Operator("sinh", _U, torch.sinh, lambda x, y: (torch.cosh(x),)),
+    Operator("cosh", _U, torch.cosh, lambda x, y: (torch.sinh(x),)),
+    Operator("tanh", _U, torch.tanh, _d_tanh),
+    Operator("expm1", _U, torch.expm1, lambda x, y: (torch.exp(x),)),
+    Operator("sigmoid", _U, torch.sigmoid, _d_sigmoid),
+    Operator("log_sigmoid", _U, _log_sigmoid, lambda x, y: (torch.sigmoid(-x),)),
+    Operator("arcsinh", _U, torch.asinh, _d_arcsinh),
+    Operator("arctan", _U, torch.atan, lambda x, y: (1.0 / (1.0 + x * x),)),
+    Operator("bessel_i0e", _U, torch.special.i0e, _d_bessel_i0e),
+    Operator("bessel_i1e", _U, torch.special.i1e, _d_bessel_i1e),
+    Operator("relu", _U, torch.relu, _d_relu),
+    Operator("elu", _U, _elu, _d_elu),
+    Operator("selu", _U, _selu, _d_selu),
+    Operator("swish", _U, _swish, _d_swish),
+    Operator("softplus", _U, _softplus, lambda x, y: (torch.sigmoid(x),)),
+    Operator("softsign", _U, _softsign, _d_softsign),
+    Operator("hard_sigmoid", _U, _hard_sigmoid, _d_hard_sigmoid),
 ]}
 
 EXTRA_UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("elish", _U, _elish, extra=True),
-    Operator("leakyrelu", _U, lambda x: torch.where(x > 0, x, 0.2 * x), extra=True),
-    Operator("mish", _U, lambda x: x * torch.tanh(_softplus(x)), extra=True),
-    Operator("gelu", _U, _gelu, extra=True),
+    Operator("elish", _U, _elish, _d_elish, extra=True),
+    Operator("leakyrelu", _U, lambda x: torch.where(x > 0, x, 0.2 * x),
+             lambda x, y: (torch.where(x > 0, 1.0, 0.2).to(x.dtype),), extra=True),
+    Operator("mish", _U, lambda x: x * torch.tanh(_softplus(x)), _d_mish, extra=True),
+    Operator("gelu", _U, _gelu, _d_gelu, extra=True),
 ]}
 
 _B = OpKind.BINARY
 BINARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("add", _B, torch.add),
-    Operator("sub", _B, torch.sub),
-    Operator("mul", _B, torch.mul),
-    Operator("div", _B, torch.div),
-    Operator("pow", _B, torch.pow),
-    Operator("max", _B, torch.maximum),
-    Operator("min", _B, torch.minimum),
+    Operator("add", _B, torch.add, _d_const(1.0)),
+    Operator("sub", _B, torch.sub, lambda a, b, y: (1.0, -1.0)),
+    Operator("mul", _B, torch.mul, lambda a, b, y: (b, a)),
+    Operator("div", _B, torch.div, _d_div),
+    Operator("pow", _B, torch.pow, _d_pow),
+    Operator("max", _B, torch.maximum, _d_max),
+    Operator("min", _B, torch.minimum, _d_min),
 ]}
 
 _N = OpKind.NARY
 NARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("sum_n", _N, _fold(torch.add)),
-    Operator("prod_n", _N, _fold(torch.mul)),
-    Operator("max_n", _N, _fold(torch.maximum)),
-    Operator("min_n", _N, _fold(torch.minimum)),
+    Operator(name, _N, _fold(BINARY_OPS[step].fn), BINARY_OPS[step].grad, fold=step)
+    for name, step in [("sum_n", "add"), ("prod_n", "mul"), ("max_n", "max"), ("min_n", "min")]
 ]}
 
 _ALL: dict[str, Operator] = {**UNARY_OPS, **EXTRA_UNARY_OPS, **BINARY_OPS, **NARY_OPS}
