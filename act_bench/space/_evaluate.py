@@ -261,7 +261,8 @@ class _FusedActivation(torch.autograd.Function):
     @staticmethod
     def forward(x: torch.Tensor, expr: Expr, recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
         y, d = value_and_derivative(expr, x)
-        return (y.clone() if y is x else y), d
+        y = y.clone() if y is x else y
+        return y, (d.clone() if d is y else d)  # exp(x): f' is f itself; autograd needs two tensors
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:

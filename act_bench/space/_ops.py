@@ -134,7 +134,9 @@ def chain(a: Partial, b: torch.Tensor) -> torch.Tensor:
         if a == 0.0:
             return torch.zeros_like(b)
         return b * a
-    return torch.where((a == 0) | (b == 0), 0.0, a * b)
+    prod = a * b
+    # only a NaN product is replaced, so the product stays differentiable (higher-order derivatives) elsewhere
+    return torch.where(torch.isnan(prod) & ((a == 0) | (b == 0)), 0.0, prod)
 
 
 # --- forward formulas (unchanged: forward values are part of the benchmark's definition) ---------------------------
@@ -273,7 +275,9 @@ def _d_div(a, b, y):
 
 def _d_pow(a, b, y):
     # TF's gradients, with an exact-zero exponent winning (d/da pow(a, 0) = 0 also at a = 0) and d/db = 0 for a <= 0
-    da = torch.where(b == 0, 0.0, b * torch.pow(a, b - 1.0))
+    # b * a^(b-1) in float64: a^(b-1) alone overflows float32 for tiny a (pow(x, x) at x = 1e-42 has slope -95)
+    a64, b64 = a.to(torch.float64), b.to(torch.float64)
+    da = torch.where(b == 0, 0.0, (b64 * torch.pow(a64, b64 - 1.0)).to(a.dtype))
     positive = a > 0
     db = torch.where(positive, y * torch.log(torch.where(positive, a, 1.0)), 0.0)
     return da, db

@@ -1,0 +1,470 @@
+"""Gradient-safe operators (issue 12): forward values unchanged, gradients finite and correct.
+
+References
+----------
+* Forward: the operator formulas as they were before this change, frozen verbatim in ``_frozen_forward.py``; the
+  shipped table's ``outputs`` column (produced by the old code) is checked by ``test_shipped_table.py``.
+* Gradients: a float64 forward-mode chain rule over the expression tree whose local partial derivatives come from
+  ``torch.autograd`` on float64 reference formulas (torch built-ins such as ``F.elu``, ``F.softplus``, ``F.mish``,
+  not our derivative formulas), evaluated at the float32 values of the nodes (computed with the frozen old forward).
+  Using the float32 node values makes the reference the exact derivative *of the computation we perform*; comparing
+  to the derivative at float64 node values would instead measure how ill-conditioned a composition's forward is
+  (``pow(x, square(x))`` has no float32 digit in common with float64 at x = 10), which no gradient can fix.
+
+Tolerance (``_check``): ``|g32 - g64| <= E + 1e-14 * (1 + T)``. ``E`` is a first-order bound on the error of a
+float32 chain rule, accumulated over the tree: at each operator, the incoming tangents' errors times ``|partial|``,
+plus each partial's own error times ``|incoming tangent|``, plus the rounding of the sum. A float32 partial's own
+error is taken as ``RTOL * |partial| + DENORMAL``: RTOL = 1e-4 (840 float32 ulps) covers a few ulps per formula and
+up to ``|x f''(x) / f'(x)|`` ulps where a partial varies fast (``exp``/``erf`` near their overflow or underflow ends:
+<= ~100 ulps), and for ``bessel_i0e``/``i1e`` it is relative to ``i0e(x)``, the size of the two terms their formula
+subtracts; DENORMAL = 1.2e-38 because below float32's normal range there is no relative precision and kernels flush
+to 0 (``torch.sigmoid(-90.0)`` is 0, not 8.2e-40). ``T`` is the magnitude of the incoming tangents: float64 autograd
+of some built-ins cancels in saturated tails (``1 - tanh(x)^2`` is 0 in float64 for x > 19 while the float32
+derivative ``1 / cosh(x)^2`` is 1.7e-17 at x = 20), an absolute error of ~1e-16 per unit of incoming tangent.
+
+Finite output => finite gradient is asserted wherever every quantity a float32 chain rule forms (local partials,
+forward tangents, reverse-mode adjoints, the error bound) is representable in float32: ``mul(x,reciprocal(x))`` at
+x = 1e-38 has output 1 but ``d/dx 1/x = -1e76``, which no float32 computation can hold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import _frozen_forward as old
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from act_bench.errors import InvalidInputError
+from act_bench.space import (
+    PAPER_THREE_NODE_SCHEMA,
+    ActivationFunction,
+    BackwardMode,
+    Expr,
+    enumerate_schema,
+    evaluate,
+    evaluate_many,
+    list_operators,
+    standard_inputs,
+    value_and_derivative,
+)
+from act_bench.space import get_operator as new_operator
+
+F32_MAX = float(np.finfo(np.float32).max)
+RTOL = 1e-4  # per operator: 840 float32 ulps (module docstring)
+# absolute error allowed in each float32 partial or tangent: below float32's normal range results have no relative
+# precision and kernels may flush them to 0 (torch.sigmoid(-90.0) is 0, not 8.2e-40)
+DENORMAL = float(np.finfo(np.float32).tiny)
+D64 = torch.float64
+
+# --- float64 reference partials (torch autograd on built-in formulas; TF conventions at ties and kinks) -----------
+
+
+def _clamp_neg(x):
+    return torch.clamp(x, max=0.0)
+
+
+_REF_UNARY = {
+    "zero": lambda x: x * 0.0,
+    "one": lambda x: x * 0.0 + 1.0,
+    "identity": lambda x: x,
+    "negative": lambda x: -x,
+    "abs": torch.abs,
+    "reciprocal": torch.reciprocal,
+    "square": lambda x: x ** 2,
+    "exp": torch.exp,
+    "erf": torch.erf,
+    "erfc": torch.erfc,
+    "sinh": torch.sinh,
+    "cosh": torch.cosh,
+    "tanh": torch.tanh,
+    "expm1": torch.expm1,
+    "sigmoid": torch.sigmoid,
+    "log_sigmoid": F.logsigmoid,
+    "arcsinh": torch.asinh,
+    "arctan": torch.atan,
+    "bessel_i0e": torch.special.i0e,
+    "bessel_i1e": torch.special.i1e,
+    "relu": torch.relu,
+    "elu": F.elu,
+    "selu": F.selu,
+    "swish": F.silu,
+    "softplus": F.softplus,
+    "softsign": F.softsign,
+    "elish": lambda x: torch.where(x >= 0, x * torch.sigmoid(x), torch.expm1(_clamp_neg(x)) * torch.sigmoid(x)),
+    "leakyrelu": lambda x: F.leaky_relu(x, 0.2),
+    "mish": F.mish,
+    "gelu": F.gelu,
+}
+
+
+def _ref_pow(a, b):
+    pos = a > 0
+    # a > 0: exp(b log a) (both partials); a <= 0: torch.pow for d/da (it returns 0 for b == 0), d/db = 0 (TF)
+    safe = torch.where(pos, a, 1.0)
+    return torch.where(pos, torch.exp(b * torch.log(safe)), torch.pow(torch.where(pos, 1.0, a), b.detach()))
+
+
+_REF_BINARY = {
+    "add": torch.add,
+    "sub": torch.sub,
+    "mul": torch.mul,
+    "div": torch.div,
+    "pow": _ref_pow,
+    "max": lambda a, b: torch.where(a >= b, a, b),  # TF: ties to the first argument
+    "min": lambda a, b: torch.where(a <= b, a, b),
+}
+_STEP = {"sum_n": "add", "prod_n": "mul", "max_n": "max", "min_n": "min"}
+
+
+def _ref_partials(name: str, args32: list[torch.Tensor]) -> list[torch.Tensor]:
+    """float64 partial derivatives of operator ``name`` at the (float32) argument values."""
+    xs = [a.to(D64).requires_grad_(True) for a in args32]
+    if name == "hard_sigmoid":
+        # the clip's input as the float32 forward rounds it, then d/dx = 0.2 * clip'(t); TF's clip_by_value is
+        # maximum(minimum(t, 1), 0), whose gradients pass ties to t (torch.clamp's backward is 0 at t == 1)
+        t = (0.2 * args32[0] + 0.5).to(D64).requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.where(t > 1, 1.0, torch.where(t < 0, 0.0, t)).sum(), t)
+        return [0.2 * g]
+    fn = _REF_UNARY.get(name) or _REF_BINARY[name]
+    grads = torch.autograd.grad(fn(*xs).sum(), xs, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for x, g in zip(xs, grads)]
+
+
+def _term_scale(name: str, args32: list[torch.Tensor], partials: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Magnitude of the terms of a local derivative before cancellation (used for the tolerance only)."""
+    if name in ("bessel_i0e", "bessel_i1e"):
+        return [partials[0].abs() + torch.special.i0e(args32[0].to(D64))]
+    return [p.abs() for p in partials]
+
+
+def _strong(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where((a == 0) | (b == 0), 0.0, a * b)
+
+
+def _old_op(name: str):
+    return old.get_operator(name)
+
+
+class _Ref:
+    """Reference results of one expression at float32 inputs."""
+
+    def __init__(self, y32, g64, m, t, k):
+        self.y32, self.g64, self.m, self.t, self.k = y32, g64, m, t, k
+
+
+def reference(expr: Expr, x32: torch.Tensor) -> _Ref:
+    """Reference derivative of ``expr`` at ``x32`` (module docstring).
+
+    ``y32``: value by the frozen old forward; ``g64``: float64 chain rule; ``m``: first-order bound on the error of
+    a float32 chain rule (the tolerance); ``t``: magnitude of the incoming tangents; ``k``: the largest magnitude of any quantity a float32 chain rule forms
+    (local partials, forward tangents and their terms, reverse-mode adjoints): where ``k`` exceeds float32's range, a
+    float32 gradient may legitimately overflow (``mul(x,reciprocal(x))`` at x = 1e-38: ``d/dx 1/x = -1e76``).
+    """
+    occurrences = []  # (partials, children) per operator application, for the reverse pass
+
+    def rec(node: Expr):
+        if node.is_input:
+            one = torch.ones_like(x32, dtype=D64)
+            return x32, one, torch.zeros_like(one), torch.zeros_like(one), None
+        kids = [rec(a) for a in node.args]
+        if node.op in _STEP:
+            acc = kids[0]
+            for kid in kids[1:]:
+                acc = combine(_STEP[node.op], [acc, kid])
+            return acc
+        return combine(node.op, kids)
+
+    def combine(name, kids):
+        vals = [kid[0] for kid in kids]
+        out = _old_op(name).fn(*vals)
+        partials = _ref_partials(name, vals)
+        scales = _term_scale(name, vals, partials)
+        terms = [_strong(p, kid[1]) for p, kid in zip(partials, kids)]
+        g = sum(terms)
+        # first-order bound on the float32 error: the error of each incoming tangent times |partial|, plus each
+        # partial's own error (RTOL relative to its term scale, DENORMAL absolute) times |incoming tangent|
+        m = sum(_strong(p.abs(), kid[2]) + _strong(RTOL * sc + DENORMAL, kid[1].abs())
+                for p, sc, kid in zip(partials, scales, kids)) + RTOL * sum(t.abs() for t in terms)
+        t = sum(kid[1].abs() for kid in kids)
+        record = (partials, [kid[4] for kid in kids], terms, g)
+        occurrences.append(record)
+        return out, g, m, t, record
+
+    y32, g64, m, t, root = rec(expr)
+    k = torch.zeros_like(g64)
+
+    def down(record, adj):  # reverse mode: adjoint of each operator application, root first
+        nonlocal k
+        partials, children, terms, g = record
+        k = torch.maximum(k, torch.maximum(adj.abs(), g.abs()))
+        for p, term, child in zip(partials, terms, children):
+            k = torch.maximum(k, torch.maximum(p.abs(), term.abs()))
+            if child is not None:
+                down(child, _strong(adj, p))
+            else:
+                k = torch.maximum(k, _strong(adj, p).abs())
+
+    if root is not None:
+        down(root, torch.ones_like(g64))
+    return _Ref(y32, g64, m, t, torch.maximum(k, m))
+
+
+def _check(expr: Expr, x32: torch.Tensor, g32: torch.Tensor, what: str, *, ref: _Ref | None = None) -> None:
+    ref = ref if ref is not None else reference(expr, x32)
+    y_finite = torch.isfinite(ref.y32)
+    representable = torch.isfinite(ref.g64) & torch.isfinite(ref.k) & (ref.k <= F32_MAX)
+    bad = y_finite & representable & ~torch.isfinite(g32)
+    assert not bad.any(), f"{what} {expr}: non-finite gradient {g32[bad][:3].tolist()} at x={x32[bad][:3].tolist()}"
+    both = y_finite & representable & torch.isfinite(g32)
+    err = (g32.to(D64) - ref.g64).abs()
+    tol = ref.m + 1e-14 * (1.0 + ref.t)
+    wrong = both & (err > tol)
+    assert not wrong.any(), (f"{what} {expr}: gradient {g32[wrong][:3].tolist()} != reference "
+                             f"{ref.g64[wrong][:3].tolist()} at x={x32[wrong][:3].tolist()}")
+
+
+def _plain_grad(expr, x32):
+    x = x32.clone().requires_grad_(True)
+    y = evaluate(expr, x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    return y.detach(), g
+
+
+def _module_grad(expr, x32, mode):
+    x = x32.clone().requires_grad_(True)
+    y = ActivationFunction(expr, backward=mode)(x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    return y.detach(), g
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool((a.view(torch.int32) == b.view(torch.int32)).all())
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values, NaN == NaN and -0 == 0 (the sign of a zero gradient carries no meaning)."""
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def _all_paths(expr: Expr, x32: torch.Tensor) -> None:
+    """Every gradient path: same forward bits as the old code, finite and correct gradients, fused == plain."""
+    ref = reference(expr, x32)
+    with torch.no_grad():
+        y_nograd = evaluate(expr, x32)
+    assert _same_bits(y_nograd, ref.y32), f"forward changed for {expr}"
+    y_plain, g_plain = _plain_grad(expr, x32)
+    y_vd, g_vd = value_and_derivative(expr, x32)
+    assert _same_bits(y_plain, ref.y32) and _same_bits(y_vd, ref.y32)
+    _check(expr, x32, g_plain, "autograd", ref=ref)
+    _check(expr, x32, g_vd, "forward-mode", ref=ref)
+    for mode in (BackwardMode.FUSED, BackwardMode.RECOMPUTE):
+        y_m, g_m = _module_grad(expr, x32, mode)
+        assert _same_bits(y_m, ref.y32)
+        assert _same_values(g_m, g_vd), f"{mode.value} backward differs from value_and_derivative for {expr}"
+    # fused (forward mode) and plain (reverse mode) differ only in the order of the chain-rule roundings
+    y_finite = torch.isfinite(ref.y32) & (ref.k <= F32_MAX)  # where float32 can represent the chain rule
+    fin = torch.isfinite(g_plain) & torch.isfinite(g_vd) & y_finite
+    assert torch.equal(torch.isfinite(g_plain)[y_finite], torch.isfinite(g_vd)[y_finite]), f"finiteness: {expr}"
+    assert bool(((g_plain - g_vd).abs().to(D64)[fin] <= ref.m[fin] + 1e-30).all()), str(expr)
+
+
+# --- inputs ---------------------------------------------------------------------------------------------------------
+
+_EDGES = [0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 1e-30, -1e-30, 1e-7, -1e-7, 1.0, -1.0, 2.5, -2.5, 13.94, -13.94,
+          15.942385, -15.942385, 88.7, -88.7, 88.72284, -88.72284, 89.41599, -89.41599, 103.0, -103.0, 103.97208,
+          -103.97208, 1e4, -1e4]
+_FLOATS = st.one_of(st.floats(-1e4, 1e4, width=32), st.sampled_from(_EDGES),
+                    st.floats(-2.0 ** -10, 2.0 ** -10, width=32))
+_BATCH = st.lists(_FLOATS, min_size=1, max_size=48).map(lambda v: torch.tensor(v, dtype=torch.float32))
+
+_UNARY = list_operators("unary")
+_BINARY = list_operators("binary")
+_NARY = list_operators("n-ary")
+X = Expr("x")
+
+
+def _wide_inputs() -> torch.Tensor:
+    lin = torch.linspace(-1e4, 1e4, 2001, dtype=torch.float32)
+    return torch.cat([lin, torch.tensor(_EDGES), torch.from_numpy(standard_inputs().copy())])
+
+
+# --- forward values: bit-identical to the old code ---------------------------------------------------------------
+
+def test_three_node_space_forward_is_bit_identical_to_the_old_operators():
+    exprs = list(enumerate_schema(PAPER_THREE_NODE_SCHEMA))
+    assert len(exprs) == 5103
+    x = torch.from_numpy(standard_inputs().copy())
+    new = evaluate_many(exprs)
+    for i, e in enumerate(exprs):
+        a, b = (old.get_operator(c.op).fn(x) for c in e.args)
+        ref = old.get_operator(e.op).fn(a, b).numpy()
+        assert new[i].tobytes() == ref.tobytes(), str(e)
+    # the autograd paths produce the same bits as the no-grad evaluation, on a sample of the space
+    for e in exprs[::17]:
+        y_plain, _ = _plain_grad(e, x)
+        y_fused, _ = _module_grad(e, x, BackwardMode.FUSED)
+        row = new[exprs.index(e)]
+        assert y_plain.numpy().tobytes() == row.tobytes() == y_fused.numpy().tobytes(), str(e)
+
+
+# --- property tests per operator ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list_operators("unary"))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=_BATCH)
+def test_unary_operator_gradient(name, x):
+    _all_paths(Expr(name, (X,)), x)
+
+
+@pytest.mark.parametrize("name", _BINARY)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(a=_BATCH, b=_BATCH)
+def test_binary_operator_partials(name, a, b):
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    op = new_operator(name)
+    y = op.fn(a, b)
+    assert _same_bits(y, old.get_operator(name).fn(a, b))
+    mine = op.grad(a, b, y)
+    ref = _ref_partials(name, [a, b])
+    for k, (p, r) in enumerate(zip(mine, ref)):
+        p = torch.full_like(a, p) if isinstance(p, float) else p
+        representable = torch.isfinite(r) & (r.abs() <= F32_MAX)
+        bad = torch.isfinite(y) & representable & ~torch.isfinite(p)
+        assert not bad.any(), f"{name} d/darg{k}: {p[bad][:3].tolist()} at a={a[bad][:3].tolist()}"
+        ok = torch.isfinite(y) & representable
+        assert bool(((p.to(D64) - r).abs()[ok] <= 1e-4 * r.abs()[ok] + 1e-37).all()), (name, k)
+
+
+@pytest.mark.parametrize("name", _BINARY)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=_BATCH, f=st.sampled_from(_UNARY), g=st.sampled_from(_UNARY))
+def test_binary_operator_over_unary_branches(name, x, f, g):
+    _all_paths(Expr(name, (Expr(f, (X,)), Expr(g, (X,)))), x)
+
+
+@pytest.mark.parametrize("name", _NARY)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x=_BATCH, fs=st.lists(st.sampled_from(_UNARY + ["x"]), min_size=2, max_size=4))
+def test_nary_operator_gradient(name, x, fs):
+    args = tuple(X if f == "x" else Expr(f, (X,)) for f in fs)
+    _all_paths(Expr(name, args), x)
+
+
+def _trees(depth: int):
+    leaf = st.just(X)
+    if depth == 0:
+        return leaf
+    sub = _trees(depth - 1)
+    return st.one_of(
+        leaf,
+        st.builds(lambda o, a: Expr(o, (a,)), st.sampled_from(_UNARY), sub),
+        st.builds(lambda o, a, b: Expr(o, (a, b)), st.sampled_from(_BINARY), sub, sub),
+        st.builds(lambda o, a: Expr(o, tuple(a)), st.sampled_from(_NARY), st.lists(sub, min_size=2, max_size=3)),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(e=_trees(4), x=_BATCH)
+def test_random_compositions(e, x):
+    _all_paths(e, x)
+
+
+# --- whole three-node space on wide inputs -------------------------------------------------------------------------
+
+def test_three_node_space_gradients_finite_and_correct_on_wide_inputs():
+    """Every graph of binary(unary(x),unary(x)): finite output => finite gradient wherever the exact derivative is
+    representable, and equal to the float64 reference (fused path, the one models use)."""
+    x = _wide_inputs()
+    for e in enumerate_schema(PAPER_THREE_NODE_SCHEMA):
+        _, g = value_and_derivative(e, x)
+        _check(e, x, g, "fused")
+
+
+# --- conventions at ties and kinks (TF) -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("expr", "x", "expected"), [
+    ("relu(x)", 0.0, 0.0),
+    ("abs(x)", 0.0, 0.0),
+    ("abs(x)", -0.0, 0.0),
+    ("elu(x)", 0.0, 1.0),
+    ("selu(x)", 0.0, 1.0507009873554805 * 1.6732632423543772),
+    ("leakyrelu(x)", 0.0, 0.2),
+    ("hard_sigmoid(x)", 2.5, 0.2),
+    ("hard_sigmoid(x)", -2.5, 0.2),
+    ("hard_sigmoid(x)", 3.0, 0.0),
+    ("bessel_i1e(x)", 0.0, 0.5),
+    ("max(x,negative(x))", 0.0, 1.0),  # tie: the first argument's derivative (+1)
+    ("min(x,negative(x))", 0.0, 1.0),
+    ("max(negative(x),x)", 0.0, -1.0),
+    ("max_n(negative(x),x,abs(x))", 0.0, -1.0),  # left fold: ties go left
+    ("pow(x,zero(x))", 0.0, 0.0),  # d/da a^0 = 0 also at a = 0 (TF: 0 * inf = NaN)
+    ("pow(x,one(x))", 0.0, 1.0),
+    ("pow(x,square(x))", -2.0, -32.0),  # a < 0: d/db taken as 0 (TF), d/da = b a^(b-1) = 4 * -8
+    ("elu(x)", 100.0, 1.0),
+    ("elu(x)", 1e4, 1.0),
+    ("selu(x)", 1e4, 1.0507009873554805),
+    ("softplus(x)", 1e4, 1.0),
+    ("softplus(x)", -1e4, 0.0),
+    ("log_sigmoid(x)", -1e4, 1.0),
+    ("tanh(exp(x))", 100.0, 0.0),
+    ("min(exp(x),one(x))", 100.0, 0.0),
+    ("div(one(x),exp(x))", 100.0, 0.0),
+])
+def test_tie_and_kink_conventions(expr, x, expected):
+    xt = torch.tensor([x])
+    for mode in BackwardMode:
+        _, g = _module_grad(expr, xt, mode)
+        assert float(g[0]) == pytest.approx(expected, rel=1e-6), (expr, mode)
+
+
+def test_issue_examples_elu_at_100_and_selu_plus_square():
+    x = torch.tensor([100.0, -100.0, 1e4], requires_grad=True)
+    ActivationFunction("elu(x)")(x).sum().backward()
+    assert x.grad.tolist() == [1.0, pytest.approx(math.exp(-100), rel=1e-5, abs=1e-45), 1.0]
+    _, g = _module_grad("add(selu(x),square(x))", torch.tensor([200.0]), BackwardMode.FUSED)
+    assert g.tolist() == [pytest.approx(400 + 1.0507009873554805, rel=1e-6)]
+
+
+# --- modes -----------------------------------------------------------------------------------------------------------
+
+def test_autograd_mode_supports_second_derivatives_and_fused_refuses_them():
+    x = torch.linspace(-3, 3, 13, dtype=D64, requires_grad=True)
+    y = ActivationFunction("mul(x,sinh(x))", backward="autograd")(x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    xd = x.detach()
+    torch.testing.assert_close(g.detach(), torch.sinh(xd) + xd * torch.cosh(xd))
+    torch.testing.assert_close(h, 2 * torch.cosh(xd) + xd * torch.sinh(xd))
+    y = ActivationFunction("mul(x,sinh(x))")(x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):  # first-order only: an error, never a silently wrong second derivative
+        torch.autograd.grad(g.sum(), x)
+
+
+def test_gradcheck_float64_all_modes():
+    x = torch.linspace(-2.9, 3.1, 11, dtype=D64, requires_grad=True)
+    for mode in BackwardMode:
+        for f in ("sub(softplus(x),selu(x))", "max_n(tanh(x),swish(x),mish(x))", "pow(sigmoid(x),erfc(x))"):
+            act = ActivationFunction(f, backward=mode)
+            assert torch.autograd.gradcheck(act, (x,)), (f, mode)
+
+
+def test_torch_func_grad_through_the_fused_and_plain_paths():
+    x = torch.tensor([-100.0, -1.0, 0.5, 100.0])
+    for mode in BackwardMode:
+        act = ActivationFunction("elu(x)", backward=mode)
+        g = torch.func.vmap(torch.func.grad(lambda t, act=act: act(t)))(x)
+        assert g.tolist() == [pytest.approx(math.exp(-100), abs=1e-45), pytest.approx(math.exp(-1)), 1.0, 1.0]
+
+
+def test_backward_mode_validation_and_repr():
+    with pytest.raises(InvalidInputError, match="parameter backward of ActivationFunction must be one of"):
+        ActivationFunction("relu(x)", backward="fast")
+    assert "recompute" in repr(ActivationFunction("relu(x)", backward="recompute"))
+    assert "backward" not in repr(ActivationFunction("relu(x)"))
