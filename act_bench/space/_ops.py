@@ -27,7 +27,7 @@ Gradients (``docs/space.md``, "Operator gradients"). ``grad(*args, out)`` return
 ``elu``/``selu`` use ``exp(min(x, 0))``, ``softplus`` is ``sigmoid(x)`` and ``log_sigmoid`` is ``sigmoid(-x)`` at any
 ``x`` (TensorFlow's gradients), ``tanh``, ``sigmoid``, ``swish``, ``gelu`` use forms that do not cancel. Conventions at
 ties and kinks follow TensorFlow: ``max(a, b)`` sends the gradient to ``a`` where ``a >= b`` and ``min`` where
-``a <= b``; ``relu'(0) = 0``, ``abs'(0) = sign(0) = 0``, ``elu'(0) = 1``, ``selu'(0) = scale * alpha``,
+``a <= b``; ``relu'(0) = 0``, ``abs'(0) = sign(0) = 0``, ``elu'(0) = 1``, ``selu'(0) = scale``,
 ``leakyrelu'(0) = 0.2``, ``hard_sigmoid`` passes the gradient on the closed interval, ``bessel_i1e'(0) = 0.5``;
 ``d pow(a, b) / d b = 0`` where ``a <= 0``. The chain rule uses :func:`chain`, in which an exact zero factor wins
 (``0 * inf = 0``): a saturated operator (``tanh(exp(x))`` at ``x = 100``, ``min(exp(x), 1)``) has gradient 0, not NaN.
@@ -234,7 +234,8 @@ def _d_elu(x, y):
 
 
 def _d_selu(x, y):
-    return (torch.where(x > 0, _SELU_SCALE, (_SELU_SCALE * _SELU_ALPHA) * torch.exp(torch.clamp(x, max=0.0))),)
+    # TF's SeluGrad selects on activations < 0, i.e. x < 0: selu'(0) = scale (elu'(0) = 1 either way)
+    return (torch.where(x < 0, (_SELU_SCALE * _SELU_ALPHA) * torch.exp(torch.clamp(x, max=0.0)), _SELU_SCALE),)
 
 
 def _d_swish(x, y):
