@@ -14,6 +14,7 @@ the same forward values (every value is computed by the operators' ``fn``, exact
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
@@ -145,15 +146,73 @@ class _OpFunction(torch.autograd.Function):
         return tuple(grads)
 
 
-def _times(a: Partial, b: Partial) -> Partial:
-    """Chain-rule product of two partials (floats stay floats; see :func:`~act_bench.space._ops.chain`)."""
-    if isinstance(b, float):
-        return a * b if isinstance(a, float) else chain(b, a)
-    return chain(a, b)
+@dataclass(frozen=True)
+class _Step:
+    """One operator application of a compiled expression; ``args`` are slots (0 is ``x``, i is step i - 1's output)."""
+
+    op: Operator
+    args: tuple[int, ...]
 
 
-def _plus(a: Partial | None, b: Partial) -> Partial:
-    return b if a is None else a + b
+@lru_cache(maxsize=4096)
+def _plan(expr: Expr) -> tuple[_Step, ...]:
+    """The expression as a straight-line program: shared subtrees once, n-ary nodes as left folds of binary steps."""
+    steps: list[_Step] = []
+    slots: dict[Expr, int] = {}
+
+    def rec(node: Expr) -> int:
+        if node.is_input:
+            return 0
+        hit = slots.get(node)
+        if hit is not None:
+            return hit
+        op = get_operator(node.op)
+        args = [rec(a) for a in node.args]
+        if op.kind is OpKind.NARY:
+            fold = get_operator(op.fold)  # the same left fold as op.fn
+            acc = args[0]
+            for a in args[1:]:
+                steps.append(_Step(fold, (acc, a)))
+                acc = len(steps)
+        else:
+            steps.append(_Step(op, tuple(args)))
+            acc = len(steps)
+        slots[node] = acc
+        return acc
+
+    rec(expr)
+    return tuple(steps)
+
+
+def _times(p: Partial, t: Partial) -> Partial:
+    """Forward-mode chain-rule product: floats stay floats; a NaN product (``0 * inf``) is 0."""
+    if isinstance(t, float):
+        return p * t if isinstance(p, float) else chain(t, p)
+    if isinstance(p, float):
+        return chain(p, t)
+    return torch.mul(p, t).nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
+
+
+def _run_forward_mode(plan: tuple[_Step, ...], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    vals: list[torch.Tensor] = [x]
+    tans: list[Partial] = [1.0]
+    for step in plan:
+        args = [vals[i] for i in step.args]
+        out = step.op.fn(*args)
+        arg_tans = [tans[i] for i in step.args]
+        if step.op.tangent is not None:
+            tan = step.op.tangent(args, out, arg_tans)
+        else:
+            tan = None
+            for p, t in zip(step.op.grad(*args, out), arg_tans):
+                term = _times(p, t)
+                tan = term if tan is None else tan + term
+        vals.append(out)
+        tans.append(tan)
+    y, d = vals[-1], tans[-1]
+    if isinstance(d, float):
+        d = torch.full_like(y, d)
+    return y, d
 
 
 def value_and_derivative(expr: Expr | str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,39 +228,8 @@ def value_and_derivative(expr: Expr | str, x: torch.Tensor) -> tuple[torch.Tenso
     >>> d
     tensor([-1.4013e-45, -4.2316e-01, -5.0701e-02])
     """
-    expr = as_expr(expr)
-    cache: dict[Expr, tuple[torch.Tensor, Partial]] = {}
-
-    def step(op: Operator, vals: list[torch.Tensor], tans: list[Partial]) -> tuple[torch.Tensor, Partial]:
-        out = op.fn(*vals)
-        tan: Partial | None = None
-        for p, t in zip(op.grad(*vals, out), tans):
-            tan = _plus(tan, _times(p, t))
-        return out, tan
-
-    def rec(node: Expr) -> tuple[torch.Tensor, Partial]:
-        if node.is_input:
-            return x, 1.0
-        hit = cache.get(node)
-        if hit is not None:
-            return hit
-        op = get_operator(node.op)
-        parts = [rec(a) for a in node.args]
-        if op.kind is OpKind.NARY:
-            fold = get_operator(op.fold)
-            res = parts[0]
-            for nxt in parts[1:]:
-                res = step(fold, [res[0], nxt[0]], [res[1], nxt[1]])
-        else:
-            res = step(op, [v for v, _ in parts], [t for _, t in parts])
-        cache[node] = res
-        return res
-
     with torch.no_grad():
-        y, d = rec(expr)
-        if isinstance(d, float):
-            d = torch.full_like(y, d)
-    return y, d
+        return _run_forward_mode(_plan(as_expr(expr)), x)
 
 
 def function_outputs(expr: Expr | str) -> np.ndarray:
@@ -259,15 +287,15 @@ class _FusedActivation(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: torch.Tensor, expr: Expr, recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        y, d = value_and_derivative(expr, x)
+    def forward(x: torch.Tensor, plan: tuple[_Step, ...], recompute: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        y, d = _run_forward_mode(plan, x)
         y = y.clone() if y is x else y
         return y, (d.clone() if d is y else d)  # exp(x): f' is f itself; autograd needs two tensors
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        x, expr, recompute = inputs
-        ctx.expr, ctx.recompute = expr, recompute
+        x, plan, recompute = inputs
+        ctx.plan, ctx.recompute = plan, recompute
         ctx.mark_non_differentiable(output[1])
         ctx.save_for_backward(x if recompute else output[1])
 
@@ -275,8 +303,8 @@ class _FusedActivation(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: torch.Tensor, _grad_d: torch.Tensor | None):
         (saved,) = ctx.saved_tensors
-        d = value_and_derivative(ctx.expr, saved)[1] if ctx.recompute else saved
-        return chain(d, grad), None, None
+        d = _run_forward_mode(ctx.plan, saved)[1] if ctx.recompute else saved
+        return grad * d, None, None
 
 
 class ActivationFunction(nn.Module):
@@ -328,7 +356,7 @@ class ActivationFunction(nn.Module):
         if self.backward_mode is BackwardMode.AUTOGRAD or not (torch.is_grad_enabled() and x.requires_grad):
             y = evaluate(self.expr, x)
         else:
-            y = _FusedActivation.apply(x, self.expr, self.backward_mode is BackwardMode.RECOMPUTE)[0]
+            y = _FusedActivation.apply(x, _plan(self.expr), self.backward_mode is BackwardMode.RECOMPUTE)[0]
         if self.normalize:
             y = (y - self.shift) * self.scale
         return y

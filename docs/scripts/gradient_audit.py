@@ -42,10 +42,14 @@ EDGES = [0.0, -0.0, 1e-45, -1e-45, 1e-38, -1e-38, 1e-30, -1e-30, 1e-7, -1e-7, 13
          88.7, -88.7, 88.72284, -88.72284, 89.41599, -89.41599, 100.0, -100.0, 103.0, -103.0, 103.97208, -103.97208]
 
 
-def wide_inputs() -> torch.Tensor:
-    """The audit's float32 input batch (5,027 values)."""
+def wide_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """The audit's float32 inputs (5,027 values) and a mask of the plain batch (linspace and standard inputs)."""
     lin = torch.linspace(-1e4, 1e4, 4001, dtype=torch.float32)
-    return torch.cat([lin, torch.tensor(EDGES, dtype=torch.float32), torch.from_numpy(standard_inputs().copy())])
+    std = torch.from_numpy(standard_inputs().copy())
+    x = torch.cat([lin, std, torch.tensor(EDGES, dtype=torch.float32)])
+    plain = torch.zeros(x.numel(), dtype=torch.bool)
+    plain[:lin.numel() + std.numel()] = True
+    return x, plain
 
 
 def _old_evaluate(expr: Expr, x: torch.Tensor) -> torch.Tensor:
@@ -66,37 +70,42 @@ def gradient(expr: Expr, x: torch.Tensor, path: str) -> tuple[torch.Tensor, torc
 
 @dataclass
 class PathCount:
-    """Functions of the space with a finite output and a non-finite gradient at some input."""
+    """Functions of the space with a finite output and a non-finite gradient at some input, on one input batch."""
 
     path: str
+    batch: str
     nan: list[str] = field(default_factory=list)
     non_finite: list[str] = field(default_factory=list)
     defect: list[str] = field(default_factory=list)
 
 
-def audit() -> tuple[int, int, list[PathCount]]:
-    """(number of graphs, number of inputs, one :class:`PathCount` per gradient path).
+def audit() -> tuple[int, int, int, list[PathCount]]:
+    """(graphs, inputs of the plain batch, inputs with the edges, a :class:`PathCount` per path and batch).
 
     ``defect`` lists the functions with a non-finite gradient at an input where the float64 reference says every
     quantity of the chain rule is representable in float32 (``tests/_gradient_reference.py``); the others overflow
     only where no float32 computation can hold the derivative (``reciprocal`` at 1e-38: ``-1/x^2 = -1e76``).
     """
-    x = wide_inputs()
+    x, plain = wide_inputs()
     exprs = list(enumerate_schema(PAPER_THREE_NODE_SCHEMA))
-    counts = [PathCount(p) for p in ["old", *[m.value for m in BackwardMode]]]
+    counts = [PathCount(p, b) for p in ["old", *[m.value for m in BackwardMode]] for b in ("plain", "edges")]
     for e in exprs:
-        for c in counts:
+        for c in counts[::2]:
             y, g = gradient(e, x, c.path)
             bad = torch.isfinite(y) & ~torch.isfinite(g)
             if not bool(bad.any()):
                 continue
-            c.non_finite.append(str(e))
-            if bool(torch.isnan(g[bad]).any()):
-                c.nan.append(str(e))
             ref = reference(e, x[bad])
-            if bool((torch.isfinite(ref.g64) & (ref.k <= F32_MAX)).any()):
-                c.defect.append(str(e))
-    return len(exprs), int(x.numel()), counts
+            defect = torch.zeros_like(bad)
+            defect[bad] = torch.isfinite(ref.g64) & (ref.k <= F32_MAX)
+            for count, where in ((c, plain), (counts[counts.index(c) + 1], torch.ones_like(plain))):
+                if bool((bad & where).any()):
+                    count.non_finite.append(str(e))
+                    if bool((bad & where & torch.isnan(g)).any()):
+                        count.nan.append(str(e))
+                    if bool((defect & where).any()):
+                        count.defect.append(str(e))
+    return len(exprs), int(plain.sum()), int(x.numel()), counts
 
 
 _LABEL = {"old": "before: torch autograd through the old operators",
@@ -105,23 +114,25 @@ _LABEL = {"old": "before: torch autograd through the old operators",
           "autograd": "after: `backward=\"autograd\"` / `evaluate`"}
 
 
-def render(n_graphs: int, n_inputs: int, counts: list[PathCount]) -> str:
+def render(n_graphs: int, n_plain: int, n_all: int, counts: list[PathCount]) -> str:
     lines = [START,
-             (f"Written by `docs/scripts/gradient_audit.py`: the {n_graphs:,} graphs of `binary(unary(x),unary(x))` on "
-             f"{n_inputs:,} float32 inputs (`linspace(-1e4, 1e4, 4001)`, the float32 overflow boundaries, tiny "
-             "values, ±0 and the standard inputs). A function counts when at some input its output is finite and its "
-             "gradient is not."),
+             (f"Written by `docs/scripts/gradient_audit.py`: the {n_graphs:,} graphs of `binary(unary(x),unary(x))`. "
+              f"Plain batch: {n_plain:,} float32 inputs, `linspace(-1e4, 1e4, 4001)` and the standard inputs; with "
+              f"edges: {n_all:,}, adding the float32 overflow boundaries of `exp`/`sinh`/`cosh` (±88.72, ±89.42), "
+              "the end of `exp`'s subnormal range (±103.97), tiny values (±1e-45, ±1e-38, ±1e-30, ±1e-7) and ±0. A "
+              "function counts when at some input its output is finite and its gradient is not; a *defect* is such "
+              "an input where float32 can represent every quantity of the chain rule."),
              "",
-             ("| gradient path | NaN gradient | NaN or ±inf gradient | ... at an input where float32 can represent "
-             "the derivative (a defect) |"),
-             "|---|---|---|---|"]
+             "| gradient path | batch | NaN gradient | NaN or ±inf gradient | defects |",
+             "|---|---|---|---|---|"]
     for c in counts:
-        lines.append(f"| {_LABEL[c.path]} | {len(c.nan):,} | {len(c.non_finite):,} | {len(c.defect):,} |")
-    old_defects = set(counts[0].defect)
+        lines.append(f"| {_LABEL[c.path]} | {c.batch} | {len(c.nan):,} | {len(c.non_finite):,} | "
+                     f"{len(c.defect):,} |")
+    old_defects = set(counts[1].defect)
     diverged = ["add(selu(x),square(x))", "sub(softplus(x),selu(x))"]
     lines += ["", "Examples, before → after (fused): " + "; ".join(
         f"`{d}` {'defect' if d in old_defects else 'ok'} → "
-        f"{'defect' if d in counts[1].defect else 'ok'}" for d in diverged) + "."]
+        f"{'defect' if d in counts[3].defect else 'ok'}" for d in diverged) + "."]
     lines.append(END)
     return "\n".join(lines)
 
