@@ -14,7 +14,8 @@ possibly different load).
 
 "alone": input of shape (64, 32, 40) (the first layer's output at batch 64), ``y = act(x); y.backward(g)``.
 "step": ``mnist1d-cnn`` (9.6k parameters) at batch 64: forward, cross-entropy, backward, SGD step (momentum 0.9).
-Prints the median milliseconds per call and the ratio of each mode to ``old``.
+Prints the median process CPU milliseconds per call (less sensitive than wall time to other jobs on shared cores;
+one thread, so CPU time is the call's time on an idle machine) and the ratio of each mode to ``old``.
 
 Usage: ``python benchmarks/bench_activation.py [--reps 60] [--main /work/main] [--json]``
 """
@@ -109,9 +110,9 @@ def measure(modes: list[str], reps: int) -> dict[str, dict[str, dict[str, float]
                     runs[m]()
             for _ in range(n):
                 for m in modes:
-                    t = time.perf_counter()
+                    t = time.process_time()
                     runs[m]()
-                    times[m].append(time.perf_counter() - t)
+                    times[m].append(time.process_time() - t)
             out[f][kind] = {m: 1e3 * statistics.median(v) for m, v in times.items()}
     return out
 
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=60, help="train steps per mode (activation alone: 4x)")
     parser.add_argument("--main", default=None, help="checkout whose default ActivationFunction runs as 'main'")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="also rewrite the bench-activation block of docs/space.md with this run's table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:  # inside --main's subprocess: only the installed package's default activation
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=1))
         return 0
     modes = list(next(iter(res.values()))["alone"])
-    print(f"median ms per call, 1 thread, {args.reps} steps ({4 * args.reps} activation calls) per mode; "
+    print(f"median CPU ms per call, 1 thread, {args.reps} steps ({4 * args.reps} activation calls) per mode; "
           "ratio = mode / old")
     for kind in ("alone", "step"):
         print(f"\n{kind}: " + ("activation forward+backward, x of shape (64, 32, 40)" if kind == "alone"
@@ -148,7 +151,30 @@ def main(argv: list[str] | None = None) -> int:
         for f in FUNCTIONS:
             row = res[f][kind]
             print(f"{f:28s}" + "".join(f"{row[m]:9.3f} ({row[m] / row['old']:4.2f}x)" for m in modes))
+    if args.write_docs:
+        _write_docs(res, modes, args.reps)
     return 0
+
+
+DOC = ROOT / "docs" / "space.md"
+START, END = "<!-- bench-activation:start -->", "<!-- bench-activation:end -->"
+
+
+def _write_docs(res: dict, modes: list[str], reps: int) -> None:
+    lines = [START, (f"Written by `python benchmarks/bench_activation.py --reps {reps} --write-docs` (median process "
+             f"CPU ms per call, one thread, {os.cpu_count()}-core machine shared with other jobs; ratio to `old`)."), ""]
+    for kind, title in (("alone", "activation forward + backward, input (64, 32, 40)"),
+                        ("step", "mnist1d-cnn train step, batch 64")):
+        lines += [f"| {title} | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+        for f in FUNCTIONS:
+            row = res[f][kind]
+            lines.append(f"| `{f}` | " + " | ".join(f"{row[m]:.3f} ({row[m] / row['old']:.2f}×)" for m in modes)
+                         + " |")
+        lines.append("")
+    lines[-1] = END
+    text = DOC.read_text()
+    current = text[text.index(START):text.index(END) + len(END)]
+    DOC.write_text(text.replace(current, "\n".join(lines)))
 
 
 if __name__ == "__main__":

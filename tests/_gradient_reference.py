@@ -23,7 +23,7 @@ own error is ``RTOL * |partial| + DENORMAL * (1 + |x|)`` (binary operators: ``+ 
   (``torch.sigmoid(-90.0)`` is 0, not 8.2e-40); a unary formula multiplies such a factor by at most ``|x|``
   (``swish'(x) = sigmoid(x) (1 + x sigmoid(-x))``).
 
-The reference partials are accurate in the tails: ``tanh``, ``sigmoid``, ``expm1``, ``selu`` and ``elish`` are
+The reference partials are accurate in the tails: ``tanh``, ``sigmoid``, ``expm1``, ``selu``, ``elish`` and ``gelu`` are
 written so that float64 autograd does not cancel there (torch's ``tanh`` backward ``1 - y^2`` is 0 in float64 for
 x > 19, while the float32 derivative ``1 / cosh(x)^2`` is 1.7e-17 at x = 20).
 
@@ -33,6 +33,8 @@ x = 1e-38 has output 1 but ``d/dx 1/x = -1e76``, which no float32 computation ca
 """
 
 from __future__ import annotations
+
+import math
 
 import _frozen_forward as old
 import numpy as np
@@ -103,7 +105,8 @@ _REF_UNARY = {
     "elish": lambda x: torch.where(x >= 0, x * torch.sigmoid(x), (torch.exp(_clamp_neg(x)) - 1.0) * torch.sigmoid(x)),
     "leakyrelu": lambda x: F.leaky_relu(x, 0.2),
     "mish": F.mish,
-    "gelu": F.gelu,
+    # 0.5 x erfc(-x / sqrt 2) = F.gelu, whose float64 backward 0.5 (1 + erf(x / sqrt 2)) cancels for x << 0
+    "gelu": lambda x: 0.5 * x * torch.erfc(-x / math.sqrt(2.0)),
 }
 
 

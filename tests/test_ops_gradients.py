@@ -6,7 +6,10 @@ tolerance are described in ``_gradient_reference.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import _frozen_forward as old
 import pytest
@@ -275,3 +278,29 @@ def test_backward_mode_validation_and_repr():
         ActivationFunction("relu(x)", backward="fast")
     assert "recompute" in repr(ActivationFunction("relu(x)", backward="recompute"))
     assert "backward" not in repr(ActivationFunction("relu(x)"))
+
+
+# --- the audit figure in docs/space.md -------------------------------------------------------------------------------
+
+def test_gradient_audit_block_in_docs_is_current():
+    """docs/space.md's gradient-audit table is what docs/scripts/gradient_audit.py computes now (about 12 s CPU)."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gradient_audit", root / "docs/scripts/gradient_audit.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["gradient_audit"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    n_graphs, n_plain, n_all, counts = mod.audit()
+    text = (root / "docs" / "space.md").read_text(encoding="utf-8")
+    assert mod.render(n_graphs, n_plain, n_all, counts) in text, \
+        "docs/space.md gradient-audit block is stale: run python docs/scripts/gradient_audit.py"
+    after = {c.path: c for c in counts if c.batch == "edges"}
+    assert all(not c.defect for path, c in after.items() if path != "old")  # the acceptance figure: no defects
+
+
+@pytest.mark.parametrize("name", [n for n in list_operators("unary") if new_operator(n).native_grad])
+def test_native_autograd_shortcut_computes_our_derivative(name):
+    """A one-operator activation flagged native_grad runs under torch's autograd: same gradient as our formula."""
+    x = torch.cat([_wide_inputs(), torch.tensor([float("inf"), -float("inf")])])
+    _, g_native = _module_grad(f"{name}(x)", x, BackwardMode.FUSED)
+    _, g_ours = value_and_derivative(f"{name}(x)", x)
+    assert _same_values(g_native, g_ours), name

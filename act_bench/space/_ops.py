@@ -97,6 +97,9 @@ class Operator:
     tangent : callable or None
         Optional forward-mode rule ``tangent(args, out, arg_tangents)`` equal to the sum of ``grad``'s partials
         times the argument tangents, for operators where a direct rule is cheaper (``max``/``min`` select).
+    native_grad : bool
+        True where torch's own autograd of ``fn`` computes exactly ``grad`` (``relu``, ``abs``, ``exp``, ...): an
+        activation that is this one operator alone then runs under plain autograd, which is faster.
     """
 
     name: str
@@ -106,6 +109,7 @@ class Operator:
     extra: bool = False
     fold: str | None = None
     tangent: Callable[[list[torch.Tensor], torch.Tensor, list[Partial]], Partial] | None = None
+    native_grad: bool = False
 
     def accepts(self, n_args: int) -> bool:
         if self.kind is OpKind.UNARY:
@@ -325,12 +329,12 @@ _U = OpKind.UNARY
 UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
     Operator("zero", _U, torch.zeros_like, _d_const(0.0)),
     Operator("one", _U, torch.ones_like, _d_const(0.0)),
-    Operator("identity", _U, lambda x: x, _d_const(1.0)),
-    Operator("negative", _U, torch.neg, _d_const(-1.0)),
-    Operator("abs", _U, torch.abs, lambda x, y: (torch.sign(x),)),
+    Operator("identity", _U, lambda x: x, _d_const(1.0), native_grad=True),
+    Operator("negative", _U, torch.neg, _d_const(-1.0), native_grad=True),
+    Operator("abs", _U, torch.abs, lambda x, y: (torch.sign(x),), native_grad=True),
     Operator("reciprocal", _U, lambda x: 1.0 / x, lambda x, y: (-(y * y),)),
-    Operator("square", _U, lambda x: x * x, lambda x, y: (x + x,)),
-    Operator("exp", _U, torch.exp, lambda x, y: (y,)),
+    Operator("square", _U, lambda x: x * x, lambda x, y: (x + x,), native_grad=True),
+    Operator("exp", _U, torch.exp, lambda x, y: (y,), native_grad=True),
     Operator("erf", _U, torch.erf, lambda x, y: (_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
     Operator("erfc", _U, torch.erfc, lambda x, y: (-_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
     Operator("sinh", _U, torch.sinh, lambda x, y: (torch.cosh(x),)),
@@ -343,7 +347,7 @@ UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
     Operator("arctan", _U, torch.atan, lambda x, y: (1.0 / (1.0 + x * x),)),
     Operator("bessel_i0e", _U, torch.special.i0e, _d_bessel_i0e),
     Operator("bessel_i1e", _U, torch.special.i1e, _d_bessel_i1e),
-    Operator("relu", _U, torch.relu, _d_relu),
+    Operator("relu", _U, torch.relu, _d_relu, native_grad=True),
     Operator("elu", _U, _elu, _d_elu),
     Operator("selu", _U, _selu, _d_selu),
     Operator("swish", _U, _swish, _d_swish),
