@@ -85,7 +85,10 @@ class Operator:
     kind : OpKind
         ``unary`` takes 1 argument, ``binary`` 2, ``n-ary`` 2 or more.
     fn : callable
-        Element-wise torch implementation taking ``arity`` tensors.
+        Element-wise torch implementation taking ``arity`` tensors (the forward values). Differentiate through
+        :func:`~act_bench.space.evaluate` or :class:`~act_bench.space.ActivationFunction`, which use ``grad``:
+        torch's autograd through ``fn`` itself is not gradient-safe (a ``where`` branch it does not select can
+        still put NaN into the gradient).
     grad : callable
         ``grad(*args, out)`` -> tuple of local partial derivatives ``d out / d args[i]`` (a :data:`Partial` each),
         finite wherever ``out`` is finite and the derivative is representable. For an n-ary operator it is the
