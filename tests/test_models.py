@@ -25,7 +25,8 @@ def _count_weight_layers(model):
 
 
 def test_registry_lists_and_refuses_overwrite():
-    assert list_models() == ["all-cnn-c", "mnist1d-cnn", "mobilevitv2-0.5", "resnet-50", "resnet-56"]
+    assert list_models() == ["all-cnn-c", "mnist1d-cnn", "mnist1d-resnet", "mnist1d-vit", "mobilevitv2-0.5", "resnet-50",
+                             "resnet-56"]
     with pytest.raises(InvalidInputError, match="already registered"):
         register_model("all-cnn-c", input_shape=(1,), default_num_classes=2)(lambda act, k: nn.Linear(1, k))
     with pytest.raises(InvalidInputError, match="all-cnn-c, mnist1d-cnn"):
@@ -40,7 +41,8 @@ def test_registry_lists_and_refuses_overwrite():
         create_model("all-cnn-c", lambda: 3)
 
 
-@pytest.mark.parametrize("name", ["all-cnn-c", "mnist1d-cnn", "mobilevitv2-0.5", "resnet-56", "resnet-50"])
+@pytest.mark.parametrize("name", ["all-cnn-c", "mnist1d-cnn", "mnist1d-resnet", "mnist1d-vit", "mobilevitv2-0.5",
+                                  "resnet-56", "resnet-50"])
 def test_every_model_uses_the_given_activation_everywhere(name):
     spec = get_model_spec(name)
     model = create_model(name, "tanh(sigmoid(x))", num_classes=7, seed=0)
