@@ -28,10 +28,10 @@ from data_builders.models._resnet import ResNet50, ResNetV2Cifar
 
 __all__ = [
     "MNIST1DCNN",
-    "MNIST1DResNet",
-    "MNIST1DViT",
     "ActivationSpec",
     "AllCNNC",
+    "MNIST1DResNet",
+    "MNIST1DViT",
     "MobileViTv2",
     "ModelSpec",
     "ResNet50",
