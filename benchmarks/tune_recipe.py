@@ -13,7 +13,8 @@ Run::
     OMP_NUM_THREADS=1 python benchmarks/tune_recipe.py --recipe act-bench-mnist1d-vit --seeds 1
 
 Grids (``GRIDS`` below) are lr x weight decay x epochs with the recipe's optimizer (SGD with momentum 0.9, warmup
-one epoch, linear decay, gradient clipping 1.0, as ``act-bench-mnist1d``), plus AdamW points for the transformer.
+one epoch, linear decay, gradient clipping 1.0, as ``act-bench-mnist1d``), plus AdamW points for the transformer
+(decoupled weight decay 0.05, PyTorch's default betas).
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ def _points(optimizer: str, axes: dict) -> list[tuple[str, dict]]:
     return out
 
 
+# The transformer's grid drops the SGD weight-decay axis (it moved the ResNet's mean accuracy by < 0.005 at every
+# lr and epochs) to make room for AdamW on the 2 shared cores.
 GRIDS = {
     "act-bench-mnist1d-resnet": _points("sgd", _SGD_AXES),
-    "act-bench-mnist1d-vit": _points("sgd", _SGD_AXES) + _points("adamw", _ADAMW_AXES),
+    "act-bench-mnist1d-vit": _points("sgd", {**_SGD_AXES, "weight_decay": (5.0e-4,)}) + _points("adamw", _ADAMW_AXES),
 }
 
 

@@ -29,7 +29,7 @@ def _classes(schema: str):
 
 def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: str = "add(elu(x),arctan(x))",
                     schema: str = "binary(unary(x),unary(x))", invalid_fim_fraction: float = 0.05,
-                    noise: float = 0.02):
+                    noise: float = 0.02, epochs: int | None = None):
     """A ``functions`` DataFrame (columns as a ``BenchmarkTable``) with ``attrs["fim_layout"]``.
 
     Parameters
@@ -40,6 +40,11 @@ def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: st
         Seed of the subset, the noise and the synthetic features.
     target : str
         The function whose outputs define the optimum: accuracy is highest for outputs closest to it.
+    epochs : int, optional
+        Also add per-epoch learning curves (``curve_val_accuracy``, cumulative ``curve_seconds``; the names of
+        ``evaluation._schedulers.CURVE_COLUMNS``): saturating curves from chance (0.1) to the function's accuracy
+        with a per-function rate, so rankings after the first epochs differ from the final ranking; the last point is
+        the table's value and runtime.
 
     Examples
     --------
@@ -94,6 +99,19 @@ def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: st
         "fim_cdf": [row if v else np.zeros(0, np.float32) for row, v in zip(cdf, fim_valid)],
         "outputs": list(out),
     })
+    if epochs is not None:
+        epochs = check_int(epochs, "epochs", "synthetic_table", min_value=1)
+        e = np.arange(1, epochs + 1)
+        rate = rng.lognormal(mean=np.log(0.6), sigma=0.6, size=keep.size)
+        shape = (1 - np.exp(-rate[:, None] * e)) / (1 - np.exp(-rate[:, None] * epochs))
+        curves = 0.1 + (acc[:, None] - 0.1) * shape
+        curves[:, -1] = acc
+        steps = runtime[:, None] / epochs * rng.uniform(0.8, 1.2, size=(keep.size, epochs))
+        cum = np.cumsum(steps, axis=1)
+        cum = cum * (runtime / cum[:, -1])[:, None]
+        cum[:, -1] = runtime
+        df["curve_val_accuracy"] = list(curves)
+        df["curve_seconds"] = list(cum)
     df.attrs["fim_layout"] = [dict(layer) for layer in SYNTHETIC_LAYOUT]
     return df
 
