@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
+import sys
 from pathlib import Path
 
-from act_bench.cli._common import ArgumentParser, emit, nonnegative_int, positive_int
+from act_bench.cli._common import ArgumentParser, _int_type, emit, nonnegative_int, positive_int
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
+
+_int_at_least_2 = _int_type(2)
 
 
 def _load(table: str):
@@ -65,6 +70,17 @@ def _human(summary: dict) -> str:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.evals is not None and args.time_budget is not None:
+        raise InvalidInputError("--evals and --time-budget exclude each other (a budget in proposals, or in "
+                                "simulated seconds)")
+    if args.evals is None and args.time_budget is None:
+        args.evals = 100
+    if args.scheduler is not None or args.time_budget is not None or "," in args.table:
+        return _cmd_replay_suite(args)
+    return _cmd_replay_one(args)
+
+
+def _cmd_replay_one(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.search import list_searchers, searcher_info
@@ -113,6 +129,127 @@ def _check_png(out: str) -> None:
         raise InvalidInputError(f"--out {out!r}: plots are written as PNG; the file name must end in .png")
 
 
+_SAFE = re.compile(r"^[\w.-]+$")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str], kwargs: dict,
+                     out: Path | None, progress) -> tuple[dict, dict]:
+    """One table of ``replay --scheduler/--time-budget/--table A,B``: the plain replay for ``--scheduler none``
+    with ``--evals`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
+    from evaluation import compare, compare_multifidelity, simulated_seconds
+
+    scheduler = args.scheduler or "none"
+    if scheduler == "none" and args.time_budget is None:
+        summary, results = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers,
+                                   out_dir=out, table_name=name, n_jobs=args.jobs, searcher_kwargs=kwargs,
+                                   progress=progress)
+        summary["scheduler"] = {"name": "none", "eta": args.eta, "min_epochs": args.min_epochs}
+        summary["time_budget"] = None
+        for a, res in results.items():
+            summary["algorithms"][a]["simulated_seconds"] = simulated_seconds(res)
+        return summary, results
+    return compare_multifidelity(table, algos, scheduler=scheduler, evals=args.evals, time_budget=args.time_budget,
+                                 seeds=args.seeds, workers=args.workers, eta=args.eta, min_epochs=args.min_epochs,
+                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=progress)
+
+
+def _human_suite(summary: dict) -> str:
+    lines = []
+    for s in summary["tables"].values():
+        block = dict(s, evals=s["evals"] if s["evals"] is not None else f"(time budget {s['time_budget']:g} s)")
+        lines.append(_human(block))
+        sched = s["scheduler"]
+        lines.append(f"scheduler {sched['name']} (eta {sched['eta']}, min epochs {sched['min_epochs']}); simulated "
+                     "seconds used per run (mean / max):")
+        for a, blk in s["algorithms"].items():
+            sec = blk["simulated_seconds"]
+            lines.append(f"  {a:<14}{sec['mean']:>12.1f}{sec['max']:>12.1f}")
+        lines.append("")
+    ranks = summary["ranks"]
+    lines.append(f"average rank over {len(summary['tables'])} table(s) by {summary['rank_by']} "
+                 f"(95% bootstrap CI over seeds, {ranks['n_boot']} resamples):")
+    for a, r in sorted(ranks["algorithms"].items(), key=lambda kv: kv[1]["mean_rank"]):
+        lines.append(f"  {a:<14}{r['mean_rank']:>7.2f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
+    return "\n".join(lines)
+
+
+def _cmd_replay_suite(args: argparse.Namespace) -> int:
+    """``replay`` over one or several tables (``--table A,B,C``) with a scheduler or a simulated-time budget; reports
+    per-table results and each algorithm's average rank across the tables."""
+    from act_bench.search import CandidateSet
+    from evaluation import (
+        RANK_METRICS,
+        TableOracle,
+        TableReference,
+        average_ranks,
+        learning_curves,
+        per_seed_scores,
+        write_summary,
+    )
+
+    algos = [a.strip() for a in args.algorithms.split(",")]
+    if args.maps is not None and args.embedding_seed is not None:
+        raise InvalidInputError("--maps and --embedding-seed exclude each other (one shared map, or N maps)")
+    if args.jobs > 1 and (args.scheduler not in (None, "none") or args.time_budget is not None):
+        raise InvalidInputError("--jobs > 1 runs the full-fidelity replay only; with --scheduler sh|asha or "
+                                "--time-budget the scheduled replay runs in one process (use --jobs 1)")
+    names = [t.strip() for t in args.table.split(",")]
+    if any(not t for t in names) or len(set(names)) != len(names):
+        raise InvalidInputError(f"--table must list distinct tables separated by commas; got {args.table!r}")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out must be a directory; {str(out)!r} is a file")
+    tables = [_load(t) for t in names]  # every table is checked before any replay starts
+    if args.scheduler in ("sh", "asha"):
+        for arg, table in zip(names, tables):
+            try:
+                learning_curves(table)
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"table {_table_name(table, arg)!r}: {exc}") from None
+    kwargs = {a: {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
+              for a in algos if ":" in a}
+
+    def progress(name, res):
+        if not args.json:
+            sys.stderr.write(f"  {name}: {res.seconds:.1f} s\n")
+
+    per_table: dict[str, dict] = {}
+    scores: dict[str, dict] = {}
+    for i, (arg, table) in enumerate(zip(names, tables)):
+        label = _table_name(table, arg)
+        if label in per_table:
+            label = f"{label} ({arg})"
+        sub = None
+        if out is not None:
+            sub = out / (label if _SAFE.match(label) and len(tables) > 1 else f"table-{i}") if len(tables) > 1 \
+                else out
+        if not args.json:
+            sys.stderr.write(f"table {label}:\n")
+        summary, results = _one_table_suite(table, label, args, algos, kwargs, sub, progress)
+        per_table[label] = summary
+        ref = TableReference.from_oracle(TableOracle.from_table(table), CandidateSet.from_table(table)
+                                         .index_of("relu(x)"))
+        scores[label] = {a: per_seed_scores(results[a], ref, args.rank_by) for a in algos}
+    ranks = average_ranks(scores, higher_is_better=RANK_METRICS[args.rank_by], n_boot=args.bootstrap)
+    summary = {"tables": per_table, "rank_by": args.rank_by, "ranks": ranks,
+               "embedding": {"shared_seed": args.embedding_seed, "n_maps": args.maps,
+                             "per_run_seed": args.embedding_seed is None and args.maps is None}}
+    if out is not None:
+        write_summary(summary, out / "summary.json")
+    emit(summary, args.json, _human_suite(summary))
+    return 0
+
+
 def _cmd_plot_map(args: argparse.Namespace) -> int:
     from evaluation._figures import map_figure
 
@@ -144,10 +281,14 @@ def register(subparsers) -> None:
                                           "and within each pool a surrogate chooses from (random:fim-valid, "
                                           "random:finite-outputs, random:both-valid), with the exact "
                                           "order-statistics values of random search beside the simulated ones.")
-    p.add_argument("--table", required=True, help="table directory, shipped table name or Hub id")
+    p.add_argument("--table", required=True, help="table directory, shipped table name or Hub id; several "
+                                                  "separated by commas (e.g. the MNIST-1D suite "
+                                                  "act-bench-mnist1d,act-bench-mnist1d-resnet,act-bench-mnist1d-vit)"
+                                                  " run the same algorithms on each and add average ranks")
     p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
                    help="comma-separated searcher names (default: %(default)s)")
-    p.add_argument("--evals", type=positive_int, default=100, help="evaluations per run (default: %(default)s)")
+    p.add_argument("--evals", type=positive_int, default=None,
+                   help="evaluations (proposals) per run (default: 100 unless --time-budget is given)")
     p.add_argument("--seeds", type=positive_int, default=100, help="runs per algorithm, seeds 0..N-1 "
                                                                     "(default: %(default)s)")
     p.add_argument("--workers", type=positive_int, default=1,
@@ -162,6 +303,20 @@ def register(subparsers) -> None:
                                                      "~/.cache/act-bench)")
     p.add_argument("--out", default=None, help="directory for summary.json and the PNG figures")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--scheduler", choices=("none", "sh", "asha"), default=None,
+                   help="multi-fidelity scheduler applied to every algorithm, stopping runs early on the table's "
+                        "recorded per-epoch curves: sh (synchronous successive halving), asha (asynchronous), none "
+                        "(every run trains all epochs); the summary then gives each algorithm's simulated seconds")
+    p.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="simulated seconds per run, from the recorded training times (instead of --evals)")
+    p.add_argument("--eta", type=_int_at_least_2, default=3,
+                   help="successive-halving reduction factor (default: %(default)s)")
+    p.add_argument("--min-epochs", type=positive_int, default=1,
+                   help="epochs of the lowest rung (default: %(default)s)")
+    p.add_argument("--rank-by", choices=("evals_to_top1pct", "final_val_accuracy"), default="evals_to_top1pct",
+                   help="per-seed score ranking the algorithms on each table (default: %(default)s)")
+    p.add_argument("--bootstrap", type=positive_int, default=1000,
+                   help="bootstrap resamples of the average-rank CIs (default: %(default)s)")
     p.set_defaults(func=_cmd_replay)
 
     plot = subparsers.add_parser("plot", help="figures of a benchmark table (UMAP maps, eigenvalue distributions)",

@@ -32,7 +32,7 @@ from act_bench.tables._fetch import (
 )
 from act_bench.tables._hub import PublishResult, download_table, list_upload_files, publish_folder
 from act_bench.tables._layout import detect_cdf_layout, layout_entries, normalize_layout, read_layout_file
-from act_bench.tables._load import DATA_DIR_ENV, data_dirs, list_tables, load_table
+from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_tables, load_table
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._schema import (
     CONFIGS,
@@ -64,6 +64,7 @@ __all__ = [
     "N_OUTPUTS",
     "RUNS_COLUMNS",
     "SCHEMA_VERSION",
+    "SUITE_TABLES",
     "SYNETUNE_FILES",
     "SYNETUNE_OBJECTIVES",
     "UPSTREAM_BASE_URL",

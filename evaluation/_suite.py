@@ -1,0 +1,181 @@
+"""Replays over several tables and schedulers: multi-fidelity comparisons, simulated time used, and each
+algorithm's average rank across tables with bootstrap confidence intervals (as HPO-B and YAHPO Gym report them).
+
+Ranks: on every table, for every replay seed, the algorithms are ranked by ``rank_by`` (``evals_to_top1pct``:
+fewer proposals until the best-so-far reaches the table's top 1 %, a run that never gets there ranks after every run
+that does; ``final_val_accuracy``: higher best-so-far at the end). Ties share the average rank (``scipy.stats.rankdata``).
+An algorithm's rank on a table is its mean over seeds; its average rank is the mean over tables. The 95 % interval is
+the percentile bootstrap over seeds (resampled independently per table, the same resampled seeds for every algorithm
+of a table, so the comparison stays paired).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from act_bench._validation import check_int
+from act_bench.errors import InvalidInputError
+from act_bench.search import CandidateSet
+from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
+from evaluation._replay import ReplayResult, TableOracle
+from evaluation._report import _check_algorithms, write_figures
+from evaluation._schedulers import learning_curves, replay_multifidelity
+
+__all__ = ["RANK_METRICS", "average_ranks", "compare_multifidelity", "per_seed_scores", "simulated_seconds"]
+
+#: Metrics the cross-table ranks can use: name -> True when larger is better.
+RANK_METRICS = {"evals_to_top1pct": False, "final_val_accuracy": True}
+
+
+def simulated_seconds(result: ReplayResult) -> dict[str, float]:
+    """Simulated seconds a replay used per seed (clock of its last reported evaluation): mean, median, max.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = ReplayResult("x", [0, 1], np.zeros((2, 2), int), np.zeros((2, 2)), np.zeros((2, 2)),
+    ...                  np.array([[1.0, 3.0], [2.0, np.nan]]))
+    >>> simulated_seconds(r)
+    {'mean': 2.5, 'median': 2.5, 'max': 3.0}
+    """
+    used = getattr(result, "simulated_seconds", None)
+    if used is None or len(used) != len(result.seeds):
+        t = np.where(np.isfinite(result.time), result.time, -np.inf)
+        used = np.maximum(t.max(axis=1), 0.0) if t.size else np.zeros(len(result.seeds))
+    used = np.asarray(used, dtype=np.float64)
+    return {"mean": float(used.mean()), "median": float(np.median(used)), "max": float(used.max())}
+
+
+def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: str, evals: int | None = None,
+                          time_budget: float | None = None, seeds: int | Sequence[int] = 10, workers: int = 1,
+                          eta: int = 3, min_epochs: int = 1, table_name: str = "",
+                          searcher_kwargs: Mapping[str, dict] | None = None,
+                          out_dir: str | os.PathLike | None = None, progress=None
+                          ) -> tuple[dict[str, Any], dict[str, ReplayResult]]:
+    """Replay every algorithm under ``scheduler`` on ``table``; the summary has the blocks of
+    :func:`evaluation.compare` plus, per algorithm, ``simulated_seconds``, ``proposals`` and ``completed`` (mean
+    per seed), and the scheduler settings.
+
+    Examples
+    --------
+    >>> from evaluation._synthetic import synthetic_table
+    >>> s, _ = compare_multifidelity(synthetic_table(60, epochs=9), ["random"], scheduler="asha", time_budget=600,
+    ...                              seeds=2, workers=2)
+    >>> s["scheduler"]["rungs"], s["algorithms"]["random"]["simulated_seconds"]["max"] <= 600
+    ([1, 3, 9], True)
+    """
+    algos = _check_algorithms(algorithms)
+    candidates = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"))
+    try:
+        curves = learning_curves(table, oracle)
+    except InvalidInputError:
+        if scheduler != "none":
+            raise
+        curves = None
+    summary: dict[str, Any] = {
+        "table": table_name, "evals": evals, "time_budget": time_budget,
+        "seeds": seeds if isinstance(seeds, int) else len(seeds), "workers": int(workers),
+        "n_functions": len(candidates),
+        "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
+                      "relu_val_accuracy": ref.relu, "n_finite": ref.n},
+        "scheduler": {"name": scheduler, "eta": eta, "min_epochs": min_epochs}, "algorithms": {},
+    }
+    results: dict[str, ReplayResult] = {}
+    for a in algos:
+        res = replay_multifidelity(a, table, scheduler=scheduler, evals=evals, time_budget=time_budget, seeds=seeds,
+                                   workers=workers, eta=eta, min_epochs=min_epochs,
+                                   searcher_kwargs=(searcher_kwargs or {}).get(a), candidates=candidates,
+                                   oracle=oracle, curves=curves, name=a)
+        results[a] = res
+        with warnings.catch_warnings():  # columns past the shortest seed's last entry are all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            block = summarize(res, ref)
+        block["simulated_seconds"] = simulated_seconds(res)
+        block["proposals"] = float(np.mean((res.rows >= 0).sum(axis=1)))
+        block["completed"] = float(np.mean(np.isfinite(res.objective).sum(axis=1)))
+        summary["algorithms"][a] = block
+        summary["scheduler"]["rungs"] = res.rungs
+        if progress is not None:
+            progress(a, res)
+    if out_dir is not None:
+        write_figures(results, ref, out_dir, workers=max(workers, 2))
+    return summary, results
+
+
+def per_seed_scores(result: ReplayResult, ref: TableReference, rank_by: str) -> np.ndarray:
+    """One score per seed for the cross-table ranks (see the module docstring), shape (n_seeds,)."""
+    if rank_by not in RANK_METRICS:
+        raise InvalidInputError(f"parameter rank_by must be one of {', '.join(RANK_METRICS)}; got {rank_by!r}")
+    best = best_so_far(result.objective)
+    if rank_by == "evals_to_top1pct":
+        return evals_to(best, ref.top1)
+    last = np.where(np.isfinite(best), best, -np.inf).max(axis=1) if best.size else np.full(len(result.seeds),
+                                                                                           -np.inf)
+    return last
+
+
+def average_ranks(scores: Mapping[str, Mapping[str, np.ndarray]], *, higher_is_better: bool = False,
+                  n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+    """Average rank of each algorithm across tables with a paired percentile-bootstrap CI over seeds.
+
+    Parameters
+    ----------
+    scores : mapping
+        ``{table: {algorithm: per-seed scores (n_seeds,)}}``; every table lists the same algorithms, and within a
+        table every algorithm has the same number of seeds (seed ``i`` of one algorithm is paired with seed ``i``
+        of the others). ``inf``/``-inf`` are allowed (never reached).
+    higher_is_better : bool
+        Rank 1 goes to the largest score when True, to the smallest otherwise.
+
+    Returns
+    -------
+    dict
+        ``{"algorithms": {name: {"mean_rank", "ci95": [lo, hi], "per_table": {table: rank}}}, "n_boot", "level"}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = {"t1": {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0])},
+    ...      "t2": {"a": np.array([5.0, 1.0]), "b": np.array([2.0, 2.0])}}
+    >>> average_ranks(s, n_boot=10)["algorithms"]["a"]["mean_rank"]
+    1.25
+    """
+    from scipy.stats import rankdata
+
+    n_boot = check_int(n_boot, "n_boot", "average_ranks", min_value=1)
+    if not scores:
+        raise InvalidInputError("parameter scores of average_ranks must name at least one table; got none")
+    tables = list(scores)
+    algos = list(scores[tables[0]])
+    if not algos:
+        raise InvalidInputError("parameter scores of average_ranks must list at least one algorithm per table")
+    per_table_ranks = {}
+    for t in tables:
+        if list(scores[t]) != algos:
+            raise InvalidInputError(f"table {t!r} lists algorithms {list(scores[t])}; every table must list "
+                                    f"{algos} in that order")
+        mat = np.stack([np.asarray(scores[t][a], dtype=np.float64) for a in algos])  # (algos, seeds)
+        if np.isnan(mat).any():
+            raise InvalidInputError(f"scores of table {t!r} contain NaN; use inf for 'never reached'")
+        per_table_ranks[t] = rankdata(-mat if higher_is_better else mat, axis=0)  # rank per seed, 1 = best
+    mean_rank = np.mean([r.mean(axis=1) for r in per_table_ranks.values()], axis=0)
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(algos)))
+    for b in range(n_boot):
+        per = []
+        for r in per_table_ranks.values():
+            idx = rng.integers(0, r.shape[1], size=r.shape[1])
+            per.append(r[:, idx].mean(axis=1))
+        boot[b] = np.mean(per, axis=0)
+    lo, hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    return {"algorithms": {a: {"mean_rank": float(mean_rank[i]), "ci95": [float(lo[i]), float(hi[i])],
+                               "per_table": {t: float(per_table_ranks[t][i].mean()) for t in tables}}
+                           for i, a in enumerate(algos)},
+            "n_boot": n_boot, "level": level}
