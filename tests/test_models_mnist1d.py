@@ -4,19 +4,19 @@ table against a count from the parameters, the generated docs block, and a one-e
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from act_bench.cli import main
 from act_bench.errors import InvalidInputError
 from act_bench.features import compute_fim_features, fim_layers, fim_layout
 from act_bench.space import ActivationFunction
-from data_builders.build import train_run
+from act_bench.tables import load_table
 from data_builders.models import MNIST1DResNet, MNIST1DViT, create_model
-from data_builders.recipes import get_recipe
+from data_builders.recipes import get_recipe, save_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 FN = "add(tanh(x),sigmoid(x))"
@@ -109,10 +109,19 @@ def test_invalid_options_say_what_is_valid():
 
 
 @pytest.mark.parametrize("recipe", ["act-bench-mnist1d-resnet", "act-bench-mnist1d-vit"])
-def test_one_epoch_of_each_suite_recipe_trains(recipe):
+def test_tiny_build_with_each_suite_recipe(recipe, tmp_path, capsys):
+    """The real builder (CLI) on 2 functions, 1 seed, 1 epoch of tiny data: FIM features of the recipe's model."""
     r = get_recipe(recipe)
     assert r.task == "mnist1d" and r.seeds == 3 and r.model == recipe.replace("act-bench-", "")
-    tiny = r.with_overrides(epochs=1, task_args={"num_samples": 600, "val_size": 100})
-    out = train_run(tiny, "relu(x)", 0)
-    assert out.status == "ok" and out.epochs == 1
-    assert math.isfinite(out.train_loss) and math.isfinite(out.val_loss) and 0.0 <= out.val_accuracy <= 1.0
+    tiny = r.with_overrides(name=f"tiny-{recipe}", epochs=1, fim_batch_size=32,
+                                             task_args={"num_samples": 600, "val_size": 100})
+    save_recipe(tiny, tmp_path / "tiny.yaml")
+    out = tmp_path / "table"
+    assert main(["build", "--recipe", str(tmp_path / "tiny.yaml"), "--out", str(out), "--seeds", "1", "--limit", "2",
+                 "--no-progress", "--json"]) == 0
+    capsys.readouterr()
+    table = load_table(out)
+    model = create_model(tiny.model, "relu(x)")
+    assert len(table.functions) == 2 and table.functions["fim_valid"].all()
+    assert [row["layer"] for row in table.metadata["fim_layout"]] == [x.name for x in fim_layers(model)]
+    assert {len(v) for v in table.functions["fim_cdf"]} == {fim_layout(model).dims}

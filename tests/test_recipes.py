@@ -23,7 +23,8 @@ from data_builders.recipes import (
 )
 
 EXPECTED = {"act-bench-cnn", "act-bench-resnet", "act-bench-vit", "cifar100-all-cnn-c", "cifar100-resnet-56",
-            "imagenet-mobilevitv2-0.5", "imagenet-resnet-50", "act-bench-mnist1d"}
+            "imagenet-mobilevitv2-0.5", "imagenet-resnet-50", "act-bench-mnist1d", "act-bench-mnist1d-resnet",
+            "act-bench-mnist1d-vit"}
 
 # The paper's Table 4 (appendix E), transcribed verbatim; the test parses the numbers out of this text.
 TABLE4 = """
@@ -177,7 +178,9 @@ def test_tasks_models_seeds_and_gpus():
               "act-bench-vit": ("imagenette", "mobilevitv2-0.5", 1),
               "cifar100-all-cnn-c": ("cifar100", "all-cnn-c", 3), "cifar100-resnet-56": ("cifar100", "resnet-56", 3),
               "imagenet-mobilevitv2-0.5": ("imagenet", "mobilevitv2-0.5", 1),
-              "imagenet-resnet-50": ("imagenet", "resnet-50", 1), "act-bench-mnist1d": ("mnist1d", "mnist1d-cnn", 3)}
+              "imagenet-resnet-50": ("imagenet", "resnet-50", 1), "act-bench-mnist1d": ("mnist1d", "mnist1d-cnn", 3),
+              "act-bench-mnist1d-resnet": ("mnist1d", "mnist1d-resnet", 3),
+              "act-bench-mnist1d-vit": ("mnist1d", "mnist1d-vit", 3)}
     for name, (task, model, seeds) in expect.items():
         r = get_recipe(name)
         assert (r.task, r.model, r.seeds) == (task, model, seeds)
