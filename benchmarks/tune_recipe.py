@@ -51,13 +51,15 @@ def _points(optimizer: str, axes: dict) -> list[tuple[str, dict]]:
     return out
 
 
-# The ResNet grid is extended to lr 0.6 and 1.0 at 4 epochs because its best lr was the largest of the first grid.
+# The ResNet grid is extended to lr 0.6 and 1.0 at 4 epochs, the ViT's AdamW axis to lr 0.03 at 4 epochs, because
+# their best lr was the largest of the first grid.
 # The transformer's grid drops the SGD weight-decay axis (on the ResNet it moved the mean accuracy least of the three
 # axes) to make room for AdamW on the 2 shared cores.
 GRIDS = {
     "act-bench-mnist1d-resnet": _points("sgd", _SGD_AXES) + _points("sgd", {"lr": (0.6, 1.0),
                                                                           "weight_decay": (5.0e-4,), "epochs": (4,)}),
-    "act-bench-mnist1d-vit": _points("sgd", {**_SGD_AXES, "weight_decay": (5.0e-4,)}) + _points("adamw", _ADAMW_AXES),
+    "act-bench-mnist1d-vit": _points("sgd", {**_SGD_AXES, "weight_decay": (5.0e-4,)}) + _points("adamw", _ADAMW_AXES)
+    + _points("adamw", {"lr": (0.03,), "weight_decay": (0.05,), "epochs": (4,)}),
 }
 
 
@@ -91,7 +93,9 @@ def render(paths: list[Path]) -> str:
         lines += [f"`{name}` (`{recipe.model}`; 8 baselines x 1 seed per point):", "",
                   "| grid point | mean val acc | min val acc | diverged | CPU s/run | full 3-seed build, CPU h |",
                   "|---|---|---|---|---|---|"]
-        for r in rows:
+        for r in sorted(rows, key=lambda r: (r["overrides"]["optimizer"]["name"] != "sgd",
+                                             r["overrides"]["schedule"]["peak_lr"],
+                                             -r["overrides"]["optimizer"]["weight_decay"], r["overrides"]["epochs"])):
             cells = [r["point"], f"{r['mean_val_accuracy']:.4f}", f"{r['min_val_accuracy']:.4f}",
                      str(r["diverged"]), f"{r['cpu_seconds_per_run']:.2f}", f"{r['full_build_cpu_hours']:.2f}"]
             if _matches(r, recipe):
@@ -99,6 +103,25 @@ def render(paths: list[Path]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         shipped = [r for r in rows if _matches(r, recipe)]
         lines += ["", f"Shipped: {shipped[0]['point'] if shipped else 'a point outside this grid'}.", ""]
+    bench = RESULTS / "bench_suite_runs.json"
+    if bench.exists():
+        data = json.loads(bench.read_text())
+        intro = (f"Cost of the shipped recipes (`benchmarks/bench_suite_runs.py --reps {data['reps']}`: the 8 "
+                 "baselines per recipe, interleaved, one thread; load average at the end "
+                 f"{data['load_average_end']:.1f}), and the full table projected from the CPU time on {data['cores']} "
+                 f"cores given to the build ({data['functions']:,} functions x 3 seeds + one FIM record per "
+                 "function; under the load above, wall time per run was "
+                 f"{min(r['wall_seconds_per_run'] / r['cpu_seconds_per_run'] for r in data['rows']):.1f}-"
+                 f"{max(r['wall_seconds_per_run'] / r['cpu_seconds_per_run'] for r in data['rows']):.1f}x its CPU "
+                 "time):")
+        header = ("| recipe | epochs | CPU s/run | wall s/run | CPU ratio to the CNN recipe | CPU s/FIM | "
+                  "projected build, h |")
+        lines += [intro, "", header, "|---|---|---|---|---|---|---|"]
+        for r in data["rows"]:
+            lines.append(f"| `{r['recipe']}` | {r['epochs']} | {r['cpu_seconds_per_run']:.2f} | "
+                         f"{r['wall_seconds_per_run']:.2f} | {r['ratio_to_cnn']:.2f} | {r['cpu_seconds_per_fim']:.2f} "
+                         f"| {r['projected_build_hours']:.2f} |")
+        lines.append("")
     lines.append(END)
     return "\n".join(lines)
 

@@ -97,6 +97,19 @@ def test_features_doc_layer_tables_are_current():
     assert mod.updated(text) == text, "docs/features.md is stale: run python docs/scripts/model_layouts.py"
 
 
+def test_recipes_doc_tuning_tables_are_current():
+    spec = importlib.util.spec_from_file_location("tune_recipe", ROOT / "benchmarks/tune_recipe.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    results = mod.shipped_results()
+    assert {p.name for p in results} >= {"tune_act-bench-mnist1d-resnet.json", "tune_act-bench-mnist1d-vit.json"}
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    assert mod.updated_doc(text, results) == text, "docs/recipes.md is stale: run benchmarks/tune_recipe.py --write-docs"
+    # each shipped suite recipe is one of the measured grid points
+    for name, rows in mod._load_results(results).items():
+        assert sum(mod._matches(r, get_recipe(name)) for r in rows) == 1, name
+
+
 def test_invalid_options_say_what_is_valid():
     with pytest.raises(InvalidInputError, match="patch of MNIST1DViT must divide"):
         MNIST1DViT(nn.ReLU, patch=3)
