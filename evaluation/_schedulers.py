@@ -42,6 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -143,8 +144,9 @@ def learning_curves(table: Any, oracle: TableOracle | None = None, *, columns: C
     for i, (vs, ss) in enumerate(zip(per_fn_v, per_fn_s)):
         rt = float(oracle.runtime[i])
         if vs:
-            values[i] = np.nanmedian(np.stack([_pad(v, width, np.nan) for v in vs]), axis=0) if len(vs) > 1 \
-                else _pad(vs[0], width, np.nan)
+            with warnings.catch_warnings():  # epochs no run of this function reached (diverged early) stay NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                values[i] = np.nanmedian(np.stack([_pad(v, width, np.nan) for v in vs]), axis=0)
             stacked = np.stack([_pad(s, width, float(s[-1])) for s in ss])
             seconds[i] = np.median(stacked, axis=0)
         else:
