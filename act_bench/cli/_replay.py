@@ -166,8 +166,10 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
 def _human_suite(summary: dict) -> str:
     lines = []
     for s in summary["tables"].values():
-        block = dict(s, evals=s["evals"] if s["evals"] is not None else f"(time budget {s['time_budget']:g} s)")
-        lines.append(_human(block))
+        text = _human(dict(s, evals=s["evals"] or 0)).split("\n")
+        if s["evals"] is None:
+            text[1] = f"{s['seeds']} seeds x {s['time_budget']:g} simulated seconds, {s['workers']} worker(s)"
+        lines.extend(text)
         sched = s["scheduler"]
         lines.append(f"scheduler {sched['name']} (eta {sched['eta']}, min epochs {sched['min_epochs']}); simulated "
                      "seconds used per run (mean / max):")
