@@ -49,7 +49,8 @@ def test_resnet_applies_the_activation_in_every_residual_branch():
     m = create_model("mnist1d-resnet", FN, seed=0)
     calls = _calls_per_activation(m, torch.randn(4, 1, 40))
     blocks = list(m.blocks)
-    assert len(blocks) == 3
+    assert len(blocks) == 2
+    assert blocks[0].shortcut is None and blocks[1].shortcut is not None  # one identity, one projection shortcut
     for i, block in enumerate(blocks):
         in_branch = [n for n in calls if n.startswith(f"blocks.{i}.")]
         assert len(in_branch) == 2 and all(calls[n] == 1 for n in in_branch)
@@ -105,8 +106,11 @@ def test_recipes_doc_tuning_tables_are_current():
     assert {p.name for p in results} >= {"tune_act-bench-mnist1d-resnet.json", "tune_act-bench-mnist1d-vit.json"}
     text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
     assert mod.updated_doc(text, results) == text, "docs/recipes.md is stale: run benchmarks/tune_recipe.py --write-docs"
-    # each shipped suite recipe is one of the measured grid points
-    for name, rows in mod._load_results(results).items():
+    # each shipped suite recipe is one of the grid points measured on the shipped model
+    current = {name: rows for (name, params), rows in mod._load_results(results).items()
+               if params == sum(p.numel() for p in create_model(get_recipe(name).model, "relu(x)").parameters())}
+    assert sorted(current) == ["act-bench-mnist1d-resnet", "act-bench-mnist1d-vit"]
+    for name, rows in current.items():
         assert sum(mod._matches(r, get_recipe(name)) for r in rows) == 1, name
 
 
