@@ -63,8 +63,8 @@ class MNIST1DResNet(nn.Module):
     later one halves it with stride 2 and a 1x1 projection shortcut); final BN -> act -> global average pooling ->
     Linear(c_last, K). Each residual branch is BN -> act -> conv3 -> BN -> act -> conv3 (biased convolutions).
     ``channels=(16, 32)`` by default: 2 blocks (an identity and a projection shortcut), 4 activations in residual
-    branches plus the head's. Depth is what costs on CPU (per-layer overhead dominates at this size): a third block
-    (``channels=(16, 32, 64)``) doubles the cost of a run against the CNN of ``mnist1d-cnn`` (``docs/recipes.md``).
+    branches plus the head's. Depth is what costs on CPU (per-layer overhead dominates at this size): with a third
+    block (``channels=(16, 32, 64)``) a run costs about twice a run of ``mnist1d-cnn`` (``docs/recipes.md``).
 
     Examples
     --------
