@@ -340,7 +340,8 @@ def _one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time
     else:
         _run_none_or_asha(run, workers, kind is SchedulerKind.ASHA)
     run.entries.sort(key=lambda e: (e[0], e[1]))
-    return run.entries
+    map_seed = getattr(run.searcher, "map_seed", None)
+    return run.entries, -1 if map_seed is None else int(map_seed)
 
 
 def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler: str = "asha",
@@ -415,8 +416,10 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
     label = name or (searcher_factory if isinstance(searcher_factory, str) else getattr(
         searcher_factory, "__name__", type(searcher_factory).__name__))
     t0 = time.perf_counter()
-    per_seed = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, s, workers)
+    outcomes = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, s, workers)
                 for s in seeds]
+    per_seed = [entries for entries, _ in outcomes]
+    map_seeds = np.array([m for _, m in outcomes], dtype=np.int64)
     width = max(1, max(len(e) for e in per_seed))
     shape = (len(seeds), width)
     rows = np.full(shape, -1, dtype=np.int64)
@@ -432,5 +435,5 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
         used[s] = entries[-1][0] if entries else 0.0
     return MultiFidelityResult(name=str(label), seeds=list(seeds), rows=rows, objective=arrays["objective"],
                                test=arrays["test"], time=arrays["time"], workers=workers,
-                               seconds=time.perf_counter() - t0, epochs=epochs, observed=arrays["observed"],
+                               seconds=time.perf_counter() - t0, map_seeds=map_seeds, epochs=epochs, observed=arrays["observed"],
                                start=arrays["start"], trial_ids=trial_ids, simulated_seconds=used, scheduler=kind.value, rungs=rungs)

@@ -21,6 +21,8 @@ import numpy as np
 from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet
+from act_bench.space import BASELINE_FUNCTIONS
+from evaluation._baselines import fair_baselines
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
 from evaluation._replay import ReplayResult, TableOracle
 from evaluation._report import _check_algorithms, write_figures
@@ -55,24 +57,28 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
                           time_budget: float | None = None, seeds: int | Sequence[int] = 10, workers: int = 1,
                           eta: int = 3, min_epochs: int = 1, table_name: str = "",
                           searcher_kwargs: Mapping[str, dict] | None = None,
-                          out_dir: str | os.PathLike | None = None, progress=None
+                          out_dir: str | os.PathLike | None = None, progress=None, baselines: bool = True
                           ) -> tuple[dict[str, Any], dict[str, ReplayResult]]:
     """Replay every algorithm under ``scheduler`` on ``table``; the summary has the blocks of
     :func:`evaluation.compare` plus, per algorithm, ``simulated_seconds``, ``proposals`` and ``completed`` (mean
-    per seed), and the scheduler settings.
+    per seed), and the scheduler settings. With ``baselines`` (default) the fair random baselines
+    (:func:`evaluation.fair_baselines`) run under the same scheduler and budget; the exact order-statistics values of
+    :func:`evaluation.compare` count full evaluations and are not given here.
 
     Examples
     --------
     >>> from evaluation._synthetic import synthetic_table
     >>> s, _ = compare_multifidelity(synthetic_table(60, epochs=9), ["random"], scheduler="asha", time_budget=600,
     ...                              seeds=2, workers=2)
-    >>> s["scheduler"]["rungs"], s["algorithms"]["random"]["simulated_seconds"]["max"] <= 600
-    ([1, 3, 9], True)
+    >>> s["scheduler"]["rungs"], s["algorithms"]["random"]["simulated_seconds"]["max"] <= 600, s["baselines"]
+    ([1, 3, 9], True, [])
     """
     algos = _check_algorithms(algorithms)
+    added = [b for b in fair_baselines(algos) if b not in algos] if baselines else []
     candidates = CandidateSet.from_table(table)
     oracle = TableOracle.from_table(table)
-    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"))
+    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
+                                     candidates.indices_of(BASELINE_FUNCTIONS))
     try:
         curves = learning_curves(table, oracle)
     except InvalidInputError:
@@ -84,11 +90,13 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
         "seeds": seeds if isinstance(seeds, int) else len(seeds), "workers": int(workers),
         "n_functions": len(candidates),
         "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
-                      "relu_val_accuracy": ref.relu, "n_finite": ref.n},
+                      "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
+                      "n_baselines": ref.n_baselines},
+        "baselines": added,
         "scheduler": {"name": scheduler, "eta": eta, "min_epochs": min_epochs}, "algorithms": {},
     }
     results: dict[str, ReplayResult] = {}
-    for a in algos:
+    for a in algos + added:
         res = replay_multifidelity(a, table, scheduler=scheduler, evals=evals, time_budget=time_budget, seeds=seeds,
                                    workers=workers, eta=eta, min_epochs=min_epochs,
                                    searcher_kwargs=(searcher_kwargs or {}).get(a), candidates=candidates,

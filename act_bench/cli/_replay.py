@@ -188,7 +188,8 @@ def _human_suite(summary: dict) -> str:
 def _cmd_replay_suite(args: argparse.Namespace) -> int:
     """``replay`` over one or several tables (``--table A,B,C``) with a scheduler or a simulated-time budget; reports
     per-table results and each algorithm's average rank across the tables."""
-    from act_bench.search import CandidateSet
+    from act_bench.search import CandidateSet, list_searchers, searcher_info
+    from act_bench.space import BASELINE_FUNCTIONS
     from evaluation import (
         RANK_METRICS,
         TableOracle,
@@ -219,7 +220,7 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
             except InvalidInputError as exc:
                 raise InvalidInputError(f"table {_table_name(table, arg)!r}: {exc}") from None
     kwargs = {a: {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
-              for a in algos if ":" in a}
+              for a in algos if a in list_searchers() and searcher_info(a).uses_map}
 
     def progress(name, res):
         if not args.json:
@@ -239,9 +240,10 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
             sys.stderr.write(f"table {label}:\n")
         summary, results = _one_table_suite(table, label, args, algos, kwargs, sub, progress)
         per_table[label] = summary
-        ref = TableReference.from_oracle(TableOracle.from_table(table), CandidateSet.from_table(table)
-                                         .index_of("relu(x)"))
-        scores[label] = {a: per_seed_scores(results[a], ref, args.rank_by) for a in algos}
+        cands = CandidateSet.from_table(table)
+        ref = TableReference.from_oracle(TableOracle.from_table(table), cands.index_of("relu(x)"),
+                                         cands.indices_of(BASELINE_FUNCTIONS))
+        scores[label] = {a: per_seed_scores(results[a], ref, args.rank_by) for a in summary["algorithms"]}
     ranks = average_ranks(scores, higher_is_better=RANK_METRICS[args.rank_by], n_boot=args.bootstrap)
     summary = {"tables": per_table, "rank_by": args.rank_by, "ranks": ranks,
                "embedding": {"shared_seed": args.embedding_seed, "n_maps": args.maps,
