@@ -175,13 +175,13 @@ def _human_suite(summary: dict) -> str:
                      "seconds used per run (mean / max):")
         for a, blk in s["algorithms"].items():
             sec = blk["simulated_seconds"]
-            lines.append(f"  {a:<14}{sec['mean']:>12.1f}{sec['max']:>12.1f}")
+            lines.append(f"  {a:<32}{sec['mean']:>12.1f}{sec['max']:>12.1f}")
         lines.append("")
     ranks = summary["ranks"]
     lines.append(f"average rank over {len(summary['tables'])} table(s) by {summary['rank_by']} "
                  f"(95% bootstrap CI over seeds, {ranks['n_boot']} resamples):")
     for a, r in sorted(ranks["algorithms"].items(), key=lambda kv: kv[1]["mean_rank"]):
-        lines.append(f"  {a:<14}{r['mean_rank']:>7.2f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
+        lines.append(f"  {a:<32}{r['mean_rank']:>7.2f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
     return "\n".join(lines)
 
 
