@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import re
 from collections.abc import Collection
 from typing import Any
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["check_int", "check_choice", "check_float", "InvalidInputError"]
+__all__ = ["NAME_PATTERN", "InvalidInputError", "check_choice", "check_float", "check_int", "check_name"]
+
+#: A name that may become a file or folder name (table names, Hub dataset names): 1-96 characters out of letters,
+#: digits, ``_``, ``.`` and ``-``, starting with a letter or digit; never ``..``, never a path separator.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
 
 def _fail(name: str, func: str, must: str, got: Any) -> InvalidInputError:
@@ -29,7 +35,7 @@ def check_int(value: Any, name: str, func: str, *, min_value: int | None = None,
 def check_float(value: Any, name: str, func: str, *, min_value: float | None = None, max_value: float | None = None,
                 ) -> float:
     """Return ``value`` as a finite ``float`` within [min_value, max_value], else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise _fail(name, func, "a real number", value)
     if min_value is not None and value < min_value:
         raise _fail(name, func, f"a number >= {min_value}", value)
@@ -43,4 +49,19 @@ def check_choice(value: Any, name: str, func: str, choices: Collection[Any]) -> 
     if value not in choices:
         valid = ", ".join(repr(c) for c in choices)
         raise _fail(name, func, f"one of {valid}", value)
+    return value
+
+
+def check_name(value: Any, name: str, func: str) -> str:
+    """Return ``value`` if it is a safe name (:data:`NAME_PATTERN`, no ``..``) that may become a path, else raise.
+
+    Examples
+    --------
+    >>> check_name("act-bench-mnist1d", "name", "f")
+    'act-bench-mnist1d'
+    """
+    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "…"
+        raise _fail(name, func, "1-96 characters out of letters, digits, '_', '.', '-', starting with a letter or "
+                    "digit, without '..' or a path separator", shown)
     return value

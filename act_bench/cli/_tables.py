@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cdf-layout", choices=("auto", "act-bench", "upstream"), default="auto",
                    help="values per layer: act-bench = floor(w/100), upstream = floor(w/100)-1; auto detects it "
                         "from the vector length (needs --model or --layout). Default: auto")
-    p.add_argument("--name", help="table name (default: the file name without .json)")
+    p.add_argument("--name", help="table name: 1-96 letters, digits, '_', '.', '-' (default: the file name without "
+                                  ".json, other characters replaced by '-')")
     p.add_argument("--n-runs", type=nonnegative_int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
     p.add_argument("--license", default="other", help="license for the dataset card (default: other)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -148,9 +149,9 @@ def _export_synetune(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from act_bench.tables import list_upload_files, load_table, publish_folder
-
     from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from act_bench.tables import list_upload_files, load_table, publish_folder
 
     try:
         validate_repo_id(args.repo_id)
@@ -165,7 +166,7 @@ def _publish(args: argparse.Namespace) -> int:
                          f"({table.metadata.get('license_url', '')}); redistribution needs the licensor's terms\n")
     tmp = Path(tempfile.mkdtemp(prefix="act-bench-publish-"))
     try:
-        folder = table.save(tmp / table.name)
+        folder = table.save(tmp / "table")  # a fixed name: table.name never becomes a path
         files = list_upload_files(folder)
         listing = [{"path": p, "bytes": b} for p, b in files]
         total = sum(b for _, b in files)
@@ -176,7 +177,8 @@ def _publish(args: argparse.Namespace) -> int:
                      + "\n".join(f"  {p}  {b:,} bytes" for p, b in files) + f"\ntotal: {total:,} bytes")
             emit(result, args.json, human)
             return 0
-        res = publish_folder(folder, args.repo_id, private=args.private)
+        res = publish_folder(folder, args.repo_id, private=args.private,
+                             commit_message=f"Upload act-bench table {table.name}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {"repo_id": res.repo_id, "revision": res.revision, "commit_url": res.commit_url, "files": listing,

@@ -10,6 +10,7 @@ import sys
 from importlib import metadata as _importlib_metadata
 from typing import Any
 
+from act_bench._validation import NAME_PATTERN
 from act_bench.errors import SchemaMismatchError
 from act_bench.tables._schema import SCHEMA_VERSION
 
@@ -97,6 +98,11 @@ def default_metadata(**overrides: Any) -> dict[str, Any]:
     return meta
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def check_metadata(meta: Any, where: str) -> dict[str, Any]:
     """Validate the structure of a metadata dict read from disk; returns it."""
     if not isinstance(meta, dict):
@@ -109,12 +115,52 @@ def check_metadata(meta: Any, where: str) -> dict[str, Any]:
                                   f"({SCHEMA_VERSION}); upgrade act-bench")
     for key in ("name", "source"):
         if not isinstance(meta.get(key), str):
-            raise SchemaMismatchError(f"{where}: {key!r} must be a string; got {meta.get(key)!r}")
+            raise SchemaMismatchError(f"{where}: {key!r} must be a string; got {_short(meta.get(key))}")
+    name = meta["name"]
+    if not NAME_PATTERN.match(name) or ".." in name:
+        raise SchemaMismatchError(f"{where}: 'name' must be 1-96 letters, digits, '_', '.', '-' (starting with a "
+                                  f"letter or digit, no '..' or path separator); got {_short(name)}")
     layout = meta.get("fim_layout", [])
-    if not isinstance(layout, list) or any(
-            not isinstance(e, dict) or not {"layer", "weights", "bins"} <= set(e) for e in layout):
-        raise SchemaMismatchError(f"{where}: 'fim_layout' must be a list of {{layer, weights, bins}} objects")
+    if not isinstance(layout, list):
+        raise SchemaMismatchError(f"{where}: 'fim_layout' must be a list of {{layer, weights, bins}} objects; got "
+                                  f"{_short(layout)}")
+    for i, e in enumerate(layout):
+        if not isinstance(e, dict) or not {"layer", "weights", "bins"} <= set(e):
+            raise SchemaMismatchError(f"{where}: 'fim_layout'[{i}] must be an object with keys layer, weights, bins; "
+                                      f"got {_short(e)}")
+        if not isinstance(e["layer"], str):
+            raise SchemaMismatchError(f"{where}: 'fim_layout'[{i}].layer must be a string; got {_short(e['layer'])}")
+        for key in ("weights", "bins"):
+            v = e[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise SchemaMismatchError(f"{where}: 'fim_layout'[{i}].{key} must be an integer >= 0; got {_short(v)}")
     if meta.get("fim_cdf_layout") not in ("act-bench", "upstream"):
         raise SchemaMismatchError(f"{where}: 'fim_cdf_layout' must be 'act-bench' or 'upstream'; "
-                                  f"got {meta.get('fim_cdf_layout')!r}")
+                                  f"got {_short(meta.get('fim_cdf_layout'))}")
+    for key in ("recipe", "build", "versions", "standard_inputs"):
+        if key in meta and meta[key] is not None and not isinstance(meta[key], dict):
+            raise SchemaMismatchError(f"{where}: {key!r} must be a JSON object; got {_short(meta[key])}")
+    for key in ("task", "model", "license"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise SchemaMismatchError(f"{where}: {key!r} must be a string or null; got {_short(meta[key])}")
+    build = meta.get("build") or {}
+    for key in ("wall_time_s", "sessions", "workers", "run_core_seconds", "functions_planned", "functions_complete"):
+        v = build.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise SchemaMismatchError(f"{where}: 'build'.{key} must be a number or null; got {_short(v)}")
+    if build.get("complete") is not None and not isinstance(build["complete"], bool):
+        raise SchemaMismatchError(f"{where}: 'build'.complete must be true, false or null; got "
+                                  f"{_short(build['complete'])}")
+    if meta.get("notes") is not None and not isinstance(meta["notes"], str):
+        raise SchemaMismatchError(f"{where}: 'notes' must be a string or null; got {_short(meta['notes'])}")
+    figures = meta.get("figures")
+    if figures is not None and (not isinstance(figures, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("file"), str) and isinstance(f.get("title", ""), str)
+            for f in figures)):
+        raise SchemaMismatchError(f"{where}: 'figures' must be a list of {{file, title}} objects (strings); got "
+                                  f"{_short(figures)}")
+    dup = meta.get("duplicate_outputs")
+    if dup is not None and (not isinstance(dup, list) or not all(
+            isinstance(g, list) and all(isinstance(m, str) for m in g) for g in dup)):
+        raise SchemaMismatchError(f"{where}: 'duplicate_outputs' must be a list of lists of function names")
     return meta

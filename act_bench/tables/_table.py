@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from act_bench._validation import check_name
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.tables._meta import check_metadata, default_metadata
 from act_bench.tables._schema import (
@@ -152,6 +153,7 @@ class BenchmarkTable:
     def __init__(self, functions: pd.DataFrame, runs: pd.DataFrame | None = None,
                  metadata: Mapping[str, Any] | None = None, *, allow_duplicate_outputs: bool = False) -> None:
         meta = default_metadata(**dict(metadata or {}))
+        check_name(meta["name"], "metadata['name']", "BenchmarkTable")
         funcs, fim, outputs, duplicates = _normalize_functions(functions, allow_duplicate_outputs)
         if duplicates:
             meta["duplicate_outputs"] = duplicates

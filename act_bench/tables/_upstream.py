@@ -10,6 +10,7 @@ import json
 import math
 import numbers
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -233,6 +234,13 @@ def model_layout(model: str) -> list[dict[str, Any]]:
                             where=f"FIM layout of model {model!r}")
 
 
+def _name_from_stem(stem: str) -> str:
+    """A safe table name from a file name: characters outside ``[A-Za-z0-9_.-]`` become ``-``, no ``..``."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
+    name = re.sub(r"\.{2,}", ".", name).lstrip("._-")[:96]
+    return name or "upstream-table"
+
+
 def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
                     layout: Sequence[Any] | None = None, cdf_layout: str = "auto", name: str | None = None,
                     n_runs: int | None = None, license: str = "other",
@@ -270,7 +278,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     for invalid spectra) gives ``fim_valid=False``. A record whose train or validation loss is not finite gets
     status ``"diverged"``; accuracies must be finite numbers in [0, 1].
     """
-    from act_bench._validation import check_choice
+    from act_bench._validation import check_choice, check_name
     from act_bench.space import evaluate_many, parse
 
     started = time.perf_counter()
@@ -287,6 +295,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         raise InvalidInputError("cannot tell the CDF layout without a model layout: pass --model, --layout "
                                 "FILE.json, or --cdf-layout act-bench|upstream")
     path = Path(path)
+    name = check_name(name, "name", "import_upstream") if name is not None else _name_from_stem(path.stem)
     rows: dict[str, list[Any]] = {c: [] for c in FUNCTIONS_COLUMNS if c != "outputs"}
     owner: dict[str, tuple[int, str]] = {}
     detected: CdfLayout | None = fixed
@@ -363,7 +372,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
                               for c in rows}, columns=[c for c in FUNCTIONS_COLUMNS if c != "outputs"])
     functions["outputs"] = _list_column(list(outputs))
     metadata = default_metadata(
-        name=name or path.stem,
+        name=name,
         task=info.task if info else None,
         model=model,
         recipe={"dataset": info.dataset, "reference": "Bingham & Miikkulainen (NeurIPS 2023), Table 4"} if info

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from act_bench._validation import NAME_PATTERN
 from act_bench.errors import InvalidInputError
 
 __all__ = [
@@ -374,7 +375,8 @@ def _check_ranges(obj: Any, *, source: str, prefix: str) -> None:
         c = obj.eval_center_crop
         need(c is None or 0 < c <= 1, "eval_center_crop", "null or a number in (0, 1]")
     elif isinstance(obj, Recipe):
-        need(bool(obj.name.strip()), "name", "a non-empty string")
+        need(bool(NAME_PATTERN.match(obj.name)) and ".." not in obj.name, "name",
+             "1-96 letters, digits, '_', '.', '-' starting with a letter or digit (it names the table)")
         need(obj.epochs >= 1, "epochs", "an integer >= 1")
         need(obj.batch_size >= 1, "batch_size", "an integer >= 1")
         need(0 <= obj.dropout < 1, "dropout", "a number in [0, 1)")
