@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from act_bench.cli import main
@@ -67,3 +68,146 @@ def test_import_upstream_name_is_validated(tmp_path, capsys, name):
     err = capsys.readouterr().err
     assert code == 2 and "parameter name of import_upstream must be" in err and err.count("\n") == 1
     assert sorted(os.listdir(tmp_path)) == ["up.json"]
+
+
+# --- the validation layer ----------------------------------------------------------------------------------------
+
+def _rewrite(folder: Path, config: str, edit) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = folder / f"{config}.parquet"
+    table = pq.read_table(path)
+    df = table.to_pandas()
+    df = edit(df)
+    pq.write_table(pa.Table.from_pandas(df, schema=table.schema, preserve_index=False), path)
+
+
+def _set(col, row, value):
+    def edit(df):
+        df = df.copy()
+        values = list(df[col])
+        values[row] = value
+        df[col] = values
+        return df
+    return edit
+
+
+def _rename_run_function(df):
+    df = df.copy()
+    df.loc[df.index[-1], "function"] = "sinh(x)"
+    return df
+
+
+CORRUPTIONS = {  # name: (config, edit, expected fragment of the one-line error)
+    "accuracy 7.5": ("functions", _set("val_accuracy", 2, 7.5), "column 'val_accuracy' row 2"),
+    "accuracy -1": ("functions", _set("test_accuracy", 0, -1.0), "column 'test_accuracy' row 0"),
+    "run accuracy 1.5": ("runs", _set("train_accuracy", 4, 1.5), "column 'train_accuracy' row 4"),
+    "infinite loss": ("functions", _set("val_loss", 1, float("inf")), "column 'val_loss' row 1"),
+    "negative runtime": ("runs", _set("runtime", 3, -2.0), "column 'runtime' row 3"),
+    "ok with NaN accuracy": ("functions", _set("val_accuracy", 0, float("nan")), "column 'status' row 0"),
+    "unparsable name": ("functions", _set("function", 1, "nope(x)"), "column 'function' row 1"),
+    "non-canonical name": ("functions", _set("function", 1, "tanh( x)"), "column 'function' row 1"),
+    "wrong arity": ("functions", _set("function", 1, "add(x)"), "column 'function' row 1"),
+    "run of an absent function": ("runs", _rename_run_function, "column 'function' row"),
+    "n_runs mismatch": ("functions", _set("n_runs", 2, 7), "column 'n_runs' row 2"),
+    "zero rows": ("functions", lambda df: df.iloc[:0], "zero rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_load_refuses_bad_values_naming_column_and_row(tmp_path, capsys, case):
+    config, edit, fragment = CORRUPTIONS[case]
+    folder = _tiny_copy(tmp_path / "t")
+    if case == "zero rows":
+        _rewrite(folder, "runs", lambda df: df.iloc[:0])
+    _rewrite(folder, config, edit)
+    out = tmp_path / "export"
+    for argv in (["table", "info", str(folder)], ["export-hf", str(folder), "--out", str(out)],
+                 ["publish", str(folder), "--repo-id", "a/b", "--dry-run"], ["table", "query", str(folder), "x"]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert fragment in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_verify_recomputes_outputs_and_equivalence(tmp_path, capsys):
+    from act_bench.space import function_outputs
+
+    assert main(["table", "info", str(TINY), "--verify", "--json"]) == 0
+    capsys.readouterr()
+    # outputs of row 1 replaced by those of another function: loads (fast checks pass), --verify refuses
+    folder = _tiny_copy(tmp_path / "t1")
+    _rewrite(folder, "functions", _set("outputs", 1, function_outputs("sinh(x)")))
+    assert main(["table", "info", str(folder), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["table", "info", str(folder), "--verify"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'outputs' row 1" in err and err.count("\n") == 1
+    # an equivalent that is not equivalent
+    folder = _tiny_copy(tmp_path / "t2")
+
+    def add_member(df):
+        df = df.copy()
+        eqs = [list(e) for e in df["equivalents"]]
+        eqs[0] = eqs[0] + ["sinh(x)"]
+        df["equivalents"] = eqs
+        return df
+
+    _rewrite(folder, "functions", add_member)
+    assert main(["table", "query", str(folder), "sinh(x)", "--verify"]) == 2
+    err = capsys.readouterr().err
+    assert "column 'equivalents' row 0" in err and "'sinh(x)'" in err
+
+
+def test_shipped_tables_pass_the_deep_check():
+    from act_bench.tables import load_table
+
+    for name in ("act-bench-mnist1d", str(TINY)):
+        table = load_table(name, verify=True)
+        assert len(table) > 0
+
+
+@pytest.mark.parametrize("bad", [{"fim_layout": [{"layer": "conv", "weights": 430, "bins": "four"}]},
+                                 {"build": "oops"}, {"name": 7}, {"figures": "x.png"},
+                                 {"build": {"wall_time_s": "slow"}}, {"license": ["mit"]}])
+def test_wrong_types_in_metadata_are_one_line_errors(tmp_path, capsys, bad):
+    folder = _tiny_copy(tmp_path / "t", **bad)
+    assert main(["table", "info", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("act-bench table: error: ") and err.count("\n") == 1 and "metadata.json" in err
+
+
+def _upstream_record(eq: list[str]) -> dict:
+    return {"Train Accuracy": 0.5, "Validation Accuracy": 0.4, "Test Accuracy": 0.4, "Train Loss": 1.0,
+            "Validation Loss": 1.1, "Test Loss": 1.2, "Runtime (s)": 10.0, "Equivalent Activation Functions": eq,
+            "Fisher log eigenvalue CDF": [0.5, 1.0]}
+
+
+def test_import_upstream_checks_that_equivalents_are_equivalent(tmp_path, capsys):
+    from act_bench.space import function_outputs
+    from act_bench.tables import load_table
+
+    records = {"relu(x)": _upstream_record(["max(x,zero(x))"]), "tanh(x)": _upstream_record(["sinh(x)"]),
+               "exp(x)": _upstream_record(["abs(exp(x))", "cosh(x)"])}
+    # the reference: which listed members really compute their record's function (float32 outputs, NaN == NaN)
+    inequivalent = [(k, m) for k, r in records.items() for m in r["Equivalent Activation Functions"]
+                    if not np.array_equal(function_outputs(k), function_outputs(m), equal_nan=True)]
+    assert inequivalent == [("tanh(x)", "sinh(x)"), ("exp(x)", "cosh(x)")]
+    src = tmp_path / "up.json"
+    src.write_text(json.dumps(records))
+    out = tmp_path / "out"
+    args = ["import-upstream", str(src), "--out", str(out), "--cdf-layout", "act-bench"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'sinh(x)'" in err and "2 such member(s)" in err
+    assert not out.exists()
+    assert main([*args, "--accept-inequivalent", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "warning: 2 listed equivalent" in captured.err
+    assert json.loads(captured.out)["inequivalent_equivalents"] == 2
+    table = load_table(out, verify=True)
+    assert [(d["function"], d["listed"]) for d in table.metadata["inequivalent_equivalents"]] == inequivalent
+    assert [list(e) for e in table.functions["equivalents"]] == [["relu(x)", "max(x,zero(x))"], ["tanh(x)"],
+                                                                  ["exp(x)", "abs(exp(x))"]]

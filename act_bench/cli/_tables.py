@@ -6,6 +6,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from act_bench.cli._common import emit, nonnegative_int
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   ".json, other characters replaced by '-')")
     p.add_argument("--n-runs", type=nonnegative_int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
     p.add_argument("--license", default="other", help="license for the dataset card (default: other)")
+    p.add_argument("--accept-inequivalent", action="store_true",
+                   help="import a record whose listed equivalents have different outputs (they are left out of "
+                        "'equivalents' and counted in a warning); default: an error")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_import_upstream)
 
@@ -40,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "README.md, loadable with datasets.load_dataset(DIR, 'functions' | 'runs').")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
+    p.add_argument("--verify", action="store_true",
+                   help="deep check: recompute every function's and equivalent's outputs and compare them with the "
+                        "table's (the fast checks always run)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_export_hf)
 
@@ -62,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo-id", required=True, metavar="ID", help="Hub dataset id, e.g. user/act-bench-mnist1d")
     p.add_argument("--private", action="store_true", help="create the dataset repository as private")
     p.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
+    p.add_argument("--verify", action="store_true",
+                   help="deep check: recompute every function's and equivalent's outputs and compare them with the "
+                        "table's (the fast checks always run)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_publish)
 
@@ -75,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "the FIM feature dimensions and where the table came from.")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
+    p.add_argument("--verify", action="store_true",
+                   help="deep check: recompute every function's and equivalent's outputs and compare them with the "
+                        "table's (the fast checks always run)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_info)
     p = tsub.add_parser("query", help="metrics of one function (any equivalent spelling)",
@@ -84,6 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(x,zero(x))'")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
+    p.add_argument("--verify", action="store_true",
+                   help="deep check: recompute every function's and equivalent's outputs and compare them with the "
+                        "table's (the fast checks always run)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_query)
 
@@ -100,11 +116,20 @@ def _import_upstream(args: argparse.Namespace) -> int:
 
     out = _check_out(args.out)
     layout = read_layout_file(args.layout) if args.layout else None
-    table = import_upstream(args.file, model=args.model, layout=layout, cdf_layout=args.cdf_layout,
-                            name=args.name, n_runs=args.n_runs, license=args.license)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # reported below as one line
+        table = import_upstream(args.file, model=args.model, layout=layout, cdf_layout=args.cdf_layout,
+                                name=args.name, n_runs=args.n_runs, license=args.license,
+                                accept_inequivalent=args.accept_inequivalent)
+    dropped = table.metadata.get("inequivalent_equivalents") or []
+    if dropped:
+        sys.stderr.write(f"act-bench import-upstream: warning: {len(dropped)} listed equivalent function(s) have "
+                         f"outputs that differ from their record's and were left out (first: "
+                         f"{dropped[0]['listed']!r} under {dropped[0]['function']!r})\n")
     table.save(out)
     info = table.info()
     result = {**info, "out": str(out), "fim_cdf_layout": table.metadata["fim_cdf_layout"],
+              "inequivalent_equivalents": len(dropped),
               "fim_valid": int(table.functions["fim_valid"].sum()),
               "wall_time_s": table.metadata["build"]["wall_time_s"]}
     human = (f"imported {info['rows']} functions from {args.file} into {out} "
@@ -118,7 +143,7 @@ def _export_hf(args: argparse.Namespace) -> int:
     from act_bench.tables import list_upload_files, load_table
 
     out = _check_out(args.out)
-    table = load_table(args.table)
+    table = load_table(args.table, verify=args.verify)
     table.save(out)
     files = list_upload_files(out)
     result = {"out": str(out), "name": table.name, "rows": len(table), "runs": len(table.runs),
@@ -160,7 +185,7 @@ def _publish(args: argparse.Namespace) -> int:
     except HFValidationError as exc:
         raise InvalidInputError(f"--repo-id {args.repo_id!r} is not a valid Hub repo id "
                                 f"('user-or-org/dataset-name'): {str(exc).splitlines()[0]}") from None
-    table = load_table(args.table)
+    table = load_table(args.table, verify=args.verify)
     if table.metadata.get("license_name"):  # e.g. a fetched upstream table (Academic Public License)
         sys.stderr.write(f"act-bench publish: warning: {table.name} is under the {table.metadata['license_name']} "
                          f"({table.metadata.get('license_url', '')}); redistribution needs the licensor's terms\n")
@@ -191,7 +216,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from act_bench.tables import load_table
 
-    info = load_table(args.table, revision=args.revision).info()
+    info = load_table(args.table, revision=args.revision, verify=args.verify).info()
     best = info["best"]
     human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({info['seeds']} seeds)\n"
              f"best: {best['function'] + ' (val_accuracy ' + format(best['val_accuracy'], '.4f') + ')' if best else '-'}"
@@ -203,7 +228,7 @@ def _info(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from act_bench.tables import METRICS, load_table
 
-    table = load_table(args.table, revision=args.revision)
+    table = load_table(args.table, revision=args.revision, verify=args.verify)
     row = table.query(args.expr)
     result = {"query": args.expr, "function": row["function"], "equivalents": list(row["equivalents"]),
               **{m: float(row[m]) for m in (*METRICS, "runtime")}, "status": row["status"],

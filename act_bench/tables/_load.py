@@ -46,7 +46,8 @@ def list_tables() -> list[str]:
     return sorted(names)
 
 
-def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | None = None) -> BenchmarkTable:
+def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | None = None, *,
+               verify: bool = False) -> BenchmarkTable:
     """Load a benchmark table.
 
     Parameters
@@ -59,6 +60,9 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
         into the act-bench cache (``act-bench fetch NAME`` / :func:`fetch_upstream`; ``$ACT_BENCH_CACHE``).
     revision : str, optional
         Hub branch, tag or commit (Hub ids only).
+    verify : bool, default False
+        Deep check: recompute every function's and every equivalent's outputs on the standard inputs and compare
+        them with the stored ones (:meth:`BenchmarkTable.validate`). The fast checks always run.
 
     Returns
     -------
@@ -81,18 +85,18 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
         if revision is not None:
             raise InvalidInputError(f"parameter revision of load_table applies to Hub ids only; {text!r} is a "
                                     f"local directory")
-        return BenchmarkTable.load(path)
+        return BenchmarkTable.load(path, verify=verify)
     if path.exists():
         raise InvalidInputError(f"{text!r} is a file; load_table expects a table directory (with "
                                 f"{FILES['functions']}, {FILES['runs']} and {FILES['metadata']})")
     if _NAME.match(text):
         for d in data_dirs():
             if (d / text).is_dir():
-                return BenchmarkTable.load(d / text)
+                return BenchmarkTable.load(d / text, verify=verify)
         if text in UPSTREAM_TABLES:
             cached = cached_table_path(text)
             if (cached / FILES["metadata"]).is_file():
-                return BenchmarkTable.load(cached)
+                return BenchmarkTable.load(cached, verify=verify)
             raise InvalidInputError(f"table {text!r} is not in the cache ({str(cached)!r}); run `act-bench fetch "
                                     f"{text} --accept-license` (the {LICENSE_NAME}: non-commercial use; or set "
                                     f"{ACCEPT_LICENSE_ENV}=1) or, in Python, "
@@ -110,6 +114,6 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
         from act_bench.tables._hub import download_table
 
-        return BenchmarkTable.load(download_table(text, revision=revision))
+        return BenchmarkTable.load(download_table(text, revision=revision), verify=verify)
     raise InvalidInputError(f"{text!r} is neither an existing directory, a shipped table name nor a Hub id "
                             f"('owner/name')")

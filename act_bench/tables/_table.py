@@ -33,6 +33,7 @@ from act_bench.tables._schema import (
     functions_features,
     runs_features,
 )
+from act_bench.tables._validate import validate_table
 
 __all__ = ["FILES", "BenchmarkTable", "FunctionNotInTableError"]
 
@@ -160,6 +161,7 @@ class BenchmarkTable:
         runs_df = _normalize_runs(runs, set(funcs["function"]))
         _check_layout(meta, fim.shape[1])
         self._set(funcs, runs_df, meta, fim, outputs)
+        validate_table(self, where="table")
 
     # construction without re-validation (used by the reader, which checked the Arrow schema)
     @classmethod
@@ -448,9 +450,28 @@ class BenchmarkTable:
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> BenchmarkTable:
-        """Read a table directory written by :meth:`save` (validates the Parquet schemas and metadata)."""
-        return _read_dir(Path(path))
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = False) -> BenchmarkTable:
+        """Read a table directory written by :meth:`save`.
+
+        The Parquet schemas, the metadata and the values are validated (:meth:`validate`); ``verify=True`` adds
+        the deep check (outputs and equivalents recomputed).
+        """
+        table = _read_dir(Path(path))
+        if verify:
+            validate_table(table, where=repr(str(path)), deep=True)
+        return table
+
+    def validate(self, *, deep: bool = False) -> BenchmarkTable:
+        """Check the values of the table; ``deep=True`` also recomputes outputs and equivalence; returns ``self``.
+
+        Raises :class:`~act_bench.errors.SchemaMismatchError` naming the column and the first bad row: accuracies
+        outside [0, 1], infinite losses, negative or infinite runtimes, names not in canonical form, runs without
+        a function row or disagreeing with ``n_runs``, FIM vectors not matching the layout, zero rows, and (deep)
+        outputs or equivalents that do not match their functions. Tables are validated (not deeply) on
+        construction and on every load.
+        """
+        validate_table(self, where=f"table {self.name!r}", deep=deep)
+        return self
 
 
 # --- normalisation (validated construction) --------------------------------------------------------------------
@@ -814,10 +835,6 @@ def _read_dir(path: Path) -> BenchmarkTable:
     outputs, _ = _list_matrix(ft.column("outputs"), where, names)
     fim = np.ascontiguousarray(fim, dtype=np.float32)
     outputs = np.ascontiguousarray(outputs, dtype=np.float32)
-    layout_bins = sum(int(e["bins"]) for e in meta.get("fim_layout", []))
-    if meta.get("fim_layout") and fim.shape[1] and layout_bins != fim.shape[1]:
-        raise SchemaMismatchError(f"{where}: 'fim_cdf' has {fim.shape[1]} values per row but metadata 'fim_layout' "
-                                  f"has {layout_bins} bins")
     empty = np.zeros(0, dtype=np.float32)
     cols: dict[str, Any] = {"function": names,
                             "equivalents": _list_column(ft.column("equivalents").to_pylist())}
@@ -840,4 +857,5 @@ def _read_dir(path: Path) -> BenchmarkTable:
         runs["seed"] = runs["seed"].astype(np.int64)
     table = BenchmarkTable._from_parts(functions, runs, meta, fim, outputs)
     table._source = path
+    validate_table(table, where=repr(str(path)))
     return table

@@ -12,6 +12,7 @@ import numbers
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,6 +235,37 @@ def model_layout(model: str) -> list[dict[str, Any]]:
                             where=f"FIM layout of model {model!r}")
 
 
+def _check_equivalents(functions: list[str], equivalents: list[list[str]], outputs: np.ndarray, path: Path,
+                       accept: bool) -> list[dict[str, str]]:
+    """Members whose outputs differ from their record's (-0 == 0, NaN == NaN): an error, or (``accept``) removed
+    from ``equivalents`` in place and returned as ``[{"function", "listed"}]`` with a warning."""
+    from act_bench.space import evaluate_many, output_keys
+
+    pairs = [(i, m) for i, members in enumerate(equivalents) for m in members[1:]]
+    if not pairs:
+        return []
+    keys = output_keys(evaluate_many([m for _, m in pairs]))
+    own = output_keys(outputs)[np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))]
+    bad = np.flatnonzero(keys != own)
+    if not bad.size:
+        return []
+    first, m = pairs[int(bad[0])]
+    if not accept:
+        raise InvalidInputError(f"{str(path)!r}: record {first} ({functions[first]!r}) lists {m!r} among its equivalent "
+                                f"functions, but their outputs on the standard inputs differ ({bad.size} such "
+                                f"member(s) in the file); pass accept_inequivalent=True (--accept-inequivalent) to "
+                                f"import without them")
+    dropped = [{"function": functions[pairs[int(k)][0]], "listed": pairs[int(k)][1]} for k in bad]
+    drop = {(pairs[int(k)][0], pairs[int(k)][1]) for k in bad}
+    for i, members in enumerate(equivalents):
+        if any((i, m) in drop for m in members):
+            equivalents[i] = [m for m in members if (i, m) not in drop]
+    warnings.warn(f"{str(path)!r}: {len(dropped)} listed equivalent function(s) have outputs that differ from their "
+                  f"record's and were left out (metadata 'inequivalent_equivalents'); first: {m!r} under record "
+                  f"{first} ({functions[first]!r})", UserWarning, stacklevel=3)
+    return dropped
+
+
 def _name_from_stem(stem: str) -> str:
     """A safe table name from a file name: characters outside ``[A-Za-z0-9_.-]`` become ``-``, no ``..``."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem)
@@ -243,7 +275,7 @@ def _name_from_stem(stem: str) -> str:
 
 def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
                     layout: Sequence[Any] | None = None, cdf_layout: str = "auto", name: str | None = None,
-                    n_runs: int | None = None, license: str = "other",
+                    n_runs: int | None = None, license: str = "other", accept_inequivalent: bool = False,
                     chunk_size: int = 8 << 20) -> BenchmarkTable:
     """Read an upstream Act-Bench JSON file into a table (``runs`` empty, outputs computed, source recorded).
 
@@ -267,6 +299,11 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         Runs per median (default: 3 for all-cnn-c and resnet-56, 1 for mobilevitv2-0.5, else 0 = unknown).
     license : str
         License recorded in the dataset card.
+    accept_inequivalent : bool, default False
+        Each record's ``Equivalent Activation Functions`` must have the record's outputs on the standard inputs
+        (float32, NaN == NaN, -0 == 0); a member that does not is an error, unless this is set: then such members
+        are left out of ``equivalents``, listed in ``metadata["inequivalent_equivalents"]`` and counted in a
+        ``UserWarning``.
 
     Returns
     -------
@@ -320,6 +357,8 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
                 raise InvalidInputError(f"{rec} key {k!r}: accuracy must be a finite number in [0, 1]; got {x}")
             if col == "runtime" and not (math.isfinite(x) and x >= 0):
                 raise InvalidInputError(f"{rec} key {k!r}: runtime must be a finite number >= 0; got {x}")
+            if col.endswith("loss") and math.isinf(x):
+                x = math.nan  # an infinite loss is a diverged run: stored as missing (the status says diverged)
             rows[col].append(x)
         eqs = value[_EQ_KEY]
         if not isinstance(eqs, list) or not all(isinstance(e, str) for e in eqs):
@@ -368,6 +407,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     rows["n_runs"] = [int(n_runs or 0)] * len(rows["function"])
     detected = detected or CdfLayout.ACT_BENCH
     outputs = evaluate_many(rows["function"])
+    dropped = _check_equivalents(rows["function"], rows["equivalents"], outputs, path, accept_inequivalent)
     functions = pd.DataFrame({c: _list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
                               for c in rows}, columns=[c for c in FUNCTIONS_COLUMNS if c != "outputs"])
     functions["outputs"] = _list_column(list(outputs))
@@ -382,6 +422,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         source=f"upstream import of {path.name}",
         license=license,
         build={"wall_time_s": None},
+        **({"inequivalent_equivalents": dropped} if dropped else {}),
     )
     try:
         # the reference deduplicated by comparing printed outputs, so a file may hold records that are one function

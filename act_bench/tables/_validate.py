@@ -1,0 +1,257 @@
+"""The one validation layer of benchmark tables: run on construction and on every load, plus a deep ``verify``.
+
+The fast checks are vectorised over columns (NumPy / pandas), so that loading stays cheap: accuracies in [0, 1] or
+missing, losses finite or missing, runtimes finite and >= 0 or missing, function names in canonical form,
+``equivalents`` listing the representative first and no function in two rows, runs consistent with the functions
+(every run's function has a row, ``n_runs`` equals its number of runs, no (function, seed) twice, an ``ok`` run has
+accuracies), FIM vectors matching the layout (``fim_valid`` rows finite), at least one row. The deep check
+(:func:`validate_table` with ``deep=True``, ``act-bench ... --verify``) also recomputes every function's outputs on
+the standard inputs and every listed equivalent's outputs, and compares them with the stored ones.
+
+Every error is a :class:`~act_bench.errors.SchemaMismatchError` (an ``InvalidInputError``) naming the table, the
+column and the first bad row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.tables._schema import METRICS, RunStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from act_bench.tables._table import BenchmarkTable
+
+__all__ = ["validate_table"]
+
+_ACCURACIES = tuple(m for m in METRICS if m.endswith("accuracy"))
+_LOSSES = tuple(m for m in METRICS if m.endswith("loss"))
+# a canonical activation-function string: operator names, 'x', parentheses and commas, no whitespace
+_TOKENS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[(),]")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _fail(where: str, column: str, row: int, name: Any, must: str, got: Any) -> SchemaMismatchError:
+    label = f" ({_short(name)})" if name is not None else ""
+    return SchemaMismatchError(f"{where}: column {column!r} row {row}{label} must be {must}; got {_short(got)}")
+
+
+def _first(mask: np.ndarray) -> int | None:
+    idx = np.flatnonzero(mask)
+    return int(idx[0]) if idx.size else None
+
+
+def _check_numbers(df: pd.DataFrame, where: str, names: list[Any]) -> None:
+    for col in df.columns:
+        if col in _ACCURACIES or col in _LOSSES or col == "runtime":
+            a = df[col].to_numpy(dtype=np.float64)
+            if col in _ACCURACIES:
+                bad, must = ~(np.isnan(a) | ((a >= 0.0) & (a <= 1.0))), "an accuracy in [0, 1] or missing (NaN)"
+            elif col in _LOSSES:
+                bad, must = np.isinf(a), "a finite loss or missing (NaN)"
+            else:
+                bad, must = np.isinf(a) | (a < 0), "a finite runtime >= 0 or missing (NaN)"
+            i = _first(bad)
+            if i is not None:
+                raise _fail(where, col, i, names[i], must, float(a[i]))
+
+
+def _check_ok_has_accuracies(df: pd.DataFrame, where: str, names: list[Any]) -> None:
+    no_acc = np.zeros(len(df), dtype=bool)
+    for m in _ACCURACIES:
+        no_acc |= np.isnan(df[m].to_numpy(dtype=np.float64))
+    i = _first((df["status"].to_numpy(dtype=object) == RunStatus.OK.value) & no_acc)
+    if i is not None:
+        raise _fail(where, "status", i, names[i], "'failed' or 'diverged' when an accuracy is missing", "ok")
+
+
+def _operators() -> dict[str, Any]:
+    from act_bench.space import get_operator, list_operators
+
+    return {name: get_operator(name) for name in list_operators()}
+
+
+def _canonical_mask(names: list[Any], ops: dict[str, Any]) -> np.ndarray:
+    """True where ``names[i]`` is a canonical activation-function string (tokenised by one regex, arity checked)."""
+    ok = np.ones(len(names), dtype=bool)
+    findall = _TOKENS.findall
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            ok[i] = False
+            continue
+        tokens = findall(name)
+        if "".join(tokens) != name or not tokens:  # whitespace or a character outside the grammar
+            ok[i] = False
+            continue
+        stack: list[list[Any]] = []  # [operator, argument count]
+        expect_term = True
+        good = True
+        pos, n = 0, len(tokens)
+        while pos < n:
+            tok = tokens[pos]
+            if expect_term:
+                if tok == "x":
+                    expect_term = False
+                elif tok in ops and pos + 1 < n and tokens[pos + 1] == "(":
+                    if len(stack) >= 64:
+                        good = False
+                        break
+                    stack.append([ops[tok], 1])
+                    pos += 1
+                else:
+                    good = False
+                    break
+            elif tok == "," and stack:
+                stack[-1][1] += 1
+                expect_term = True
+            elif tok == ")" and stack:
+                op, count = stack.pop()
+                if not op.accepts(count):
+                    good = False
+                    break
+            else:
+                good = False
+                break
+            pos += 1
+        ok[i] = good and not stack and not expect_term
+    return ok
+
+
+def _check_names(names: list[Any], column: str, where: str, row_of: list[int] | None, ops: dict[str, Any],
+                 owners: list[Any]) -> None:
+    from act_bench.space import parse
+
+    bad = _first(~_canonical_mask(names, ops))
+    if bad is None:
+        return
+    row = bad if row_of is None else row_of[bad]
+    name = names[bad]
+    try:
+        canonical = str(parse(name))
+    except (InvalidInputError, TypeError) as exc:
+        raise SchemaMismatchError(f"{where}: column {column!r} row {row} ({_short(owners[row])}) is not an "
+                                  f"activation function: {_short(str(exc), 160)}") from None
+    raise _fail(where, column, row, owners[row], f"in canonical form ({canonical!r})", name)
+
+
+def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: bool = False) -> None:
+    """Check ``table`` (see the module docstring); raise :class:`SchemaMismatchError` at the first problem.
+
+    Parameters
+    ----------
+    table : BenchmarkTable
+    where : str, optional
+        How the error names the table (default: ``table <name>``).
+    deep : bool, default False
+        Also recompute the outputs of every function and of every listed equivalent on the standard inputs
+        (seconds for thousands of functions) and compare them with the stored outputs: the function's bit for bit
+        (NaN == NaN), the equivalents' under the table's equivalence rule (-0 == 0, or -0 != 0 when
+        ``metadata["build"]["signed_zero"]`` is true).
+
+    Examples
+    --------
+    >>> from act_bench.tables import load_table
+    >>> validate_table(load_table("tests/data/tiny-table"), deep=True)   # doctest: +SKIP
+    """
+    where = where or f"table {table.name!r}"
+    f, r = table.functions, table.runs
+    meta = table.metadata
+    if len(f) == 0:
+        raise SchemaMismatchError(f"{where}: the functions config has zero rows; a table holds at least one function")
+    names = list(f["function"])
+    ops = _operators()
+    _check_names(names, "function", where, None, ops, names)
+    eqs = f["equivalents"].tolist()
+    lengths = np.fromiter((len(e) for e in eqs), dtype=np.int64, count=len(eqs))
+    i = _first(lengths == 0)
+    if i is not None:
+        raise _fail(where, "equivalents", i, names[i], "a list starting with the function itself", [])
+    flat = [m for e in eqs for m in e]
+    owner = np.repeat(np.arange(len(eqs)), lengths)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    firsts = np.asarray([flat[s] for s in starts], dtype=object)
+    i = _first(firsts != np.asarray(names, dtype=object))
+    if i is not None:
+        raise _fail(where, "equivalents", i, names[i], "a list starting with the function itself", eqs[i][:3])
+    _check_names(flat, "equivalents", where, owner.tolist(), ops, names)
+    dup = pd.Series(flat, dtype=object).duplicated().to_numpy()
+    j = _first(dup)
+    if j is not None:
+        first_owner = int(owner[flat.index(flat[j])])
+        raise _fail(where, "equivalents", int(owner[j]), names[int(owner[j])],
+                    f"functions not listed by another row (row {first_owner} lists it too)", flat[j])
+    _check_numbers(f, f"{where} functions", names)
+    _check_ok_has_accuracies(f, where, names)
+    n_runs = f["n_runs"].to_numpy()
+    i = _first(n_runs < 0)
+    if i is not None:
+        raise _fail(where, "n_runs", i, names[i], "an integer >= 0", int(n_runs[i]))
+    fim = table.fim_matrix()
+    valid = f["fim_valid"].to_numpy(dtype=bool)
+    if fim.shape[1]:
+        i = _first(valid & ~np.isfinite(fim).all(axis=1))
+    else:
+        i = _first(valid)
+    if i is not None:
+        raise _fail(where, "fim_cdf", i, names[i], "a finite vector when fim_valid is true",
+                    "an empty vector" if not fim.shape[1] else "non-finite values")
+    layout_bins = sum(int(e["bins"]) for e in meta.get("fim_layout") or [])
+    if meta.get("fim_layout") and fim.shape[1] and layout_bins != fim.shape[1]:
+        raise SchemaMismatchError(f"{where}: column 'fim_cdf' has {fim.shape[1]} values per row but metadata "
+                                  f"'fim_layout' has {layout_bins} bins")
+    if len(r):
+        rnames = r["function"].tolist()
+        known = pd.Series(rnames, dtype=object).isin(set(names)).to_numpy()
+        i = _first(~known)
+        if i is not None:
+            raise _fail(where + " runs", "function", i, None, "a function with a row in the functions config",
+                        rnames[i])
+        _check_numbers(r, f"{where} runs", rnames)
+        i = _first(r.duplicated(["function", "seed"]).to_numpy())
+        if i is not None:
+            raise _fail(where + " runs", "seed", i, rnames[i], "unique per function", int(r["seed"].iloc[i]))
+        _check_ok_has_accuracies(r, where + " runs", rnames)
+        counts = pd.Series(rnames, dtype=object).value_counts().reindex(names, fill_value=0).to_numpy()
+        i = _first(counts != n_runs)
+        if i is not None:
+            raise _fail(where, "n_runs", i, names[i], f"its number of runs in the runs config ({int(counts[i])})",
+                        int(n_runs[i]))
+    if deep:
+        _verify_outputs(table, where, names, flat, owner)
+
+
+def _verify_outputs(table: BenchmarkTable, where: str, names: list[str], flat: list[str], owner: np.ndarray) -> None:
+    from act_bench.space import evaluate_many, output_keys
+
+    stored = table.outputs_matrix()
+    computed = evaluate_many(names)
+    same = (stored == computed) | (np.isnan(stored) & np.isnan(computed))
+    exact = np.signbit(stored) == np.signbit(computed)
+    rows_ok = (same & (exact | np.isnan(stored))).all(axis=1)
+    i = _first(~rows_ok)
+    if i is not None:
+        k = int(np.flatnonzero(~(same[i] & (exact[i] | np.isnan(stored[i]))))[0])
+        raise SchemaMismatchError(f"{where}: column 'outputs' row {i} ({_short(names[i])}) does not hold the "
+                                  f"function's outputs on the standard inputs (input {k}: stored "
+                                  f"{float(stored[i, k])!r}, computed {float(computed[i, k])!r})")
+    signed = bool((table.metadata.get("build") or {}).get("signed_zero", False))
+    others = np.flatnonzero(np.asarray([flat[j] != names[owner[j]] for j in range(len(flat))], dtype=bool))
+    if not others.size:
+        return
+    members = [flat[j] for j in others]
+    keys = output_keys(evaluate_many(members), signed_zero=signed)
+    row_keys = output_keys(stored, signed_zero=signed)
+    bad = _first(keys != row_keys[owner[others]])
+    if bad is not None:
+        row = int(owner[others[bad]])
+        raise SchemaMismatchError(f"{where}: column 'equivalents' row {row} ({_short(names[row])}) lists "
+                                  f"{_short(members[bad])}, whose outputs on the standard inputs differ "
+                                  f"(not equivalent under {'-0 != 0' if signed else '-0 == 0'}, NaN == NaN)")
