@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from act_bench.cli._main import build_parser, main
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from act_bench.cli._common import emit, positive_int
+from act_bench.cli._common import IntRange, emit
 from act_bench.errors import InvalidInputError
 
 
@@ -24,16 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
     p.add_argument("--functions", metavar="FILE",
                    help="text file with one activation function per line (# comments) to build instead of a space")
-    p.add_argument("--seeds", type=positive_int, metavar="N", help="seeds per function (default: the recipe's)")
-    p.add_argument("--limit", type=positive_int, metavar="N",
+    p.add_argument("--seeds", type=IntRange(1, 1000), metavar="N", help="seeds per function (default: the recipe's)")
+    p.add_argument("--limit", type=IntRange(1, 10**9), metavar="N",
                    help="build only the first N functions of the build order (baselines first, then shuffled)")
-    p.add_argument("--epochs", type=positive_int, metavar="N", help="override the recipe's epochs")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+    p.add_argument("--epochs", type=IntRange(1, 100_000), metavar="N", help="override the recipe's epochs")
+    p.add_argument("--workers", type=IntRange(1, 1024), default=1, metavar="N",
                    help="parallel runs (local processes with one thread each, or Ray CPUs for a local Ray)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
     p.add_argument("--resume", action="store_true", help="continue the journal of an earlier build of --out")
-    p.add_argument("--max-jobs", type=positive_int, metavar="N",
+    p.add_argument("--max-jobs", type=IntRange(1, 10**9), metavar="N",
                    help="stop after N new jobs and write the table of the complete functions")
     p.add_argument("--snapshot", action="store_true",
                    help="run nothing: write the table of what the journal has completed so far (read-only on the "

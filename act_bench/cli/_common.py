@@ -6,38 +6,70 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["ArgumentParser", "emit", "UsageError", "positive_int", "nonnegative_int", "to_jsonable"]
+__all__ = ["MAX_SEED", "ArgumentParser", "IntRange", "UsageError", "emit", "nonnegative_int", "positive_int",
+           "seed_int", "to_jsonable"]
 
 UsageError = InvalidInputError
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error message on stderr and exit code 2 (no usage dump, no traceback)."""
+    """argparse with a one-line error message on stderr and exit code 2 (no usage dump, no traceback).
+
+    An option whose ``type`` is an :class:`IntRange` gets its valid range appended to its help text.
+    """
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        kind = kwargs.get("type")
+        if isinstance(kind, IntRange) and kwargs.get("help") not in (None, argparse.SUPPRESS):
+            kwargs["help"] = f"{kwargs['help']}; {kind.text}"
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
-def _int_type(min_value: int):
-    def parse(text: str) -> int:
+@dataclass(frozen=True)
+class IntRange:
+    """An argparse ``type``: an integer in [``min_value``, ``max_value``]; the range is shown in ``--help``.
+
+    Every numeric option of the CLI uses one of these, so no option accepts an unbounded value (``--evals 1e20``).
+
+    Examples
+    --------
+    >>> IntRange(1, 100)("7")
+    7
+    """
+
+    min_value: int
+    max_value: int
+
+    @property
+    def text(self) -> str:
+        return f"an integer in [{self.min_value}, {self.max_value}]"
+
+    def __call__(self, text: str) -> int:
+        shown = text if len(text) <= 40 else text[:40] + "…"
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {min_value}, got {text!r}") from None
-        if value < min_value:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {min_value}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {self.text}; got {shown!r}") from None
+        if not self.min_value <= value <= self.max_value:
+            raise argparse.ArgumentTypeError(f"expected {self.text}; got {shown!r}")
         return value
 
-    return parse
 
-
-positive_int = _int_type(1)
-nonnegative_int = _int_type(0)
+#: Largest seed: numpy's ``RandomState`` and ``SeedSequence``-based code accept seeds below 2**32.
+MAX_SEED = 2**32 - 1
+#: Default bounds of the generic types (kept for options added elsewhere; prefer an explicit IntRange).
+positive_int = IntRange(1, 2**31 - 1)
+nonnegative_int = IntRange(0, 2**31 - 1)
+seed_int = IntRange(0, MAX_SEED)
 
 
 def to_jsonable(obj: Any) -> Any:

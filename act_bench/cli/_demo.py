@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from act_bench.cli._common import emit, positive_int
+from act_bench.cli._common import IntRange, emit
 from act_bench.errors import InvalidInputError
 
 DEFAULT_TABLE = "act-bench-mnist1d"
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="act-bench-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--algorithms", default="random,knr:both",
                    help="comma-separated searchers to compare (default: %(default)s)")
-    p.add_argument("--seeds", type=positive_int, default=20, help="replay seeds per searcher (default: %(default)s)")
-    p.add_argument("--evals", type=positive_int, default=50, help="evaluations per replay (default: %(default)s)")
+    p.add_argument("--seeds", type=IntRange(1, 100_000), default=20, help="replay seeds per searcher (default: %(default)s)")
+    p.add_argument("--evals", type=IntRange(1, 1_000_000), default=50, help="evaluations per replay (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_demo)
 

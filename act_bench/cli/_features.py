@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from act_bench.cli._common import emit, positive_int
+from act_bench.cli._common import IntRange, emit, seed_int
 from act_bench.errors import InvalidInputError
 
 FISHER_CHOICES = ("empirical", "mc")
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Build NAME (with relu) and print its parameter count, the number of FIM CDF "
                                     "features (fim_dims) and the per-layer table; nothing is computed.")
     p.add_argument("name", metavar="NAME", help="architecture, see 'act-bench models list'")
-    p.add_argument("--num-classes", type=positive_int, default=None, metavar="K",
+    p.add_argument("--num-classes", type=IntRange(1, 100_000), default=None, metavar="K",
                    help="number of classes (default: the architecture's)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_models_describe)
@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "count, time and per-layer summary.")
     p.add_argument("--model", required=True, metavar="NAME", help="architecture, see 'act-bench models list'")
     p.add_argument("--fn", required=True, metavar="EXPR", help="activation function, e.g. 'swish(x)'")
-    p.add_argument("--batch", type=positive_int, default=128, metavar="N", help="mini-batch size (default 128)")
+    p.add_argument("--batch", type=IntRange(1, 65_536), default=128, metavar="N", help="mini-batch size (default 128)")
     p.add_argument("--data", default="synthetic", metavar="synthetic|TASK",
                    help="'synthetic' (default) or a task name from data_builders.tasks")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of initialisation and data (default 0)")
-    p.add_argument("--num-classes", type=positive_int, default=None, metavar="K",
+    p.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of initialisation and data (default 0)")
+    p.add_argument("--num-classes", type=IntRange(1, 100_000), default=None, metavar="K",
                    help="number of classes (default: the task's, else the architecture's)")
     p.add_argument("--fisher", choices=FISHER_CHOICES, default="empirical",
                    help="empirical (true labels, default) or mc (labels sampled from the model)")
@@ -137,8 +137,6 @@ def _fim(args: argparse.Namespace) -> int:
     from data_builders.models import create_model, get_model_spec
 
     expr = parse(args.fn)
-    if args.seed < 0:
-        raise InvalidInputError(f"--seed must be >= 0; got {args.seed}")
     spec = get_model_spec(_model_name(args.model, "--model"))
     start = time.perf_counter()
     x, y, k = _batch(args, spec.input_shape, args.num_classes or spec.default_num_classes)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from act_bench.cli._common import emit, nonnegative_int
+from act_bench.cli._common import IntRange, emit
 
 # light constants only: the table machinery (pandas, pyarrow, torch for the import) loads when a command runs
 _UPSTREAM_NAMES = ("act-bench-cnn", "act-bench-resnet", "act-bench-vit")
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="download and import again even if the table is cached")
     p.add_argument("--keep-download", action="store_true",
                    help="keep the JSON file in <cache>/downloads after the import")
-    p.add_argument("--retries", type=nonnegative_int, default=3, metavar="N",
+    p.add_argument("--retries", type=IntRange(0, 100), default=3, metavar="N",
                    help="resume attempts after a dropped connection (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object per table on stdout")
     p.set_defaults(func=_fetch)

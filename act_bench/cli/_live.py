@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from act_bench.cli._common import ArgumentParser, emit, nonnegative_int, positive_int
+from act_bench.cli._common import ArgumentParser, IntRange, emit, seed_int
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
@@ -31,19 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
     r.add_argument("--searcher", default="knr:both", metavar="NAME",
                    help="searcher name (see act_bench.search.list_searchers(); default knr:both)")
-    r.add_argument("--budget", required=True, type=positive_int, metavar="N",
+    r.add_argument("--budget", required=True, type=IntRange(1, 10**7), metavar="N",
                    help="functions to evaluate in total, baselines included (a resumed search continues to N)")
-    r.add_argument("--fim-warmup", type=nonnegative_int, default=5000, metavar="M",
+    r.add_argument("--fim-warmup", type=IntRange(0, 10**7), default=5000, metavar="M",
                    help="candidates with FIM features before the search starts (default 5000, as in the paper)")
     r.add_argument("--journal", required=True, metavar="FILE", help="SQLite journal (created or resumed)")
-    r.add_argument("--workers", type=positive_int, default=1, metavar="N",
+    r.add_argument("--workers", type=IntRange(1, 1024), default=1, metavar="N",
                    help="parallel training runs (one more worker computes missing FIM features)")
     r.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
     r.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
-    r.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
+    r.add_argument("--seed", type=seed_int, default=0, metavar="S",
                    help="seed of the searcher, the feature order and the training runs (default 0)")
-    r.add_argument("--epochs", type=positive_int, metavar="N", help="override the recipe's epochs")
-    r.add_argument("--retries", type=nonnegative_int, default=1, metavar="N",
+    r.add_argument("--epochs", type=IntRange(1, 100_000), metavar="N", help="override the recipe's epochs")
+    r.add_argument("--retries", type=IntRange(0, 100), default=1, metavar="N",
                    help="retries of a run that raised before it is recorded as failed (default 1)")
     r.add_argument("--no-baselines", action="store_true",
                    help="do not add and evaluate the 8 baseline functions first")

@@ -8,12 +8,12 @@ import re
 import sys
 from pathlib import Path
 
-from act_bench.cli._common import ArgumentParser, _int_type, emit, nonnegative_int, positive_int
+from act_bench.cli._common import ArgumentParser, IntRange, emit, seed_int
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
 
-_int_at_least_2 = _int_type(2)
+_int_at_least_2 = IntRange(2, 1000)
 
 
 def _load(table: str):
@@ -136,9 +136,9 @@ def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, 1e12], got {text[:40]!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 1e12):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, 1e12], got {text[:40]!r}")
     return value
 
 
@@ -291,17 +291,17 @@ def register(subparsers) -> None:
                                                   " run the same algorithms on each and add average ranks")
     p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
                    help="comma-separated searcher names (default: %(default)s)")
-    p.add_argument("--evals", type=positive_int, default=None,
+    p.add_argument("--evals", type=IntRange(1, 1_000_000), default=None,
                    help="evaluations (proposals) per run (default: 100 unless --time-budget is given)")
-    p.add_argument("--seeds", type=positive_int, default=100, help="runs per algorithm, seeds 0..N-1 "
+    p.add_argument("--seeds", type=IntRange(1, 100_000), default=100, help="runs per algorithm, seeds 0..N-1 "
                                                                     "(default: %(default)s)")
-    p.add_argument("--workers", type=positive_int, default=1,
+    p.add_argument("--workers", type=IntRange(1, 1024), default=1,
                    help="simulated parallel workers using the table's runtimes (default: %(default)s)")
-    p.add_argument("--jobs", type=positive_int, default=1, help="processes for the seeds (default: %(default)s)")
-    p.add_argument("--embedding-seed", type=nonnegative_int, default=None,
+    p.add_argument("--jobs", type=IntRange(1, 1024), default=1, help="processes for the seeds (default: %(default)s)")
+    p.add_argument("--embedding-seed", type=seed_int, default=None,
                    help="one UMAP seed shared by all runs (default: each run's seed, i.e. one map per seed, "
                         "computed once and cached)")
-    p.add_argument("--maps", type=positive_int, default=None,
+    p.add_argument("--maps", type=IntRange(1, 10_000), default=None,
                    help="without --embedding-seed: only N distinct UMAP maps, run s uses map s %% N")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $ACT_BENCH_CACHE or "
                                                      "~/.cache/act-bench)")
@@ -312,14 +312,15 @@ def register(subparsers) -> None:
                         "recorded per-epoch curves: sh (synchronous successive halving), asha (asynchronous), none "
                         "(every run trains all epochs); the summary then gives each algorithm's simulated seconds")
     p.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-                   help="simulated seconds per run, from the recorded training times (instead of --evals)")
+                   help="simulated seconds per run, from the recorded training times (instead of --evals); a number in "
+                        "(0, 1e12]")
     p.add_argument("--eta", type=_int_at_least_2, default=3,
                    help="successive-halving reduction factor (default: %(default)s)")
-    p.add_argument("--min-epochs", type=positive_int, default=1,
+    p.add_argument("--min-epochs", type=IntRange(1, 100_000), default=1,
                    help="epochs of the lowest rung (default: %(default)s)")
     p.add_argument("--rank-by", choices=("evals_to_top1pct", "final_val_accuracy"), default="evals_to_top1pct",
                    help="per-seed score ranking the algorithms on each table (default: %(default)s)")
-    p.add_argument("--bootstrap", type=positive_int, default=1000,
+    p.add_argument("--bootstrap", type=IntRange(1, 1_000_000), default=1000,
                    help="bootstrap resamples of the average-rank CIs (default: %(default)s)")
     p.set_defaults(func=_cmd_replay)
 
@@ -336,7 +337,7 @@ def register(subparsers) -> None:
     m.add_argument("--table", required=True, help="table name, folder or Hub id")
     m.add_argument("--features", choices=("fim", "outputs", "both", "all"), default="both",
                    help="which embedding to draw; 'all' draws the three side by side (default: %(default)s)")
-    m.add_argument("--seed", type=nonnegative_int, default=0, help="UMAP seed (default: %(default)s)")
+    m.add_argument("--seed", type=seed_int, default=0, help="UMAP seed (default: %(default)s)")
     m.add_argument("--cache-dir", default=None,
                    help="embedding cache (default: $ACT_BENCH_CACHE or ~/.cache/act-bench)")
     m.add_argument("--out", required=True, help="output PNG file")

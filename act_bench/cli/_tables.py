@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from act_bench.cli._common import emit, nonnegative_int
+from act_bench.cli._common import IntRange, emit
 from act_bench.errors import InvalidInputError
 
 _MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "from the vector length (needs --model or --layout). Default: auto")
     p.add_argument("--name", help="table name: 1-96 letters, digits, '_', '.', '-' (default: the file name without "
                                   ".json, other characters replaced by '-')")
-    p.add_argument("--n-runs", type=nonnegative_int, metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
+    p.add_argument("--n-runs", type=IntRange(0, 1000), metavar="N", help="runs per median (default: 3 for CNN/ResNet, 1 for ViT)")
     p.add_argument("--license", default="other", help="license for the dataset card (default: other)")
     p.add_argument("--accept-inequivalent", action="store_true",
                    help="import a record whose listed equivalents have different outputs (they are left out of "
