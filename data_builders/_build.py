@@ -178,6 +178,36 @@ def journal_dir_for(out: str | os.PathLike[str]) -> Path:
     return out.parent / (out.name + ".journal")
 
 
+_NUM, _OPT_NUM = (int, float), (int, float, type(None))
+#: Fields every journal record of a type must have, with their JSON types (checked on load: a corrupted journal is
+#: a one-line error, not a KeyError deep inside the build).
+_RECORD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "header": {"version": (int,), "recipe": (dict,), "seeds": (list,)},
+    "session": {"time": _NUM},
+    "run": {"function": (str,), "seed": (int,), "train_accuracy": _OPT_NUM, "val_accuracy": _OPT_NUM,
+            "test_accuracy": _OPT_NUM, "train_loss": _OPT_NUM, "val_loss": _OPT_NUM, "test_loss": _OPT_NUM,
+            "runtime": _OPT_NUM, "status": (str,), "error": (str, type(None))},
+    "features": {"function": (str,), "fim_valid": (bool,), "fim_reason": (str, type(None)),
+                 "fim_cdf": (list, type(None))},
+}
+
+
+def _check_record(rec: dict[str, Any], where: str) -> None:
+    fields = _RECORD_FIELDS.get(rec["type"])
+    if fields is None:
+        return  # record types of newer builders are kept and ignored
+    for key, types in fields.items():
+        value = rec.get(key, _MISSING)
+        if value is _MISSING:
+            raise SchemaMismatchError(f"{where} ({rec['type']!r}) has no field {key!r}")
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise SchemaMismatchError(f"{where} ({rec['type']!r}): field {key!r} has the wrong type "
+                                      f"({type(value).__name__})")
+
+
+_MISSING = object()
+
+
 class Journal:
     """Append-only JSON-lines journal of a build (``records.jsonl``), fsync'ed per record.
 
@@ -214,6 +244,7 @@ class Journal:
                 break
             if not isinstance(rec, dict) or "type" not in rec:
                 raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not a journal record")
+            _check_record(rec, f"journal {self.path}: record at byte {good}")
             self.records.append(rec)
             good += len(line)
         if good < len(data) and repair:

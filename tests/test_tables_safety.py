@@ -176,7 +176,7 @@ def test_wrong_types_in_metadata_are_one_line_errors(tmp_path, capsys, bad):
     folder = _tiny_copy(tmp_path / "t", **bad)
     assert main(["table", "info", str(folder)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("act-bench table: error: ") and err.count("\n") == 1 and "metadata.json" in err
+    assert err.startswith("act-bench table info: error: ") and err.count("\n") == 1 and "metadata.json" in err
 
 
 def _upstream_record(eq: list[str]) -> dict:

@@ -50,8 +50,13 @@ def _read_functions(path: str) -> list[str]:
     file = Path(path)
     if not file.is_file():
         raise InvalidInputError(f"--functions {path!r}: no such file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"--functions {path!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                                ) from None
     out = []
-    for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(text.splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if text:
             try:

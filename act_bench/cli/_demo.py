@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from act_bench.cli._common import IntRange, emit
+from act_bench._io import atomic_write_text
+from act_bench.cli._common import IntRange, check_output, emit
 from act_bench.errors import InvalidInputError
 
 DEFAULT_TABLE = "act-bench-mnist1d"
@@ -114,18 +116,20 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from act_bench._cache import default_cache_dir
-    from act_bench._progress import progress_bar
     from act_bench.search import searcher_info
     from act_bench.tables import load_table
-    from evaluation import compare, fair_baselines, write_summary
-    from evaluation._figures import eigenvalue_figure, map_figure
 
     start = time.perf_counter()
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {args.out!r} exists and is not a folder")
+    check_output(out, "--out", folder=True)
     algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    if not algos:
+        raise InvalidInputError("--algorithms lists no searcher")
+    for a in algos:  # before anything is loaded or written
+        try:
+            searcher_info(a)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"--algorithms: {exc}") from None
     table = load_table(args.table)
     summary = _summary(table)
     def say(text: str) -> None:  # the summary is the command's output: stdout (with --json, the JSON is)
@@ -142,7 +146,24 @@ def _demo(args: argparse.Namespace) -> int:
     q = s["val_accuracy_quantiles"]
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _demo_into(args, out, table, algos, summary, start)
+    except BaseException:
+        if created:  # nothing half-written: a folder this run created goes when it fails
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], summary: dict, start: float) -> int:
+    from act_bench._cache import default_cache_dir
+    from act_bench._progress import progress_bar
+    from act_bench.search import searcher_info
+    from evaluation import compare, fair_baselines, write_summary
+    from evaluation._figures import eigenvalue_figure, map_figure
+
+    s = summary
     added = [b for b in fair_baselines(algos) if b not in algos]
     kwargs = {a: {"embedding_seed": 0} for a in algos if searcher_info(a).uses_map}
     if kwargs:
@@ -167,7 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
     steps.close()
     seconds = time.perf_counter() - start
     report = out / "report.md"
-    report.write_text(_report(summary, replay, figures, seconds), encoding="utf-8")
+    atomic_write_text(report, _report(summary, replay, figures, seconds))
     result = {**summary, "replay": {name: {"evals_to_top1pct": a["evals_to_top1pct"],
                                            "evals_to_beat_baselines": a["evals_to_beat_baselines"],
                                            "final_test_accuracy": a["final_test_accuracy"], "ci": a["ci"]["method"]}

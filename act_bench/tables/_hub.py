@@ -47,8 +47,11 @@ class PublishResult:
 def publish_folder(folder: str | os.PathLike[str], repo_id: str, *, private: bool = False,
                    commit_message: str | None = None) -> PublishResult:
     """Create (if needed) the Hub dataset ``repo_id`` and upload ``folder``; token from ``HF_TOKEN`` or login."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
+    # the HTTP client's base error (httpx's, re-exported by huggingface_hub): connection errors are not OSError
+    transport_error = HfHubHTTPError.__mro__[1]
 
     api = HfApi()
     try:
@@ -66,6 +69,10 @@ def publish_folder(folder: str | os.PathLike[str], repo_id: str, *, private: boo
             raise InvalidInputError(f"the Hub refused the upload to {repo_id!r} ({status}): log in with "
                                     f"`hf auth login` or set HF_TOKEN to a token with write access") from None
         raise ActBenchError(f"upload to {repo_id!r} failed: {exc}") from None
-    except OSError as exc:  # connection errors
-        raise ActBenchError(f"upload to {repo_id!r} failed: {exc}") from None
+    except (OSError, transport_error) as exc:  # connection errors (httpx's are not OSError)
+        raise ActBenchError(f"upload to {repo_id!r} failed: cannot reach the Hub at {constants.ENDPOINT} "
+                            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    except ValueError as exc:  # a response that is not the Hub's JSON (a proxy or another server answered)
+        raise ActBenchError(f"upload to {repo_id!r} failed: the server at {constants.ENDPOINT} did not answer "
+                            f"like the Hugging Face Hub ({' '.join(str(exc).split())[:200]})") from None
     return PublishResult(repo_id=repo_id, revision=str(info.oid), commit_url=str(info.commit_url))

@@ -8,7 +8,6 @@ import numbers
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from act_bench._io import make_temp_dir, remove_stale_temps
 from act_bench._validation import check_name
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.tables._meta import check_metadata, default_metadata
@@ -407,7 +407,8 @@ class BenchmarkTable:
             raise InvalidInputError(f"output directory {str(target)!r} is not empty; choose a new path or pass "
                                     f"overwrite=True")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        remove_stale_temps(target)  # left by a save that was killed (SIGKILL) before it could clean up
+        tmp = make_temp_dir(target)
         try:
             for config in CONFIGS:
                 _write_parquet(self.to_arrow(config), tmp / FILES[config])
@@ -435,7 +436,7 @@ class BenchmarkTable:
             os.chmod(tmp, 0o755)
             if target.is_dir():
                 if nonempty:
-                    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                    backup = make_temp_dir(target)
                     os.rename(target, backup / "old")
                     os.rename(tmp, target)
                     shutil.rmtree(backup, ignore_errors=True)
@@ -775,7 +776,10 @@ def _read_parquet(path: Path, config: str) -> pa.Table:
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaMismatchError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
     check_arrow_schema(schema, config, str(path))
-    table = pq.read_table(path, columns=list(arrow_schema(config).names))
+    try:  # the data pages are only decoded here: a corrupted page fails now, not when the schema was read
+        table = pq.read_table(path, columns=list(arrow_schema(config).names))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SchemaMismatchError(f"{str(path)!r} has unreadable (corrupted) data: {exc}") from None
     bad = [c for c in ("function", "equivalents", "status", "n_runs", "fim_valid", "fim_cdf", "outputs", "seed")
            if c in table.column_names and table.column(c).null_count]
     if bad:

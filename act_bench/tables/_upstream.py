@@ -129,6 +129,10 @@ class _Stream:
                     raise self.fail(exc.msg, exc.pos) from None
                 self.fill()
                 continue
+            except RecursionError:
+                raise self.fail("values nested too deeply") from None
+            except ValueError as exc:  # an integer with more digits than Python converts (4,300): more data won't help
+                raise self.fail(str(exc).split(";")[0]) from None
             if end == len(self.buf) and not self.eof:  # a number may continue in the next chunk
                 self.fill()
                 continue

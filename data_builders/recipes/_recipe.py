@@ -429,14 +429,17 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise InvalidInputError(f"recipe file {str(path)!r} does not exist") from None
     except OSError as exc:
         raise InvalidInputError(f"recipe file {str(path)!r} cannot be read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"recipe file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                                ) from None
     return _parse_text(text, source=f"recipe file {str(path)!r}")
 
 
 def _parse_text(text: str, *, source: str) -> Recipe:
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise InvalidInputError(f"{source}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
     return Recipe.from_dict(data, source=source)
 
 

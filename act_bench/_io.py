@@ -1,0 +1,83 @@
+"""Atomic output files and the clean-up of temporary files left by a killed process.
+
+Every output is written to a hidden temporary sibling named ``.<name>.tmp-<pid>-<random>`` and renamed into place; on
+failure it is removed, and a later start removes the ones whose process no longer exists (a SIGKILL during the final
+save leaves one behind).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps"]
+
+_PID = re.compile(r"\.tmp-(\d+)-")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or a number the OS does not take: leave it alone
+    return True
+
+
+def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary siblings ``.<name>.tmp-<pid>-*`` of ``target`` whose process has exited; return them."""
+    target = Path(target)
+    removed = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    prefix = f".{target.name}.tmp-"
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        m = _PID.match(entry.name, len(target.name) + 1)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def make_temp_dir(target: str | os.PathLike[str]) -> Path:
+    """A new hidden temporary folder next to ``target`` (same file system, so it can be renamed onto it)."""
+    target = Path(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+
+
+def make_temp_file(target: str | os.PathLike[str]) -> Path:
+    """A new hidden temporary file next to ``target``."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary sibling and a rename; nothing is left on failure."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a directory, expected a file", str(path))
+    remove_stale_temps(path)
+    tmp = make_temp_file(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
