@@ -235,14 +235,18 @@ class Journal:
         good = 0
         with open(self.path, "rb") as fh:
             data = fh.read()
-        for line in data.splitlines(keepends=True):
+        lines = data.splitlines(keepends=True)
+        for k, line in enumerate(lines):
             if not line.endswith(b"\n"):
                 break
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if not isinstance(rec, dict) or "type" not in rec:
+            except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too many digits
+                if k == len(lines) - 1:
+                    break  # a torn last record: cut off below
+                raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not valid JSON (the "
+                                          f"journal is corrupted; records after it are kept)") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
                 raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not a journal record")
             _check_record(rec, f"journal {self.path}: record at byte {good}")
             self.records.append(rec)

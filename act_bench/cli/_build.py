@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from act_bench.cli._common import IntRange, emit
+from act_bench.cli._common import IntRange, check_output, emit
 from act_bench.errors import InvalidInputError
 
 
@@ -73,6 +73,7 @@ def _build(args: argparse.Namespace) -> int:
     from data_builders.build import build_table
     from data_builders.recipes import get_recipe
 
+    check_output(args.out, "--out", folder=True)
     recipe = get_recipe(args.recipe)
     if args.epochs is not None:
         recipe = recipe.with_overrides(epochs=args.epochs)

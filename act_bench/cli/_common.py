@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["MAX_SEED", "ArgumentParser", "IntRange", "UsageError", "emit", "nonnegative_int", "positive_int",
+__all__ = ["MAX_SEED", "ArgumentParser", "IntRange", "UsageError", "check_output", "emit", "nonnegative_int", "positive_int",
            "seed_int", "to_jsonable"]
 
 UsageError = InvalidInputError
@@ -70,6 +72,25 @@ MAX_SEED = 2**32 - 1
 positive_int = IntRange(1, 2**31 - 1)
 nonnegative_int = IntRange(0, 2**31 - 1)
 seed_int = IntRange(0, MAX_SEED)
+
+
+def check_output(path: str | os.PathLike[str], option: str, *, folder: bool) -> Path:
+    """Refuse an output path before any work is done: a file where a folder is expected (``folder=True``) or the
+    reverse, or a path whose nearest existing ancestor is not a writable folder (e.g. a path under a regular file).
+    """
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise InvalidInputError(f"{option} {str(path)!r} is a file; give a folder")
+    if not folder and p.is_dir():
+        raise InvalidInputError(f"{option} {str(path)!r} is a folder; give a file path")
+    ancestor = p.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidInputError(f"{option} {str(path)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"{option} {str(path)!r}: folder {str(ancestor)!r} is not writable")
+    return p
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
-from act_bench.cli._common import ArgumentParser, IntRange, emit, seed_int
+from act_bench.cli._common import ArgumentParser, IntRange, check_output, emit, seed_int
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
@@ -78,9 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe)
     if args.epochs is not None:
         recipe = recipe.with_overrides(epochs=args.epochs)
-    journal = Path(args.journal)
-    if journal.exists() and journal.is_dir():
-        raise InvalidInputError(f"--journal {args.journal!r} is a directory; give a file path")
+    journal = check_output(args.journal, "--journal", folder=False)
     search = LiveSearch(recipe=recipe, journal=journal, spaces=args.space, searcher=args.searcher,
                         seed=args.seed, baselines=not args.no_baselines, fim_warmup=args.fim_warmup,
                         background_features=not args.no_background_features, workers=args.workers,
@@ -95,10 +94,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corrupted(journal: str, exc: Exception) -> InvalidInputError:
+    return InvalidInputError(f"journal {journal!r} is corrupted: {type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]}")
+
+
 def _status(args: argparse.Namespace) -> int:
     from act_bench.live import journal_status
 
-    st = journal_status(args.journal)
+    try:
+        st = journal_status(args.journal)
+    except InvalidInputError:
+        raise
+    except (sqlite3.DatabaseError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # bad rows
+        raise _corrupted(args.journal, exc) from None
     if args.json:
         emit(st, True)
         return 0
@@ -118,7 +127,13 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from act_bench.live import export_table
 
-    table = export_table(args.journal, args.out)
+    check_output(args.out, "--out", folder=True)
+    try:
+        table = export_table(args.journal, args.out)
+    except InvalidInputError:
+        raise
+    except (sqlite3.DatabaseError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # bad rows
+        raise _corrupted(args.journal, exc) from None
     functions = table.to_pandas("functions")
     result = {"out": str(Path(args.out).resolve()), "functions": len(functions), "runs": len(functions)}
     emit(result, args.json, f"wrote {result['functions']} functions to {result['out']}")

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from act_bench.cli._common import ArgumentParser, IntRange, emit, seed_int
+from act_bench.cli._common import ArgumentParser, IntRange, check_output, emit, seed_int
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
@@ -90,8 +90,8 @@ def _cmd_replay_one(args: argparse.Namespace) -> int:
     if args.maps is not None and args.embedding_seed is not None:
         raise InvalidInputError("--maps and --embedding-seed exclude each other (one shared map, or N maps)")
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out must be a directory; {str(out)!r} is a file")
+    if out is not None:
+        check_output(out, "--out", folder=True)
     table = _load(args.table)
     kwargs = {}
     for a in algos:
@@ -258,6 +258,7 @@ def _cmd_plot_map(args: argparse.Namespace) -> int:
     from evaluation._figures import map_figure
 
     _check_png(args.out)
+    check_output(args.out, "--out", folder=False)
     path, points = map_figure(_load(args.table), args.features, args.out, seed=args.seed, cache_dir=args.cache_dir)
     feats = ["fim", "outputs", "both"] if args.features == "all" else [args.features]
     emit({"out": str(path), "features": feats, "points": points}, args.json, f"wrote {path}")
@@ -269,6 +270,7 @@ def _cmd_plot_eigen(args: argparse.Namespace) -> int:
 
     _check_png(args.out)
     names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else None
+    check_output(args.out, "--out", folder=False)
     path, functions = eigenvalue_figure(_load(args.table), args.out, names)
     emit({"out": str(path), "functions": functions}, args.json, f"wrote {path}")
     return 0

@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "graph (function, representative).")
     common(p, f"schema to enumerate; repeat for a union (default: {DEFAULT_SCHEMA})")
     p.add_argument("--unique", action="store_true", help="one row per equivalence class")
+    p.add_argument("--max-graphs", type=IntRange(1, 10**13), default=200_000_000, metavar="N",
+                   help="refuse schemas with more graphs than N, printing the estimated time (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="FILE.parquet", help="output Parquet file (written atomically)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_list)
@@ -108,20 +110,28 @@ class _Ticker:
             sys.stderr.write("\n")
 
 
-def _count(args: argparse.Namespace) -> int:
-    from act_bench.space import count_graphs, count_unique
+def _check_size(schemas: list[str], args: argparse.Namespace) -> tuple[int, float]:
+    """Graphs of the schema(s) and the estimated seconds; refuses more than --max-graphs, warns above a million."""
+    from act_bench.space import count_graphs
 
-    schemas = _schemas(args)
-    start = time.perf_counter()
     graphs = count_graphs(schemas, extra_ops=args.extra_ops)
     estimate = graphs / _GRAPHS_PER_SECOND
     if graphs > args.max_graphs:
         raise InvalidInputError(f"the schema(s) have {graphs:,} graphs, more than --max-graphs {args.max_graphs:,} "
-                                f"(counting would take about {_duration(estimate)} on one core); raise --max-graphs "
-                                f"to count anyway")
+                                f"(enumerating them would take about {_duration(estimate)} on one core); raise "
+                                f"--max-graphs to go ahead")
     if graphs > _WARN_GRAPHS and not args.json:
-        sys.stderr.write(f"space count: {graphs:,} graphs to enumerate, about {_duration(estimate)} on one core "
-                         f"(Ctrl-C stops)\n")
+        sys.stderr.write(f"space {args.space_command}: {graphs:,} graphs to enumerate, about {_duration(estimate)} "
+                         f"on one core (Ctrl-C stops)\n")
+    return graphs, estimate
+
+
+def _count(args: argparse.Namespace) -> int:
+    from act_bench.space import count_unique
+
+    schemas = _schemas(args)
+    start = time.perf_counter()
+    graphs, estimate = _check_size(schemas, args)
     with _Ticker(estimate, graphs > _WARN_GRAPHS and sys.stderr.isatty() and not args.json):
         unique = count_unique(schemas, extra_ops=args.extra_ops, signed_zero=args.signed_zero)
     seconds = time.perf_counter() - start
@@ -172,6 +182,7 @@ def _list(args: argparse.Namespace) -> int:
     if not out.endswith(".parquet"):
         raise InvalidInputError(f"--out {args.out!r}: the file name must end with .parquet")
     schemas = _schemas(args)
+    _check_size(schemas, args)
     classes = equivalence_classes(schemas=schemas, extra_ops=args.extra_ops, signed_zero=args.signed_zero)
     if args.unique:
         outputs = pa.FixedSizeListArray.from_arrays(pa.array(classes.outputs.reshape(-1), pa.float32()),

@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from act_bench.cli._common import IntRange, emit
+from act_bench.cli._common import IntRange, check_output, emit
 from act_bench.errors import InvalidInputError
 
 _MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
@@ -105,7 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_out(out: str) -> Path:
-    path = Path(out)
+    path = check_output(out, "--out", folder=True)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InvalidInputError(f"--out {out!r} exists and is not an empty directory; choose a new path")
     return path

@@ -70,8 +70,9 @@ def read_layout_file(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidInputError(f"layout file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"layout file {str(path)!r} is not valid JSON: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: UnicodeDecodeError, JSONDecodeError, digits
+        raise InvalidInputError(f"layout file {str(path)!r} is not valid JSON: "
+                                f"{'nested too deeply' if isinstance(exc, RecursionError) else exc}") from None
     return normalize_layout(data, where=f"layout file {str(path)!r}")
 
 

@@ -820,8 +820,9 @@ def _read_dir(path: Path) -> BenchmarkTable:
         raise SchemaMismatchError(f"{str(path)!r} is not an act-bench table: {FILES['metadata']} is missing")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SchemaMismatchError(f"{str(meta_path)!r} is not valid JSON: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: UnicodeDecodeError, JSONDecodeError, digits
+        raise SchemaMismatchError(f"{str(meta_path)!r} is not valid JSON: "
+                                  f"{'nested too deeply' if isinstance(exc, RecursionError) else exc}") from None
     check_metadata(meta, str(meta_path))
     ft = _read_parquet(path / FILES["functions"], "functions")
     rt = _read_parquet(path / FILES["runs"], "runs")
