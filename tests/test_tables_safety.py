@@ -124,12 +124,13 @@ def test_load_refuses_bad_values_naming_column_and_row(tmp_path, capsys, case):
     _rewrite(folder, config, edit)
     out = tmp_path / "export"
     for argv in (["table", "info", str(folder)], ["export-hf", str(folder), "--out", str(out)],
-                 ["publish", str(folder), "--repo-id", "a/b", "--dry-run"], ["table", "query", str(folder), "x"]):
+                 ["publish", str(folder), "--repo-id", "a/b", "--dry-run"], ["table", "query", str(folder), "x"],
+                 ["demo", "--table", str(folder), "--out", str(tmp_path / "demo")]):
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
         assert fragment in err and err.count("\n") == 1, err
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "demo").exists()
 
 
 def test_verify_recomputes_outputs_and_equivalence(tmp_path, capsys):
@@ -211,3 +212,43 @@ def test_import_upstream_checks_that_equivalents_are_equivalent(tmp_path, capsys
     assert [(d["function"], d["listed"]) for d in table.metadata["inequivalent_equivalents"]] == inequivalent
     assert [list(e) for e in table.functions["equivalents"]] == [["relu(x)", "max(x,zero(x))"], ["tanh(x)"],
                                                                   ["exp(x)", "abs(exp(x))"]]
+
+
+# --- atomic outputs ----------------------------------------------------------------------------------------------
+
+def test_a_save_killed_by_sigkill_leaves_a_temp_folder_that_the_next_save_removes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from act_bench.tables import load_table
+
+    target = tmp_path / "out"
+    # a real process starts the final save (its hidden temp folder, a file half-written) and is SIGKILLed
+    code = ("import os, signal, sys; from act_bench._io import make_temp_dir; tmp = make_temp_dir(sys.argv[1]); "
+            "(tmp / 'functions.parquet').write_bytes(b'PAR1 half'); os.kill(os.getpid(), signal.SIGKILL)")
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], check=False,
+                          env={**os.environ, "PYTHONPATH": str(TINY.parents[2])})
+    assert proc.returncode == -signal.SIGKILL
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".out.tmp-")
+    load_table(TINY).save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(os.listdir(target)) == sorted(os.listdir(TINY))
+
+
+def test_a_failed_save_leaves_nothing(tmp_path):
+    from act_bench.tables import load_table
+
+    table = load_table(TINY)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError):
+        table.save(tmp_path / "file" / "out")  # a folder under a regular file: ENOTDIR
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_space_count_refuses_a_huge_schema_with_an_estimate(capsys):
+    schema = "binary(binary(unary(x),unary(x)),binary(unary(x),unary(x)))"
+    assert main(["space", "count", "--schema", schema, "--max-graphs", "1000000"]) == 2
+    err = capsys.readouterr().err
+    assert f"{27**4 * 7**3:,} graphs" in err and "about" in err and err.count("\n") == 1
