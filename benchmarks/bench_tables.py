@@ -154,6 +154,18 @@ def main() -> None:
               f"(min {min(ours):.3f}, max {max(ours):.3f}; goal <= 1 s)")
         print(f"peer pandas.read_parquet (both files): median {statistics.median(peer):.3f} s; "
               f"ratio load_table / peer = {statistics.median(ours) / statistics.median(peer):.2f}")
+        if hasattr(table, "validate"):  # the validation layer every load runs (fast checks), and the deep check
+            fast, deep = [], []
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                table.validate()
+                fast.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                table.validate(deep=True)
+                deep.append(time.perf_counter() - t0)
+            print(f"validation inside load_table: median {statistics.median(fast):.3f} s "
+                  f"({statistics.median(fast) / statistics.median(ours):.1%} of the load); deep check (--verify): "
+                  f"median {statistics.median(deep):.3f} s")
 
 
 if __name__ == "__main__":

@@ -105,10 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_out(out: str) -> Path:
-    path = check_output(out, "--out", folder=True)
+    path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InvalidInputError(f"--out {out!r} exists and is not an empty directory; choose a new path")
-    return path
+    return check_output(path, "--out", folder=True)
 
 
 def _import_upstream(args: argparse.Namespace) -> int:
