@@ -26,9 +26,12 @@ def walk(parser: argparse.ArgumentParser, prefix: str = "act-bench"):
 
 def render() -> str:
     parts = ["# Command-line reference", "",
-             "Generated from the parser by `docs/scripts/make_cli_reference.py`; `tests/test_cli_docs.py` checks it "
+             ("Generated from the parser by `docs/scripts/make_cli_reference.py`; `tests/test_cli_docs.py` checks it "
              "is current. Every command takes `--help`; usage and input errors print one line on stderr and exit "
-             "with code 2.", ""]
+             "with code 2, as do files or folders that cannot be read or written (missing, a folder where a file is "
+             "expected or the reverse, no permission, a read-only or full file system, corrupted Parquet, JSON or "
+             "SQLite); other failures (network, training) exit with 1, an interrupt with 130. Numeric options "
+             "state their valid range; a command that fails leaves no output behind."), ""]
     for path, parser in walk(build_parser()):
         if any(True for _ in _subparsers(parser)) and path != "act-bench":
             continue  # group commands only dispatch
