@@ -252,3 +252,26 @@ def test_space_count_refuses_a_huge_schema_with_an_estimate(capsys):
     assert main(["space", "count", "--schema", schema, "--max-graphs", "1000000"]) == 2
     err = capsys.readouterr().err
     assert f"{27**4 * 7**3:,} graphs" in err and "about" in err and err.count("\n") == 1
+
+
+def test_a_corrupted_data_page_is_a_one_line_error(tmp_path, capsys):
+    """Bytes flipped inside the pages of the outputs column (float32 noise that zstd stores uncompressed, so only the
+    page checksum can tell): the load refuses the file instead of returning wrong outputs."""
+    import pyarrow.parquet as pq
+
+    from act_bench.tables import load_table
+
+    folder = tmp_path / "t"
+    load_table(TINY).save(folder)
+    path = folder / "functions.parquet"
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = next(group.column(i) for i in range(group.num_columns)
+                 if group.column(i).path_in_schema == "outputs.list.element")
+    data = bytearray(path.read_bytes())
+    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
+    for i in range(middle, middle + 16):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert main(["table", "info", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "unreadable (corrupted) data" in err and err.count("\n") == 1

@@ -754,7 +754,8 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     strings = [c for c in ("function", "status", "fim_reason", "error") if c in table.column_names]
     if "equivalents" in table.column_names:
         strings.append("equivalents.list.element")
-    options = {"compression": "zstd", "use_dictionary": strings,
+    # page checksums (CRC32): a corrupted page is an error on read, also in pages zstd stores uncompressed
+    options = {"compression": "zstd", "use_dictionary": strings, "write_page_checksum": True,
                "column_encoding": {c: "BYTE_STREAM_SPLIT" for c in floats} or None}
     if table.num_rows == 0:
         # no row group at all: a 0-row row group makes `datasets` (parquet builder) ask for batches of size 0
@@ -777,7 +778,7 @@ def _read_parquet(path: Path, config: str) -> pa.Table:
         raise SchemaMismatchError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
     check_arrow_schema(schema, config, str(path))
     try:  # the data pages are only decoded here: a corrupted page fails now, not when the schema was read
-        table = pq.read_table(path, columns=list(arrow_schema(config).names))
+        table = pq.read_table(path, columns=list(arrow_schema(config).names), page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SchemaMismatchError(f"{str(path)!r} has unreadable (corrupted) data: {exc}") from None
     bad = [c for c in ("function", "equivalents", "status", "n_runs", "fim_valid", "fim_cdf", "outputs", "seed")
