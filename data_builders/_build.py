@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from act_bench._validation import NAME_PATTERN
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.space import (
     BASELINE_FUNCTIONS,
@@ -399,6 +400,9 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     # the embedded recipe states the seeds actually used (the journal header keeps the recipe as given)
     built = recipe if len(seed_list) == recipe.seeds else recipe.with_overrides(seeds=len(seed_list))
     table_name = name or out.resolve().name
+    if not (NAME_PATTERN.match(table_name) and ".." not in table_name):  # checked before hours of training
+        raise InvalidInputError(f"table name {table_name!r} ({'--name' if name else 'the --out folder name'}) must "
+                                f"be 1-96 letters, digits, '_', '.', '-' starting with a letter or digit; pass --name")
     plan = plan_functions(space, functions=functions, limit=limit)
     if snapshot:
         if not journal.exists():

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import re
 import sqlite3
 import sys
 
 from act_bench._version import __version__
 from act_bench.cli._common import ArgumentParser
-from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependencyError
+from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependencyError, ParseError
 
-_LONG_LITERAL = re.compile(r"""(['"])([^'"]{81,})\1""")
+_MAX_MESSAGE = 1000
 
 # Each module act_bench.cli._<name> defines register(subparsers); the order here is the order in --help.
 _COMMAND_MODULES = [
@@ -41,11 +40,19 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _one_line(message: object, limit: int = 80) -> str:
-    """The message on one line, every quoted literal longer than ``limit`` characters cut to ``limit`` + '…'."""
-    text = " ".join(str(message).split())
-    text = _LONG_LITERAL.sub(lambda m: m.group(1) + m.group(2)[:limit] + "…" + m.group(1), text)
-    return text if len(text) <= 4 * limit + 400 else text[: 4 * limit + 400] + "…"
+def _one_line(exc: BaseException | None, message: object, limit: int = 80) -> str:
+    """The message on one line: an echoed input (the text of a ``ParseError`` anywhere in the exception's chain)
+    longer than ``limit`` characters is cut to ``limit`` + '…', and the whole line to 1,000 characters."""
+    text = str(message)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        echoed = getattr(exc, "text", None) if isinstance(exc, ParseError) else None
+        if isinstance(echoed, str) and len(echoed) > limit:
+            text = text.replace(repr(echoed), repr(echoed[:limit])[:-1] + "…" + repr(echoed)[-1])
+        exc = exc.__cause__ or exc.__context__
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "…"
 
 
 def _os_error(exc: OSError) -> str:
@@ -65,34 +72,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = args.command
     for sub in ("table_command", "space_command", "search_command", "models_command", "recipes_command",
-                "plot_command"):
+                "plot_command", "cache_command"):
         if getattr(args, sub, None):
             name = f"{name} {getattr(args, sub)}"
-    code, message = 0, None
     try:
-        code = int(args.func(args) or 0)
-    except (InvalidInputError, OptionalDependencyError) as exc:
-        code, message = 2, str(exc)
-    except FileNotFoundError as exc:
-        code, message = 2, f"no such file or folder: {exc.filename or exc}"
-    except OSError as exc:  # permissions, read-only or full file system, a folder where a file is expected, ...
-        code, message = 2, f"cannot read or write {_os_error(exc)}"
-    except UnicodeDecodeError as exc:
-        code, message = 2, f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
-    except sqlite3.DatabaseError as exc:
-        code, message = 2, f"an SQLite file is corrupted or not a database: {exc}"
-    except RecursionError:
-        code, message = 2, "input nested too deeply"
+        return int(args.func(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("act-bench: interrupted\n")
         return 130
-    except MemoryError:
-        code, message = 1, "out of memory"
-    except ActBenchError as exc:
-        code, message = 1, str(exc)
-    if message is not None:
-        sys.stderr.write(f"act-bench {name}: error: {_one_line(message)}\n")
-    return code
+    except (ActBenchError, OSError, UnicodeDecodeError, sqlite3.DatabaseError, RecursionError, MemoryError) as exc:
+        code, message = _classify(exc)
+        sys.stderr.write(f"act-bench {name}: error: {_one_line(exc, message)}\n")
+        return code
+
+
+def _classify(exc: BaseException) -> tuple[int, str]:
+    """Exit code and message of an error that ends a command."""
+    if isinstance(exc, (InvalidInputError, OptionalDependencyError)):
+        return 2, str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return 2, f"no such file or folder: {exc.filename or exc}"
+    if isinstance(exc, OSError):  # permissions, read-only or full file system, a folder where a file is expected
+        return 2, f"cannot read or write {_os_error(exc)}"
+    if isinstance(exc, UnicodeDecodeError):
+        return 2, f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return 2, f"an SQLite file is corrupted or not a database: {exc}"
+    if isinstance(exc, RecursionError):
+        return 2, "input nested too deeply"
+    if isinstance(exc, MemoryError):
+        return 1, "out of memory"
+    return 1, str(exc)  # ActBenchError: network, training, ...
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,7 +33,7 @@ from act_bench.tables._schema import (
     functions_features,
     runs_features,
 )
-from act_bench.tables._validate import validate_table
+from act_bench.tables._validate import validate_names, validate_table
 
 __all__ = ["FILES", "BenchmarkTable", "FunctionNotInTableError"]
 
@@ -178,6 +178,7 @@ class BenchmarkTable:
         self._fim = _readonly(fim)
         self._outputs = _readonly(outputs)
         self._name_index: dict[str, int] | None = None
+        self._names_checked = False
         self._keys: tuple[np.ndarray, np.ndarray] | None = None
         self._source: Path | None = None  # folder it was read from: where the card's figures are
 
@@ -313,6 +314,7 @@ class BenchmarkTable:
         """
         from act_bench.space import as_expr, function_outputs, output_keys
 
+        self._check_names()
         name = str(as_expr(expr))
         if self._name_index is None:
             index: dict[str, int] = {}
@@ -400,6 +402,7 @@ class BenchmarkTable:
         from act_bench.tables._card import dataset_card
 
         target = Path(path)
+        self._check_names()
         if target.exists() and not target.is_dir():
             raise InvalidInputError(f"output path {str(target)!r} exists and is not a directory")
         nonempty = target.is_dir() and any(target.iterdir())
@@ -462,6 +465,12 @@ class BenchmarkTable:
             validate_table(table, where=repr(str(path)), deep=True)
         return table
 
+    def _check_names(self) -> None:
+        """Operator names and arities of every function (needs act_bench.space): once, before a name is used."""
+        if not self._names_checked:
+            validate_names(self, where=f"table {self.name!r}" if self._source is None else repr(str(self._source)))
+            self._names_checked = True
+
     def validate(self, *, deep: bool = False) -> BenchmarkTable:
         """Check the values of the table; ``deep=True`` also recomputes outputs and equivalence; returns ``self``.
 
@@ -472,6 +481,7 @@ class BenchmarkTable:
         construction and on every load.
         """
         validate_table(self, where=f"table {self.name!r}", deep=deep)
+        self._check_names()
         return self
 
 

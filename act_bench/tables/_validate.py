@@ -15,6 +15,7 @@ column and the first bad row.
 from __future__ import annotations
 
 import re
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from act_bench.tables._schema import METRICS, RunStatus
 if TYPE_CHECKING:  # pragma: no cover
     from act_bench.tables._table import BenchmarkTable
 
-__all__ = ["validate_table"]
+__all__ = ["validate_names", "validate_table"]
 
 _ACCURACIES = tuple(m for m in METRICS if m.endswith("accuracy"))
 _LOSSES = tuple(m for m in METRICS if m.endswith("loss"))
@@ -74,6 +75,10 @@ def _check_ok_has_accuracies(df: pd.DataFrame, where: str, names: list[Any]) -> 
         raise _fail(where, "status", i, names[i], "'failed' or 'diverged' when an accuracy is missing", "ok")
 
 
+#: Any identifier applied to x's: the grammar of canonical names without the operator table (no torch import).
+_ANY_OPERATOR = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*\(x(?:,x)*\)")
+
+
 @lru_cache(maxsize=1)
 def _operators() -> re.Pattern[str]:
     """One regex matching an innermost application ``op(x)``, ``op(x,x)``, ... with an argument count ``op``
@@ -111,11 +116,11 @@ def _canonical_mask(names: list[Any], ops: re.Pattern[str]) -> np.ndarray:
     return np.asarray(text.split("\n"), dtype=object) == "x"
 
 
-def _check_names(names: list[Any], column: str, where: str, row_of: list[int] | None, ops: re.Pattern[str],
+def _check_names(names: list[Any], column: str, where: str, row_of: list[int] | None, ops: re.Pattern[str] | None,
                  owners: list[Any], mask: np.ndarray | None = None) -> None:
     from act_bench.space import parse
 
-    for bad in np.flatnonzero(~(_canonical_mask(names, ops) if mask is None else mask)):
+    for bad in np.flatnonzero(~(_canonical_mask(names, ops or _operators()) if mask is None else mask)):
         row = int(bad) if row_of is None else row_of[bad]
         name = names[bad]
         try:
@@ -152,7 +157,9 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
     if len(f) == 0:
         raise SchemaMismatchError(f"{where}: the functions config has zero rows; a table holds at least one function")
     names = list(f["function"])
-    ops = _operators()
+    # operator names and arities come from act_bench.space (which loads torch): checked here when it is loaded (or
+    # deep), else the grammar only; BenchmarkTable checks them before it uses a name (query, save)
+    ops = _operators() if deep or "act_bench.space" in sys.modules else _ANY_OPERATOR
     eqs = f["equivalents"].tolist()
     lengths = np.fromiter((len(e) for e in eqs), dtype=np.int64, count=len(eqs))
     i = _first(lengths == 0)
@@ -171,7 +178,8 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
     good = _canonical_mask(flat, ops)
     if not good.all():
         _check_names([flat[s] for s in starts], "function", where, None, ops, names)
-        _check_names(flat, "equivalents", where, owner.tolist(), ops, names, good)
+        _check_names(flat, "equivalents", where, owner.tolist(), None, names, good if ops is not _ANY_OPERATOR
+                     else None)
     dup = pd.Series(flat, dtype=object).duplicated().to_numpy()
     j = _first(dup)
     if j is not None:
@@ -259,3 +267,16 @@ def _verify_outputs(table: BenchmarkTable, where: str, names: list[str], flat: l
         raise SchemaMismatchError(f"{where}: column 'equivalents' row {row} ({_short(names[row])}) lists "
                                   f"{_short(members[bad])}, whose outputs on the standard inputs differ (not "
                                   f"equivalent: outputs must be identical, NaN == NaN, -0 == 0)")
+
+
+def validate_names(table: BenchmarkTable, *, where: str | None = None) -> None:
+    """Check that every function and equivalent of ``table`` is a canonical expression of known operators with the
+    right number of arguments (the part of :func:`validate_table` that needs ``act_bench.space``)."""
+    where = where or f"table {table.name!r}"
+    names = list(table.functions["function"])
+    flat = [m for e in table.functions["equivalents"].tolist() for m in e]
+    owner = np.repeat(np.arange(len(names)), [len(e) for e in table.functions["equivalents"].tolist()])
+    good = _canonical_mask(flat, _operators())
+    if not good.all():
+        _check_names(names, "function", where, None, None, names)
+        _check_names(flat, "equivalents", where, owner.tolist(), None, names, good)
