@@ -80,7 +80,7 @@ def check_output(path: str | os.PathLike[str], option: str, *, folder: bool) -> 
     """
     p = Path(path)
     if folder and p.exists() and not p.is_dir():
-        raise InvalidInputError(f"{option} {str(path)!r} is a file; give a folder")
+        raise InvalidInputError(f"{option} must be a directory; {str(path)!r} is a file")
     if not folder and p.is_dir():
         raise InvalidInputError(f"{option} {str(path)!r} is a folder; give a file path")
     ancestor = p.absolute().parent
