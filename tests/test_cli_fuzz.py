@@ -196,7 +196,7 @@ def test_numeric_options_have_bounds_in_help(capsys):
         with pytest.raises(SystemExit):
             parser.parse_args([*words, "--help"])
         text = " ".join(capsys.readouterr().out.split())
-        assert f"{option} " in text and "an integer in [" in text.rsplit(f"{option} ", 1)[1][:400], (words, option)
+        assert f"{option} " in text and "an integer >= " in text.rsplit(f"{option} ", 1)[1][:400], (words, option)
 
 
 # --- files -------------------------------------------------------------------------------------------------------

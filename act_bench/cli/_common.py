@@ -53,7 +53,7 @@ class IntRange:
 
     @property
     def text(self) -> str:
-        return f"an integer in [{self.min_value}, {self.max_value}]"
+        return f"an integer >= {self.min_value} and <= {self.max_value}"
 
     def __call__(self, text: str) -> int:
         shown = text if len(text) <= 40 else text[:40] + "…"

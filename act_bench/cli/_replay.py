@@ -136,9 +136,9 @@ def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, 1e12], got {text[:40]!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0 and <= 1e12, got {text[:40]!r}") from None
     if not (math.isfinite(value) and 0 < value <= 1e12):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds in (0, 1e12], got {text[:40]!r}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0 and <= 1e12, got {text[:40]!r}")
     return value
 
 
@@ -314,8 +314,8 @@ def register(subparsers) -> None:
                         "recorded per-epoch curves: sh (synchronous successive halving), asha (asynchronous), none "
                         "(every run trains all epochs); the summary then gives each algorithm's simulated seconds")
     p.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-                   help="simulated seconds per run, from the recorded training times (instead of --evals); a number in "
-                        "(0, 1e12]")
+                   help="simulated seconds per run, from the recorded training times (instead of --evals); a number > 0 "
+                        "and <= 1e12")
     p.add_argument("--eta", type=_int_at_least_2, default=3,
                    help="successive-halving reduction factor (default: %(default)s)")
     p.add_argument("--min-epochs", type=IntRange(1, 100_000), default=1,
