@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import threading
 import time
 
-import numpy as np
-
 from act_bench._io import make_temp_file, remove_stale_temps
 from act_bench.cli._common import IntRange, emit
 from act_bench.errors import InvalidInputError
+from act_bench.space import DEFAULT_SPACE_SCHEMA, OutputSummary, summarize_outputs
 
-DEFAULT_SCHEMA = "binary(unary(x),unary(x))"
+DEFAULT_SCHEMA = DEFAULT_SPACE_SCHEMA
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -144,29 +142,35 @@ def _count(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from act_bench.space import BASELINE_FUNCTIONS, find_equivalents, function_outputs, parse
+    from act_bench.space import lookup_default_space, parse
 
-    expr = parse(args.expr)
-    canonical = str(expr)
-    y = function_outputs(expr)
-    finite = bool(np.isfinite(y).all())
-    members = find_equivalents(expr, _schemas(args), extra_ops=args.extra_ops, signed_zero=args.signed_zero)
-    if not args.schema:  # default space: the benchmark space plus the baselines
-        from act_bench.space import equivalence_classes
-
-        baselines = equivalence_classes(BASELINE_FUNCTIONS, signed_zero=args.signed_zero)
-        hit = baselines.representative_of(expr)
-        if hit is not None:
-            members = [hit] + members
-    rep = members[0] if members else None
-    with np.errstate(all="ignore"):
-        lo = float(np.nanmin(y)) if not np.isnan(y).all() else math.nan
-        hi = float(np.nanmax(y)) if not np.isnan(y).all() else math.nan
-    result = {"canonical": canonical, "unique_representative": rep, "finite": finite, "min": lo, "max": hi}
+    canonical = str(parse(args.expr))
+    # the default space (no --schema, no --extra-ops) is a shipped lookup: a member answers without torch
+    entry = None if args.schema or args.extra_ops else lookup_default_space(canonical, signed_zero=args.signed_zero)
+    if entry is not None:
+        rep, summary = entry.representative, entry.summary
+    else:
+        rep, summary = _show_by_evaluation(canonical, args)
+    result = {"canonical": canonical, "unique_representative": rep, "finite": summary.finite, "min": summary.min,
+              "max": summary.max}
     human = (f"canonical: {canonical}\nrepresentative: {rep if rep is not None else '(not in the space)'}"
-             f"\nfinite on the standard inputs: {finite}\nmin: {lo}\nmax: {hi}")
+             f"\nfinite on the standard inputs: {summary.finite}\nmin: {summary.min}\nmax: {summary.max}")
     emit(result, args.json, human)
     return 0
+
+
+def _show_by_evaluation(canonical: str, args: argparse.Namespace) -> tuple[str | None, OutputSummary]:
+    """Representative and output summary of ``canonical`` by evaluating it and enumerating the space (torch)."""
+    from act_bench.space import BASELINE_FUNCTIONS, equivalence_classes, find_equivalents, function_outputs
+
+    summary = summarize_outputs(function_outputs(canonical))
+    members = find_equivalents(canonical, _schemas(args), extra_ops=args.extra_ops, signed_zero=args.signed_zero)
+    if not args.schema:  # default space: the benchmark space plus the baselines
+        baselines = equivalence_classes(BASELINE_FUNCTIONS, signed_zero=args.signed_zero)
+        hit = baselines.representative_of(canonical)
+        if hit is not None:
+            members = [hit] + members
+    return (members[0] if members else None), summary
 
 
 def _list(args: argparse.Namespace) -> int:

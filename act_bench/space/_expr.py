@@ -1,4 +1,7 @@
-"""Typed expression trees for activation functions and schemas, and the safe parser (no ``eval``)."""
+"""Typed expression trees for activation functions and schemas, and the safe parser (no ``eval``).
+
+The parser checks names and arities against the operator catalogue only, so it runs without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from act_bench.errors import ParseError
-from act_bench.space._ops import OpKind, get_operator, list_operators
+from act_bench.space._catalogue import OpKind, get_spec, operator_names
 
 __all__ = ["MAX_DEPTH", "PLACEHOLDERS", "Expr", "X", "parse", "parse_schema"]
 
@@ -127,13 +130,13 @@ class _Parser:
         if name == _VAR:
             return X
         placeholder = PLACEHOLDERS.get(name)
-        op = get_operator(name)
+        op = get_spec(name)
         if placeholder is not None and self.allow:
             name = placeholder.value
         elif op is None:
             hint = " (placeholders are only allowed in schemas)" if placeholder is not None else ""
             extra = ", the placeholders unary, binary, n-ary" if self.allow else ""
-            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(list_operators())}"
+            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(operator_names())}"
                              f"{extra} and the input 'x'", pos)
         self.expect("(")
         args = [self.node(depth + 1)]

@@ -38,9 +38,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
+
+from act_bench.space._catalogue import CATALOGUE, OpKind
 
 __all__ = [
     "BINARY_OPS",
@@ -64,14 +65,6 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 #: A local partial derivative: a tensor, or a Python float for a constant one (``add``: 1, ``negative``: -1, ...).
 Partial = torch.Tensor | float
-
-
-class OpKind(str, Enum):
-    """Arity class of an operator (and of a schema placeholder)."""
-
-    UNARY = "unary"
-    BINARY = "binary"
-    NARY = "n-ary"
 
 
 @dataclass(frozen=True)
@@ -115,15 +108,11 @@ class Operator:
     native_grad: bool = False
 
     def accepts(self, n_args: int) -> bool:
-        if self.kind is OpKind.UNARY:
-            return n_args == 1
-        if self.kind is OpKind.BINARY:
-            return n_args == 2
-        return n_args >= 2
+        return self.kind.accepts(n_args)
 
     @property
     def arity_text(self) -> str:
-        return {OpKind.UNARY: "1 argument", OpKind.BINARY: "2 arguments", OpKind.NARY: "2 or more arguments"}[self.kind]
+        return self.kind.arity_text
 
 
 def chain(a: Partial, b: torch.Tensor) -> torch.Tensor:
@@ -346,61 +335,65 @@ def _d_min(a, b, y):
     return first.to(a.dtype), (~first).to(a.dtype)
 
 
-_U = OpKind.UNARY
-UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("zero", _U, torch.zeros_like, _d_const(0.0)),
-    Operator("one", _U, torch.ones_like, _d_const(0.0)),
-    Operator("identity", _U, lambda x: x, _d_const(1.0), native_grad=True),
-    Operator("negative", _U, torch.neg, _d_const(-1.0), native_grad=True),
-    Operator("abs", _U, torch.abs, lambda x, y: (torch.sign(x),), native_grad=True),
-    Operator("reciprocal", _U, lambda x: 1.0 / x, lambda x, y: (-(y * y),)),
-    Operator("square", _U, lambda x: x * x, lambda x, y: (x + x,), native_grad=True),
-    Operator("exp", _U, torch.exp, lambda x, y: (y,), native_grad=True),
-    Operator("erf", _U, torch.erf, lambda x, y: (_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
-    Operator("erfc", _U, torch.erfc, lambda x, y: (-_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),)),
-    Operator("sinh", _U, torch.sinh, lambda x, y: (torch.cosh(x),)),
-    Operator("cosh", _U, torch.cosh, lambda x, y: (torch.sinh(x),)),
-    Operator("tanh", _U, torch.tanh, _d_tanh),
-    Operator("expm1", _U, torch.expm1, lambda x, y: (torch.exp(x),)),
-    Operator("sigmoid", _U, torch.sigmoid, _d_sigmoid),
-    Operator("log_sigmoid", _U, _log_sigmoid, lambda x, y: (torch.sigmoid(-x),)),
-    Operator("arcsinh", _U, torch.asinh, _d_arcsinh),
-    Operator("arctan", _U, torch.atan, lambda x, y: (1.0 / (1.0 + x * x),)),
-    Operator("bessel_i0e", _U, torch.special.i0e, _d_bessel_i0e),
-    Operator("bessel_i1e", _U, torch.special.i1e, _d_bessel_i1e),
-    Operator("relu", _U, torch.relu, _d_relu, native_grad=True),
-    Operator("elu", _U, _elu, _d_elu),
-    Operator("selu", _U, _selu, _d_selu),
-    Operator("swish", _U, _swish, _d_swish),
-    Operator("softplus", _U, _softplus, lambda x, y: (torch.sigmoid(x),)),
-    Operator("softsign", _U, _softsign, _d_softsign),
-    Operator("hard_sigmoid", _U, _hard_sigmoid, _d_hard_sigmoid),
-]}
+# implementations by catalogue name (act_bench.space._catalogue defines the names, kinds and the extra flag):
+# (fn, grad, keyword arguments of Operator)
+_IMPL: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., tuple[Partial, ...]], dict]] = {
+    "zero": (torch.zeros_like, _d_const(0.0), {}),
+    "one": (torch.ones_like, _d_const(0.0), {}),
+    "identity": (lambda x: x, _d_const(1.0), {"native_grad": True}),
+    "negative": (torch.neg, _d_const(-1.0), {"native_grad": True}),
+    "abs": (torch.abs, lambda x, y: (torch.sign(x),), {"native_grad": True}),
+    "reciprocal": (lambda x: 1.0 / x, lambda x, y: (-(y * y),), {}),
+    "square": (lambda x: x * x, lambda x, y: (x + x,), {"native_grad": True}),
+    "exp": (torch.exp, lambda x, y: (y,), {"native_grad": True}),
+    "erf": (torch.erf, lambda x, y: (_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),), {}),
+    "erfc": (torch.erfc, lambda x, y: (-_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),), {}),
+    "sinh": (torch.sinh, lambda x, y: (torch.cosh(x),), {}),
+    "cosh": (torch.cosh, lambda x, y: (torch.sinh(x),), {}),
+    "tanh": (torch.tanh, _d_tanh, {}),
+    "expm1": (torch.expm1, lambda x, y: (torch.exp(x),), {}),
+    "sigmoid": (torch.sigmoid, _d_sigmoid, {}),
+    "log_sigmoid": (_log_sigmoid, lambda x, y: (torch.sigmoid(-x),), {}),
+    "arcsinh": (torch.asinh, _d_arcsinh, {}),
+    "arctan": (torch.atan, lambda x, y: (1.0 / (1.0 + x * x),), {}),
+    "bessel_i0e": (torch.special.i0e, _d_bessel_i0e, {}),
+    "bessel_i1e": (torch.special.i1e, _d_bessel_i1e, {}),
+    "relu": (torch.relu, _d_relu, {"native_grad": True}),
+    "elu": (_elu, _d_elu, {}),
+    "selu": (_selu, _d_selu, {}),
+    "swish": (_swish, _d_swish, {}),
+    "softplus": (_softplus, lambda x, y: (torch.sigmoid(x),), {}),
+    "softsign": (_softsign, _d_softsign, {}),
+    "hard_sigmoid": (_hard_sigmoid, _d_hard_sigmoid, {}),
+    "elish": (_elish, _d_elish, {}),
+    "leakyrelu": (lambda x: _where(x > 0, x, 0.2 * x), lambda x, y: (0.2 + 0.8 * _pos(x),), {}),
+    "mish": (lambda x: x * torch.tanh(_softplus(x)), _d_mish, {}),
+    "gelu": (_gelu, _d_gelu, {}),
+    "add": (torch.add, _d_const(1.0), {}),
+    "sub": (torch.sub, lambda a, b, y: (1.0, -1.0), {}),
+    "mul": (torch.mul, lambda a, b, y: (b, a), {}),
+    "div": (torch.div, _d_div, {}),
+    "pow": (torch.pow, _d_pow, {}),
+    "max": (torch.maximum, _d_max, {"tangent": lambda ab, y, t: _select(ab[0] >= ab[1], *t, y)}),
+    "min": (torch.minimum, _d_min, {"tangent": lambda ab, y, t: _select(ab[0] <= ab[1], *t, y)}),
+}
 
-EXTRA_UNARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("elish", _U, _elish, _d_elish, extra=True),
-    Operator("leakyrelu", _U, lambda x: _where(x > 0, x, 0.2 * x),
-             lambda x, y: (0.2 + 0.8 * _pos(x),), extra=True),
-    Operator("mish", _U, lambda x: x * torch.tanh(_softplus(x)), _d_mish, extra=True),
-    Operator("gelu", _U, _gelu, _d_gelu, extra=True),
-]}
 
-_B = OpKind.BINARY
-BINARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator("add", _B, torch.add, _d_const(1.0)),
-    Operator("sub", _B, torch.sub, lambda a, b, y: (1.0, -1.0)),
-    Operator("mul", _B, torch.mul, lambda a, b, y: (b, a)),
-    Operator("div", _B, torch.div, _d_div),
-    Operator("pow", _B, torch.pow, _d_pow),
-    Operator("max", _B, torch.maximum, _d_max, tangent=lambda ab, y, t: _select(ab[0] >= ab[1], *t, y)),
-    Operator("min", _B, torch.minimum, _d_min, tangent=lambda ab, y, t: _select(ab[0] <= ab[1], *t, y)),
-]}
+def _operator(name: str) -> Operator:
+    spec = CATALOGUE[name]
+    if spec.fold is not None:  # n-ary: a left fold of its binary step, with the step's derivatives
+        fn, grad, kwargs = _IMPL[spec.fold]
+        return Operator(name, spec.kind, _fold(fn), grad, extra=spec.extra, fold=spec.fold,
+                        tangent=kwargs.get("tangent"))
+    fn, grad, kwargs = _IMPL[name]
+    return Operator(name, spec.kind, fn, grad, extra=spec.extra, **kwargs)
 
-_N = OpKind.NARY
-NARY_OPS: dict[str, Operator] = {op.name: op for op in [
-    Operator(name, _N, _fold(BINARY_OPS[step].fn), BINARY_OPS[step].grad, fold=step, tangent=BINARY_OPS[step].tangent)
-    for name, step in [("sum_n", "add"), ("prod_n", "mul"), ("max_n", "max"), ("min_n", "min")]
-]}
+
+UNARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items() if s.kind is OpKind.UNARY and not s.extra}
+EXTRA_UNARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items()
+                                        if s.kind is OpKind.UNARY and s.extra}
+BINARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items() if s.kind is OpKind.BINARY}
+NARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items() if s.kind is OpKind.NARY}
 
 _ALL: dict[str, Operator] = {**UNARY_OPS, **EXTRA_UNARY_OPS, **BINARY_OPS, **NARY_OPS}
 
