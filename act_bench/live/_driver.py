@@ -443,6 +443,7 @@ class _Run:
         self.done_rows = {r.row for r in journal.results()}
         self.progress = _Progress(search.progress, budget, len(self.done_rows))
         self.best = best_result(journal.results())
+        self.baseline_rows: set[int] = set()
 
     # -- features -----------------------------------------------------------------------------------------------
 
@@ -577,6 +578,17 @@ class _Run:
                     self._submit_feature()
                 self._handle(1.0)
 
+    def _awaiting_baselines(self) -> bool:
+        """True while every baseline without a final result is in flight: the next suggestion would be a pick.
+
+        Baselines come first (docs/live.md): the searcher's first pick is made only once it has been told every
+        baseline, so a free worker waits for them. This matters after a resume, where a baseline that was in flight
+        when the driver died restarts from scratch: without this gate the free workers took surrogate picks at once
+        (chosen without that baseline's result), and several of them could finish before it.
+        """
+        waiting = self.baseline_rows - self.done_rows
+        return bool(waiting) and waiting <= self.evals.keys()
+
     def _stale(self) -> bool:
         if not self.s._needs_fim():
             return False
@@ -584,6 +596,8 @@ class _Run:
         return grown > 0 and grown >= max(1, math.ceil(self.s.refresh * self.s._built_with))
 
     def main(self, released: list[tuple[int, str]]) -> str:
+        from act_bench.space import BASELINE_FUNCTIONS
+
         resume = [row for row, _ in released if row not in self.done_rows]
         resume = resume[:max(0, self.budget - len(self.done_rows))]
         if len(self.done_rows) >= self.budget and not resume:  # nothing to search: no warm-up, no searcher
@@ -609,6 +623,9 @@ class _Run:
         if warm is not None:
             warm.join()
         self._ensure_searcher()
+        # the baselines' rows (each baseline represents its class), all of them evaluated before any other row
+        self.baseline_rows = set(self.s._searcher.candidates.indices_of(BASELINE_FUNCTIONS)) if self.s.baselines \
+            else set()
         for row in deferred:  # retries used up by earlier sessions: recorded as failed
             del self.evals[row]
             self._start(row)
@@ -616,6 +633,8 @@ class _Run:
         while not self.stop.flag:
             exhausted = False
             while len(self.evals) < self.s.workers and len(self.done_rows) + len(self.evals) < self.budget:
+                if self._awaiting_baselines():
+                    break
                 if self._stale():
                     self.s._build_searcher(self.j, list(self.evals))
                 suggestion = self.s._searcher.ask(1)
