@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from act_bench.cli import main
-from act_bench.cli._space import _show_by_evaluation
+from act_bench.cli._space import DEFAULT_SCHEMA, _show_by_evaluation
 from act_bench.space import (
     BASELINE_FUNCTIONS,
     DEFAULT_SPACE_SCHEMA,
@@ -36,6 +36,10 @@ MEMBERS = SPACE + list(BASELINE_FUNCTIONS)
 def test_shipped_file_equals_a_rebuild_from_the_enumeration():
     # the real enumeration with torch, rendered again: byte-for-byte the shipped package data
     assert render_default_space() == DEFAULT_SPACE_FILE.read_text(encoding="utf-8")
+
+
+def test_cli_default_schema_is_the_lookup_schema():
+    assert DEFAULT_SCHEMA == DEFAULT_SPACE_SCHEMA
 
 
 def test_every_graph_and_baseline_is_a_member_under_both_rules():

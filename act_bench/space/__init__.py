@@ -140,7 +140,7 @@ _LAZY: dict[str, str] = {
     "Operator": "act_bench.space._ops",
     "OpKind": "act_bench.space._catalogue",
     "get_operator": "act_bench.space._ops",
-    "list_operators": "act_bench.space._ops",
+    "list_operators": "act_bench.space._catalogue",
 }
 
 

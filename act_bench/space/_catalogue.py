@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["CATALOGUE", "OpKind", "OpSpec", "get_spec", "operator_names"]
+__all__ = ["CATALOGUE", "OpKind", "OpSpec", "get_spec", "list_operators"]
 
 
 class OpKind(str, Enum):
@@ -81,12 +81,12 @@ CATALOGUE: dict[str, OpSpec] = {spec.name: spec for spec in [
 ]}
 
 
-def operator_names(kind: OpKind | str | None = None, *, extra: bool = True) -> list[str]:
+def list_operators(kind: OpKind | str | None = None, *, extra: bool = True) -> list[str]:
     """Names of the operators in table order, optionally of one ``kind``; ``extra=False`` drops the extra ones.
 
     Examples
     --------
-    >>> len(operator_names("unary", extra=False)), len(operator_names("binary")), len(operator_names("n-ary"))
+    >>> len(list_operators("unary", extra=False)), len(list_operators("binary")), len(list_operators("n-ary"))
     (27, 7, 4)
     """
     kind = OpKind(kind) if kind is not None else None

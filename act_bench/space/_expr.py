@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from act_bench.errors import ParseError
-from act_bench.space._catalogue import OpKind, get_spec, operator_names
+from act_bench.space._catalogue import OpKind, get_spec, list_operators
 
 __all__ = ["MAX_DEPTH", "PLACEHOLDERS", "Expr", "X", "parse", "parse_schema"]
 
@@ -136,7 +136,7 @@ class _Parser:
         elif op is None:
             hint = " (placeholders are only allowed in schemas)" if placeholder is not None else ""
             extra = ", the placeholders unary, binary, n-ary" if self.allow else ""
-            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(operator_names())}"
+            raise self.error(f"unknown operator {name!r}{hint}; valid operators: {', '.join(list_operators())}"
                              f"{extra} and the input 'x'", pos)
         self.expect("(")
         args = [self.node(depth + 1)]

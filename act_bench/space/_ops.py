@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import torch
 
-from act_bench.space._catalogue import CATALOGUE, OpKind
+from act_bench.space._catalogue import CATALOGUE, OpKind, list_operators
 
 __all__ = [
     "BINARY_OPS",
@@ -396,18 +396,6 @@ BINARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items()
 NARY_OPS: dict[str, Operator] = {n: _operator(n) for n, s in CATALOGUE.items() if s.kind is OpKind.NARY}
 
 _ALL: dict[str, Operator] = {**UNARY_OPS, **EXTRA_UNARY_OPS, **BINARY_OPS, **NARY_OPS}
-
-
-def list_operators(kind: OpKind | str | None = None, *, extra: bool = True) -> list[str]:
-    """Names of the operators, in table order, optionally of one ``kind``; ``extra=False`` drops the extra unary ones.
-
-    Examples
-    --------
-    >>> len(list_operators("unary", extra=False)), len(list_operators("binary")), len(list_operators("n-ary"))
-    (27, 7, 4)
-    """
-    kind = OpKind(kind) if kind is not None else None
-    return [n for n, op in _ALL.items() if (kind is None or op.kind is kind) and (extra or not op.extra)]
 
 
 def get_operator(name: str) -> Operator | None:
