@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import random
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from act_bench.cli import main
 from act_bench.cli._space import DEFAULT_SCHEMA, _show_by_evaluation
@@ -141,3 +143,11 @@ def test_operators_are_built_from_the_catalogue():
     for kind in ("unary", "binary", "n-ary"):
         assert list_operators(kind, extra=False) == [n for n, s in CATALOGUE.items()
                                                      if s.kind.value == kind and not s.extra]
+
+
+def test_lookup_file_is_declared_package_data():
+    # the wheel ships the file only if a package-data pattern of act_bench.space matches it
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["act_bench.space"]
+    relative = DEFAULT_SPACE_FILE.relative_to(ROOT / "act_bench" / "space").as_posix()
+    assert any(fnmatch.fnmatch(relative, p) for p in patterns), (relative, patterns)
