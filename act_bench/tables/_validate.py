@@ -15,7 +15,6 @@ column and the first bad row.
 from __future__ import annotations
 
 import re
-import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -75,19 +74,17 @@ def _check_ok_has_accuracies(df: pd.DataFrame, where: str, names: list[Any]) -> 
         raise _fail(where, "status", i, names[i], "'failed' or 'diverged' when an accuracy is missing", "ok")
 
 
-#: Any identifier applied to x's: the grammar of canonical names without the operator table (no torch import).
-_ANY_OPERATOR = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*\(x(?:,x)*\)")
 
 
 @lru_cache(maxsize=1)
 def _operators() -> re.Pattern[str]:
     """One regex matching an innermost application ``op(x)``, ``op(x,x)``, ... with an argument count ``op``
     accepts (operators grouped by their accepted counts, up to 64 arguments)."""
-    from act_bench.space import get_operator, list_operators
+    from act_bench.space import get_spec, list_operators  # the torch-free operator catalogue
 
     groups: dict[tuple[int, ...], list[str]] = {}
     for name in list_operators():
-        op = get_operator(name)
+        op = get_spec(name)
         counts = tuple(n for n in range(1, 65) if op.accepts(n))
         groups.setdefault(counts, []).append(name)
     parts = []
@@ -157,9 +154,8 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
     if len(f) == 0:
         raise SchemaMismatchError(f"{where}: the functions config has zero rows; a table holds at least one function")
     names = list(f["function"])
-    # operator names and arities come from act_bench.space (which loads torch): checked here when it is loaded (or
-    # deep), else the grammar only; BenchmarkTable checks them before it uses a name (query, save)
-    ops = _operators() if deep or "act_bench.space" in sys.modules else _ANY_OPERATOR
+    # operator names and arities come from the torch-free operator catalogue of act_bench.space
+    ops = _operators()
     eqs = f["equivalents"].tolist()
     lengths = np.fromiter((len(e) for e in eqs), dtype=np.int64, count=len(eqs))
     i = _first(lengths == 0)
@@ -178,8 +174,7 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
     good = _canonical_mask(flat, ops)
     if not good.all():
         _check_names([flat[s] for s in starts], "function", where, None, ops, names)
-        _check_names(flat, "equivalents", where, owner.tolist(), None, names, good if ops is not _ANY_OPERATOR
-                     else None)
+        _check_names(flat, "equivalents", where, owner.tolist(), None, names, good)
     dup = pd.Series(flat, dtype=object).duplicated().to_numpy()
     j = _first(dup)
     if j is not None:
