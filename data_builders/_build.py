@@ -32,6 +32,7 @@ from act_bench.space import (
     equivalence_classes,
     evaluate_many,
 )
+from act_bench.tables import CURVE_COLUMNS, RUNS_COLUMNS
 from act_bench.tables._meta import hardware
 
 __all__ = [
@@ -229,7 +230,7 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open across appends
         self._fh.write(json.dumps(record, allow_nan=True, separators=(",", ":")) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -467,7 +468,8 @@ def _failed_record(job: _Job, recipe, message: str) -> dict[str, Any]:
     nan = float("nan")
     return {"type": "run", "function": job.function, "seed": job.seed, "train_accuracy": nan, "val_accuracy": nan,
             "test_accuracy": nan, "train_loss": nan, "val_loss": nan, "test_loss": nan, "runtime": 0.0,
-            "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {}}
+            "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {},
+            **{c: [] for c in CURVE_COLUMNS}}
 
 
 def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table_cls, name: str):
@@ -479,8 +481,7 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
     runs, feats = journal.runs(), journal.features()
     complete = [f for f in plan.functions if f in feats and all((f, s) in runs for s in seeds)]
     rows = [runs[(f, s)] for f in complete for s in seeds]
-    cols = ["function", "seed", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss",
-            "test_loss", "runtime", "status", "error"]
+    cols = list(RUNS_COLUMNS)  # journals written before learning curves were recorded give empty curves
     runs_df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     outputs = evaluate_many(complete) if complete else np.zeros((0, 1000), np.float32)
     features = {f: {"equivalents": plan.equivalents[f], "fim_valid": bool(feats[f]["fim_valid"]),
