@@ -364,10 +364,13 @@ class BenchmarkTable:
     # --- summaries ----------------------------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """Summary: ``{"name", "rows", "runs", "seeds", "best": {"function", "val_accuracy"}, "fim_dims", "source"}``.
+        """Summary: ``{"name", "rows", "runs", "seeds", "best": {"function", "val_accuracy"}, "fim_dims", "source",
+        "runs_with_curves", "code"}``.
 
         ``seeds`` is the number of distinct seeds in ``runs``; ``best`` is the ``status == "ok"`` row with the highest
-        median validation accuracy (``None`` if there is none).
+        median validation accuracy (``None`` if there is none); ``runs_with_curves`` counts runs with a learning
+        curve; ``code`` is the code version that built the table (``version``, ``digest``, ``parts`` and the number
+        of accepted code changes, ``overrides``) or ``None`` where the metadata does not record it.
         """
         f = self._functions
         ok = f[(f["status"] == RunStatus.OK.value) & f["val_accuracy"].notna()]
@@ -375,9 +378,16 @@ class BenchmarkTable:
         if len(ok):
             row = ok.loc[ok["val_accuracy"].idxmax()]
             best = {"function": str(row["function"]), "val_accuracy": float(row["val_accuracy"])}
+        code = self._metadata.get("code")
+        code_info = None
+        if isinstance(code, Mapping):
+            code_info = {"version": code.get("version"), "digest": code.get("digest"),
+                         "parts": dict(code.get("parts") or {}), "overrides": len(code.get("overrides") or [])}
+        curves = sum(1 for v in self._runs[CURVE_COLUMNS[0]] if len(v)) if len(self._runs) else 0
         return {"name": self.name, "rows": len(f), "runs": len(self._runs),
                 "seeds": int(self._runs["seed"].nunique()) if len(self._runs) else 0, "best": best,
-                "fim_dims": int(self._fim.shape[1]), "source": self._metadata.get("source")}
+                "fim_dims": int(self._fim.shape[1]), "source": self._metadata.get("source"),
+                "runs_with_curves": curves, "code": code_info}
 
     # --- Arrow / datasets / disk --------------------------------------------------------------------------------
 
