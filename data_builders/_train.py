@@ -261,6 +261,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
         n = len(raw["train"])
         bs = recipe.batch_size
         steps_per_epoch = max(1, n // bs)  # drop the last partial batch
+        params = [p for p in model.parameters() if p.requires_grad]  # listed once, not walked every step
         optimizer = build_optimizer(model.parameters(), recipe)
         scheduler = build_scheduler(optimizer, recipe, steps_per_epoch)
         gen = torch.Generator().manual_seed(seed)
@@ -293,7 +294,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if recipe.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
+                    torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip_norm)
                 optimizer.step()
                 scheduler.step()
                 done_steps += 1
