@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from act_bench.errors import InvalidInputError
 from act_bench.space import as_expr
 from act_bench.tables import CURVE_COLUMNS
+from data_builders._augment import _to_device
 
 __all__ = ["CURVES", "DIVERGENCE_CHECK_STEPS", "METRICS", "RunResult", "RunStatus", "resolve_device", "train_run"]
 
@@ -162,8 +163,9 @@ def _evaluate(model, split: _Split, recipe, mean, std) -> tuple[float, float]:
         hits.append((logits.argmax(1) == yb).sum())
     if not losses:
         return math.nan, math.nan
-    loss_values = torch.stack(losses).tolist()  # the one synchronisation
-    correct = int(torch.stack(hits).sum())
+    # the one synchronisation; float32 sums and integer counts are exact in float64
+    loss_values, hit_values = torch.stack([torch.stack(losses).double(), torch.stack(hits).double()]).tolist()
+    correct = int(sum(hit_values))
     total = 0.0
     for v in loss_values:  # summed in batch order in double precision
         total += v
@@ -274,10 +276,10 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
             model.train()
             order = torch.randperm(n, generator=gen)
             if not augmenting:  # pre-batched: one gather per epoch, batches are slices of it
-                order_dev = order[:steps_per_epoch * bs].to(dev)
+                order_dev = _to_device(order[:steps_per_epoch * bs], dev)
                 xs, ys = train.x[order_dev], train.y[order_dev]
             else:
-                order_dev = order.to(dev)
+                order_dev = _to_device(order, dev)
             checked = 0
             for step in range(steps_per_epoch):
                 if not augmenting:
