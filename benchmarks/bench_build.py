@@ -6,8 +6,8 @@ torch thread (``OMP_NUM_THREADS=1``), each training every function once per roun
 runs per process as a build worker does; the rounds alternate baseline/current so that both see the same machine
 load. Functions: relu, elu, ``sub(softplus(x),selu(x))`` and ``--random`` functions drawn (seeded) from the shipped
 table's ``ok`` rows. Printed: per function the median seconds of each side and their ratio, whether the two sides
-got identical metrics, and per recipe the median over all ``ok`` runs, its ratio and runs/hour/core; the load
-average before and after (the machine may be shared).
+got identical metrics, and per recipe the median over all ``ok`` runs, its ratio, the geometric mean of the
+per-function ratios and runs/hour/core; the load average before and after (the machine may be shared).
 
 Usage: python benchmarks/bench_build.py [--recipe act-bench-mnist1d] [--random 5] [--rounds 3]
        [--baseline-ref 881f6f3 | --baseline-path DIR]
@@ -109,18 +109,21 @@ def main() -> None:
                         results[side][rec["function"]] = rec
             print(f"\n{recipe}")
             print(f"{'function':44s} {'status':9s} {'baseline s':>10s} {'current s':>10s} {'ratio':>6s}  metrics")
-            ok_base, ok_cur = [], []
+            ok_base, ok_cur, log_ratios = [], [], []
             for f in functions:
                 b, c = statistics.median(times["baseline"][f]), statistics.median(times["current"][f])
                 rb, rc = results["baseline"][f], results["current"][f]
                 same = "identical" if (rb["metrics"], rb["status"]) == (rc["metrics"], rc["status"]) else "differ"
                 print(f"{f:44s} {rc['status']:9s} {b:10.3f} {c:10.3f} {c / b:6.2f}  {same}")
+                log_ratios.append(np.log(c / b))
                 if rb["status"] == "ok":
                     ok_base.extend(times["baseline"][f])
                 if rc["status"] == "ok":
                     ok_cur.extend(times["current"][f])
             mb, mc = statistics.median(ok_base), statistics.median(ok_cur)
-            print(f"{'median ok run':44s} {'':9s} {mb:10.3f} {mc:10.3f} {mc / mb:6.2f}")
+            print(f"{'median ok run (all ok runs pooled)':44s} {'':9s} {mb:10.3f} {mc:10.3f} {mc / mb:6.2f}")
+            print(f"{'geometric mean of the per-function ratios':44s} {'':9s} {'':10s} {'':10s} "
+                  f"{float(np.exp(np.mean(log_ratios))):6.2f}")
             print(f"runs/hour/core: baseline {3600 / mb:,.0f}, current {3600 / mc:,.0f} (x{mb / mc:.2f})")
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     journal = REPO / "data" / "act-bench-mnist1d.journal" / "records.jsonl"
