@@ -1,13 +1,14 @@
 """Builder throughput, this code against a baseline in one run: seconds per training run, ratio, runs/hour/core.
 
 The baseline is the source tree of a git ref (default ``881f6f3``, the code before the faster builder; extracted with
-``git archive`` into a temporary folder) or a folder given with ``--baseline-path``. Both run in subprocesses on one
-torch thread (``OMP_NUM_THREADS=1``), each training every function once per round after a warm-up run, several
-runs per process as a build worker does; the rounds alternate baseline/current so that both see the same machine
-load. Functions: relu, elu, ``sub(softplus(x),selu(x))`` and ``--random`` functions drawn (seeded) from the shipped
-table's ``ok`` rows. Printed: per function the median seconds of each side and their ratio, whether the two sides
-got identical metrics, and per recipe the median over all ``ok`` runs, its ratio, the geometric mean of the
-per-function ratios and runs/hour/core; the load average before and after (the machine may be shared).
+``git archive`` into a temporary folder) or a folder given with ``--baseline-path``. Two long-lived worker
+subprocesses, one per side, on one torch thread each (``OMP_NUM_THREADS=1``), warmed up by one run, train the same
+function one after the other (the side that goes first alternates), so both see the same machine load; several runs
+per process, as a build worker does. Functions: relu, elu, ``sub(softplus(x),selu(x))`` and ``--random`` functions
+drawn (seeded) from the shipped table's ``ok`` rows. Printed: per function the median seconds of each side and their
+ratio, whether the two sides got identical metrics, and per recipe the median over all ``ok`` runs, its ratio, the
+geometric mean of the per-function ratios and runs/hour/core; the load average before and after (the machine may
+be shared).
 
 Usage: python benchmarks/bench_build.py [--recipe act-bench-mnist1d] [--random 5] [--rounds 3]
        [--baseline-ref 881f6f3 | --baseline-path DIR]
@@ -45,13 +46,13 @@ recipe = get_recipe(spec["recipe"])
 task = create_task(recipe.task, **recipe.task_args)
 task.load("train")
 train_run(recipe, "relu(x)", seed=1, task=task)  # warm-up (data, allocator, lazy imports); not timed
-out = []
-for f in spec["functions"]:
+print("ready", flush=True)
+for line in sys.stdin:  # one function per line; one JSON line back per run
+    f = line.strip()
     t = time.perf_counter()
     r = train_run(recipe, f, seed=spec["seed"], task=task)
-    out.append({"function": f, "seconds": time.perf_counter() - t, "status": r.status,
-                "metrics": [getattr(r, m) for m in spec["metrics"]]})
-print(json.dumps(out))
+    print(json.dumps({"function": f, "seconds": time.perf_counter() - t, "status": r.status,
+                      "metrics": [getattr(r, m) for m in spec["metrics"]]}), flush=True)
 """
 
 
@@ -63,14 +64,29 @@ def _baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
-def _run(tree: Path, recipe: str, functions: list[str], seed: int) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    spec = json.dumps({"recipe": recipe, "functions": functions, "seed": seed, "metrics": list(METRICS)})
-    proc = subprocess.run([sys.executable, "-c", WORKER, spec], env=env, cwd=tree, capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"worker for {tree} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class _Worker:
+    """A long-lived worker process on one source tree: several runs per process, as a build worker does."""
+
+    def __init__(self, tree: Path, recipe: str, seed: int) -> None:
+        env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        spec = json.dumps({"recipe": recipe, "seed": seed, "metrics": list(METRICS)})
+        self.tree = tree
+        self.proc = subprocess.Popen([sys.executable, "-c", WORKER, spec], env=env, cwd=tree, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"worker for {tree} failed to start")
+
+    def run(self, function: str) -> dict:
+        self.proc.stdin.write(function + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"worker for {self.tree} died")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def _sample(count: int, seed: int) -> list[str]:
@@ -102,11 +118,18 @@ def main() -> None:
         for recipe in recipes:
             times = {"baseline": {f: [] for f in functions}, "current": {f: [] for f in functions}}
             results = {"baseline": {}, "current": {}}
-            for _ in range(args.rounds):
-                for side, tree in (("baseline", base), ("current", REPO)):
-                    for rec in _run(tree, recipe, functions, args.seed):
-                        times[side][rec["function"]].append(rec["seconds"])
-                        results[side][rec["function"]] = rec
+            workers = {"baseline": _Worker(base, recipe, args.seed), "current": _Worker(REPO, recipe, args.seed)}
+            try:
+                for k in range(args.rounds):  # run by run, alternating sides (and which side goes first)
+                    for i, f in enumerate(functions):
+                        order = ("baseline", "current") if (k + i) % 2 == 0 else ("current", "baseline")
+                        for side in order:
+                            rec = workers[side].run(f)
+                            times[side][f].append(rec["seconds"])
+                            results[side][f] = rec
+            finally:
+                for w in workers.values():
+                    w.close()
             print(f"\n{recipe}")
             print(f"{'function':44s} {'status':9s} {'baseline s':>10s} {'current s':>10s} {'ratio':>6s}  metrics")
             ok_base, ok_cur, log_ratios = [], [], []

@@ -172,6 +172,60 @@ def _evaluate(model, split: _Split, recipe, mean, std) -> tuple[float, float]:
     return correct / n, total / n
 
 
+class _FlatSGD:
+    """The recipe's SGD step with gradient-norm clipping, on one flat parameter buffer (a few kernels per step).
+
+    The parameters become views of one contiguous buffer; each step clips the gradients as
+    ``torch.nn.utils.clip_grad_norm_`` does (the norm of the per-tensor norms, coefficient
+    ``min(max_norm / (norm + 1e-6), 1)``), concatenates them and applies ``torch.optim.SGD``'s update (L2 weight decay,
+    momentum, Nesterov) to the whole buffer at once: the same elementwise arithmetic as the per-tensor
+    implementations, in about ten operations instead of several per parameter tensor plus their Python overhead.
+    """
+
+    def __init__(self, params: list[torch.Tensor], recipe) -> None:
+        self.params = params
+        opt = recipe.optimizer
+        self.weight_decay, self.momentum, self.nesterov = opt.weight_decay, opt.momentum, opt.nesterov
+        self.clip = recipe.grad_clip_norm
+        with torch.no_grad():
+            self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+            offset = 0
+            for p in params:
+                p.data = self.flat[offset:offset + p.numel()].view_as(p)
+                offset += p.numel()
+        self.buf: torch.Tensor | None = None
+
+    @staticmethod
+    def supports(params: list[torch.Tensor], recipe) -> bool:
+        return (recipe.optimizer.name == "sgd" and len(params) > 0
+                and len({(p.device, p.dtype) for p in params}) == 1)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            raise RuntimeError("a parameter of the model received no gradient; the flat SGD step needs all of them")
+        if self.clip is not None:
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+            coef = torch.clamp(self.clip / (total + 1e-6), max=1.0)
+        grad = torch.cat([g.reshape(-1) for g in grads])
+        if self.clip is not None:
+            grad.mul_(coef)
+        if self.weight_decay != 0:
+            grad = grad.add(self.flat, alpha=self.weight_decay)
+        if self.momentum != 0:
+            if self.buf is None:
+                self.buf = grad.detach().clone()
+            else:
+                self.buf.mul_(self.momentum).add_(grad, alpha=1.0)
+            grad = grad.add(self.buf, alpha=self.momentum) if self.nesterov else self.buf
+        self.flat.add_(grad, alpha=-lr)
+
+
 def _first_bad(buffer: torch.Tensor) -> int | None:
     """Index of the first non-finite value of ``buffer`` (one synchronisation), or None."""
     bad = ~torch.isfinite(buffer)
@@ -225,7 +279,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
     from data_builders.autoinit import initialize
     from data_builders.models import create_model
     from data_builders.models._registry import activation_factory
-    from data_builders.schedules import build_optimizer, build_scheduler
+    from data_builders.schedules import build_optimizer, build_scheduler, learning_rates
     from data_builders.tasks import create_task
 
     function = str(as_expr(function))
@@ -264,8 +318,11 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
         bs = recipe.batch_size
         steps_per_epoch = max(1, n // bs)  # drop the last partial batch
         params = [p for p in model.parameters() if p.requires_grad]  # listed once, not walked every step
-        optimizer = build_optimizer(model.parameters(), recipe)
-        scheduler = build_scheduler(optimizer, recipe, steps_per_epoch)
+        flat = _FlatSGD(params, recipe) if model_fn is None and _FlatSGD.supports(params, recipe) else None
+        if flat is None:
+            optimizer = build_optimizer(model.parameters(), recipe)
+            scheduler = build_scheduler(optimizer, recipe, steps_per_epoch)
+        lrs = learning_rates(recipe, steps_per_epoch).tolist()
         gen = torch.Generator().manual_seed(seed)
         use_amp = amp and dev.type == "cuda"
         losses = torch.empty(steps_per_epoch, device=dev)
@@ -293,12 +350,17 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
                     logits = model(xb)
                 loss = F.cross_entropy(logits.float(), target)
                 losses[step] = loss.detach()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if recipe.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip_norm)
-                optimizer.step()
-                scheduler.step()
+                if flat is not None:
+                    flat.zero_grad()
+                    loss.backward()
+                    flat.step(lrs[done_steps])
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if recipe.grad_clip_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip_norm)
+                    optimizer.step()
+                    scheduler.step()
                 done_steps += 1
                 if done_steps == next_check or step + 1 == steps_per_epoch:
                     next_check = done_steps + min(done_steps, DIVERGENCE_CHECK_STEPS)

@@ -213,3 +213,38 @@ def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_p
     bad = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(tmp_path / "o"), "--name", "../x")
     _, err = bad.communicate(timeout=120)
     assert bad.returncode == 2 and "parameter name of build_table" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("optimizer, clip", [({"momentum": 0.9, "weight_decay": 5e-4}, 1.0),
+                                             ({"momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 0.05),
+                                             ({"momentum": 0.0, "weight_decay": 1e-3}, None)])
+def test_flat_sgd_step_equals_torch_sgd_with_clipping_bit_for_bit(optimizer, clip):
+    import torch
+    import torch.nn.functional as F
+
+    from data_builders._train import _FlatSGD
+    from data_builders.models import create_model
+
+    recipe = get_recipe("act-bench-mnist1d").with_overrides(optimizer=optimizer, grad_clip_norm=clip)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 40, generator=g), torch.randint(0, 10, (16,), generator=g)
+    torch.manual_seed(0)
+    ours, ref = create_model("mnist1d-cnn", "tanh(x)"), create_model("mnist1d-cnn", "tanh(x)")
+    ref.load_state_dict(ours.state_dict())
+    flat = _FlatSGD(list(ours.parameters()), recipe)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=recipe.optimizer.momentum,
+                          nesterov=recipe.optimizer.nesterov, weight_decay=recipe.optimizer.weight_decay)
+    for k in range(5):
+        lr = 0.1 / (k + 1)
+        flat.zero_grad()
+        F.cross_entropy(ours(x), y).backward()
+        flat.step(lr)
+        opt.zero_grad()
+        F.cross_entropy(ref(x), y).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(ref.parameters(), clip)
+        opt.param_groups[0]["lr"] = lr
+        opt.step()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+    assert flat.flat.data_ptr() == next(ours.parameters()).data_ptr()  # parameters are views of the buffer
