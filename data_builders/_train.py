@@ -11,6 +11,7 @@ The loop is written for throughput and for accelerators (measured in ``benchmark
   :data:`DIVERGENCE_CHECK_STEPS` steps (more often in the first steps) and at the end of each epoch to detect
   divergence (the first non-finite
   step is named exactly) and to give the epoch's training loss;
+* with an SGD recipe, one optimiser step (clipping included) on a flat parameter buffer (:class:`_FlatSGD`);
 * evaluation reads each split's summed loss and correct count once (one synchronisation per split).
 
 The arithmetic is the one of the per-batch loop it replaced (same batches, same order of random draws, the same
