@@ -97,17 +97,20 @@ def test_two_epoch_curves_match_the_final_metrics_and_an_independent_evaluation(
     assert r.val_loss == pytest.approx(F.cross_entropy(logits, val.y).item(), rel=1e-5)
 
 
-def test_diverged_run_keeps_its_curve_up_to_the_step_the_old_loop_reported():
-    # reference: the shipped journal, written by the per-step-checking loop this one replaced
+def test_diverged_run_keeps_its_curve_and_names_the_step_a_per_step_check_names(monkeypatch):
+    # reference: the same run checked after every step (DIVERGENCE_CHECK_STEPS = 1, the old loop's behaviour)
+    import data_builders._train as train_module
+
     recipe = get_recipe("act-bench-mnist1d")
-    journal = Path(__file__).resolve().parents[1] / "data" / "act-bench-mnist1d.journal" / "records.jsonl"
-    with journal.open() as fh:
-        ref = next(json.loads(line) for line in fh if '"function":"div(identity(x),sinh(x))","seed":1,' in line)
-    assert ref["error"] == "non-finite training loss at epoch 2, step 13"
-    r = train_run(recipe, "div(identity(x),sinh(x))", seed=1)
-    assert (r.status, r.error, r.epochs) == ("diverged", ref["error"], 1)
+    r = train_run(recipe, "div(arcsinh(x),sinh(x))", seed=1)  # diverges in epoch 2, between two periodic checks
+    monkeypatch.setattr(train_module, "DIVERGENCE_CHECK_STEPS", 1)
+    ref = train_run(recipe, "div(arcsinh(x),sinh(x))", seed=1)
+    assert ref.status == "diverged" and ref.error.startswith("non-finite training loss at epoch 2, step ")
+    assert (r.status, r.error, r.epochs) == (ref.status, ref.error, ref.epochs) == ("diverged", ref.error, 1)
     assert all(len(getattr(r, c)) == 1 for c in CURVES)  # the one epoch finished before the divergence
-    assert r.val_accuracy == pytest.approx(0.1) and r.curve_val_accuracy[0] >= 0
+    assert [getattr(r, c) for c in CURVES if c != "curve_train_seconds"] == \
+        [getattr(ref, c) for c in CURVES if c != "curve_train_seconds"]
+    assert r.val_accuracy == pytest.approx(0.1) and 0 <= r.curve_val_accuracy[0] <= 1
 
 
 def test_plan_puts_baselines_first_and_dedups():
