@@ -84,7 +84,7 @@ class RunResult:
     curve_val_accuracy: list[float] = field(default_factory=list)
     curve_val_loss: list[float] = field(default_factory=list)
     curve_train_loss: list[float] = field(default_factory=list)
-    curve_train_seconds: list[float] = field(default_factory=list)
+    curve_seconds: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -378,7 +378,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
             curves["curve_val_accuracy"].append(val_acc)
             curves["curve_val_loss"].append(val_loss)
             curves["curve_train_loss"].append(train_loss_epoch)
-            curves["curve_train_seconds"].append(round(train_seconds, 4))
+            curves["curve_seconds"].append(round(train_seconds, 4))
         train_acc, train_loss = _evaluate(model, train, recipe, mean, std)
         test_acc, test_loss = _evaluate(model, test, recipe, mean, std)
     runtime = time.perf_counter() - start

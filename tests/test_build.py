@@ -61,7 +61,7 @@ def test_training_is_deterministic_and_restores_global_rng(tiny_recipe_file):
     c = train_run(recipe, "swish(x)", seed=4)
     assert a.status == "ok" and a.val_accuracy == b.val_accuracy and a.test_loss == b.test_loss
     assert (a.val_loss, a.train_loss) != (c.val_loss, c.train_loss)
-    timing = ("runtime", "curve_train_seconds")  # wall-clock fields; every other field is identical
+    timing = ("runtime", "curve_seconds")  # wall-clock fields; every other field is identical
     assert {k: v for k, v in a.to_dict().items() if k not in timing} == \
         {k: v for k, v in b.to_dict().items() if k not in timing}
     d = train_run(recipe, "exp(exp(exp(x)))", seed=0)
@@ -81,7 +81,7 @@ def test_two_epoch_curves_match_the_final_metrics_and_an_independent_evaluation(
     assert all(len(getattr(r, c)) == 2 for c in CURVES)
     # evaluation at the end: the last epoch's validation point is the run's validation metric
     assert (r.curve_val_accuracy[-1], r.curve_val_loss[-1]) == (r.val_accuracy, r.val_loss)
-    assert 0 < r.curve_train_seconds[0] < r.curve_train_seconds[1] <= r.runtime
+    assert 0 < r.curve_seconds[0] < r.curve_seconds[1] <= r.runtime
     # the validation loss recomputed in one dense pass (float64) over the split; the accuracy exactly
     task = create_task(recipe.task, **recipe.task_args)
     val, train = task.load("val"), task.load("train")
@@ -108,8 +108,8 @@ def test_diverged_run_keeps_its_curve_and_names_the_step_a_per_step_check_names(
     assert ref.status == "diverged" and ref.error.startswith("non-finite training loss at epoch 2, step ")
     assert (r.status, r.error, r.epochs) == (ref.status, ref.error, ref.epochs) == ("diverged", ref.error, 1)
     assert all(len(getattr(r, c)) == 1 for c in CURVES)  # the one epoch finished before the divergence
-    assert [getattr(r, c) for c in CURVES if c != "curve_train_seconds"] == \
-        [getattr(ref, c) for c in CURVES if c != "curve_train_seconds"]
+    assert [getattr(r, c) for c in CURVES if c != "curve_seconds"] == \
+        [getattr(ref, c) for c in CURVES if c != "curve_seconds"]
     assert r.val_accuracy == pytest.approx(0.1) and 0 <= r.curve_val_accuracy[0] <= 1
 
 
@@ -182,7 +182,7 @@ def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
     a = load_table(tmp_path / "local").to_pandas("functions").drop(columns=["runtime"])
     b = load_table(tmp_path / "ray").to_pandas("functions").drop(columns=["runtime"])
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
-    timing = ["runtime", "curve_train_seconds"]
+    timing = ["runtime", "curve_seconds"]
     ra = load_table(tmp_path / "local").to_pandas("runs").drop(columns=timing)
     rb = load_table(tmp_path / "ray").to_pandas("runs").drop(columns=timing)
     assert all(len(v) == 1 for v in ra["curve_val_accuracy"])  # 1-epoch recipe: one curve point per run

@@ -153,7 +153,7 @@ table.query("max(x,zero(x))")   # any equivalent spelling of relu(x)
 
 `runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null) and the run's
 learning curve, one float64 value per finished epoch (empty where none was recorded): `curve_val_accuracy`,
-`curve_val_loss` (after each epoch), `curve_train_loss` (mean over the epoch's steps), `curve_train_seconds`
+`curve_val_loss` (after each epoch), `curve_train_loss` (mean over the epoch's steps), `curve_seconds`
 (training seconds since the run's start).
 
 `metadata.json` holds the task, model, training recipe, standard-input specification, FIM bin layout, package

@@ -40,7 +40,7 @@ FUNCTIONS_COLUMNS = ("function", "equivalents", *METRICS, "runtime", "status", "
 
 #: Per-epoch learning curves of a run (float64 lists, one value per finished epoch): validation accuracy and
 #: loss after each epoch, mean training loss over the epoch's steps, training seconds since the run's start.
-CURVE_COLUMNS = ("curve_val_accuracy", "curve_val_loss", "curve_train_loss", "curve_train_seconds")
+CURVE_COLUMNS = ("curve_val_accuracy", "curve_val_loss", "curve_train_loss", "curve_seconds")
 
 #: Column order of the ``runs`` config.
 RUNS_COLUMNS = ("function", "seed", *METRICS, "runtime", "status", "error", *CURVE_COLUMNS)

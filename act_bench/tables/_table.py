@@ -138,7 +138,7 @@ class BenchmarkTable:
         ``docs/tables.md``). Function strings are canonicalised; ``equivalents`` gets the representative first.
     runs : pandas.DataFrame, optional
         The ``runs`` config, columns ``function, seed, <six metrics>, runtime, status, error`` and optionally the
-        learning curves ``curve_val_accuracy, curve_val_loss, curve_train_loss, curve_train_seconds`` (lists of
+        learning curves ``curve_val_accuracy, curve_val_loss, curve_train_loss, curve_seconds`` (lists of
         numbers; missing or null: empty); empty if omitted.
     metadata : dict, optional
         Merged over :func:`default_metadata` (task, model, recipe, FIM layout, versions, build, source, ...).
