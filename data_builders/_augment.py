@@ -80,6 +80,21 @@ def _uniform(n: int, generator: torch.Generator, low: float = 0.0, high: float =
                                            device=generator.device).cpu()
 
 
+def _to_device(t: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Copy host-drawn random parameters to ``device`` without a host synchronisation.
+
+    CPU -> CUDA copies go through pinned memory with ``non_blocking=True`` (PyTorch's pinned-memory cache keeps the
+    buffer alive until the copy is done); on the CPU this is a plain ``.to``.
+    """
+    if dtype is not None:
+        t = t.to(dtype)
+    if t.device == torch.device(device):
+        return t
+    if torch.device(device).type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def _back_to(x: torch.Tensor, like_dtype: torch.dtype) -> torch.Tensor:
     if like_dtype == torch.uint8:
         return x.round().clamp_(0, 255).to(torch.uint8)
@@ -150,7 +165,7 @@ def random_horizontal_flip(x: torch.Tensor, generator: torch.Generator, p: float
     True
     """
     _check_generator(generator, "random_horizontal_flip")
-    flip = (torch.rand(x.shape[0], generator=generator, device=generator.device) < p).to(x.device)
+    flip = _to_device(torch.rand(x.shape[0], generator=generator, device=generator.device) < p, x.device)
     out = x.clone()
     if flip.any():
         out[flip] = x[flip].flip(-1)
@@ -179,8 +194,8 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, *, fi
     n, c, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding), value=fill)
     dev = x.device
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(dev)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device).to(dev)
+    dy = _to_device(torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device), dev)
+    dx = _to_device(torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=generator.device), dev)
     rows = dy[:, None] + torch.arange(h, device=dev)
     cols = dx[:, None] + torch.arange(w, device=dev)
     return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
@@ -203,7 +218,7 @@ def crop_and_resize(x: torch.Tensor, boxes: torch.Tensor, size: int | tuple[int,
     theta[:, 0, 2] = (2 * left + bw) / w - 1
     theta[:, 1, 1] = bh / h
     theta[:, 1, 2] = (2 * top + bh) / h - 1
-    grid = F.affine_grid(theta.to(device=x.device, dtype=torch.float32), [n, c, out_h, out_w], align_corners=False)
+    grid = F.affine_grid(_to_device(theta, x.device, torch.float32), [n, c, out_h, out_w], align_corners=False)
     out = F.grid_sample(x.to(torch.float32), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return _back_to(out, x.dtype)
 
@@ -334,7 +349,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Gener
         raise InvalidInputError("parameter x of mixup must be floating point (apply to_float first); "
                                 f"got {x.dtype}")
     lam = sample_beta(alpha, generator)
-    index = torch.randperm(x.shape[0], generator=generator, device=generator.device).to(x.device)
+    index = _to_device(torch.randperm(x.shape[0], generator=generator, device=generator.device), x.device)
     mixed = x * lam + x[index] * (1.0 - lam)
     target = one_hot(y, num_classes) * lam + one_hot(y[index.to(y.device)], num_classes) * (1.0 - lam)
     return MixedBatch(x=mixed, y=target, lam=lam, index=index)
@@ -362,7 +377,7 @@ def cutmix(x: torch.Tensor, y: torch.Tensor, alpha: float, generator: torch.Gene
     _check_generator(generator, "cutmix")
     n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     lam = sample_beta(alpha, generator)
-    index = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
+    index = _to_device(torch.randperm(n, generator=generator, device=generator.device), x.device)
     cut = math.sqrt(1.0 - lam)
     ch, cw = int(h * cut), int(w * cut)
     cy = int(torch.randint(0, h, (1,), generator=generator, device=generator.device).item())

@@ -33,7 +33,10 @@ from act_bench.space import (
     equivalence_classes,
     evaluate_many,
 )
+from act_bench.tables import CURVE_COLUMNS, RUNS_COLUMNS
 from act_bench.tables._meta import hardware
+from data_builders._fim import _task_for, compute_fim_record
+from data_builders._provenance import CodeVersion, changed_parts, code_version
 
 __all__ = [
     "JOURNAL_VERSION",
@@ -48,22 +51,9 @@ __all__ = [
 ]
 
 JOURNAL_VERSION = 1
-FIM_SEED = 0  # weights and batch of the FIM features: fixed, one per function
 
 
 # ------------------------------------------------------------------------------------------------ jobs (in workers)
-
-_TASKS: dict[str, Any] = {}
-
-
-def _task_for(recipe) -> Any:
-    from data_builders.tasks import create_task
-
-    key = json.dumps([recipe.task, recipe.task_args], sort_keys=True)
-    if key not in _TASKS:
-        _TASKS[key] = create_task(recipe.task, **recipe.task_args)
-    return _TASKS[key]
-
 
 def run_train_job(job: dict[str, Any]) -> dict[str, Any]:
     """Worker entry point: one training run (``job``: recipe dict, function, seed)."""
@@ -73,56 +63,6 @@ def run_train_job(job: dict[str, Any]) -> dict[str, Any]:
     recipe = Recipe.from_dict(job["recipe"], source="journal recipe")
     result = train_run(recipe, job["function"], int(job["seed"]), task=_task_for(recipe))
     return {"type": "run", **result.to_dict()}
-
-
-def compute_fim_record(recipe, function: str, *, task=None, model_fn=None, device=None) -> dict[str, Any]:
-    """FIM features of ``function`` for the recipe's model at initialisation: one batch, fixed seed.
-
-    The model is initialised as the recipe says (AutoInit by default) with seed ``FIM_SEED``; the batch is the
-    first ``fim_batch_size`` training examples of a permutation seeded with ``FIM_SEED``, transformed as for
-    evaluation; the Fisher is the empirical one (true labels). TF32 is switched off while computing.
-    ``model_fn(activation_module_factory) -> nn.Module`` replaces the recipe's model (as in ``train_run``).
-    """
-    import torch
-
-    from act_bench.features import compute_fim_features
-    from data_builders.augment import eval_batch
-    from data_builders.autoinit import initialize
-    from data_builders.models import create_model
-    from data_builders.models._registry import activation_factory
-
-    start = time.perf_counter()
-    task = task if task is not None else _task_for(recipe)
-    record: dict[str, Any] = {"type": "features", "function": function}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(FIM_SEED)
-        if model_fn is not None:
-            model = model_fn(activation_factory(function))
-        else:
-            model = create_model(recipe.model, function, num_classes=task.num_classes)
-        try:
-            initialize(model, recipe.init, seed=FIM_SEED)
-        except InvalidInputError as exc:
-            return {**record, "fim_valid": False, "fim_reason": f"initialisation failed: {exc}",
-                    "fim_cdf": None, "seconds": time.perf_counter() - start}
-        train = task.load("train")
-        gen = torch.Generator().manual_seed(FIM_SEED)
-        idx = torch.randperm(len(train), generator=gen)[: recipe.fim_batch_size]
-        mean, std = (train.mean, train.std) if recipe.normalize else (None, None)
-        x = eval_batch(train.x[idx], recipe.augment, image_size=recipe.image_size, mean=mean, std=std)
-        y = train.y[idx]
-        if device is not None:
-            model, x, y = model.to(device), x.to(device), y.to(device)
-        tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        try:
-            result = compute_fim_features(model, x, y, seed=FIM_SEED)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
-    vector = None if result.features is None else np.asarray(result.features, dtype=np.float32)
-    valid = bool(result.valid) and vector is not None and bool(np.isfinite(vector).all())
-    return {**record, "fim_valid": valid, "fim_reason": None if valid else (result.reason or "non-finite CDF"),
-            "fim_cdf": vector.tolist() if valid else None, "seconds": time.perf_counter() - start}
 
 
 def run_fim_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +205,7 @@ class Journal:
     def append(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open across appends
         self._fh.write(json.dumps(record, allow_nan=True, separators=(",", ":")) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -344,11 +284,43 @@ def _check_header(header: dict[str, Any], recipe_dict: dict[str, Any], seeds: li
         raise InvalidInputError(f"journal {where} was written with seeds {header.get('seeds')}; got {seeds}")
 
 
+def _check_code(header: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool) -> list[str] | None:
+    """None if the journal was written by this code; else the changed parts (refused unless ``allow_change``)."""
+    recorded = header.get("code")
+    if recorded is None:
+        if allow_change:
+            return ["unknown"]
+        raise InvalidInputError(f"journal {where} records no code version (written by an older act-bench); "
+                                f"pass --allow-code-change to continue it with this code, or build into a new --out")
+    old = CodeVersion.from_dict(recorded, where=f"journal {where} header")
+    if old.digest == code.digest:
+        return None
+    changed = changed_parts(old, code) or ["(overall digest)"]
+    if not allow_change:
+        raise InvalidInputError(f"journal {where} was written by other code: changed parts {', '.join(changed)} "
+                                f"(digest {old.digest[:12]} -> {code.digest[:12]}); resume with that code, build into "
+                                f"a new --out, or pass --allow-code-change to mix results of both")
+    return changed
+
+
+def _code_metadata(journal: Journal) -> dict[str, Any] | None:
+    """The code version of the journal's header, plus every accepted change of code (``overrides``)."""
+    header = journal.header or {}
+    if header.get("code") is None:
+        return None
+    code = dict(header["code"])
+    overrides = [{k: r.get(k) for k in ("time", "from", "to", "changed", "version")}
+                 for r in journal.records if r["type"] == "code_change"]
+    if overrides:
+        code["overrides"] = overrides
+    return code
+
+
 def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
                 functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
                 limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
                 resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
-                name: str | None = None):
+                name: str | None = None, allow_code_change: bool = False):
     """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
 
     Parameters
@@ -373,13 +345,20 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     name : str, optional
         Table name (letters, digits, ``_``, ``.``, ``-``); default: the name of the ``out`` folder, so that a test
         build is never named like the table its recipe builds.
+    allow_code_change : bool
+        Resume a journal written by other code (see :func:`data_builders.build.code_version`); without it such a
+        resume is refused. The change is recorded in the journal and in ``metadata["code"]["overrides"]``.
+
+    The journal header and the table metadata (``code``) record the package version and the digests of the source
+    that determines results; GPUs per run (``recipe.gpus_per_run``, fractions allowed) are checked against the
+    executor's GPUs before anything is written.
 
     The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
     the whole plan is.
     """
     from act_bench._progress import progress_bar
     from act_bench.tables import BenchmarkTable
-    from data_builders.executors import JobError, create_executor
+    from data_builders.executors import JobError, check_gpus_per_run, create_executor
 
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds) if seeds is not None \
         else list(range(recipe.seeds))
@@ -414,14 +393,29 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         if len(table):
             write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
         return table
+    code = code_version(recipe)
     journal.load()
+    changed = None
     if journal.header is not None:
         _check_header(journal.header, recipe_dict, seed_list, jdir)
-    else:
+        changed = _check_code(journal.header, code, jdir, allow_code_change)
+    ex = create_executor(executor, workers=workers, address=address)
+    try:
+        gpus = check_gpus_per_run(float(recipe.gpus_per_run), ex.gpus, where=f"gpus_per_run of recipe "
+                                                                              f"{recipe.name!r}")
+    except BaseException:
+        ex.shutdown()
+        raise
+    if journal.header is None:
         journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": recipe_dict, "seeds": seed_list,
-                        "space": plan.space, "created": time.time()})
+                        "space": plan.space, "created": time.time(), "code": code.to_dict()})
+    elif changed is not None:
+        journal.append({"type": "code_change", "time": time.time(), "from": (journal.header.get("code") or {})
+                        .get("digest"), "to": code.digest, "changed": changed, "version": code.version,
+                        "code": code.to_dict()})
     journal.append({"type": "session", "time": time.time(), "host": socket.gethostname(),
-                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers, "hardware": hardware()})
+                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers, "hardware": hardware(),
+                    "code_digest": code.digest})
     done_runs, done_feats = journal.runs(), journal.features()
     todo: list[_Job] = []
     for f in plan.functions:
@@ -437,11 +431,10 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         stop["flag"] = True
 
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    gpus = float(recipe.gpus_per_run) if recipe.gpus_per_run else 0.0
     bar = progress_bar(total=total, initial=total - len(todo) if max_jobs is None else len(done_runs) + len(done_feats),
                        desc=f"build {recipe.name}", unit="job", disable=not progress, smoothing=0.05)
     try:
-        with create_executor(executor, workers=workers, address=address) as ex:
+        with ex:
             queue = list(reversed(todo))
             tickets: dict[int, _Job] = {}
             while (queue or tickets) and not stop["flag"]:
@@ -506,7 +499,8 @@ def _failed_record(job: _Job, recipe, message: str) -> dict[str, Any]:
     nan = float("nan")
     return {"type": "run", "function": job.function, "seed": job.seed, "train_accuracy": nan, "val_accuracy": nan,
             "test_accuracy": nan, "train_loss": nan, "val_loss": nan, "test_loss": nan, "runtime": 0.0,
-            "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {}}
+            "status": "failed", "error": message, "epochs": 0, "device": "unknown", "extra": {},
+            **{c: [] for c in CURVE_COLUMNS}}
 
 
 def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table_cls, name: str):
@@ -518,8 +512,7 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
     runs, feats = journal.runs(), journal.features()
     complete = [f for f in plan.functions if f in feats and all((f, s) in runs for s in seeds)]
     rows = [runs[(f, s)] for f in complete for s in seeds]
-    cols = ["function", "seed", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss",
-            "test_loss", "runtime", "status", "error"]
+    cols = list(RUNS_COLUMNS)  # journals written before learning curves were recorded give empty curves
     runs_df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     outputs = evaluate_many(complete) if complete else np.zeros((0, 1000), np.float32)
     features = {f: {"equivalents": plan.equivalents[f], "fim_valid": bool(feats[f]["fim_valid"]),
@@ -537,6 +530,7 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
                   "functions_planned": len(plan.functions), "functions_complete": len(complete),
                   "seeds": seeds, "space": plan.space, "journal": journal.folder.name},
         "source": "act-bench build",
+        **({"code": code} if (code := _code_metadata(journal)) is not None else {}),
         "figures": [{"file": HISTOGRAM_FILE, "title": "Distribution of median test accuracy"}],
         "notes": (f"Built by `act-bench build --recipe {recipe.name}` with the act-bench package; the journal "
                   f"`{journal.folder.name}/` next to this folder holds every run and lets the build resume. "

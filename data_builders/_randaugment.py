@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from act_bench.errors import InvalidInputError
-from data_builders._augment import _check_batch, _check_generator
+from data_builders._augment import _check_batch, _check_generator, _to_device
 
 __all__ = ["RANDAUGMENT_OPS", "apply_op", "rand_augment"]
 
@@ -47,7 +47,7 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(img: torch.Tensor, degenerate: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    f = factor.to(device=img.device, dtype=img.dtype).view(-1, 1, 1, 1)
+    f = _to_device(factor, img.device, img.dtype).view(-1, 1, 1, 1)
     return (degenerate + f * (img - degenerate)).clamp(0, 255)
 
 
@@ -58,7 +58,7 @@ def _affine(x: torch.Tensor, matrix: torch.Tensor, shift: torch.Tensor) -> torch
     theta = torch.zeros(n, 2, 3, dtype=torch.float64)
     theta[:, :, :2] = matrix / scale.view(1, 2, 1) * scale.view(1, 1, 2)
     theta[:, :, 2] = shift / scale
-    grid = F.affine_grid(theta.to(device=x.device, dtype=torch.float32), [n, c, h, w], align_corners=False)
+    grid = F.affine_grid(_to_device(theta, x.device, torch.float32), [n, c, h, w], align_corners=False)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
@@ -249,8 +249,8 @@ def rand_augment(x: torch.Tensor, generator: torch.Generator, *, magnitude: floa
         sign = torch.where(draw < 0.5, -1.0, 1.0).to(torch.float64)
         for k, name in enumerate(ops):
             mask = choice == k
-            if mask.any():
-                dev_mask = mask.to(work.device)
-                out = _OPS[name](work[dev_mask], level, sign[mask]).clamp(0, 255)
-                work[dev_mask] = out.round() if x.dtype == torch.uint8 else out
+            if mask.any():  # index tensors, not a device mask: boolean indexing on a GPU synchronises
+                rows = _to_device(mask.nonzero().squeeze(1), work.device)
+                out = _OPS[name](work[rows], level, sign[mask]).clamp(0, 255)
+                work[rows] = out.round() if x.dtype == torch.uint8 else out
     return _from_255(work, x.dtype)

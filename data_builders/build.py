@@ -21,8 +21,28 @@ from data_builders._build import (
     run_fim_job,
     run_train_job,
 )
-from data_builders._train import METRICS, RunResult, RunStatus, resolve_device, train_run
+from data_builders._provenance import CODE_PARTS, CodeVersion, changed_parts, code_version, source_files
+from data_builders._train import CURVES, METRICS, RunResult, RunStatus, resolve_device, train_run
 
-__all__ = ["build_table", "plan_functions", "BuildPlan", "Journal", "JOURNAL_VERSION", "journal_dir_for",
-           "run_train_job", "run_fim_job", "compute_fim_record", "train_run", "RunResult", "RunStatus", "METRICS",
-           "resolve_device"]
+__all__ = [
+    "CODE_PARTS",
+    "CURVES",
+    "JOURNAL_VERSION",
+    "METRICS",
+    "BuildPlan",
+    "CodeVersion",
+    "Journal",
+    "RunResult",
+    "RunStatus",
+    "build_table",
+    "changed_parts",
+    "code_version",
+    "compute_fim_record",
+    "journal_dir_for",
+    "plan_functions",
+    "resolve_device",
+    "run_fim_job",
+    "run_train_job",
+    "source_files",
+    "train_run",
+]

@@ -23,7 +23,8 @@ from typing import Any
 
 from act_bench.errors import InvalidInputError, OptionalDependencyError
 
-__all__ = ["Executor", "JobError", "LocalExecutor", "RayExecutor", "create_executor", "list_executors"]
+__all__ = ["Executor", "JobError", "LocalExecutor", "RayExecutor", "check_gpus_per_run", "create_executor",
+           "list_executors"]
 
 
 class JobError(Exception):
@@ -59,10 +60,15 @@ class Executor(ABC):
     @abstractmethod
     def pending(self) -> int: ...
 
+    @property
+    @abstractmethod
+    def gpus(self) -> float:
+        """GPUs the executor can hand to jobs (local: the GPUs torch sees; Ray: the cluster's ``GPU`` resource)."""
+
     def shutdown(self) -> None:  # pragma: no cover - overridden
         pass
 
-    def __enter__(self) -> Executor:
+    def __enter__(self) -> Executor:  # noqa: PYI034 - subclasses add no state that needs Self
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -93,6 +99,12 @@ class LocalExecutor(Executor):
     def pending(self) -> int:
         return len(self._futures)
 
+    @property
+    def gpus(self) -> float:
+        import torch
+
+        return float(torch.cuda.device_count()) if torch.cuda.is_available() else 0.0
+
     def submit(self, fn: Callable[..., Any], *args: Any, gpus: float = 0) -> int:
         ticket = self._ticket()
         self._futures[self._pool.submit(fn, *args)] = ticket
@@ -114,9 +126,15 @@ class LocalExecutor(Executor):
 
 
 class RayExecutor(Executor):
-    """Ray tasks, one per job (``num_cpus=1``, ``num_gpus`` from the job). Connects to ``address`` or starts Ray."""
+    """Ray tasks, one per job (``num_cpus=1``, ``num_gpus`` from the job). Connects to ``address`` or starts Ray.
 
-    def __init__(self, *, address: str | None = None, num_cpus: int | None = None) -> None:
+    A fractional ``gpus`` per job (e.g. 0.25) lets Ray pack several jobs on one GPU; Ray sets each task's
+    ``CUDA_VISIBLE_DEVICES`` to its GPU, so the run's ``cuda`` device is that GPU. ``num_cpus``/``num_gpus`` size
+    a local Ray instance (default: what Ray detects).
+    """
+
+    def __init__(self, *, address: str | None = None, num_cpus: int | None = None,
+                 num_gpus: float | None = None) -> None:
         super().__init__()
         try:
             import ray
@@ -127,8 +145,11 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address:
                 kwargs["address"] = address
-            elif num_cpus is not None:
-                kwargs["num_cpus"] = num_cpus
+            else:
+                if num_cpus is not None:
+                    kwargs["num_cpus"] = num_cpus
+                if num_gpus is not None:
+                    kwargs["num_gpus"] = num_gpus
             ray.init(**kwargs)
         self._remote = ray.remote(_ray_call)
         self._refs: dict[Any, int] = {}
@@ -140,6 +161,10 @@ class RayExecutor(Executor):
     @property
     def pending(self) -> int:
         return len(self._refs)
+
+    @property
+    def gpus(self) -> float:
+        return float(self._ray.cluster_resources().get("GPU", 0.0))
 
     def submit(self, fn: Callable[..., Any], *args: Any, gpus: float = 0) -> int:
         ticket = self._ticket()
@@ -155,7 +180,7 @@ class RayExecutor(Executor):
             ticket = self._refs.pop(ref)
             try:
                 yield ticket, self._ray.get(ref)
-            except Exception as exc:  # a task that raised: report it, the driver records the failure
+            except Exception as exc:  # noqa: BLE001 - a task that raised: report it, the driver records the failure
                 cause = getattr(exc, "cause", None) or exc
                 yield ticket, JobError(f"{type(cause).__name__}: {cause}")
 
@@ -170,6 +195,31 @@ def _ray_call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
+def check_gpus_per_run(gpus: Any, available: float, *, where: str = "gpus_per_run") -> float:
+    """Validate GPUs per run against the GPUs an executor has: 0 (CPU), or ``0 < gpus <= available``.
+
+    Examples
+    --------
+    >>> check_gpus_per_run(0.25, 1.0)
+    0.25
+    >>> check_gpus_per_run(2, 1.0)
+    Traceback (most recent call last):
+    ...
+    act_bench.errors.InvalidInputError: gpus_per_run must be 0 (CPU) or in (0, 1] (the GPUs of this executor); got 2
+    """
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0:
+        raise InvalidInputError(f"{where} must be a number >= 0; got {gpus!r}")
+    if gpus == 0:
+        return 0.0
+    if available <= 0:
+        raise InvalidInputError(f"{where} is {gpus!r} but this executor sees no GPU; use 0 (CPU) or run where a GPU "
+                                f"is visible (Ray: a cluster with GPU resources)")
+    if gpus > available:
+        raise InvalidInputError(f"{where} must be 0 (CPU) or in (0, {available:g}] (the GPUs of this executor); "
+                                f"got {gpus!r}")
+    return float(gpus)
+
+
 _EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
 
 
@@ -177,10 +227,13 @@ def list_executors() -> list[str]:
     return list(_EXECUTORS)
 
 
-def create_executor(name: str, *, workers: int = 1, address: str | None = None) -> Executor:
-    """``local`` (``workers`` processes) or ``ray`` (``address`` of a cluster, else a local one with ``workers`` CPUs)."""
+def create_executor(name: str, *, workers: int = 1, address: str | None = None,
+                    num_gpus: float | None = None) -> Executor:
+    """``local`` (``workers`` processes) or ``ray`` (``address`` of a cluster, else a local one with ``workers`` CPUs
+    and ``num_gpus`` GPUs, default: the GPUs Ray detects)."""
     if name == "local":
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(address=address, num_cpus=None if address else workers)
+        return RayExecutor(address=address, num_cpus=None if address else workers,
+                           num_gpus=None if address else num_gpus)
     raise InvalidInputError(f"parameter executor must be one of {', '.join(_EXECUTORS)}; got {name!r}")

@@ -16,7 +16,7 @@ import pytest
 
 from act_bench.tables import load_table
 from act_bench.tables._meta import hardware
-from data_builders.build import Journal, journal_dir_for, plan_functions, train_run
+from data_builders.build import CURVES, Journal, journal_dir_for, plan_functions, train_run
 from data_builders.recipes import get_recipe, save_recipe
 
 pytestmark = pytest.mark.slow
@@ -61,8 +61,56 @@ def test_training_is_deterministic_and_restores_global_rng(tiny_recipe_file):
     c = train_run(recipe, "swish(x)", seed=4)
     assert a.status == "ok" and a.val_accuracy == b.val_accuracy and a.test_loss == b.test_loss
     assert (a.val_loss, a.train_loss) != (c.val_loss, c.train_loss)
+    timing = ("runtime", "curve_seconds")  # wall-clock fields; every other field is identical
+    assert {k: v for k, v in a.to_dict().items() if k not in timing} == \
+        {k: v for k, v in b.to_dict().items() if k not in timing}
     d = train_run(recipe, "exp(exp(exp(x)))", seed=0)
     assert d.status == "diverged" and d.val_accuracy == pytest.approx(0.1) and d.error
+
+
+def test_two_epoch_curves_match_the_final_metrics_and_an_independent_evaluation(tiny_recipe_file):
+    import torch
+    import torch.nn.functional as F
+
+    from data_builders.models import create_model
+    from data_builders.tasks import create_task
+
+    recipe = get_recipe(str(tiny_recipe_file)).with_overrides(epochs=2)
+    r = train_run(recipe, "tanh(x)", seed=1)
+    assert r.status == "ok" and r.epochs == 2
+    assert all(len(getattr(r, c)) == 2 for c in CURVES)
+    # evaluation at the end: the last epoch's validation point is the run's validation metric
+    assert (r.curve_val_accuracy[-1], r.curve_val_loss[-1]) == (r.val_accuracy, r.val_loss)
+    assert 0 < r.curve_seconds[0] < r.curve_seconds[1] <= r.runtime
+    # the validation loss recomputed in one dense pass (float64) over the split; the accuracy exactly
+    task = create_task(recipe.task, **recipe.task_args)
+    val, train = task.load("val"), task.load("train")
+    trained = []  # the same run again with the recipe's model built by a model_fn, to keep the trained network
+    r2 = train_run(recipe, "tanh(x)", seed=1,
+                   model_fn=lambda act: trained.append(create_model(recipe.model, act)) or trained[-1])
+    assert r2.curve_val_loss == r.curve_val_loss
+    model = trained[0].eval()
+    x = (val.x - torch.tensor(train.mean).view(1, -1, 1)) / torch.tensor(train.std).view(1, -1, 1)
+    with torch.no_grad():
+        logits = model(x).double()
+    assert r.val_accuracy == (logits.argmax(1) == val.y).double().mean().item()
+    assert r.val_loss == pytest.approx(F.cross_entropy(logits, val.y).item(), rel=1e-5)
+
+
+def test_diverged_run_keeps_its_curve_and_names_the_step_a_per_step_check_names(monkeypatch):
+    # reference: the same run checked after every step (DIVERGENCE_CHECK_STEPS = 1, the old loop's behaviour)
+    import data_builders._train as train_module
+
+    recipe = get_recipe("act-bench-mnist1d")
+    r = train_run(recipe, "div(arcsinh(x),sinh(x))", seed=1)  # diverges in epoch 2, between two periodic checks
+    monkeypatch.setattr(train_module, "DIVERGENCE_CHECK_STEPS", 1)
+    ref = train_run(recipe, "div(arcsinh(x),sinh(x))", seed=1)
+    assert ref.status == "diverged" and ref.error.startswith("non-finite training loss at epoch 2, step ")
+    assert (r.status, r.error, r.epochs) == (ref.status, ref.error, ref.epochs) == ("diverged", ref.error, 1)
+    assert all(len(getattr(r, c)) == 1 for c in CURVES)  # the one epoch finished before the divergence
+    assert [getattr(r, c) for c in CURVES if c != "curve_seconds"] == \
+        [getattr(ref, c) for c in CURVES if c != "curve_seconds"]
+    assert r.val_accuracy == pytest.approx(0.1) and 0 <= r.curve_val_accuracy[0] <= 1
 
 
 def test_plan_puts_baselines_first_and_dedups():
@@ -102,7 +150,7 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     run_keys = [(r["function"], r["seed"]) for r in records if r["type"] == "run"]
     assert len(run_keys) == len(set(run_keys)) == 12, "a run is missing or was done twice"
     for key, rec in runs_before.items():  # finished runs were kept, not redone
-        assert [r for r in records if r["type"] == "run" and (r["function"], r["seed"]) == key][0] == rec
+        assert next(r for r in records if r["type"] == "run" and (r["function"], r["seed"]) == key) == rec
     feats = [r["function"] for r in records if r["type"] == "features"]
     assert len(feats) == len(set(feats)) == 6
 
@@ -126,16 +174,18 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
 def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
     common = ["--recipe", str(tiny_recipe_file), "--limit", "3", "--seeds", "2", "--json"]
     local = _cli("build", "--out", str(tmp_path / "local"), "--workers", "1", *common)
-    out, err = local.communicate(timeout=600)
+    _out, err = local.communicate(timeout=600)
     assert local.returncode == 0, err
     ray = _cli("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2", *common)
-    out, err = ray.communicate(timeout=900)
+    _out, err = ray.communicate(timeout=900)
     assert ray.returncode == 0, err
     a = load_table(tmp_path / "local").to_pandas("functions").drop(columns=["runtime"])
     b = load_table(tmp_path / "ray").to_pandas("functions").drop(columns=["runtime"])
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
-    ra = load_table(tmp_path / "local").to_pandas("runs").drop(columns=["runtime"])
-    rb = load_table(tmp_path / "ray").to_pandas("runs").drop(columns=["runtime"])
+    timing = ["runtime", "curve_seconds"]
+    ra = load_table(tmp_path / "local").to_pandas("runs").drop(columns=timing)
+    rb = load_table(tmp_path / "ray").to_pandas("runs").drop(columns=timing)
+    assert all(len(v) == 1 for v in ra["curve_val_accuracy"])  # 1-epoch recipe: one curve point per run
     key = ["function", "seed"]
     pd.testing.assert_frame_equal(ra.sort_values(key).reset_index(drop=True), rb.sort_values(key).reset_index(drop=True))
 
@@ -166,3 +216,38 @@ def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_p
     bad = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(tmp_path / "o"), "--name", "../x")
     _, err = bad.communicate(timeout=120)
     assert bad.returncode == 2 and "parameter name of build_table" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("optimizer, clip", [({"momentum": 0.9, "weight_decay": 5e-4}, 1.0),
+                                             ({"momentum": 0.9, "nesterov": True, "weight_decay": 0.0}, 0.05),
+                                             ({"momentum": 0.0, "weight_decay": 1e-3}, None)])
+def test_flat_sgd_step_equals_torch_sgd_with_clipping_bit_for_bit(optimizer, clip):
+    import torch
+    import torch.nn.functional as F
+
+    from data_builders._train import _FlatSGD
+    from data_builders.models import create_model
+
+    recipe = get_recipe("act-bench-mnist1d").with_overrides(optimizer=optimizer, grad_clip_norm=clip)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 40, generator=g), torch.randint(0, 10, (16,), generator=g)
+    torch.manual_seed(0)
+    ours, ref = create_model("mnist1d-cnn", "tanh(x)"), create_model("mnist1d-cnn", "tanh(x)")
+    ref.load_state_dict(ours.state_dict())
+    flat = _FlatSGD(list(ours.parameters()), recipe)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=recipe.optimizer.momentum,
+                          nesterov=recipe.optimizer.nesterov, weight_decay=recipe.optimizer.weight_decay)
+    for k in range(5):
+        lr = 0.1 / (k + 1)
+        flat.zero_grad()
+        F.cross_entropy(ours(x), y).backward()
+        flat.step(lr)
+        opt.zero_grad()
+        F.cross_entropy(ref(x), y).backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(ref.parameters(), clip)
+        opt.param_groups[0]["lr"] = lr
+        opt.step()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+    assert flat.flat.data_ptr() == next(ours.parameters()).data_ptr()  # parameters are views of the buffer

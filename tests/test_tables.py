@@ -19,6 +19,7 @@ from act_bench.cli import main
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.space import function_outputs
 from act_bench.tables import (
+    CURVE_COLUMNS,
     FUNCTIONS_COLUMNS,
     METRICS,
     RUNS_COLUMNS,
@@ -33,8 +34,10 @@ LAYOUT = [{"layer": "a", "weights": 320}, {"layer": "b", "weights": 99}, {"layer
 
 
 def _runs(seed: int = 0) -> pd.DataFrame:
-    """Made-up runs: 4 functions, 3 seeds, with a failed run, diverged runs and NaN losses."""
+    """Made-up runs: 4 functions, 3 seeds, with a failed run, diverged runs and NaN losses; learning curves of 3
+    epochs (ok runs), cut short (diverged runs) or absent (failed runs)."""
     rng = np.random.default_rng(seed)
+    curve_rng = np.random.default_rng(seed + 1)
     rows = []
     spec = {"relu(x)": ["ok", "ok", "ok"], "tanh(x)": ["ok", "failed", "ok"],
             "exp(exp(x))": ["diverged", "ok", "diverged"], "reciprocal(x)": ["failed", "failed", "failed"],
@@ -47,8 +50,10 @@ def _runs(seed: int = 0) -> pd.DataFrame:
             if status == "diverged":
                 m[:3] = 0.1
                 m[3:] = np.nan if s == 0 else 2.3
+            epochs = {"ok": 3, "diverged": s % 2, "failed": 0}[status]
+            curves = {c: curve_rng.uniform(0, 3, size=epochs).tolist() if epochs else None for c in CURVE_COLUMNS}
             rows.append({"function": f, "seed": 10 + s, **dict(zip(METRICS, m)), "runtime": rng.uniform(1, 5),
-                         "status": status, "error": "boom" if status == "failed" else None})
+                         "status": status, "error": "boom" if status == "failed" else None, **curves})
     return pd.DataFrame(rows)
 
 
@@ -129,6 +134,15 @@ def test_export_hf_then_load_dataset_gives_back_every_value(tmp_path, capsys):
         for i, rec in enumerate(ds):
             for col in ds.column_names:
                 _assert_same_value(df[col].iloc[i], rec[col], f"{config}[{i}].{col}")
+    # learning curves: float64 lists, exactly the made-up values (empty where a run has none)
+    made_up = _runs()
+    ds = datasets.load_dataset(str(out), "runs", split="train", cache_dir=str(tmp_path / "cache"))
+    assert ds.features["curve_val_accuracy"].feature.dtype == "float64"
+    for i, rec in enumerate(ds):
+        for col in CURVE_COLUMNS:
+            expected = made_up[col].iloc[i]
+            assert rec[col] == (expected if expected is not None else []), (i, col)
+    assert sum(len(v) for v in ds["curve_train_loss"]) == 3 * 8 + 1  # 8 ok runs, 1 diverged run with 1 epoch
     # the folder is also a table folder that load_table reads back identically
     back = load_table(out)
     assert back.metadata == json.loads(json.dumps(table.metadata))
@@ -175,7 +189,12 @@ def test_tiny_fixture_is_current_and_loads_by_name(tmp_path, monkeypatch):
             _assert_same_value(fresh.functions[col].iloc[i], shipped.functions[col].iloc[i], col)
     assert shipped.info() == {"name": "tiny-table", "rows": 6, "runs": 18, "seeds": 3,
                               "best": {"function": "relu(x)", "val_accuracy": 0.87}, "fim_dims": 6,
-                              "source": shipped.metadata["source"]}
+                              "source": shipped.metadata["source"], "runs_with_curves": 0, "code": None}
+    # written before learning curves existed: its runs.parquet has no curve columns, which read as empty lists
+    import pyarrow.parquet as pq
+
+    assert not set(CURVE_COLUMNS) & set(pq.read_schema(TINY / "runs.parquet").names)
+    assert all(len(v) == 0 for c in CURVE_COLUMNS for v in shipped.runs[c])
     monkeypatch.setenv("ACT_BENCH_DATA_DIR", str(TINY.parent))
     assert len(load_table("tiny-table")) == 6
     with pytest.raises(InvalidInputError, match="no table named 'nope'.*tiny-table"):
@@ -229,6 +248,10 @@ def test_parquet_with_different_schema_is_rejected_naming_the_column(tmp_path, c
     (lambda r: r.assign(function=["tanh( x )"] + list(r["function"][1:])), "'tanh(x)' with seed 10 appears twice"),
     (lambda r: r.assign(function=["relu(y)"] + list(r["function"][1:])), "runs row 0 column 'function'"),
     (lambda r: r.drop(columns=["runtime"]), "missing column(s) 'runtime'"),
+    (lambda r: r.assign(curve_val_loss=["0.5"] + list(r["curve_val_loss"][1:])),
+     "runs row 0 column 'curve_val_loss' must be a list of numbers"),
+    (lambda r: r.assign(curve_train_loss=[[0.1, "x"]] + list(r["curve_train_loss"][1:])),
+     "runs row 0 column 'curve_train_loss' must be a number"),
 ])
 def test_from_runs_rejects_bad_runs(mutate, message):
     with pytest.raises(InvalidInputError, match=message.replace("(", "\\(").replace(")", "\\)")):
@@ -250,7 +273,8 @@ def test_from_runs_rejects_inconsistent_features():
 def test_cli_info_and_query_json(capsys):
     assert main(["table", "info", str(TINY), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert set(info) == {"name", "rows", "runs", "seeds", "best", "fim_dims", "source"} and info["rows"] == 6
+    assert set(info) == {"name", "rows", "runs", "seeds", "best", "fim_dims", "source", "runs_with_curves",
+                         "code"} and info["rows"] == 6
     assert main(["table", "query", str(TINY), "max(x,zero(x))", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     runs = load_table(TINY).runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -32,7 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parallel runs (local processes with one thread each, or Ray CPUs for a local Ray)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
+    p.add_argument("--gpus-per-run", type=_gpus, metavar="G",
+                   help="GPUs per training run, overriding the recipe's gpus_per_run: 0 (CPU), a fraction such as "
+                        "0.25 (Ray packs several runs on one GPU) or a whole number; at most the executor's GPUs")
     p.add_argument("--resume", action="store_true", help="continue the journal of an earlier build of --out")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="with --resume: continue a journal written by other code (a different code digest); the "
+                        "change is recorded in the journal and the table metadata")
     p.add_argument("--max-jobs", type=IntRange(1, 10**9), metavar="N",
                    help="stop after N new jobs and write the table of the complete functions")
     p.add_argument("--snapshot", action="store_true",
@@ -42,6 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_build)
+
+
+def _gpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}")
+    return value
 
 
 def _read_functions(path: str) -> list[str]:
@@ -77,6 +94,10 @@ def _build(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe)
     if args.epochs is not None:
         recipe = recipe.with_overrides(epochs=args.epochs)
+    if args.gpus_per_run is not None:
+        recipe = recipe.with_overrides(gpus_per_run=args.gpus_per_run)
+    if args.allow_code_change and not args.resume:
+        raise InvalidInputError("--allow-code-change needs --resume (it lets a resumed build use other code)")
     if args.address and args.executor != "ray":
         raise InvalidInputError("--address needs --executor ray")
     space = [str(parse_schema(s)) for s in args.space] if args.space else None
@@ -84,7 +105,7 @@ def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     table = build_table(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
                         workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
-                        snapshot=args.snapshot, name=args.name,
+                        snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
                         progress=not args.no_progress, max_jobs=args.max_jobs)
     meta = table.metadata
     result = {"out": str(Path(args.out).resolve()), "functions": len(table.to_pandas("functions")),

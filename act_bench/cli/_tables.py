@@ -79,10 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Inspect a benchmark table given by name, folder or Hub id.")
     tsub = t.add_subparsers(dest="table_command", metavar="SUBCOMMAND")
     tsub.required = True
-    p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source",
+    p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source, code version",
                         description="Load TABLE (a shipped or fetched name, a folder or a Hub id) and print its "
                                     "number of functions, runs and seeds, the best function by validation accuracy, "
-                                    "the FIM feature dimensions and where the table came from.")
+                                    "the FIM feature dimensions, where the table came from, how many runs have learning "
+                                    "curves and the code version that built it.")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
     p.add_argument("--verify", action="store_true",
@@ -220,7 +221,15 @@ def _info(args: argparse.Namespace) -> int:
     best = info["best"]
     human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({info['seeds']} seeds)\n"
              f"best: {best['function'] + ' (val_accuracy ' + format(best['val_accuracy'], '.4f') + ')' if best else '-'}"
-             f"\nFIM dims: {info['fim_dims']}\nsource: {info['source']}")
+             f"\nFIM dims: {info['fim_dims']}\nsource: {info['source']}\nruns with learning curves: "
+             f"{info['runs_with_curves']}")
+    code = info["code"]
+    if code is None:
+        human += "\ncode: not recorded"
+    else:
+        human += (f"\ncode: act-bench {code['version']}, digest {code['digest']}"
+                  + (f" ({code['overrides']} accepted code change(s) while building)" if code["overrides"] else "")
+                  + "".join(f"\n  {part}: {digest}" for part, digest in code["parts"].items()))
     emit(info, args.json, human)
     return 0
 

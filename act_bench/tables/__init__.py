@@ -36,6 +36,7 @@ from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_t
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._schema import (
     CONFIGS,
+    CURVE_COLUMNS,
     FUNCTIONS_COLUMNS,
     METRICS,
     N_OUTPUTS,
@@ -54,6 +55,7 @@ from act_bench.tables._upstream import UPSTREAM_KEYS, UPSTREAM_MODELS, import_up
 __all__ = [
     "ACCEPT_LICENSE_ENV",
     "CONFIGS",
+    "CURVE_COLUMNS",
     "DATA_DIR_ENV",
     "FILES",
     "FUNCTIONS_COLUMNS",

@@ -151,10 +151,14 @@ table.query("max(x,zero(x))")   # any equivalent spelling of relu(x)
 `fim_valid` (bool), `fim_reason` (string, null when valid), `fim_cdf` (float32 list, empty without features),
 `outputs` (1,000 float32 outputs on the standard inputs).
 
-`runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null).
+`runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null) and the run's
+learning curve, one float64 value per finished epoch (empty where none was recorded): `curve_val_accuracy`,
+`curve_val_loss` (after each epoch), `curve_train_loss` (mean over the epoch's steps), `curve_seconds`
+(training seconds since the run's start).
 
 `metadata.json` holds the task, model, training recipe, standard-input specification, FIM bin layout, package
-versions, build information and the source of the data.
+versions, build information, the source of the data and, for built tables, the code version (`code`: package
+version and digests of the source that determined the results).
 
 ## Datasheet
 

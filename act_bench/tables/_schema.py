@@ -10,9 +10,11 @@ from act_bench.errors import SchemaMismatchError
 
 __all__ = [
     "CONFIGS",
+    "CURVE_COLUMNS",
     "FUNCTIONS_COLUMNS",
     "METRICS",
     "N_OUTPUTS",
+    "OPTIONAL_COLUMNS",
     "RUNS_COLUMNS",
     "SCHEMA_VERSION",
     "CdfLayout",
@@ -36,8 +38,15 @@ METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val
 FUNCTIONS_COLUMNS = ("function", "equivalents", *METRICS, "runtime", "status", "n_runs", "fim_valid",
                      "fim_reason", "fim_cdf", "outputs")
 
+#: Per-epoch learning curves of a run (float64 lists, one value per finished epoch): validation accuracy and
+#: loss after each epoch, mean training loss over the epoch's steps, training seconds since the run's start.
+CURVE_COLUMNS = ("curve_val_accuracy", "curve_val_loss", "curve_train_loss", "curve_seconds")
+
 #: Column order of the ``runs`` config.
-RUNS_COLUMNS = ("function", "seed", *METRICS, "runtime", "status", "error")
+RUNS_COLUMNS = ("function", "seed", *METRICS, "runtime", "status", "error", *CURVE_COLUMNS)
+
+#: Columns a stored table may lack (tables written before they existed, upstream imports); read as empty lists.
+OPTIONAL_COLUMNS = {"functions": (), "runs": CURVE_COLUMNS}
 
 #: The two configs of a table.
 CONFIGS = ("functions", "runs")
@@ -92,8 +101,8 @@ def functions_features():
 
 
 def runs_features():
-    """The ``datasets.Features`` of the ``runs`` config."""
-    from datasets import Features, Value
+    """The ``datasets.Features`` of the ``runs`` config (the curves are ``List(float64)``, i.e. ``Sequence``)."""
+    from datasets import Features, List, Value
 
     f64 = Value("float64")
     return Features({
@@ -103,6 +112,7 @@ def runs_features():
         "runtime": f64,
         "status": Value("string"),
         "error": Value("string"),
+        **{c: List(f64) for c in CURVE_COLUMNS},
     })
 
 
@@ -117,7 +127,7 @@ _ARROW = {
     ]),
     "runs": pa.schema([
         ("function", pa.string()), ("seed", pa.int64()), *[(m, _F64) for m in METRICS], ("runtime", _F64),
-        ("status", pa.string()), ("error", pa.string()),
+        ("status", pa.string()), ("error", pa.string()), *[(c, pa.list_(_F64)) for c in CURVE_COLUMNS],
     ]),
 }
 
@@ -141,10 +151,15 @@ def _same_type(a: pa.DataType, b: pa.DataType) -> bool:
 
 
 def check_arrow_schema(schema: pa.Schema, config: str, where: str) -> None:
-    """Raise :class:`SchemaMismatchError` naming the first column of ``schema`` that differs from ``config``'s."""
+    """Raise :class:`SchemaMismatchError` naming the first column of ``schema`` that differs from ``config``'s.
+
+    Columns of :data:`OPTIONAL_COLUMNS` may be absent (older tables); present, they must have the right type.
+    """
     expected = _ARROW[config]
     got_names = list(schema.names)
     for field in expected:
+        if field.name not in got_names and field.name in OPTIONAL_COLUMNS[config]:
+            continue
         if field.name not in got_names:
             raise SchemaMismatchError(f"{where}: column {field.name!r} is missing; a {config!r} table has columns "
                                       f"{', '.join(expected.names)}")

@@ -23,6 +23,7 @@ from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.tables._meta import check_metadata, default_metadata
 from act_bench.tables._schema import (
     CONFIGS,
+    CURVE_COLUMNS,
     FUNCTIONS_COLUMNS,
     METRICS,
     N_OUTPUTS,
@@ -91,6 +92,15 @@ def _vector(value: Any, where: str, length: int | None = None) -> np.ndarray:
     return arr
 
 
+def _curve(value: Any, where: str) -> list[float]:
+    """A learning curve as a list of floats (None/NaN: no curve, an empty list)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise InvalidInputError(f"{where} must be a list of numbers; got {value!r}")
+    return [_float(v, where) for v in value]
+
+
 def _nanmedian(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     return float(np.median(values)) if values.size else math.nan
@@ -129,7 +139,9 @@ class BenchmarkTable:
         train_loss, val_loss, test_loss, runtime, status, n_runs, fim_valid, fim_reason, fim_cdf, outputs`` (see
         ``docs/tables.md``). Function strings are canonicalised; ``equivalents`` gets the representative first.
     runs : pandas.DataFrame, optional
-        The ``runs`` config, columns ``function, seed, <six metrics>, runtime, status, error``; empty if omitted.
+        The ``runs`` config, columns ``function, seed, <six metrics>, runtime, status, error`` and optionally the
+        learning curves ``curve_val_accuracy, curve_val_loss, curve_train_loss, curve_seconds`` (lists of
+        numbers; missing or null: empty); empty if omitted.
     metadata : dict, optional
         Merged over :func:`default_metadata` (task, model, recipe, FIM layout, versions, build, source, ...).
     allow_duplicate_outputs : bool, default False
@@ -194,7 +206,8 @@ class BenchmarkTable:
         runs : pandas.DataFrame
             One row per (function, seed): ``function, seed, train_accuracy, val_accuracy, test_accuracy,
             train_loss, val_loss, test_loss, runtime, status`` and optionally ``error``. ``status`` is ``"ok"``,
-            ``"diverged"`` (metrics kept, e.g. chance level) or ``"failed"`` (metrics NaN, ``error`` says why).
+            ``"diverged"`` (metrics kept, e.g. chance level) or ``"failed"`` (metrics NaN, ``error`` says why);
+            optionally the per-epoch learning curves (``CURVE_COLUMNS``, lists of numbers).
         features : pandas.DataFrame or dict, optional
             Per function (column/key ``function``, any spelling): optional ``equivalents`` (list of str),
             ``fim_cdf`` (vector; all vectors of one length), ``fim_valid`` (bool; default: vector present and
@@ -357,10 +370,13 @@ class BenchmarkTable:
     # --- summaries ----------------------------------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        """Summary: ``{"name", "rows", "runs", "seeds", "best": {"function", "val_accuracy"}, "fim_dims", "source"}``.
+        """Summary: ``{"name", "rows", "runs", "seeds", "best": {"function", "val_accuracy"}, "fim_dims", "source",
+        "runs_with_curves", "code"}``.
 
         ``seeds`` is the number of distinct seeds in ``runs``; ``best`` is the ``status == "ok"`` row with the highest
-        median validation accuracy (``None`` if there is none).
+        median validation accuracy (``None`` if there is none); ``runs_with_curves`` counts runs with a learning
+        curve; ``code`` is the code version that built the table (``version``, ``digest``, ``parts`` and the number
+        of accepted code changes, ``overrides``) or ``None`` where the metadata does not record it.
         """
         f = self._functions
         ok = f[(f["status"] == RunStatus.OK.value) & f["val_accuracy"].notna()]
@@ -368,9 +384,16 @@ class BenchmarkTable:
         if len(ok):
             row = ok.loc[ok["val_accuracy"].idxmax()]
             best = {"function": str(row["function"]), "val_accuracy": float(row["val_accuracy"])}
+        code = self._metadata.get("code")
+        code_info = None
+        if isinstance(code, Mapping):
+            code_info = {"version": code.get("version"), "digest": code.get("digest"),
+                         "parts": dict(code.get("parts") or {}), "overrides": len(code.get("overrides") or [])}
+        curves = sum(1 for v in self._runs[CURVE_COLUMNS[0]] if len(v)) if len(self._runs) else 0
         return {"name": self.name, "rows": len(f), "runs": len(self._runs),
                 "seeds": int(self._runs["seed"].nunique()) if len(self._runs) else 0, "best": best,
-                "fim_dims": int(self._fim.shape[1]), "source": self._metadata.get("source")}
+                "fim_dims": int(self._fim.shape[1]), "source": self._metadata.get("source"),
+                "runs_with_curves": curves, "code": code_info}
 
     # --- Arrow / datasets / disk --------------------------------------------------------------------------------
 
@@ -596,7 +619,7 @@ def _normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False
 def _normalize_runs(df: pd.DataFrame | None, known: set[str] | None) -> pd.DataFrame:
     if df is None:
         df = pd.DataFrame({c: [] for c in RUNS_COLUMNS})
-    _check_columns(df, RUNS_COLUMNS, ("error",), "runs")
+    _check_columns(df, RUNS_COLUMNS, ("error", *CURVE_COLUMNS), "runs")
     names = []
     cache: dict[Any, str] = {}
     for i, name in enumerate(df["function"]):
@@ -634,6 +657,9 @@ def _normalize_runs(df: pd.DataFrame | None, known: set[str] | None) -> pd.DataF
         elif not isinstance(e, str):
             raise InvalidInputError(f"runs row {i} column 'error' must be a string or null; got {e!r}")
     cols["error"] = _string_column(errors)
+    for c in CURVE_COLUMNS:
+        values = list(df[c]) if c in df.columns else [None] * len(df)
+        cols[c] = _list_column([_curve(v, f"runs row {i} column {c!r}") for i, v in enumerate(values)])
     out = pd.DataFrame(cols, columns=list(RUNS_COLUMNS))
     dup = out.duplicated(["function", "seed"])
     if dup.any():
@@ -753,6 +779,7 @@ def _runs_to_arrow(df: pd.DataFrame) -> pa.Table:
         *[pa.array(df[c].to_numpy(dtype=np.float64), pa.float64()) for c in _FLOAT_COLUMNS],
         pa.array(list(df["status"]), pa.string()),
         pa.array(_strings(df["error"]), pa.string()),
+        *[pa.array([list(v) for v in df[c]], pa.list_(pa.float64())) for c in CURVE_COLUMNS],
     ]
     return pa.Table.from_arrays(arrays, schema=_schema_with_features("runs"))
 
@@ -760,7 +787,7 @@ def _runs_to_arrow(df: pd.DataFrame) -> pa.Table:
 def _write_parquet(table: pa.Table, path: Path) -> None:
     # zstd; floats in lists byte-stream-split (smaller and faster to decode than dictionary/plain); row groups of
     # 256 rows so that readers decode in parallel and no single page becomes huge (measured: benchmarks/).
-    floats = [f"{c}.list.element" for c in ("fim_cdf", "outputs") if c in table.column_names]
+    floats = [f"{c}.list.element" for c in ("fim_cdf", "outputs", *CURVE_COLUMNS) if c in table.column_names]
     strings = [c for c in ("function", "status", "fim_reason", "error") if c in table.column_names]
     if "equivalents" in table.column_names:
         strings.append("equivalents.list.element")
@@ -787,8 +814,10 @@ def _read_parquet(path: Path, config: str) -> pa.Table:
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaMismatchError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
     check_arrow_schema(schema, config, str(path))
+    present = set(schema.names)
     try:  # the data pages are only decoded here: a corrupted page fails now, not when the schema was read
-        table = pq.read_table(path, columns=list(arrow_schema(config).names), page_checksum_verification=True)
+        table = pq.read_table(path, columns=[c for c in arrow_schema(config).names if c in present],
+                              page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SchemaMismatchError(f"{str(path)!r} has unreadable (corrupted) data: {exc}") from None
     bad = [c for c in ("function", "equivalents", "status", "n_runs", "fim_valid", "fim_cdf", "outputs", "seed")
@@ -868,6 +897,9 @@ def _read_dir(path: Path) -> BenchmarkTable:
         rcols[c] = rt.column(c).to_numpy()
     rcols["status"] = rt.column("status").to_pylist()
     rcols["error"] = _string_column(rt.column("error").to_pylist())
+    for c in CURVE_COLUMNS:  # absent in tables written before learning curves were recorded: empty curves
+        values = rt.column(c).to_pylist() if c in rt.column_names else [[] for _ in range(rt.num_rows)]
+        rcols[c] = _list_column([v if v is not None else [] for v in values])
     runs = pd.DataFrame(rcols, columns=list(RUNS_COLUMNS))
     if len(runs):
         runs["seed"] = runs["seed"].astype(np.int64)

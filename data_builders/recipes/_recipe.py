@@ -175,8 +175,9 @@ class Recipe:
         Batch size of the one batch used for the Fisher-information features.
     seeds : int
         Training seeds per function in a benchmark build.
-    gpus_per_run : int
-        GPUs one run asks for (0 = CPU).
+    gpus_per_run : float
+        GPUs one run asks for (0 = CPU). A fraction (e.g. 0.25) lets the Ray executor pack several runs on one GPU;
+        more than 1 must be a whole number.
     grad_clip_norm : float or None
         Clip the global gradient norm to this value before each optimizer step (None: no clipping).
     full_evaluation_epochs : int or None
@@ -210,7 +211,7 @@ class Recipe:
     image_size: int | None = None
     fim_batch_size: int = 128
     seeds: int = 3
-    gpus_per_run: int = 0
+    gpus_per_run: float = 0.0
     grad_clip_norm: float | None = None
     full_evaluation_epochs: int | None = None
     task_args: dict[str, Any] = field(default_factory=dict)
@@ -385,7 +386,8 @@ def _check_ranges(obj: Any, *, source: str, prefix: str) -> None:
         need(obj.fim_batch_size >= 1, "fim_batch_size", "an integer >= 1")
         need(obj.grad_clip_norm is None or obj.grad_clip_norm > 0, "grad_clip_norm", "a number > 0 or null")
         need(obj.seeds >= 1, "seeds", "an integer >= 1")
-        need(obj.gpus_per_run >= 0, "gpus_per_run", "an integer >= 0")
+        need(obj.gpus_per_run >= 0 and (obj.gpus_per_run <= 1 or float(obj.gpus_per_run).is_integer()),
+             "gpus_per_run", "a number >= 0: a fraction of one GPU (0.25) or a whole number of GPUs")
         need(obj.full_evaluation_epochs is None or obj.full_evaluation_epochs >= 1, "full_evaluation_epochs",
              "null or an integer >= 1")
         image_aug = (obj.augment.random_crop_padding or obj.augment.random_resized_crop_min_scale
