@@ -7,6 +7,7 @@ one process, plus whether two trainings of the same (function, seed) on the GPU 
 
 Usage: python benchmarks/bench_gpu_packing.py [--recipe act-bench-mnist1d] [--function relu(x)] [--runs 6]
        [--levels 1,2,4,8]
+       [--determinism act-bench-mnist1d,act-bench-mnist1d-resnet]
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def _level(recipe: str, function: str, runs: int, k: int) -> float:
     return max(seconds)
 
 
-def _determinism(recipe_name: str, function: str) -> bool:
-    """True when two trainings of one (function, seed) on the GPU give identical metrics and curves."""
+def _determinism(recipe_name: str, function: str) -> list[str]:
+    """The fields (metrics, curves) that differ between two trainings of one (function, seed) on the GPU."""
     from data_builders.build import train_run
     from data_builders.recipes import get_recipe
     from data_builders.tasks import create_task
@@ -64,7 +65,7 @@ def _determinism(recipe_name: str, function: str) -> bool:
     a, b = (train_run(recipe, function, seed=3, task=task, device="cuda").to_dict() for _ in range(2))
     for r in (a, b):
         r.pop("runtime"), r.pop("curve_seconds")  # wall-clock times differ by nature
-    return a == b
+    return sorted(k for k in a if a[k] != b[k])
 
 
 def main() -> None:
@@ -73,11 +74,16 @@ def main() -> None:
     parser.add_argument("--function", default="relu(x)")
     parser.add_argument("--runs", type=int, default=6, help="runs per process")
     parser.add_argument("--levels", default="1,2,4,8", help="processes packed on the GPU")
+    parser.add_argument("--determinism", default=None,
+                        help="comma-separated recipes whose (function, seed 3) is trained twice (default --recipe)")
     args = parser.parse_args()
+    args.determinism = args.determinism or args.recipe
     if not torch.cuda.is_available():
         sys.exit("bench_gpu_packing.py needs a CUDA device")
-    print(f"{args.recipe} {args.function} on {torch.cuda.get_device_name(0)}; identical metrics and curves when "
-          f"trained twice on the GPU: {_determinism(args.recipe, args.function)}", flush=True)
+    for recipe in args.determinism.split(","):
+        differ = _determinism(recipe, args.function)
+        print(f"{recipe} {args.function} on {torch.cuda.get_device_name(0)}, trained twice: "
+              f"{'identical metrics and curves' if not differ else 'differs in ' + ', '.join(differ)}", flush=True)
     base = None
     for k in (int(v) for v in args.levels.split(",")):
         wall = _level(args.recipe, args.function, args.runs, k)

@@ -21,8 +21,11 @@ evaluation batches summed in the same order), so the metrics of a recipe without
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -240,6 +243,27 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+@contextmanager
+def _deterministic_kernels(dev: torch.device) -> Iterator[None]:
+    """Deterministic kernels for one run on CUDA (cuDNN without autotuning, cuBLAS with a fixed workspace, torch's
+    deterministic algorithms, e.g. sort-based index backward instead of atomics); the previous settings are restored
+    afterwards. CPU kernels are deterministic already, so on the CPU this does nothing."""
+    if dev.type != "cuda":
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS creates its handle
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
+    cudnn.deterministic, cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved[0], saved[1]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+
+
 def train_run(recipe, function: str, seed: int, *, task=None, device: str | torch.device | None = None,
               amp: bool = False, model_kwargs: dict[str, Any] | None = None, model_fn=None) -> RunResult:
     """Train the recipe's model with activation ``function`` and return its metrics and learning curve.
@@ -289,7 +313,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
         task = create_task(recipe.task, **recipe.task_args)
     start = time.perf_counter()
     curves: dict[str, list[float]] = {c: [] for c in CURVES}
-    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+    with _deterministic_kernels(dev), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         torch.manual_seed(seed)  # only inside fork_rng: the caller's RNG state is restored on exit
         if model_fn is not None:
             model = model_fn(activation_factory(function))
