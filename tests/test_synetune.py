@@ -61,3 +61,41 @@ def test_existing_output_is_refused(tmp_path, capsys):
     (tmp_path / "bb" / "x").write_text("keep")
     assert main(["export-synetune", str(TINY), "--out", str(tmp_path / "bb")]) == 2
     assert "not an empty directory" in capsys.readouterr().err and (tmp_path / "bb" / "x").read_text() == "keep"
+
+
+def test_learning_curves_become_the_epoch_fidelity_axis(tmp_path):
+    """A table whose runs carry learning curves exports epochs 1..E; every value equals the run's curve entry (or its
+    final metric at the last epoch), checked against a pandas explode of the runs, through Syne Tune's reader."""
+    table = load_table(TINY)
+    runs = table.runs.copy()
+    epochs = 3
+    rng = np.random.default_rng(0)
+    lengths = np.full(len(runs), epochs)
+    lengths[0] = 1  # a run that diverged during its second epoch keeps one epoch of curve
+    runs["curve_val_accuracy"] = [list(rng.uniform(0, 1, n - 1)) + [v] for n, v in zip(lengths, runs["val_accuracy"])]
+    runs["curve_val_loss"] = [list(rng.uniform(0, 3, n)) for n in lengths]
+    runs["curve_train_loss"] = [list(rng.uniform(0, 3, n)) for n in lengths]
+    runs["curve_seconds"] = [list(np.cumsum(rng.uniform(0.1, 1, n))) for n in lengths]
+    curved = BenchmarkTable(table.functions, runs, {**table.metadata, "name": "curved", "recipe": {"epochs": epochs}})
+    bb = deserialize(export_synetune(curved, tmp_path / "bb"))["curved"]
+    names = list(curved.functions["function"])
+    seeds = sorted(runs["seed"].unique())
+    assert list(bb.fidelity_values) == [1, 2, 3]
+    ev = bb.objectives_evaluations
+    assert ev.shape == (len(names), len(seeds), epochs, len(SYNETUNE_OBJECTIVES))
+    long = runs.assign(epoch=[list(range(1, n + 1)) for n in lengths]).explode(
+        ["epoch", "curve_val_accuracy", "curve_val_loss", "curve_train_loss", "curve_seconds"])
+    for metric, curve in (("val_accuracy", "curve_val_accuracy"), ("val_loss", "curve_val_loss"),
+                          ("train_loss", "curve_train_loss"), ("runtime", "curve_seconds")):
+        k = SYNETUNE_OBJECTIVES.index(metric)
+        for e in range(1, epochs + 1):
+            ref = long[long["epoch"] == e].pivot(index="function", columns="seed", values=curve)
+            ref = ref.reindex(index=names, columns=seeds).to_numpy(dtype=np.float32)
+            np.testing.assert_array_equal(ev[:, :, e - 1, k], ref)
+    k = SYNETUNE_OBJECTIVES.index("test_accuracy")  # measured after the last epoch only
+    full = runs[lengths == epochs].pivot(index="function", columns="seed", values="test_accuracy")
+    np.testing.assert_array_equal(ev[:, :, -1, k], full.reindex(index=names, columns=seeds).to_numpy(np.float32))
+    assert np.isnan(ev[:, :, :-1, k]).all()
+    first = runs.iloc[0]
+    i, j = names.index(first["function"]), seeds.index(first["seed"])
+    assert np.isnan(ev[i, j, 1:, :]).all()  # nothing after the diverged run's last recorded epoch

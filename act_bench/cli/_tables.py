@@ -55,8 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "repository (hyperparameters.parquet, configspace.json, fidelityspace.json, "
                                    "objectives_evaluations.npy, fidelities_values.npy, metadata.json): the "
                                    "hyperparameter is the activation function (categorical), the objectives have a "
-                                   "seed axis (the table's runs) and one epoch fidelity (the final epoch). Load it "
-                                   "with syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR).")
+                                   "seed axis (the table's runs) and an epoch fidelity axis (from the runs' "
+                                   "learning curves; the final epoch alone for a table without curves). Load it with "
+                                   "syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR).")
     p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

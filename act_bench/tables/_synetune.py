@@ -11,9 +11,12 @@ blackbox as a folder of five files, which :func:`export_synetune` writes without
 * ``fidelityspace.json`` - the fidelity space, ``{"epoch": Integer(lower, upper)}`` in the same encoding;
 * ``objectives_evaluations.npy`` - float32 array of shape ``(tasks, configurations, seeds, fidelities,
   objectives)``; one task (the table), the table's seeds (its ``runs``; a table without runs, such as an upstream
-  import, has one "seed" holding the medians) and one fidelity: the final epoch, since act-bench tables keep final
-  metrics, not learning curves;
-* ``fidelities_values.npy`` - the fidelity values (``[epochs]``);
+  import, has one "seed" holding the medians) and the fidelities: epochs ``1 .. E`` when the runs carry learning
+  curves (``CURVE_COLUMNS``), else one fidelity, the final epoch. Per epoch, ``val_accuracy``, ``val_loss`` and
+  ``train_loss`` come from the curves and ``runtime`` is the cumulative training seconds (Syne Tune's elapsed-time
+  convention); the test and train accuracies and the test loss are measured after the last epoch only, so they are
+  NaN at earlier epochs, and a diverged run's epochs after its divergence are NaN;
+* ``fidelities_values.npy`` - the fidelity values (``[1, ..., E]``, or ``[epochs]``);
 * ``metadata.json`` - ``objectives_names`` and ``task_names`` (what ``deserialize`` reads) plus act-bench's notes.
 
 ``syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR)`` returns ``{table name: BlackboxTabular}``.
@@ -48,6 +51,39 @@ SYNETUNE_FILES = ("hyperparameters.parquet", "configspace.json", "fidelityspace.
 def _domain(cls: str, **kwargs: Any) -> dict[str, Any]:
     """One entry of a Syne Tune config-space JSON (``syne_tune.config_space.to_dict``), uniform sampler."""
     return {"domain_cls": cls, "domain_kwargs": kwargs, "sampler_cls": "Uniform", "sampler_kwargs": {}}
+
+
+#: Objectives read per epoch from a run's learning curve (``runtime``: cumulative training seconds).
+_CURVE_OF = {"val_accuracy": "curve_val_accuracy", "val_loss": "curve_val_loss", "train_loss": "curve_train_loss",
+             "runtime": "curve_seconds"}
+
+
+def _curve_epochs(table: BenchmarkTable) -> int:
+    """Epochs of the longest learning curve of the table's runs (0: the table keeps no curves)."""
+    runs = table.runs
+    if len(runs) == 0 or "curve_val_accuracy" not in runs:
+        return 0
+    return int(max((len(c) for c in runs["curve_val_accuracy"]), default=0))
+
+
+def _objectives_by_epoch(table: BenchmarkTable, epochs: int) -> tuple[np.ndarray, list[int]]:
+    """``(configurations, seeds, epochs, objectives)`` float32 from the runs' curves and final metrics."""
+    names = list(table.functions["function"])
+    runs = table.runs
+    seeds = sorted(int(s) for s in runs["seed"].unique())
+    row = {n: i for i, n in enumerate(names)}
+    col = {s: j for j, s in enumerate(seeds)}
+    out = np.full((len(names), len(seeds), epochs, len(SYNETUNE_OBJECTIVES)), np.nan, dtype=np.float32)
+    for run in runs.itertuples(index=False):
+        i, j = row[run.function], col[int(run.seed)]
+        n = len(run.curve_val_accuracy)
+        for k, metric in enumerate(SYNETUNE_OBJECTIVES):
+            curve = _CURVE_OF.get(metric)
+            if curve is not None and n:
+                out[i, j, :n, k] = np.asarray(getattr(run, curve), dtype=np.float64)[:n]
+            elif n == epochs:  # measured after the last epoch only
+                out[i, j, epochs - 1, k] = getattr(run, metric)
+    return out, seeds
 
 
 def _objectives(table: BenchmarkTable) -> tuple[np.ndarray, list[int] | None]:
@@ -98,10 +134,21 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InvalidInputError(f"output path {str(target)!r} exists and is not an empty directory; choose a new path")
     names = [str(n) for n in table.functions["function"]]
-    objectives, seeds = _objectives(table)
     recipe = table.metadata.get("recipe") or {}
     epochs = recipe.get("epochs") if isinstance(recipe.get("epochs"), int) and recipe.get("epochs") > 0 else None
-    fidelity = epochs or 1
+    curve_epochs = _curve_epochs(table)
+    if curve_epochs:
+        objectives, seeds = _objectives_by_epoch(table, curve_epochs)
+        fidelities = list(range(1, curve_epochs + 1))
+        fidelity_note = (f"epochs 1..{curve_epochs} from the runs' learning curves: val_accuracy, val_loss, "
+                         "train_loss per epoch, runtime = cumulative training seconds; test/train accuracy and "
+                         "test loss only after the last epoch (NaN before); NaN after a run's divergence")
+    else:
+        objectives, seeds = _objectives(table)
+        fidelities = [epochs or 1]
+        fidelity_note = ("one fidelity: the metrics after the final epoch"
+                         + (f" ({epochs})" if epochs else " (number of epochs not recorded in the table)")
+                         + "; the table keeps no learning curves")
     metadata = {
         "objectives_names": list(SYNETUNE_OBJECTIVES),
         "task_names": [table.name],
@@ -111,9 +158,7 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
         "hyperparameter": "activation",
         "seeds": seeds if seeds is not None else ["median"],
         "fidelity": "epoch",
-        "fidelity_note": ("one fidelity: the metrics after the final epoch"
-                          + (f" ({epochs})" if epochs else " (number of epochs not recorded in the table)")
-                          + "; act-bench tables keep no learning curves"),
+        "fidelity_note": fidelity_note,
         "seed_note": ("one entry per training seed of the table's runs; NaN where a function lacks that seed"
                       if seeds is not None else "the table has no per-seed runs: one entry holding the medians"),
         "source": {"act_bench_table": table.name, "source": table.metadata.get("source"),
@@ -127,11 +172,11 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
         (tmp / "configspace.json").write_text(
             json.dumps({"activation": _domain("Categorical", categories=names)}), encoding="utf-8")
         (tmp / "fidelityspace.json").write_text(
-            json.dumps({"epoch": _domain("Integer", lower=1, upper=fidelity)}), encoding="utf-8")
+            json.dumps({"epoch": _domain("Integer", lower=1, upper=fidelities[-1])}), encoding="utf-8")
         with open(tmp / "objectives_evaluations.npy", "wb") as fh:
             np.save(fh, objectives[None], allow_pickle=False)
         with open(tmp / "fidelities_values.npy", "wb") as fh:
-            np.save(fh, np.array([fidelity], dtype=np.int64), allow_pickle=False)
+            np.save(fh, np.array(fidelities, dtype=np.int64), allow_pickle=False)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1), encoding="utf-8")
         os.chmod(tmp, 0o755)
         if target.is_dir():
