@@ -80,7 +80,11 @@ def test_readme_from_a_clean_clone(tmp_path):
     demo = run("pip install -q -e . && act-bench demo")
     # the summary is the command's output (stdout); progress goes to stderr, with its final count, off a terminal too
     assert "best: " in demo.stdout and "ReLU: " in demo.stdout and "best: " not in demo.stderr
-    assert "4/4 [" in demo.stderr
+    # one progress step per replayed algorithm (the demo's --algorithms plus the fair baselines it adds, all in the
+    # summary it writes), then one per figure (UMAP maps, eigenvalues)
+    replayed = json.loads((clone / "act-bench-demo" / "summary.json").read_text())["algorithms"]
+    steps = len(replayed) + 2
+    assert f"{steps}/{steps} [" in demo.stderr
     # the package came from the clone, in the new environment
     where = run("python -c 'import act_bench, sys; print(act_bench.__file__); print(sys.prefix)'").stdout.split()
     assert where[0].startswith(str(clone)) and where[1] == str(venv)
