@@ -34,6 +34,7 @@ from evaluation._replay import (
     ReplayResult,
     SearcherFactory,
     TableOracle,
+    WarmStartFactory,
     replay,
     replay_grid,
 )
@@ -48,6 +49,15 @@ from evaluation._schedulers import (
     replay_multifidelity,
     rung_epochs,
 )
+from evaluation._study import (
+    AlignedTables,
+    align_tables,
+    rank_correlations,
+    surrogate_transfer,
+    top_functions,
+    top_overlap,
+    warm_start_replay,
+)
 from evaluation._suite import (
     RANK_METRICS,
     average_ranks,
@@ -60,6 +70,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "DEFAULT_CHECKPOINTS",
     "RANK_METRICS",
+    "AlignedTables",
     "CurveColumns",
     "EvalsDistribution",
     "LearningCurves",
@@ -69,6 +80,8 @@ __all__ = [
     "SearcherFactory",
     "TableOracle",
     "TableReference",
+    "WarmStartFactory",
+    "align_tables",
     "average_ranks",
     "best_so_far",
     "ci_design",
@@ -89,12 +102,17 @@ __all__ = [
     "plot_eigenvalue_distributions",
     "plot_map",
     "plot_search_curves",
+    "rank_correlations",
     "replay",
     "replay_grid",
     "replay_multifidelity",
     "rung_epochs",
     "simulated_seconds",
     "summarize",
+    "surrogate_transfer",
+    "top_functions",
+    "top_overlap",
+    "warm_start_replay",
     "write_figures",
     "write_summary",
 ]

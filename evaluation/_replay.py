@@ -25,7 +25,8 @@ from act_bench.search import (
     table_frame,
 )
 
-__all__ = ["DEFAULT_CHECKPOINTS", "ReplayResult", "SearcherFactory", "TableOracle", "replay", "replay_grid"]
+__all__ = ["DEFAULT_CHECKPOINTS", "ReplayResult", "SearcherFactory", "TableOracle", "WarmStartFactory", "replay",
+           "replay_grid"]
 
 #: Numbers of results after which the surrogate's predictions are scored.
 DEFAULT_CHECKPOINTS = (10, 25, 50, 100)
@@ -79,6 +80,30 @@ class SearcherFactory:
 
     def __call__(self, candidates: CandidateSet, seed: int) -> Searcher:
         return create_searcher(self.name, candidates, seed=seed, **self.kwargs)
+
+
+@dataclass(frozen=True)
+class WarmStartFactory:
+    """A picklable factory whose searchers are told prior results (:meth:`Searcher.warm_start`) before they ask.
+
+    Prior results are not evaluations of the replay: they never appear in its trajectories or budget.
+
+    Attributes
+    ----------
+    factory : callable
+        ``(candidates, seed) -> Searcher``.
+    functions : tuple of str
+    values : tuple of float
+    """
+
+    factory: Callable[..., Searcher]
+    functions: tuple[str, ...]
+    values: tuple[float, ...]
+
+    def __call__(self, candidates: CandidateSet, seed: int) -> Searcher:
+        searcher = self.factory(candidates, seed)
+        searcher.warm_start(self.functions, self.values)
+        return searcher
 
 
 @dataclass
@@ -222,7 +247,8 @@ def _prewarm(factory, candidates: CandidateSet) -> None:
 def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1, *,
            searcher_kwargs: dict | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
            precision_k: int = 10, n_jobs: int = 1, candidates: CandidateSet | None = None,
-           oracle: TableOracle | None = None, name: str | None = None) -> ReplayResult:
+           oracle: TableOracle | None = None, name: str | None = None,
+           warm_start: tuple[Sequence[str], Sequence[float]] | None = None) -> ReplayResult:
     """Run a searcher against a benchmark table for ``budget`` evaluations, once per seed.
 
     Parameters
@@ -248,6 +274,9 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
         Processes to spread the seeds over (the factory must then be picklable; names always are).
     candidates, oracle : optional
         Prebuilt from ``table`` when omitted.
+    warm_start : (functions, values), optional
+        Prior results (e.g. another table's accuracies of these functions) every run's searcher is told before its
+        first ask (:class:`WarmStartFactory`); they do not count as evaluations of the replay.
 
     Examples
     --------
@@ -267,6 +296,9 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     seeds = _normalize_seeds(seeds)
     checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
     factory = _as_factory(searcher_factory, searcher_kwargs)
+    if warm_start is not None:
+        functions, values = warm_start
+        factory = WarmStartFactory(factory, tuple(map(str, functions)), tuple(float(v) for v in values))
     if candidates is None:
         candidates = CandidateSet.from_table(table)
     if oracle is None:

@@ -107,6 +107,7 @@ class Searcher:
         self._evaluated_rows: list[int] = []
         self._evaluated_values: list[float] = []
         self._next_trial = 0
+        self._prior_rows: list[int] = []
 
     # -- public protocol ----------------------------------------------------------------------------------------
 
@@ -153,6 +154,70 @@ class Searcher:
         self._evaluated_values.append(value)
         self._observe(suggestion.index, value)
 
+    def warm_start(self, functions: Sequence[str], values: Sequence[float]) -> int:
+        """Tell results obtained elsewhere (e.g. the same functions on another benchmark table) before the first ask.
+
+        Prior results inform the searcher's model but are not evaluations of this search: they do not block their
+        functions (which may still be suggested and evaluated), do not count in :attr:`n_told` or :attr:`evaluated`,
+        and a function's prior value is replaced by its own result once that arrives. What a searcher does with them
+        is its :meth:`_observe_prior` hook: surrogates add them to their training data, evolution starts from the
+        best of them as its population, random search ignores them.
+
+        Parameters
+        ----------
+        functions : sequence of str
+            Function names (any equivalent spelling); names that are not candidates are skipped.
+        values : sequence of float
+            Their objectives (NaN: failed), in the same order.
+
+        Returns
+        -------
+        int
+            Number of prior results taken (candidates only, each function once: the first value given counts).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> cs = CandidateSet(["relu(x)", "tanh(x)", "elu(x)"], outputs=np.eye(3, dtype=np.float32))
+        >>> from act_bench.search import create_searcher
+        >>> s = create_searcher("random", cs, seed=0, initial=())
+        >>> s.warm_start(["tanh(x)", "not_a_function(x)"], [0.9, 0.1]), s.n_told
+        (1, 0)
+        """
+        name = f"{type(self).__name__}.warm_start"
+        if self._next_trial or self._evaluated_rows:
+            raise InvalidInputError(f"{name} must be called before the first ask; this searcher has already "
+                                    f"suggested {self._next_trial} function(s)")
+        if isinstance(functions, str):
+            raise InvalidInputError(f"parameter functions of {name} must be a sequence of names, not one string; "
+                                    f"got {functions!r}")
+        functions = list(functions)
+        try:
+            vals = np.asarray(list(values), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"parameter values of {name} must be numbers; got {values!r}") from None
+        if vals.ndim != 1 or vals.size != len(functions):
+            raise InvalidInputError(f"parameters functions and values of {name} must have the same length; got "
+                                    f"{len(functions)} and {vals.size}")
+        seen = set(self._prior_rows)
+        taken = 0
+        for f, v in zip(functions, vals):
+            if not isinstance(f, str):
+                raise InvalidInputError(f"parameter functions of {name} must hold strings; got {f!r}")
+            row = self.candidates.index_of(f)
+            if row is None or row in seen:
+                continue
+            seen.add(row)
+            self._prior_rows.append(row)
+            self._observe_prior(row, float(v))
+            taken += 1
+        return taken
+
+    @property
+    def n_prior(self) -> int:
+        """Number of prior results given by :meth:`warm_start`."""
+        return len(self._prior_rows)
+
     @property
     def map_seed(self) -> int | None:
         """Seed of the UMAP map the searcher uses (``None``: no map). Replays group runs that share a map."""
@@ -187,6 +252,9 @@ class Searcher:
 
     def _observe(self, row: int, value: float) -> None:
         """Hook called after each result."""
+
+    def _observe_prior(self, row: int, value: float) -> None:
+        """Hook called for each prior result of :meth:`warm_start` (default: ignored)."""
 
     def _random_rows(self, n: int, allowed: np.ndarray) -> list[int]:
         choices = np.flatnonzero(allowed)

@@ -128,6 +128,14 @@ class EvolutionSearcher(Searcher):
     def _observe(self, row: int, value: float) -> None:
         self._population.append((row, value if np.isfinite(value) else -np.inf))
 
+    def _observe_prior(self, row: int, value: float) -> None:
+        """Prior results seed the population: the best ``population_size`` of them (ties: first given first), oldest
+        = worst, so the aging population drops the weakest priors first."""
+        members = list(self._population) + [(row, value if np.isfinite(value) else -np.inf)]
+        order = sorted(range(len(members)), key=lambda i: (-members[i][1], i))[:self.population_size]
+        self._population.clear()
+        self._population.extend(members[i] for i in sorted(order, key=lambda i: (members[i][1], -i)))
+
     def _mutate(self, row: int) -> str | None:
         from act_bench.space import Expr, get_operator, parse
 

@@ -269,6 +269,8 @@ class SurrogateSearcher(Searcher):
                                check_float(kappa, "kappa", name, min_value=0.0), self.seed)
         self._train_pos: list[int] = []
         self._train_y: list[float] = []
+        self._prior_ids: dict[int, int] = {}   # candidate row -> training point holding its prior value
+        self._version = 0                       # bumped whenever the training data change
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
 
     @property
@@ -283,13 +285,27 @@ class SurrogateSearcher(Searcher):
         pos = int(self._pos[row])
         if pos < 0:
             return
+        prior = self._prior_ids.pop(row, None)
+        if prior is not None:       # the function's own result replaces its prior value (same point of the map)
+            self._train_y[prior] = value
+            self._version += 1
+            return
         self._model.add(pos, len(self._train_pos))
         self._train_pos.append(pos)
         self._train_y.append(value)
+        self._version += 1
+
+    def _observe_prior(self, row: int, value: float) -> None:
+        """A prior result (:meth:`warm_start`) is a training point like any other until the row's own result
+        replaces its value."""
+        if self._pos[row] < 0:
+            return
+        self._observe(row, value)
+        self._prior_ids[row] = len(self._train_pos) - 1
 
     def _scores(self) -> tuple[np.ndarray, np.ndarray]:
         """(prediction, acquisition score) over the embedded rows, refitted when new results arrived."""
-        n = len(self._train_pos)
+        n = self._version
         if self._cached is None or self._cached[0] != n:
             y = _impute(np.asarray(self._train_y))
             pred, score = self._model.predict(np.asarray(self._train_pos, dtype=np.int64), y, self.rng)
