@@ -82,7 +82,7 @@ def test_top_overlap_against_python_sets(pair):
     for frac in (0.01, 0.1):
         got = top_overlap({"A": a, "B": b}, frac)
 
-        def top(vals):
+        def top(vals, frac=frac):
             fin = sorted((vals[f] for f in shared if np.isfinite(vals[f])), reverse=True)
             thr = fin[max(1, int(np.ceil(frac * len(fin)))) - 1]
             return {f for f in shared if np.isfinite(vals[f]) and vals[f] >= thr}
