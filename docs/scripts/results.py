@@ -1,0 +1,398 @@
+"""Every figure of docs/suite.md, docs/searchers.md and docs/fidelity.md, from the shipped tables (one script).
+
+Usage: python docs/scripts/results.py [--jobs N] [--parts tables,study,transfer,warm,replay,multifidelity,comparison]
+       python docs/scripts/results.py --check          (what tests/test_docs_results.py runs)
+
+Parts and where they go (marked blocks ``<!-- BEGIN results:PART ... -->`` of docs/suite.md):
+
+* ``tables`` (cheap): per suite table, functions, runs, ok / diverged / failed, FIM-valid, best function, ReLU's rank,
+  build wall time (from the table's metadata, as its dataset card quotes it).
+* ``study`` (cheap): Spearman / Kendall correlations of the validation accuracies (all functions, and those ``ok``
+  in all three), each table's best functions and their ranks in the others, overlap of the top 1 %.
+* ``transfer`` (expensive, ``docs/data/suite_transfer.json``): surrogate transfer between every ordered pair.
+* ``warm`` (expensive, ``docs/data/suite_warm_start.json``): warm-started vs cold replays for every ordered pair.
+* ``replay`` (expensive, ``docs/data/suite_replay.json``): ``act-bench replay --table A,B,C`` with the 10 algorithms
+  (``random``, ``evolution``, knr/rfr/svr on fim/outputs/both minus ``gpr``) plus the fair random baselines, 100
+  seeds x 100 evaluations.
+* ``multifidelity`` (expensive, ``docs/data/suite_multifidelity.json``): ``random``, ``knr:both``, ``svr:both``
+  under ``--scheduler none|sh|asha`` at an equal ``--time-budget`` per table, 4 workers.
+* ``comparison``: docs/searchers.md and docs/fidelity.md, by ``docs/scripts/replay_comparison.py`` (called, not
+  duplicated). Dataset cards are written from the table itself by ``act_bench.tables`` on save.
+
+A suite block needs all three tables: with one missing, it says "not built yet" and which tables are missing (no
+numbers). Expensive parts store the digest of the tables they ran on; ``--check`` recomputes the cheap parts,
+renders the expensive ones from their JSON, and fails when a block is stale or a JSON was computed on other tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from act_bench.errors import InvalidInputError
+from act_bench.search import list_searchers, searcher_info
+from act_bench.tables import SUITE_TABLES, load_table
+from evaluation import rank_correlations, surrogate_transfer, top_functions, top_overlap, warm_start_replay
+
+SUITE_DOC = ROOT / "docs" / "suite.md"
+DATA = ROOT / "docs" / "data"
+PARTS = ("tables", "study", "transfer", "warm", "replay", "multifidelity")
+EXPENSIVE = {"transfer": "suite_transfer.json", "warm": "suite_warm_start.json", "replay": "suite_replay.json",
+             "multifidelity": "suite_multifidelity.json"}
+MF_ALGORITHMS = ("random", "knr:both", "svr:both")
+TRANSFER_ALGORITHM = "knr:both"
+WARM_ALGORITHMS = ("evolution", "knr:both", "rfr:both", "svr:both")
+
+
+def begin(part: str) -> str:
+    return f"<!-- BEGIN results:{part} (written by docs/scripts/results.py; do not edit) -->"
+
+
+def end(part: str) -> str:
+    return f"<!-- END results:{part} -->"
+
+
+def suite_algorithms() -> list[str]:
+    """``random``, ``evolution`` and knr/rfr/svr on every feature set (the 10 of the suite replay)."""
+    names = [n for n in list_searchers() if searcher_info(n).kind in ("random", "evolution", "knr", "rfr", "svr")]
+    return [n for n in names if not (searcher_info(n).kind == "random" and searcher_info(n).features)]
+
+
+def load_suite(names=SUITE_TABLES):
+    """``({name: table}, [missing names])``."""
+    tables, missing = {}, []
+    for n in names:
+        try:
+            tables[n] = load_table(n)
+        except InvalidInputError:
+            missing.append(n)
+    return tables, missing
+
+
+def digest(table) -> str:
+    """Digest of what the study reads: names and accuracies (changes when a table is rebuilt)."""
+    f = table.functions
+    h = hashlib.sha256()
+    h.update("\n".join(map(str, f["function"])).encode())
+    h.update(np.asarray(f["val_accuracy"], dtype=np.float64).tobytes())
+    h.update(np.asarray(f["test_accuracy"], dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def not_built(missing: list[str]) -> str:
+    cmds = "; ".join(f"`act-bench build --recipe {n} --out data/{n}`" for n in missing)
+    return (f"Not built yet: {', '.join(f'`{n}`' for n in missing)} missing from `data/` ({cmds}). No figure is "
+            f"shown until every table of the suite is built; `docs/scripts/results.py` writes them then.")
+
+
+def _f(v, fmt=".3f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _ci(b: dict) -> str:
+    m, (lo, hi) = b["median"], b["ci95"]
+    g = lambda v: "–" if v is None else f"{v:g}"
+    return f"{g(m)} [{g(lo)}, {g(hi)}]"
+
+
+# -- cheap parts ---------------------------------------------------------------------------------------------------
+
+def tables_block(tables: dict) -> str:
+    lines = ["| table | functions | runs | ok | diverged | failed | FIM-valid | best function (val acc) | ReLU rank "
+             "| build wall time (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, t in tables.items():
+        f = t.functions
+        st = f["status"].astype(str)
+        val = np.asarray(f["val_accuracy"], dtype=np.float64)
+        best = t.info()["best"]
+        relu_row = t.index_of("relu(x)")
+        rank = "–"
+        if relu_row is not None and np.isfinite(val[relu_row]):
+            rank = f"{int(np.sum(np.isfinite(val) & (val > val[relu_row]))) + 1:,}"
+        wall = (t.metadata.get("build") or {}).get("wall_time_s")
+        lines.append(f"| `{name}` | {len(f):,} | {len(t.runs):,} | {int((st == 'ok').sum()):,} | "
+                     f"{int((st == 'diverged').sum()):,} | {int((st == 'failed').sum()):,} | "
+                     f"{int(np.asarray(f['fim_valid'], dtype=bool).sum()):,} | `{best['function']}` "
+                     f"({best['val_accuracy']:.4f}) | {rank} | {_f(None if wall is None else wall / 3600, '.2f')} |")
+    lines += ["", "ReLU rank: 1 + the number of functions with a higher median validation accuracy; build wall time "
+              "from each table's `metadata.json` (as its dataset card quotes it)."]
+    return "\n".join(lines)
+
+
+def study_block(tables: dict) -> str:
+    corr = rank_correlations(tables)
+    top = top_functions(tables, k=5)
+    ov = top_overlap(tables, 0.01)
+    lines = [f"{corr['n_shared']:,} shared functions, {corr['n_ok_all']:,} of them `ok` in every table. Rank "
+             "correlations of the median validation accuracies:", "",
+             "| tables | Spearman (all) | Kendall (all) | n | Spearman (ok in all) | Kendall (ok in all) | n |",
+             "|---|---|---|---|---|---|---|"]
+    for p in corr["pairs"]:
+        a, o = p["all"], p["ok"]
+        lines.append(f"| `{p['a']}` vs `{p['b']}` | {_f(a['spearman'])} | {_f(a['kendall'])} | {a['n']:,} | "
+                     f"{_f(o['spearman'])} | {_f(o['kendall'])} | {o['n']:,} |")
+    names = list(tables)
+    lines += ["", "Each table's 5 best functions (status `ok`) and their ranks in every table:", "",
+              "| best on | function | " + " | ".join(f"rank in `{n}`" for n in names) + " |",
+              "|---|---|" + "---|" * len(names)]
+    for t, rows in top.items():
+        for r in rows:
+            lines.append(f"| `{t}` | `{r['function']}` | " + " | ".join(
+                "–" if r["rank"][n] is None else f"{r['rank'][n]:,}" for n in names) + " |")
+    sizes = ", ".join(f"`{n}` {s}" for n, s in ov["sizes"].items())
+    lines += ["", f"Top 1 % (functions at or above each table's top-1 % threshold): {sizes}; in all three: "
+              f"{ov['in_all']}" + (f" ({', '.join(f'`{f}`' for f in ov['in_all_functions'])})" if ov["in_all"] else "")
+              + ".", "", "| tables | shared | Jaccard |", "|---|---|---|"]
+    for p in ov["pairs"]:
+        lines.append(f"| `{p['a']}` vs `{p['b']}` | {p['shared']} | {_f(p['jaccard'], '.2f')} |")
+    return "\n".join(lines)
+
+
+# -- expensive parts -------------------------------------------------------------------------------------------------
+
+def run_transfer(tables: dict, jobs: int) -> dict:
+    out = {}
+    for a in tables:
+        for b in tables:
+            if a != b:
+                out[f"{a} -> {b}"] = surrogate_transfer(tables[a], tables[b], algorithm=TRANSFER_ALGORITHM,
+                                                        n_points=(25, 50, 100, 200), seeds=10, k=10)
+                out[f"{a} -> {b}"].pop("per_seed")
+    return out
+
+
+def run_warm(tables: dict, jobs: int) -> dict:
+    kw = {a: {"n_maps": 10} for a in WARM_ALGORITHMS if searcher_info(a).uses_map}
+    out = {}
+    for a in tables:
+        for b in tables:
+            if a != b:
+                for top_n in (29, None):   # the source's top 1 % (29 of 2,902) or all of it
+                    key = f"{a} -> {b} ({'all' if top_n is None else f'top {top_n}'})"
+                    out[key] = warm_start_replay(tables[a], tables[b], WARM_ALGORITHMS, top_n=top_n, evals=100,
+                                                 seeds=100, n_jobs=jobs, searcher_kwargs=kw)
+                    for v in out[key]["algorithms"].values():
+                        v.pop("per_seed")
+    return out
+
+
+def _cli(args: list[str]) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli", *args, "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"act-bench {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def run_replay(tables: dict, jobs: int) -> dict:
+    return _cli(["replay", "--table", ",".join(tables), "--algorithms", ",".join(suite_algorithms()),
+                 "--evals", "100", "--seeds", "100", "--maps", "10", "--jobs", str(jobs)])
+
+
+def time_budget(table, workers: int = 4, evals: int = 100) -> float:
+    """Equal simulated time per table: ``evals`` full trainings of the median runtime, spread over the workers."""
+    rt = np.asarray(table.functions["runtime"], dtype=np.float64)
+    return round(float(np.median(rt[np.isfinite(rt)])) * evals / workers, 1)
+
+
+def run_multifidelity(tables: dict, jobs: int) -> dict:
+    out = {}
+    for name, t in tables.items():
+        budget = time_budget(t)
+        out[name] = {"time_budget": budget, "schedulers": {}}
+        for sched in ("none", "sh", "asha"):
+            s = _cli(["replay", "--table", name, "--algorithms", ",".join(MF_ALGORITHMS), "--scheduler", sched,
+                      "--time-budget", str(budget), "--workers", "4", "--seeds", "100", "--maps", "10",
+                      "--jobs", str(jobs)])
+            block = s["tables"][name] if "tables" in s else s
+            out[name]["schedulers"][sched] = {
+                a: {"evals_to_top1pct": v["evals_to_top1pct"], "simulated_seconds": v["simulated_seconds"],
+                    "completed": v["completed"], "proposals": v["proposals"]}
+                for a, v in block["algorithms"].items()}
+    return out
+
+
+RUNNERS = {"transfer": run_transfer, "warm": run_warm, "replay": run_replay, "multifidelity": run_multifidelity}
+
+
+def transfer_block(data: dict) -> str:
+    lines = [f"Surrogate `{TRANSFER_ALGORITHM}` on the target's map, told n functions' accuracies from the source "
+             "(transfer) or from the target itself (same functions), ranking the target's other functions; "
+             "direct = the source's accuracies as the ranking. Median [95 % CI] over 10 seeds.", "",
+             "| source -> target | n | Spearman transfer | Spearman target | Spearman direct | P@10 transfer | "
+             "P@10 target | P@10 direct |", "|---|---|---|---|---|---|---|---|"]
+    for key, r in data.items():
+        for n, m in r["n_points"].items():
+            lines.append(f"| {key} | {n} | " + " | ".join(_ci(m[w][q]) for q in ("spearman", "precision_at_k")
+                                                          for w in ("transfer", "target", "direct")) + " |")
+    return "\n".join(lines)
+
+
+def warm_block(data: dict) -> str:
+    lines = ["Evaluations to the target's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, cold start vs "
+             "warm start from the source's top 1 % or all of its results (told, not counted as evaluations).", "",
+             "| source -> target | algorithm | cold | warm | found (cold / warm) |", "|---|---|---|---|---|"]
+    for key, r in data.items():
+        for a, v in r["algorithms"].items():
+            lines.append(f"| {key} | {a} | {_ci(v['cold'])} | {_ci(v['warm'])} | "
+                         f"{v['cold']['found_fraction']:.2f} / {v['warm']['found_fraction']:.2f} |")
+    return "\n".join(lines)
+
+
+def replay_block(data: dict) -> str:
+    names = list(data["tables"])
+    algos = list(data["ranks"]["algorithms"])
+    lines = ["Evaluations to each table's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, and the "
+             "average rank across the tables (95 % bootstrap CI) from `act-bench replay --table "
+             f"{','.join(names)}`.", "",
+             "| algorithm | " + " | ".join(f"`{n}`" for n in names) + " | average rank |",
+             "|---|" + "---|" * (len(names) + 1)]
+    for a in algos:
+        r = data["ranks"]["algorithms"][a]
+        lines.append(f"| {a} | " + " | ".join(_ci(data["tables"][n]["algorithms"][a]["evals_to_top1pct"])
+                                               for n in names)
+                     + f" | {r['mean_rank']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |")
+    return "\n".join(lines)
+
+
+def multifidelity_block(data: dict) -> str:
+    lines = ["Equal simulated time per table (100 median trainings over 4 workers), 100 seeds: evaluations "
+             "(completed runs) to the top 1 %, median [95 % CI], and simulated seconds used (median).", "",
+             "| table (budget s) | algorithm | none | sh | asha | seconds none / sh / asha |",
+             "|---|---|---|---|---|---|"]
+    for name, r in data.items():
+        s = r["schedulers"]
+        for a in s["none"]:
+            lines.append(f"| `{name}` ({r['time_budget']:g}) | {a} | " + " | ".join(
+                _ci(s[k][a]["evals_to_top1pct"]) for k in ("none", "sh", "asha")) + " | " + " / ".join(
+                f"{s[k][a]['simulated_seconds']['median']:.0f}" for k in ("none", "sh", "asha")) + " |")
+    return "\n".join(lines)
+
+
+RENDER = {"transfer": transfer_block, "warm": warm_block, "replay": replay_block,
+          "multifidelity": multifidelity_block}
+
+
+# -- docs ------------------------------------------------------------------------------------------------------------
+
+def rewrite(text: str, part: str, block: str) -> str:
+    b, e = begin(part), end(part)
+    if b not in text or e not in text:
+        raise SystemExit(f"{SUITE_DOC}: no {b} ... {e} block")
+    head, rest = text.split(b, 1)
+    _, tail = rest.split(e, 1)
+    return f"{head}{b}\n{block}\n{e}{tail}"
+
+
+def expected_blocks(tables: dict, missing: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The block of every part (cheap parts recomputed, expensive ones from their JSON) and the problems found."""
+    if missing:
+        return {p: not_built(missing) for p in PARTS}, []
+    digests = {n: digest(t) for n, t in tables.items()}
+    out = {"tables": tables_block(tables), "study": study_block(tables)}
+    problems = []
+    for part, file in EXPENSIVE.items():
+        path = DATA / file
+        if not path.exists():
+            problems.append(f"{path} is missing; run docs/scripts/results.py --parts {part}")
+            continue
+        stored = json.loads(path.read_text())
+        if stored.get("digests") != digests:
+            problems.append(f"{path} was computed on other tables; run docs/scripts/results.py --parts {part}")
+            continue
+        out[part] = RENDER[part](stored["result"])
+    return out, problems
+
+
+def check() -> int:
+    tables, missing = load_suite()
+    blocks, problems = expected_blocks(tables, missing)
+    text = SUITE_DOC.read_text(encoding="utf-8")
+    for part, block in blocks.items():
+        if rewrite(text, part, block) != text:
+            problems.append(f"stale results:{part} block in {SUITE_DOC}; rerun docs/scripts/results.py")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--parts", default=",".join((*PARTS, "comparison")))
+    p.add_argument("--tables", default=",".join(SUITE_TABLES),
+                   help="tables to compute on (default: the suite); others than the suite only print, for timing")
+    p.add_argument("--check", action="store_true", help="fail if a docs block is stale (cheap parts recomputed)")
+    args = p.parse_args(argv)
+    if args.check:
+        return check()
+    parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    bad = [x for x in parts if x not in (*PARTS, "comparison")]
+    if bad:
+        raise SystemExit(f"--parts: unknown part(s) {', '.join(bad)}; valid: {', '.join((*PARTS, 'comparison'))}")
+    names = tuple(x.strip() for x in args.tables.split(",") if x.strip())
+    suite = names == SUITE_TABLES
+    tables, missing = load_suite(names)
+    if not suite:   # timing runs on other tables: print, write nothing
+        if missing:
+            raise SystemExit(f"missing tables: {', '.join(missing)}")
+        if len(tables) == 1:   # one table: the pairwise parts compare it with itself
+            only = next(iter(tables.values()))
+            tables = {"self": only, "copy": only}
+        for part in parts:
+            t0 = time.perf_counter()
+            if part in RUNNERS:
+                data = RUNNERS[part](tables if part in ("transfer", "warm") else
+                                     {n: t for n, t in tables.items() if n != "copy"}, args.jobs)
+                print(RENDER[part](data) if part != "replay" else json.dumps(data)[:500])
+            elif part == "tables":
+                print(tables_block({n: t for n, t in tables.items() if n != "copy"}))
+            elif part == "study":
+                print(study_block(tables))
+            print(f"[{part}: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}]", file=sys.stderr)
+        return 0
+    if "comparison" in parts:
+        import runpy
+
+        t0 = time.perf_counter()
+        mod = runpy.run_path(str(ROOT / "docs" / "scripts" / "replay_comparison.py"), run_name="replay_comparison")
+        mod["main"](["--jobs", str(args.jobs)])
+        print(f"[comparison: {time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+    if not missing:
+        digests = {n: digest(t) for n, t in tables.items()}
+        for part in parts:
+            if part in RUNNERS:
+                t0 = time.perf_counter()
+                result = RUNNERS[part](tables, args.jobs)
+                DATA.mkdir(parents=True, exist_ok=True)
+                (DATA / EXPENSIVE[part]).write_text(json.dumps({"digests": digests, "result": result,
+                                                                "wall_seconds": round(time.perf_counter() - t0, 1),
+                                                                "jobs": args.jobs}, indent=1, allow_nan=False))
+                print(f"[{part}: {time.perf_counter() - t0:.1f} s]", file=sys.stderr)
+    blocks, problems = expected_blocks(tables, missing)
+    text = SUITE_DOC.read_text(encoding="utf-8")
+    for part, block in blocks.items():
+        text = rewrite(text, part, block)
+    SUITE_DOC.write_text(text, encoding="utf-8")
+    for pr in problems:
+        print(pr, file=sys.stderr)
+    if missing:
+        print(f"suite blocks say 'not built yet': missing {', '.join(missing)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
