@@ -24,7 +24,7 @@ def _script():
 def test_suite_blocks_are_current():
     script = _script()
     assert script.check() == 0
-    tables, missing = script.load_suite()
+    _, missing = script.load_suite()
     text = script.SUITE_DOC.read_text(encoding="utf-8")
     for part in script.PARTS:
         block = text.split(script.begin(part), 1)[1].split(script.end(part), 1)[0]

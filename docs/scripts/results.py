@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -101,17 +102,18 @@ def _f(v, fmt=".3f") -> str:
     return "–" if v is None else format(v, fmt)
 
 
-def _ci(b: dict) -> str:
+def _ci(b: dict, fmt: str = "g") -> str:
+    """``median [low, high]``; ``–`` for a bound that was not reached (censored) or is undefined."""
     m, (lo, hi) = b["median"], b["ci95"]
-    g = lambda v: "–" if v is None else f"{v:g}"
+    g = lambda v: "–" if v is None else format(v, fmt)
     return f"{g(m)} [{g(lo)}, {g(hi)}]"
 
 
 # -- cheap parts ---------------------------------------------------------------------------------------------------
 
 def tables_block(tables: dict) -> str:
-    lines = ["| table | functions | runs | ok | diverged | failed | FIM-valid | best function (val acc) | ReLU rank "
-             "| build wall time (h) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| table | functions | runs | ok | diverged | failed | FIM-valid | best function (val acc) | ReLU rank "
+             "| build wall time (h) |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for name, t in tables.items():
         f = t.functions
         st = f["status"].astype(str)
@@ -126,8 +128,8 @@ def tables_block(tables: dict) -> str:
                      f"{int((st == 'diverged').sum()):,} | {int((st == 'failed').sum()):,} | "
                      f"{int(np.asarray(f['fim_valid'], dtype=bool).sum()):,} | `{best['function']}` "
                      f"({best['val_accuracy']:.4f}) | {rank} | {_f(None if wall is None else wall / 3600, '.2f')} |")
-    lines += ["", "ReLU rank: 1 + the number of functions with a higher median validation accuracy; build wall time "
-              "from each table's `metadata.json` (as its dataset card quotes it)."]
+    lines += ["", ("ReLU rank: 1 + the number of functions with a higher median validation accuracy; build wall time "
+              "from each table's `metadata.json` (as its dataset card quotes it).")]
     return "\n".join(lines)
 
 
@@ -135,8 +137,8 @@ def study_block(tables: dict) -> str:
     corr = rank_correlations(tables)
     top = top_functions(tables, k=5)
     ov = top_overlap(tables, 0.01)
-    lines = [f"{corr['n_shared']:,} shared functions, {corr['n_ok_all']:,} of them `ok` in every table. Rank "
-             "correlations of the median validation accuracies:", "",
+    lines = [(f"{corr['n_shared']:,} shared functions, {corr['n_ok_all']:,} of them `ok` in every table. Rank "
+             "correlations of the median validation accuracies:"), "",
              "| tables | Spearman (all) | Kendall (all) | n | Spearman (ok in all) | Kendall (ok in all) | n |",
              "|---|---|---|---|---|---|---|"]
     for p in corr["pairs"]:
@@ -152,9 +154,10 @@ def study_block(tables: dict) -> str:
             lines.append(f"| `{t}` | `{r['function']}` | " + " | ".join(
                 "–" if r["rank"][n] is None else f"{r['rank'][n]:,}" for n in names) + " |")
     sizes = ", ".join(f"`{n}` {s}" for n, s in ov["sizes"].items())
-    lines += ["", f"Top 1 % (functions at or above each table's top-1 % threshold): {sizes}; in all three: "
-              f"{ov['in_all']}" + (f" ({', '.join(f'`{f}`' for f in ov['in_all_functions'])})" if ov["in_all"] else "")
-              + ".", "", "| tables | shared | Jaccard |", "|---|---|---|"]
+    common = ov["in_all_functions"]
+    listed = f" ({', '.join(f'`{f}`' for f in common)})" if 0 < len(common) <= 10 else ""
+    lines += ["", (f"Top 1 % (functions at or above each table's top-1 % threshold): {sizes}; in every table: "
+              f"{ov['in_all']}{listed}."), "", "| tables | shared | Jaccard |", "|---|---|---|"]
     for p in ov["pairs"]:
         lines.append(f"| `{p['a']}` vs `{p['b']}` | {p['shared']} | {_f(p['jaccard'], '.2f')} |")
     return "\n".join(lines)
@@ -164,33 +167,30 @@ def study_block(tables: dict) -> str:
 
 def run_transfer(tables: dict, jobs: int) -> dict:
     out = {}
-    for a in tables:
-        for b in tables:
-            if a != b:
-                out[f"{a} -> {b}"] = surrogate_transfer(tables[a], tables[b], algorithm=TRANSFER_ALGORITHM,
-                                                        n_points=(25, 50, 100, 200), seeds=10, k=10)
-                out[f"{a} -> {b}"].pop("per_seed")
+    for (a, ta), (b, tb) in itertools.permutations(tables.items(), 2):
+        out[f"{a} -> {b}"] = surrogate_transfer(ta, tb, algorithm=TRANSFER_ALGORITHM, n_points=(25, 50, 100, 200),
+                                                seeds=10, k=10)
+        out[f"{a} -> {b}"].pop("per_seed")
     return out
 
 
 def run_warm(tables: dict, jobs: int) -> dict:
     kw = {a: {"n_maps": 10} for a in WARM_ALGORITHMS if searcher_info(a).uses_map}
     out = {}
-    for a in tables:
-        for b in tables:
-            if a != b:
-                for top_n in (29, None):   # the source's top 1 % (29 of 2,902) or all of it
-                    key = f"{a} -> {b} ({'all' if top_n is None else f'top {top_n}'})"
-                    out[key] = warm_start_replay(tables[a], tables[b], WARM_ALGORITHMS, top_n=top_n, evals=100,
-                                                 seeds=100, n_jobs=jobs, searcher_kwargs=kw)
-                    for v in out[key]["algorithms"].values():
-                        v.pop("per_seed")
+    for (a, ta), (b, tb) in itertools.permutations(tables.items(), 2):
+        for top_n in (29, None):   # the source's top 1 % (29 of 2,902) or all of it
+            key = f"{a} -> {b} ({'all' if top_n is None else f'top {top_n}'})"
+            out[key] = warm_start_replay(ta, tb, WARM_ALGORITHMS, top_n=top_n, evals=100, seeds=100, n_jobs=jobs,
+                                         searcher_kwargs=kw)
+            for v in out[key]["algorithms"].values():
+                v.pop("per_seed")
     return out
 
 
 def _cli(args: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "act_bench.cli", *args, "--json"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-c", "import sys; from act_bench.cli import main; sys.exit(main())",
+                           *args, "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
     if proc.returncode:
         raise SystemExit(f"act-bench {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
@@ -229,21 +229,21 @@ RUNNERS = {"transfer": run_transfer, "warm": run_warm, "replay": run_replay, "mu
 
 
 def transfer_block(data: dict) -> str:
-    lines = [f"Surrogate `{TRANSFER_ALGORITHM}` on the target's map, told n functions' accuracies from the source "
+    lines = [(f"Surrogate `{TRANSFER_ALGORITHM}` on the target's map, told n functions' accuracies from the source "
              "(transfer) or from the target itself (same functions), ranking the target's other functions; "
-             "direct = the source's accuracies as the ranking. Median [95 % CI] over 10 seeds.", "",
-             "| source -> target | n | Spearman transfer | Spearman target | Spearman direct | P@10 transfer | "
-             "P@10 target | P@10 direct |", "|---|---|---|---|---|---|---|---|"]
+             "direct = the source's accuracies as the ranking. Median [95 % CI] over 10 seeds."), "",
+             ("| source -> target | n | Spearman transfer | Spearman target | Spearman direct | P@10 transfer | "
+             "P@10 target | P@10 direct |"), "|---|---|---|---|---|---|---|---|"]
     for key, r in data.items():
         for n, m in r["n_points"].items():
-            lines.append(f"| {key} | {n} | " + " | ".join(_ci(m[w][q]) for q in ("spearman", "precision_at_k")
+            lines.append(f"| {key} | {n} | " + " | ".join(_ci(m[w][q], ".2f") for q in ("spearman", "precision_at_k")
                                                           for w in ("transfer", "target", "direct")) + " |")
     return "\n".join(lines)
 
 
 def warm_block(data: dict) -> str:
-    lines = ["Evaluations to the target's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, cold start vs "
-             "warm start from the source's top 1 % or all of its results (told, not counted as evaluations).", "",
+    lines = [("Evaluations to the target's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, cold start vs "
+             "warm start from the source's top 1 % or all of its results (told, not counted as evaluations)."), "",
              "| source -> target | algorithm | cold | warm | found (cold / warm) |", "|---|---|---|---|---|"]
     for key, r in data.items():
         for a, v in r["algorithms"].items():
@@ -255,9 +255,9 @@ def warm_block(data: dict) -> str:
 def replay_block(data: dict) -> str:
     names = list(data["tables"])
     algos = list(data["ranks"]["algorithms"])
-    lines = ["Evaluations to each table's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, and the "
+    lines = [("Evaluations to each table's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, and the "
              "average rank across the tables (95 % bootstrap CI) from `act-bench replay --table "
-             f"{','.join(names)}`.", "",
+             f"{','.join(names)}`."), "",
              "| algorithm | " + " | ".join(f"`{n}`" for n in names) + " | average rank |",
              "|---|" + "---|" * (len(names) + 1)]
     for a in algos:
@@ -269,8 +269,8 @@ def replay_block(data: dict) -> str:
 
 
 def multifidelity_block(data: dict) -> str:
-    lines = ["Equal simulated time per table (100 median trainings over 4 workers), 100 seeds: evaluations "
-             "(completed runs) to the top 1 %, median [95 % CI], and simulated seconds used (median).", "",
+    lines = [("Equal simulated time per table (100 median trainings over 4 workers), 100 seeds: evaluations "
+             "(completed runs) to the top 1 %, median [95 % CI], and simulated seconds used (median)."), "",
              "| table (budget s) | algorithm | none | sh | asha | seconds none / sh / asha |",
              "|---|---|---|---|---|---|"]
     for name, r in data.items():
@@ -349,19 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     if not suite:   # timing runs on other tables: print, write nothing
         if missing:
             raise SystemExit(f"missing tables: {', '.join(missing)}")
-        if len(tables) == 1:   # one table: the pairwise parts compare it with itself
-            only = next(iter(tables.values()))
-            tables = {"self": only, "copy": only}
+        pairwise = dict(tables)
+        if len(tables) == 1:   # one table: the pairwise parts compare it with a copy of itself
+            name, only = next(iter(tables.items()))
+            pairwise[f"{name}-copy"] = only
         for part in parts:
             t0 = time.perf_counter()
             if part in RUNNERS:
-                data = RUNNERS[part](tables if part in ("transfer", "warm") else
-                                     {n: t for n, t in tables.items() if n != "copy"}, args.jobs)
+                data = RUNNERS[part](pairwise if part in ("transfer", "warm") else tables, args.jobs)
                 print(RENDER[part](data) if part != "replay" else json.dumps(data)[:500])
             elif part == "tables":
-                print(tables_block({n: t for n, t in tables.items() if n != "copy"}))
+                print(tables_block(tables))
             elif part == "study":
-                print(study_block(tables))
+                print(study_block(pairwise))
             print(f"[{part}: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}]", file=sys.stderr)
         return 0
     if "comparison" in parts:
