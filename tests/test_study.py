@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau, spearmanr
 
-from act_bench.search import CandidateSet, create_searcher
+from act_bench.search import CandidateSet, create_searcher, list_searchers, searcher_info
 from evaluation import (
     align_tables,
     rank_correlations,
@@ -165,3 +165,21 @@ def test_warm_start_from_an_identical_table_is_no_slower(tmp_path):
     rnd = got["algorithms"]["random"]["per_seed"]
     assert rnd["warm"] == rnd["cold"]
     assert got["n_told"] == len(a)
+
+
+@pytest.mark.parametrize("name", [n for n in list_searchers() if not n.startswith("my-")])
+def test_every_searcher_accepts_a_warm_start(name, tmp_path):
+    df = synthetic_table(40, seed=5)
+    cs = CandidateSet.from_table(df)
+    kw = {"embedding_seed": 0, "cache_dir": tmp_path} if searcher_info(name).uses_map else {}
+    s = create_searcher(name, cs, seed=0, **kw)
+    vals = np.asarray(df["val_accuracy"], dtype=float)
+    assert s.warm_start(list(df["function"]), vals.tolist()) == len(df)
+    seen = []
+    for _ in range(12):
+        g = s.ask()
+        if not g:
+            break
+        seen.append(g[0].index)
+        s.tell(g[0], float(vals[g[0].index]))
+    assert len(seen) == len(set(seen)) == s.n_told and s.n_prior == len(df)   # priors blocked nothing
