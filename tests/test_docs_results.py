@@ -47,3 +47,26 @@ def test_cheap_blocks_render_the_study_of_a_suite():
     assert f"| {spearmanr(va[ok], vb[ok])[0]:.3f} |" in block
     rows = script.tables_block(tables).splitlines()
     assert rows[2].startswith(f"| `a` | {len(a.functions):,} |")
+
+
+def test_status_changes_of_the_rebuilt_cnn_are_counted(tmp_path):
+    import json
+
+    from evaluation._synthetic import synthetic_benchmark_table
+
+    script = _script()
+    new = synthetic_benchmark_table(40, seed=1, name=script.SUITE_TABLES[0])
+    names = list(new.functions["function"])
+    now = dict(zip(names, new.functions["status"].astype(str)))
+    old = dict(now)
+    flipped = names[:3]
+    for f in flipped:
+        old[f] = "diverged" if now[f] == "ok" else "ok"
+    old["gone(x)"] = "ok"                                   # not in the new table: not counted
+    script.OLD_CNN = tmp_path / "old.json"
+    script.OLD_CNN.write_text(json.dumps({"digest": "other", "status": old}))
+    script.ROOT = tmp_path
+    text = script.tables_block({script.SUITE_TABLES[0]: new})
+    assert f"3 of {len(names)} shared functions changed status" in text
+    script.OLD_CNN.write_text(json.dumps({"digest": script.digest(new), "status": old}))
+    assert "is still the table built before" in script.tables_block({script.SUITE_TABLES[0]: new})

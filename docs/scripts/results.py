@@ -6,7 +6,9 @@ Usage: python docs/scripts/results.py [--jobs N] [--parts tables,study,transfer,
 Parts and where they go (marked blocks ``<!-- BEGIN results:PART ... -->`` of docs/suite.md):
 
 * ``tables`` (cheap): per suite table, functions, runs, ok / diverged / failed, FIM-valid, best function, ReLU's rank,
-  build wall time (from the table's metadata, as its dataset card quotes it).
+  build wall time (from the table's metadata, as its dataset card quotes it); for the rebuilt CNN table, the functions
+  whose status changed against the table built before the operator-gradient fix (its statuses were recorded in
+  ``docs/data/act-bench-mnist1d-before-operator-fix.json`` by ``--snapshot-old-cnn`` before the rebuild).
 * ``study`` (cheap): Spearman / Kendall correlations of the validation accuracies (all functions, and those ``ok``
   in all three), each table's best functions and their ranks in the others, overlap of the top 1 %.
 * ``transfer`` (expensive, ``docs/data/suite_transfer.json``): surrogate transfer between every ordered pair.
@@ -52,6 +54,9 @@ DATA = ROOT / "docs" / "data"
 PARTS = ("tables", "study", "transfer", "warm", "replay", "multifidelity")
 EXPENSIVE = {"transfer": "suite_transfer.json", "warm": "suite_warm_start.json", "replay": "suite_replay.json",
              "multifidelity": "suite_multifidelity.json"}
+#: Statuses of the CNN table built before the operator-gradient fix (``--snapshot-old-cnn`` wrote it from that
+#: table), to count the functions whose status changed in the rebuild.
+OLD_CNN = DATA / "act-bench-mnist1d-before-operator-fix.json"
 MF_ALGORITHMS = ("random", "knr:both", "svr:both")
 TRANSFER_ALGORITHM = "knr:both"
 WARM_ALGORITHMS = ("evolution", "knr:both", "rfr:both", "svr:both")
@@ -130,6 +135,22 @@ def tables_block(tables: dict) -> str:
                      f"({best['val_accuracy']:.4f}) | {rank} | {_f(None if wall is None else wall / 3600, '.2f')} |")
     lines += ["", ("ReLU rank: 1 + the number of functions with a higher median validation accuracy; build wall time "
               "from each table's `metadata.json` (as its dataset card quotes it).")]
+    old = json.loads(OLD_CNN.read_text()) if OLD_CNN.exists() else None
+    cnn = tables.get(SUITE_TABLES[0])
+    if old is not None and cnn is not None:
+        if digest(cnn) == old["digest"]:
+            lines += ["", f"`{SUITE_TABLES[0]}` is still the table built before the operator-gradient fix."]
+        else:
+            now = dict(zip(map(str, cnn.functions["function"]), cnn.functions["status"].astype(str)))
+            moved: dict[str, int] = {}
+            for f, st in old["status"].items():
+                if f in now and now[f] != st:
+                    moved[f"{st} → {now[f]}"] = moved.get(f"{st} → {now[f]}", 0) + 1
+            detail = ", ".join(f"{k} {v:,}" for k, v in sorted(moved.items()))
+            lines += ["", (f"Rebuilt `{SUITE_TABLES[0]}` against the table built before the operator-gradient fix "
+                           f"(statuses in `{OLD_CNN.relative_to(ROOT)}`): {sum(moved.values()):,} of "
+                           f"{sum(f in now for f in old['status']):,} shared functions changed status"
+                           + (f" ({detail})" if detail else "") + ".")]
     return "\n".join(lines)
 
 
@@ -198,8 +219,13 @@ def _cli(args: list[str]) -> dict:
 
 
 def run_replay(tables: dict, jobs: int) -> dict:
-    return _cli(["replay", "--table", ",".join(tables), "--algorithms", ",".join(suite_algorithms()),
+    out = _cli(["replay", "--table", ",".join(tables), "--algorithms", ",".join(suite_algorithms()),
                  "--evals", "100", "--seeds", "100", "--maps", "10", "--jobs", str(jobs)])
+    for block in out.get("tables", {}).values():   # the curves are in the CLI output; keep the committed JSON small
+        for a in block["algorithms"].values():
+            for key in ("mean_best", "ci95", "mean_regret"):
+                a.pop(key, None)
+    return out
 
 
 def time_budget(table, workers: int = 4, evals: int = 100) -> float:
@@ -336,9 +362,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tables", default=",".join(SUITE_TABLES),
                    help="tables to compute on (default: the suite); others than the suite only print, for timing")
     p.add_argument("--check", action="store_true", help="fail if a docs block is stale (cheap parts recomputed)")
+    p.add_argument("--snapshot-old-cnn", action="store_true",
+                   help=f"record the statuses of the current {SUITE_TABLES[0]} (before its rebuild) and exit")
     args = p.parse_args(argv)
     if args.check:
         return check()
+    if args.snapshot_old_cnn:
+        t = load_table(SUITE_TABLES[0])
+        DATA.mkdir(parents=True, exist_ok=True)
+        OLD_CNN.write_text(json.dumps({"table": SUITE_TABLES[0], "digest": digest(t), "code_digest": (
+            t.metadata.get("code_digest") or (t.metadata.get("build") or {}).get("code_digest")),
+            "status": dict(zip(map(str, t.functions["function"]), t.functions["status"].astype(str)))},
+            indent=0) + "\n")
+        print(f"wrote {OLD_CNN}")
+        return 0
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     bad = [x for x in parts if x not in (*PARTS, "comparison")]
     if bad:
