@@ -70,3 +70,24 @@ def test_status_changes_of_the_rebuilt_cnn_are_counted(tmp_path):
     assert f"3 of {len(names)} shared functions changed status" in text
     script.OLD_CNN.write_text(json.dumps({"digest": script.digest(new), "status": old}))
     assert "is still the table built before" in script.tables_block({script.SUITE_TABLES[0]: new})
+
+
+def test_expensive_blocks_render_from_their_json_round_trip(tmp_path):
+    import json
+
+    from evaluation import surrogate_transfer, warm_start_replay
+    from evaluation._synthetic import synthetic_table
+
+    script = _script()
+    a = synthetic_table(60, seed=0)
+    tr = surrogate_transfer(a, a.copy(), algorithm="knr:outputs", n_points=(10,), seeds=2, n_maps=1,
+                            cache_dir=tmp_path)
+    tr.pop("per_seed")
+    data = json.loads(json.dumps({"a -> b": tr}, allow_nan=False))    # what the script stores and reads back
+    text = script.transfer_block(data)
+    med = tr["n_points"][10]["target"]["spearman"]["median"]
+    assert f"| a -> b | 10 | {med:.2f} [" in text and "over 2 seeds" in text
+    ws = warm_start_replay(a, a.copy(), ["random"], top_n=5, evals=10, seeds=3)
+    ws["algorithms"]["random"].pop("per_seed")
+    text = script.warm_block(json.loads(json.dumps({"a -> b (top 5)": ws}, allow_nan=False)))
+    assert "| a -> b (top 5) | random |" in text and "over 3 seeds x 10 evaluations" in text

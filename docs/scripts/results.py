@@ -58,6 +58,7 @@ EXPENSIVE = {"transfer": "suite_transfer.json", "warm": "suite_warm_start.json",
 #: table), to count the functions whose status changed in the rebuild.
 OLD_CNN = DATA / "act-bench-mnist1d-before-operator-fix.json"
 MF_ALGORITHMS = ("random", "knr:both", "svr:both")
+MF_WORKERS, MF_EVALS = 4, 100
 TRANSFER_ALGORITHM = "knr:both"
 WARM_ALGORITHMS = ("evolution", "knr:both", "rfr:both", "svr:both")
 
@@ -237,12 +238,12 @@ def time_budget(table, workers: int = 4, evals: int = 100) -> float:
 def run_multifidelity(tables: dict, jobs: int) -> dict:
     out = {}
     for name, t in tables.items():
-        budget = time_budget(t)
-        out[name] = {"time_budget": budget, "schedulers": {}}
+        budget = time_budget(t, MF_WORKERS, MF_EVALS)
+        out[name] = {"time_budget": budget, "workers": MF_WORKERS, "seeds": 100, "schedulers": {}}
         for sched in ("none", "sh", "asha"):
             s = _cli(["replay", "--table", name, "--algorithms", ",".join(MF_ALGORITHMS), "--scheduler", sched,
-                      "--time-budget", str(budget), "--workers", "4", "--seeds", "100", "--maps", "10",
-                      "--jobs", str(jobs)])
+                      "--time-budget", str(budget), "--workers", str(MF_WORKERS), "--seeds", "100", "--maps", "10"])
+            # (the CLI runs time budgets in one process: --jobs applies to the full-fidelity replay only)
             block = s["tables"][name] if "tables" in s else s
             out[name]["schedulers"][sched] = {
                 a: {"evals_to_top1pct": v["evals_to_top1pct"], "simulated_seconds": v["simulated_seconds"],
@@ -255,11 +256,13 @@ RUNNERS = {"transfer": run_transfer, "warm": run_warm, "replay": run_replay, "mu
 
 
 def transfer_block(data: dict) -> str:
+    first = next(iter(data.values()))
+    seeds, k = first["seeds"], first["k"]
     lines = [(f"Surrogate `{TRANSFER_ALGORITHM}` on the target's map, told n functions' accuracies from the source "
              "(transfer) or from the target itself (same functions), ranking the target's other functions; "
-             "direct = the source's accuracies as the ranking. Median [95 % CI] over 10 seeds."), "",
-             ("| source -> target | n | Spearman transfer | Spearman target | Spearman direct | P@10 transfer | "
-             "P@10 target | P@10 direct |"), "|---|---|---|---|---|---|---|---|"]
+             f"direct = the source's accuracies as the ranking. Median [95 % CI] over {seeds} seeds, k = {k}."), "",
+             ("| source -> target | n | Spearman transfer | Spearman target | Spearman direct | "
+             f"P@{k} transfer | P@{k} target | P@{k} direct |"), "|---|---|---|---|---|---|---|---|"]
     for key, r in data.items():
         for n, m in r["n_points"].items():
             lines.append(f"| {key} | {n} | " + " | ".join(_ci(m[w][q], ".2f") for q in ("spearman", "precision_at_k")
@@ -268,7 +271,9 @@ def transfer_block(data: dict) -> str:
 
 
 def warm_block(data: dict) -> str:
-    lines = [("Evaluations to the target's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, cold start vs "
+    first = next(iter(data.values()))
+    lines = [(f"Evaluations to the target's top 1 %, median [95 % CI] over {first['seeds']} seeds x {first['evals']} "
+              "evaluations, cold start vs "
              "warm start from the source's top 1 % or all of its results (told, not counted as evaluations)."), "",
              "| source -> target | algorithm | cold | warm | found (cold / warm) |", "|---|---|---|---|---|"]
     for key, r in data.items():
@@ -281,7 +286,9 @@ def warm_block(data: dict) -> str:
 def replay_block(data: dict) -> str:
     names = list(data["tables"])
     algos = list(data["ranks"]["algorithms"])
-    lines = [("Evaluations to each table's top 1 %, median [95 % CI] over 100 seeds x 100 evaluations, and the "
+    one = data["tables"][names[0]]
+    lines = [(f"Evaluations to each table's top 1 %, median [95 % CI] over {one['seeds']} seeds x {one['evals']} "
+              "evaluations, and the "
              "average rank across the tables (95 % bootstrap CI) from `act-bench replay --table "
              f"{','.join(names)}`."), "",
              "| algorithm | " + " | ".join(f"`{n}`" for n in names) + " | average rank |",
@@ -295,7 +302,9 @@ def replay_block(data: dict) -> str:
 
 
 def multifidelity_block(data: dict) -> str:
-    lines = [("Equal simulated time per table (100 median trainings over 4 workers), 100 seeds: evaluations "
+    first = next(iter(data.values()))
+    lines = [(f"Equal simulated time per table ({MF_EVALS} median trainings over {first['workers']} workers), "
+              f"{first['seeds']} seeds: evaluations "
              "(completed runs) to the top 1 %, median [95 % CI], and simulated seconds used (median)."), "",
              "| table (budget s) | algorithm | none | sh | asha | seconds none / sh / asha |",
              "|---|---|---|---|---|---|"]
