@@ -379,8 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.snapshot_old_cnn:
         t = load_table(SUITE_TABLES[0])
         DATA.mkdir(parents=True, exist_ok=True)
-        OLD_CNN.write_text(json.dumps({"table": SUITE_TABLES[0], "digest": digest(t), "code_digest": (
-            t.metadata.get("code_digest") or (t.metadata.get("build") or {}).get("code_digest")),
+        OLD_CNN.write_text(json.dumps({"table": SUITE_TABLES[0], "digest": digest(t), "code_digest": (t.metadata.get("code") or {}).get("digest"),
+            "built_by_commit": (t.metadata.get("code") or {}).get("commit"),
             "status": dict(zip(map(str, t.functions["function"]), t.functions["status"].astype(str)))},
             indent=0) + "\n")
         print(f"wrote {OLD_CNN}")
