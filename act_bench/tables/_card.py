@@ -114,6 +114,7 @@ def dataset_card(table: BenchmarkTable) -> str:
     runs_note = ("" if len(table.runs) else "; this table has no per-run data (`runs.parquet` is empty and not "
                  "declared as a config, since `datasets` cannot load an empty split)")
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
+    n_out = f"{table.outputs_matrix().shape[1]:,}"   # from the table, like every other figure of the card
     return f"""---
 {_card_yaml(table)}---
 
@@ -123,7 +124,7 @@ Activation-function benchmark table in the format of the `act-bench` Python pack
 *Efficient Activation Function Optimization through Surrogate Modeling*, Bingham & Miikkulainen, NeurIPS 2023).
 Each row of the `functions` config is one unique activation function (all computation graphs with identical outputs
 on the standard inputs are listed in `equivalents`, representative first) with the median train/validation/test
-accuracy and loss over its training runs, FIM eigenvalue CDF features and its outputs on 1,000 standard inputs.
+accuracy and loss over its training runs, FIM eigenvalue CDF features and its outputs on {n_out} standard inputs.
 The `runs` config has one row per (function, seed){runs_note}.
 
 - task: `{meta.get('task')}`; model: `{meta.get('model')}`
@@ -149,7 +150,7 @@ table.query("max(x,zero(x))")   # any equivalent spelling of relu(x)
 `test_accuracy`, `train_loss`, `val_loss`, `test_loss`, `runtime` (seconds; float64 medians over seeds), `status`
 (`ok`, `diverged` — median over diverged runs with chance-level metrics — or `failed`), `n_runs` (int32),
 `fim_valid` (bool), `fim_reason` (string, null when valid), `fim_cdf` (float32 list, empty without features),
-`outputs` (1,000 float32 outputs on the standard inputs).
+`outputs` ({n_out} float32 outputs on the standard inputs).
 
 `runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null) and the run's
 learning curve, one float64 value per finished epoch (empty where none was recorded): `curve_val_accuracy`,
