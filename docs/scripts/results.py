@@ -193,6 +193,7 @@ def run_transfer(tables: dict, jobs: int) -> dict:
         out[f"{a} -> {b}"] = surrogate_transfer(ta, tb, algorithm=TRANSFER_ALGORITHM, n_points=(25, 50, 100, 200),
                                                 seeds=10, k=10)
         out[f"{a} -> {b}"].pop("per_seed")
+        print(f"  transfer {a} -> {b}: done", file=sys.stderr)
     return out
 
 
@@ -206,6 +207,7 @@ def run_warm(tables: dict, jobs: int) -> dict:
                                          searcher_kwargs=kw)
             for v in out[key]["algorithms"].values():
                 v.pop("per_seed")
+            print(f"  warm {key}: done", file=sys.stderr)
     return out
 
 
