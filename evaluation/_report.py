@@ -20,6 +20,18 @@ from evaluation._replay import ReplayResult, TableOracle, replay_grid
 __all__ = ["compare", "exact_random_baselines", "write_summary"]
 
 
+def _replay_setup(table, algorithms: Sequence[str], baselines: bool):
+    """What every comparison starts from: the checked algorithms, the fair random baselines they add, the table's
+    candidates, its oracle and the reference (ReLU and the baselines)."""
+    algos = _check_algorithms(algorithms)
+    added = [b for b in fair_baselines(algos) if b not in algos] if baselines else []
+    candidates = CandidateSet.from_table(table)
+    oracle = TableOracle.from_table(table)
+    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
+                                     candidates.indices_of(BASELINE_FUNCTIONS))
+    return algos, added, candidates, oracle, ref
+
+
 def _check_algorithms(algorithms: Sequence[str]) -> list[str]:
     algos = [a.strip() for a in algorithms if a.strip()]
     if not algos:
@@ -81,12 +93,7 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
     >>> summary["exact_random"]["random"]["evals_to_top1pct"]["mean"]   # 1 of 30 in the top 1%: (30 + 1) / 2
     15.5
     """
-    algos = _check_algorithms(algorithms)
-    added = [b for b in fair_baselines(algos) if b not in algos] if baselines else []
-    candidates = CandidateSet.from_table(table)
-    oracle = TableOracle.from_table(table)
-    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
-                                     candidates.indices_of(BASELINE_FUNCTIONS))
+    algos, added, candidates, oracle, ref = _replay_setup(table, algorithms, baselines)
     summary: dict[str, Any] = {
         "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
         "workers": int(workers), "n_functions": len(candidates),

@@ -20,12 +20,9 @@ import numpy as np
 
 from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
-from act_bench.search import CandidateSet
-from act_bench.space import BASELINE_FUNCTIONS
-from evaluation._baselines import fair_baselines
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
-from evaluation._replay import ReplayResult, TableOracle
-from evaluation._report import _check_algorithms, write_figures
+from evaluation._replay import ReplayResult
+from evaluation._report import _replay_setup, write_figures
 from evaluation._schedulers import learning_curves, replay_multifidelity
 
 __all__ = ["RANK_METRICS", "average_ranks", "compare_multifidelity", "per_seed_scores", "simulated_seconds"]
@@ -73,12 +70,7 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
     >>> s["scheduler"]["rungs"], s["algorithms"]["random"]["simulated_seconds"]["max"] <= 600, s["baselines"]
     ([1, 3, 9], True, [])
     """
-    algos = _check_algorithms(algorithms)
-    added = [b for b in fair_baselines(algos) if b not in algos] if baselines else []
-    candidates = CandidateSet.from_table(table)
-    oracle = TableOracle.from_table(table)
-    ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
-                                     candidates.indices_of(BASELINE_FUNCTIONS))
+    algos, added, candidates, oracle, ref = _replay_setup(table, algorithms, baselines)
     try:
         curves = learning_curves(table, oracle)
     except InvalidInputError:
