@@ -520,7 +520,9 @@ def _assemble(journal: Journal, plan: BuildPlan, seeds: list[int], recipe, table
                     "fim_cdf": feats[f]["fim_cdf"] if feats[f].get("fim_cdf") is not None else None,
                     "outputs": outputs[i]} for i, f in enumerate(complete)}
     task_name = recipe.task
-    layout = fim_layout(create_model(recipe.model, "relu(x)"))
+    # the layout of the model the FIM job measures: the recipe's model with the task's classes (not the model's
+    # default class count), so that its bins add up to the length of the fim_cdf vectors
+    layout = fim_layout(create_model(recipe.model, "relu(x)", num_classes=_task_for(recipe).num_classes))
     meta = {
         "name": name, "task": task_name, "model": recipe.model, "recipe": recipe.to_dict(),
         "fim_layout": [{"layer": r.name, "weights": r.weights, "bins": r.bins} for r in layout.rows],
