@@ -17,6 +17,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,11 +33,37 @@ class JobError(Exception):
     """A job raised; ``message`` holds its exception type and text (the driver records it)."""
 
 
-def _init_worker(threads: int) -> None:
+#: Seconds between two checks of a local worker that its driver is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if parent is not None:
+        _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process as soon as ``parent`` (the driver that spawned it) is gone, whatever killed it.
+
+    A daemon thread compares ``os.getppid()`` with the driver's pid every :data:`PARENT_CHECK_SECONDS`: an orphan
+    is re-parented (to init or a subreaper), so a SIGKILLed driver leaves no worker training on. Unlike a Linux
+    parent-death signal this does not fire when merely the thread that spawned the worker ends (a process pool
+    spawns workers from whichever thread submits), and it works on every POSIX system.
+    """
+    if os.getppid() != parent:  # the driver died before this worker started
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)  # no cleanup: the job's result has nowhere to go
+
+    threading.Thread(target=watch, name="act-bench-parent-watch", daemon=True).start()
 
 
 class Executor(ABC):
@@ -80,7 +108,11 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    """A pool of ``workers`` local processes (spawned, one torch thread each)."""
+    """A pool of ``workers`` local processes (spawned, one torch thread each).
+
+    A worker ends within about a second when the process that created the executor dies by any signal (SIGKILL
+    included), so a killed driver leaves no orphan training on.
+    """
 
     def __init__(self, workers: int = 1, *, threads_per_worker: int = 1) -> None:
         super().__init__()
@@ -88,7 +120,7 @@ class LocalExecutor(Executor):
             raise InvalidInputError(f"parameter workers of LocalExecutor must be an integer >= 1; got {workers!r}")
         self.workers = workers
         self._pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(threads_per_worker,))
+                                            initializer=_init_worker, initargs=(threads_per_worker, os.getpid()))
         self._futures: dict[cf.Future, int] = {}
 
     @property
