@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _procs import live_session_members, members_after
 
 from act_bench.tables import load_table
 from act_bench.tables._meta import hardware
@@ -126,31 +127,6 @@ def test_plan_puts_baselines_first_and_dedups():
     assert len(full.functions) == len(set(full.functions))
 
 
-def _live_session_members(session: int) -> list[str]:
-    """``pid comm`` of every process of ``session`` that is not a zombie (read from /proc, no psutil)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        comm, rest = stat[stat.index("(") + 1: stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        state, sid = rest[0], int(rest[3])
-        if sid == session and state != "Z":
-            found.append(f"{entry.name} {comm}")
-    return found
-
-
-def _members_after(session: int, bound: float) -> list[str]:
-    """The live members of ``session`` once none is left, or those still alive ``bound`` seconds from now."""
-    deadline = time.monotonic() + bound
-    while (left := _live_session_members(session)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
-
-
 def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     out = tmp_path / "table"
     args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--seeds", "2",
@@ -158,10 +134,10 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     proc = _cli(*args)
     journal_file = journal_dir_for(out) / "records.jsonl"
     _wait_for_runs(journal_file, 3, proc)
-    assert len(_live_session_members(proc.pid)) >= 3  # the driver and its two workers (own session: the test's)
+    assert len(live_session_members(proc.pid)) >= 3  # the driver and its two workers (own session: the test's)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must not train on as orphans
     proc.wait()
-    assert _members_after(proc.pid, 10.0) == [], "processes of the killed build are still running after 10 s"
+    assert members_after(proc.pid, 10.0) == [], "processes of the killed build are still running after 10 s"
     assert not out.exists() or not (out / "functions.parquet").exists()
     before = Journal(journal_dir_for(out)).load()
     runs_before = {(r["function"], r["seed"]): r for r in before if r["type"] == "run"}

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _procs import live_session_members, members_after
 
 from act_bench.cli._main import main
 from data_builders.build import train_run
@@ -99,8 +100,10 @@ def test_killed_search_resumes_to_exactly_the_budget(tmp_path, tiny_recipe, caps
             break
         assert proc.poll() is None, (tmp_path / "first.log").read_text()
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    assert len(live_session_members(proc.pid)) >= 3  # the driver and its workers
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must not train on as orphans
     proc.wait()
+    assert members_after(proc.pid, 10.0) == [], "processes of the killed search are still running after 10 s"
     before = _results(journal)
     claims = _rows(journal, "SELECT row FROM claims")
     assert 1 <= len(before) < 6, "the kill should land between the first and the last result"
