@@ -10,6 +10,7 @@ __all__ = [
     "ActBenchError",
     "DownloadError",
     "InvalidInputError",
+    "JournalBusyError",
     "OptionalDependencyError",
     "ParseError",
     "SchemaMismatchError",
@@ -43,6 +44,10 @@ class ParseError(InvalidInputError):
 
 class SchemaMismatchError(InvalidInputError):
     """A file (Parquet, JSON, journal) does not have the expected schema or version."""
+
+
+class JournalBusyError(InvalidInputError):
+    """Another running driver (a build or a live search) holds the journal; the message names it where known."""
 
 
 class OptionalDependencyError(ActBenchError, ImportError):

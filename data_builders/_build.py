@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from act_bench._validation import NAME_PATTERN
-from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.errors import ActBenchError, InvalidInputError, SchemaMismatchError
 from act_bench.space import (
     BASELINE_FUNCTIONS,
     PAPER_THREE_NODE_SCHEMA,
@@ -36,6 +36,7 @@ from act_bench.space import (
 from act_bench.tables import CURVE_COLUMNS, RUNS_COLUMNS
 from act_bench.tables._meta import hardware
 from data_builders._fim import _task_for, compute_fim_record
+from data_builders._lock import BuildLock
 from data_builders._provenance import CodeVersion, changed_parts, code_version
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "BuildPlan",
     "Journal",
     "build_table",
+    "check_buildable",
     "compute_fim_record",
     "journal_dir_for",
     "plan_functions",
@@ -356,9 +358,7 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
     the whole plan is.
     """
-    from act_bench._progress import progress_bar
     from act_bench.tables import BenchmarkTable
-    from data_builders.executors import JobError, check_gpus_per_run, create_executor
 
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds) if seeds is not None \
         else list(range(recipe.seeds))
@@ -370,11 +370,6 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     out = Path(out)
     jdir = journal_dir_for(out)
     journal = Journal(jdir)
-    if journal.exists() and not resume and not snapshot:
-        raise InvalidInputError(f"{jdir} already holds a build journal; pass --resume to continue it, or choose "
-                                f"another --out")
-    if out.exists() and not journal.exists() and any(out.iterdir()):
-        raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
     recipe_dict = recipe.to_dict()
     # the embedded recipe states the seeds actually used (the journal header keeps the recipe as given)
     built = recipe if len(seed_list) == recipe.seeds else recipe.with_overrides(seeds=len(seed_list))
@@ -384,6 +379,7 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
                                 f"be 1-96 letters, digits, '_', '.', '-' starting with a letter or digit; pass --name")
     plan = plan_functions(space, functions=functions, limit=limit)
     if snapshot:
+        _check_out(out, journal, resume=True)
         if not journal.exists():
             raise InvalidInputError(f"--snapshot needs a build journal; {jdir} has none")
         journal.load(repair=False)
@@ -393,7 +389,61 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         if len(table):
             write_accuracy_histogram(table, Path(out) / HISTOGRAM_FILE)
         return table
+    check_buildable(recipe, executor=executor, workers=workers)  # before anything is written
     code = code_version(recipe)
+    with BuildLock(jdir):  # one build per journal: a second one is refused at once, naming this one
+        _check_out(out, journal, resume=resume)
+        return _build_locked(recipe, out, journal, plan, seed_list, built, recipe_dict, code, table_name,
+                             workers=workers, executor=executor, address=address, progress=progress,
+                             max_jobs=max_jobs, allow_code_change=allow_code_change)
+
+
+def _check_out(out: Path, journal: Journal, *, resume: bool) -> None:
+    if journal.exists() and not resume:
+        raise InvalidInputError(f"{journal.folder} already holds a build journal; pass --resume to continue it, or "
+                                f"choose another --out")
+    if out.exists() and not journal.exists() and any(out.iterdir()):
+        raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
+
+
+def check_buildable(recipe, *, executor: str = "local", workers: int = 1) -> None:
+    """Check before a build starts that its jobs can run: the recipe's task (name and arguments) and model exist
+    and fit together, and the executor is known; raises :class:`~act_bench.errors.InvalidInputError` naming the
+    recipe otherwise. Builds the task object (its data is read only by the jobs) and one model."""
+    from data_builders.executors import list_executors
+    from data_builders.models import create_model, get_model_spec
+
+    if executor not in list_executors():
+        raise InvalidInputError(f"parameter executor must be one of {', '.join(list_executors())}; got {executor!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"parameter workers of build_table must be an integer >= 1; got {workers!r}")
+    where = f"recipe {recipe.name!r} cannot be built"
+    try:
+        task = _task_for(recipe)
+    except TypeError as exc:  # an argument the task does not take
+        raise InvalidInputError(f"{where}: task_args {sorted(recipe.task_args)} do not fit task {recipe.task!r} "
+                                f"({exc})") from None
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+    try:
+        spec = get_model_spec(recipe.model)
+        create_model(recipe.model, "relu(x)", num_classes=task.num_classes)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
+    ours, theirs = tuple(task.input_shape), spec.input_shape
+    if len(ours) != len(theirs) or ours[:1] != theirs[:1]:  # rank and channels (sizes may differ: pooling heads)
+        raise InvalidInputError(f"{where}: task {recipe.task!r} gives inputs of shape {ours} but model "
+                                f"{recipe.model!r} takes inputs of shape {theirs}")
+
+
+def _build_locked(recipe, out: Path, journal: Journal, plan: BuildPlan, seed_list: list[int], built,
+                  recipe_dict: dict[str, Any], code: CodeVersion, table_name: str, *, workers: int, executor: str,
+                  address: str | None, progress: bool, max_jobs: int | None, allow_code_change: bool):
+    from act_bench._progress import progress_bar
+    from act_bench.tables import BenchmarkTable
+    from data_builders.executors import JobError, check_gpus_per_run, create_executor
+
+    jdir = journal.folder
     journal.load()
     changed = None
     if journal.header is not None:
@@ -406,16 +456,27 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     except BaseException:
         ex.shutdown()
         raise
+    preamble: list[dict[str, Any]] = []
     if journal.header is None:
-        journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": recipe_dict, "seeds": seed_list,
-                        "space": plan.space, "created": time.time(), "code": code.to_dict()})
+        preamble.append({"type": "header", "version": JOURNAL_VERSION, "recipe": recipe_dict, "seeds": seed_list,
+                         "space": plan.space, "created": time.time(), "code": code.to_dict()})
     elif changed is not None:
-        journal.append({"type": "code_change", "time": time.time(), "from": (journal.header.get("code") or {})
-                        .get("digest"), "to": code.digest, "changed": changed, "version": code.version,
-                        "code": code.to_dict()})
-    journal.append({"type": "session", "time": time.time(), "host": socket.gethostname(),
-                    "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers, "hardware": hardware(),
-                    "code_digest": code.digest})
+        preamble.append({"type": "code_change", "time": time.time(), "from": (journal.header.get("code") or {})
+                         .get("digest"), "to": code.digest, "changed": changed, "version": code.version,
+                         "code": code.to_dict()})
+    preamble.append({"type": "session", "time": time.time(), "host": socket.gethostname(),
+                     "id": uuid.uuid4().hex[:8], "executor": executor, "workers": workers, "hardware": hardware(),
+                     "code_digest": code.digest})
+    new_journal = journal.header is None
+
+    def _record(record: dict[str, Any]) -> None:  # a new journal is written from its first finished job on
+        while preamble:
+            journal.append(preamble.pop(0))
+        journal.append(record)
+
+    if not new_journal:  # a resumed journal records every session, also one that finishes no job
+        while preamble:
+            journal.append(preamble.pop(0))
     done_runs, done_feats = journal.runs(), journal.features()
     todo: list[_Job] = []
     for f in plan.functions:
@@ -447,14 +508,18 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
                     job = tickets.pop(ticket)
                     if isinstance(result, JobError):
                         result = _failed_record(job, recipe, str(result))
-                    journal.append({**result, "time": time.time()})
+                    _record({**result, "time": time.time()})
                     bar.update(1)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         bar.close()
-        journal.append({"type": "session_end", "time": time.time()})
+        if not preamble:  # a new journal where no job finished stays unwritten: nothing blocks the rerun
+            journal.append({"type": "session_end", "time": time.time()})
         journal.close()
+    if new_journal and not journal.records:
+        raise ActBenchError(f"the build into {str(out)!r} stopped before its first job finished; nothing was "
+                            f"written (the same command starts it again)")
     table = _assemble(journal, plan, seed_list, built, BenchmarkTable, table_name)
     table.save(out, overwrite=True)
     if len(table):
@@ -484,7 +549,8 @@ def write_accuracy_histogram(table, path: str | os.PathLike[str]) -> Path:
     ax.set_xlabel("median test accuracy")
     ax.set_ylabel("functions")
     ax.set_title(f"{table.name}: {len(df)} functions")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import datasets
@@ -12,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from act_bench.errors import ActBenchError
 from act_bench.tables import load_table
-from data_builders.build import journal_dir_for
+from data_builders.build import Journal, build_table, journal_dir_for
 from data_builders.models import create_model
 from data_builders.recipes import get_recipe, save_recipe
 
@@ -23,6 +28,34 @@ pytestmark = pytest.mark.slow
 def _cli(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+def _message_lines(err: str) -> list[str]:
+    """stderr without runpy's warning about ``python -m act_bench.cli._main`` (a quirk of this way of starting)."""
+    return [line for line in err.strip().splitlines() if not line.startswith("<frozen runpy>")]
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe(tmp_path_factory):
+    return get_recipe("act-bench-mnist1d").with_overrides(
+        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
+
+
+def _save(recipe, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.yaml"
+    save_recipe(recipe, path)
+    return path
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"build ended early: {proc.communicate()}")
+        time.sleep(0.1)
+    raise AssertionError("the awaited event did not happen")
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +96,58 @@ def test_100_class_build_records_the_layout_of_the_model_the_fim_job_measures(tm
             if getattr(m, "out_channels", None) == 100]
     assert len(head) == 1
     assert layout[-1]["weights"] == head[0].weight.numel() + head[0].bias.numel() == 192 * 100 + 100
+
+
+def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny_recipe):
+    recipe = _save(tiny_recipe, tmp_path, "tiny")
+    out = tmp_path / "table"
+    args = ["build", "--recipe", str(recipe), "--out", str(out), "--limit", "2", "--seeds", "2", "--json"]
+    first = _cli(*args)
+    records = journal_dir_for(out) / "records.jsonl"
+    _wait_for(lambda: records.exists() and '"type":"run"' in records.read_text(), first)
+    os.kill(first.pid, signal.SIGSTOP)  # the first build holds its lock but cannot finish meanwhile
+    try:
+        before = records.read_bytes()
+        for extra in ([], ["--resume"]):  # a new build and a resume are both refused
+            second = _cli(*args, *extra)
+            _, err = second.communicate(timeout=300)
+            assert second.returncode == 2
+            lines = _message_lines(err)
+            assert len(lines) == 1 and "busy" in lines[0], err
+            assert f"pid {first.pid} on host {socket.gethostname()}" in lines[0]
+        assert records.read_bytes() == before  # the refused builds wrote nothing
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    stdout, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert json.loads(stdout)["runs"] == 4
+    runs = [(r["function"], r["seed"]) for r in Journal(journal_dir_for(out)).load() if r["type"] == "run"]
+    assert len(runs) == len(set(runs)) == 4
+    assert not (journal_dir_for(out) / "lock").exists()  # released
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"task": "no-such-task"}, "unknown task 'no-such-task'; valid tasks: "),
+    ({"model": "no-such-model"}, "parameter name of create_model must be one of all-cnn-c, "),
+    ({"task_args": {"num_samples": 1000, "bogus": 1}}, "task_args ['bogus', 'num_samples', 'val_size'] do not fit task 'mnist1d' ("),
+    ({"model": "all-cnn-c"}, ("task 'mnist1d' gives inputs of shape (1, 40) but model 'all-cnn-c' takes inputs of "
+                             "shape (3, 32, 32)")),
+])
+def test_a_recipe_that_cannot_run_is_refused_before_anything_is_written(tmp_path, tiny_recipe, overrides, expected):
+    recipe = _save(tiny_recipe.with_overrides(**overrides), tmp_path, "bad")
+    out = tmp_path / "table"
+    proc = _cli("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1")
+    _, err = proc.communicate(timeout=300)
+    lines = _message_lines(err)
+    assert proc.returncode == 2 and len(lines) == 1, err
+    assert f"recipe '{tiny_recipe.name}' cannot be built: {expected}" in lines[0]
+    assert not out.exists() and not journal_dir_for(out).exists()
+
+
+def test_build_that_stops_before_its_first_job_leaves_nothing_that_blocks_the_rerun(tmp_path, tiny_recipe):
+    out = tmp_path / "table"
+    with pytest.raises(ActBenchError, match="stopped before its first job finished; nothing was written"):
+        build_table(tiny_recipe, out, limit=1, seeds=1, max_jobs=0, progress=False)
+    assert not out.exists() and not journal_dir_for(out).exists()
+    table = build_table(tiny_recipe, out, limit=1, seeds=1, progress=False)  # the identical build, no --resume
+    assert len(table) == 1 and table.metadata["build"]["complete"] and table.metadata["build"]["sessions"] == 1

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.errors import InvalidInputError, JournalBusyError, SchemaMismatchError
 
 __all__ = ["SCHEMA_VERSION", "JournalBusyError", "JournalResult", "LiveJournal"]
 
@@ -65,10 +65,6 @@ _SCHEMA = (
      "function TEXT NOT NULL, attempt INTEGER NOT NULL, error TEXT NOT NULL, session TEXT NOT NULL, "
      "time REAL NOT NULL)"),
 )
-
-
-class JournalBusyError(InvalidInputError):
-    """Another live-search driver holds the journal."""
 
 
 @dataclass(frozen=True)
