@@ -187,11 +187,11 @@ class Journal:
             except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, too many digits
                 if k == len(lines) - 1:
                     break  # a torn last record: cut off below
-                raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not valid JSON (the "
-                                          f"journal is corrupted; records after it are kept)") from None
+                raise SchemaMismatchError(f"journal {self.path}: line {k + 1} (byte {good}) is not valid JSON (the "
+                                          f"journal is corrupted; the file is left as it is)") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
-                raise SchemaMismatchError(f"journal {self.path}: record at byte {good} is not a journal record")
-            _check_record(rec, f"journal {self.path}: record at byte {good}")
+                raise SchemaMismatchError(f"journal {self.path}: line {k + 1} (byte {good}) is not a journal record")
+            _check_record(rec, f"journal {self.path}: line {k + 1} (byte {good})")
             self.records.append(rec)
             good += len(line)
         if good < len(data) and repair:

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from act_bench.errors import ActBenchError
+from act_bench.errors import ActBenchError, SchemaMismatchError
 from act_bench.tables import load_table
-from data_builders.build import Journal, build_table, journal_dir_for
+from data_builders.build import JOURNAL_VERSION, Journal, build_table, journal_dir_for
 from data_builders.models import create_model
 from data_builders.recipes import get_recipe, save_recipe
 
@@ -151,3 +151,30 @@ def test_build_that_stops_before_its_first_job_leaves_nothing_that_blocks_the_re
     assert not out.exists() and not journal_dir_for(out).exists()
     table = build_table(tiny_recipe, out, limit=1, seeds=1, progress=False)  # the identical build, no --resume
     assert len(table) == 1 and table.metadata["build"]["complete"] and table.metadata["build"]["sessions"] == 1
+
+
+def test_a_corrupt_record_in_the_middle_of_a_journal_is_an_error_naming_its_line(tmp_path, tiny_recipe):
+    recipe = _save(tiny_recipe, tmp_path, "tiny")
+    out = tmp_path / "table"
+    journal = Journal(journal_dir_for(out))
+    journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": tiny_recipe.to_dict(), "seeds": [0]})
+    journal.append({"type": "session", "time": 1.0})
+    nan = float("nan")
+    for function in ("relu(x)", "tanh(x)", "elu(x)"):
+        journal.append({"type": "run", "function": function, "seed": 0, "train_accuracy": 0.5, "val_accuracy": 0.5,
+                        "test_accuracy": 0.5, "train_loss": nan, "val_loss": 1.0, "test_loss": 1.0, "runtime": 1.0,
+                        "status": "ok", "error": None})
+    journal.close()
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    lines[3] = b'{"type":"run","function":"tanh(x)",' + b"\n"  # line 4 of 5: cut short, newline kept
+    journal.path.write_bytes(b"".join(lines))
+    before = journal.path.read_bytes()
+    offset = len(b"".join(lines[:3]))
+    with pytest.raises(SchemaMismatchError, match=f"line 4 \\(byte {offset}\\) is not valid JSON"):
+        Journal(journal.folder).load()
+    proc = _cli("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1", "--resume")
+    _, err = proc.communicate(timeout=300)
+    msg = _message_lines(err)
+    assert proc.returncode == 2 and len(msg) == 1 and f"line 4 (byte {offset}) is not valid JSON" in msg[0], err
+    assert journal.path.read_bytes() == before  # nothing cut off, nothing appended
+    assert not out.exists()
