@@ -134,6 +134,7 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     proc = _cli(*args)
     journal_file = journal_dir_for(out) / "records.jsonl"
     _wait_for_runs(journal_file, 3, proc)
+    os.kill(proc.pid, signal.SIGSTOP)  # freeze the driver at once: the tiny build would finish while we look around
     assert len(live_session_members(proc.pid)) >= 3  # the driver and its two workers (own session: the test's)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must not train on as orphans
     proc.wait()

@@ -100,6 +100,7 @@ def test_killed_search_resumes_to_exactly_the_budget(tmp_path, tiny_recipe, caps
             break
         assert proc.poll() is None, (tmp_path / "first.log").read_text()
         time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGSTOP)  # freeze the driver at once, so the kill lands before the last result
     assert len(live_session_members(proc.pid)) >= 3  # the driver and its workers
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must not train on as orphans
     proc.wait()
