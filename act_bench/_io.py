@@ -1,4 +1,4 @@
-"""Atomic output files and the clean-up of temporary files left by a killed process.
+"""Atomic output files, the clean-up of temporary files left by a killed process, and exclusive lock files.
 
 Every output is written to a hidden temporary sibling named ``.<name>.tmp-<pid>-<random>`` and renamed into place; on
 failure it is removed, and a later start removes the ones whose process no longer exists (a SIGKILL during the final
@@ -13,7 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps"]
+try:
+    import fcntl
+except ImportError:  # not POSIX: no advisory locks
+    fcntl = None
+
+__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps", "try_lock"]
 
 _PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -81,3 +86,29 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def try_lock(path: str | os.PathLike[str]) -> tuple[int, bool]:
+    """Open ``path`` (created with mode 0644 if missing) and try an exclusive, non-blocking ``flock`` on it.
+
+    Returns ``(fd, True)`` when this process now holds the lock on the file that is at ``path`` -- a holder that
+    removes the file when it releases cannot leave us holding a lock on a removed file: we retry on the new one --
+    or ``(fd, False)`` when another process holds it (the caller may read the holder's note from ``fd``). The caller
+    closes ``fd`` in both cases; the kernel releases the lock when its holder dies by any signal. Without ``fcntl``
+    (not POSIX) the lock is always granted. Raises :class:`OSError` when the file cannot be opened.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return fd, True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fd, False
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd, True
+        os.close(fd)

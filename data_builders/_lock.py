@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 
+from act_bench._io import try_lock
 from act_bench.errors import InvalidInputError, JournalBusyError
 
 __all__ = ["LOCK_FILE", "BuildLock"]
@@ -44,6 +45,8 @@ class BuildLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`JournalBusyError` (pid and host of the holder) at once."""
+        if self._fd is not None:
+            return
         if not self.folder.exists():
             try:
                 self.folder.mkdir(parents=True)
@@ -53,28 +56,18 @@ class BuildLock:
             except OSError as exc:
                 raise InvalidInputError(f"cannot create the build journal folder {str(self.folder)!r}: "
                                         f"{exc.strerror}") from None
-        while self._fd is None:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise InvalidInputError(f"cannot lock build journal {str(self.folder)!r}: {exc.strerror}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(fd)
-                os.close(fd)
-                raise JournalBusyError(f"build journal {str(self.folder)!r} is busy: another build ({holder}) is "
-                                       f"running on this --out; wait for it to finish or stop it") from None
-            try:  # the file may have been removed by a build that just finished: lock the file that is there
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
-            self._fd = fd
+        try:
+            fd, held = try_lock(self.path)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot lock build journal {str(self.folder)!r}: {exc.strerror}") from None
+        if not held:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise JournalBusyError(f"build journal {str(self.folder)!r} is busy: another build ({holder}) is "
+                                   f"running on this --out; wait for it to finish or stop it")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
+        self._fd = fd
 
     def release(self) -> None:
         """Release the lock and remove its file (and the folder, if the lock made it and nothing else is in it)."""

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from act_bench._io import try_lock
 from act_bench.errors import InvalidInputError, JournalBusyError, SchemaMismatchError
 
 __all__ = ["SCHEMA_VERSION", "JournalBusyError", "JournalResult", "LiveJournal"]
@@ -270,25 +271,17 @@ class LiveJournal:
 
     def acquire(self) -> None:
         """Take the driver lock (non-blocking); raises :class:`JournalBusyError` if another driver holds it."""
-        while self._lock_fd is None:
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise InvalidInputError(f"cannot lock journal {str(self.path)!r}: {exc.strerror}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise JournalBusyError(f"journal {str(self.path)!r} is in use by another running live search "
-                                       f"(lock {str(self.lock_path)!r}); wait for it to finish or stop it") from None
-            try:  # the lock file may have been removed and recreated by a driver that just finished: retry
-                same = os.stat(self.lock_path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._lock_fd = fd
-            else:
-                os.close(fd)
+        if self._lock_fd is not None:
+            return
+        try:
+            fd, held = try_lock(self.lock_path)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot lock journal {str(self.path)!r}: {exc.strerror}") from None
+        if not held:
+            os.close(fd)
+            raise JournalBusyError(f"journal {str(self.path)!r} is in use by another running live search "
+                                   f"(lock {str(self.lock_path)!r}); wait for it to finish or stop it")
+        self._lock_fd = fd
 
     def driver_alive(self) -> bool:
         """Whether some driver currently holds the lock (for status reports)."""

@@ -35,12 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-try:  # POSIX: one downloader per file; elsewhere no lock
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 from act_bench._cache import default_cache_dir
+from act_bench._io import try_lock
 from act_bench._progress import progress_bar
 from act_bench._validation import check_choice, check_int
 from act_bench._version import __version__
@@ -323,17 +319,17 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path, url: str) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``): two fetches never write one partial file."""
-    with open(lock_path, "a") as fh:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
-                                    f"holds {lock_path.name}); wait for it to finish") from None
+    fd, held = try_lock(lock_path)
+    try:
+        if not held:
+            raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
+                                f"holds {lock_path.name}); wait for it to finish")
         try:
             yield
         finally:
             lock_path.unlink(missing_ok=True)  # still held: a process that opens it later gets a fresh file
+    finally:
+        os.close(fd)
 
 
 def _download(url: str, dest: Path, expected: str | None, retries: int, timeout: float, retry_wait: float,
