@@ -66,28 +66,12 @@ def _curve_epochs(table: BenchmarkTable) -> int:
     return int(max((len(c) for c in runs["curve_val_accuracy"]), default=0))
 
 
-def _objectives_by_epoch(table: BenchmarkTable, epochs: int) -> tuple[np.ndarray, list[int]]:
-    """``(configurations, seeds, epochs, objectives)`` float32 from the runs' curves and final metrics."""
-    names = list(table.functions["function"])
-    runs = table.runs
-    seeds = sorted(int(s) for s in runs["seed"].unique())
-    row = {n: i for i, n in enumerate(names)}
-    col = {s: j for j, s in enumerate(seeds)}
-    out = np.full((len(names), len(seeds), epochs, len(SYNETUNE_OBJECTIVES)), np.nan, dtype=np.float32)
-    for run in runs.itertuples(index=False):
-        i, j = row[run.function], col[int(run.seed)]
-        n = len(run.curve_val_accuracy)
-        for k, metric in enumerate(SYNETUNE_OBJECTIVES):
-            curve = _CURVE_OF.get(metric)
-            if curve is not None and n:
-                out[i, j, :n, k] = np.asarray(getattr(run, curve), dtype=np.float64)[:n]
-            elif n == epochs:  # measured after the last epoch only
-                out[i, j, epochs - 1, k] = getattr(run, metric)
-    return out, seeds
+def _objectives(table: BenchmarkTable, curve_epochs: int) -> tuple[np.ndarray, list[int] | None]:
+    """``(configurations, seeds, fidelities, objectives)`` float32 and the seeds (``None``: one axis entry of medians).
 
-
-def _objectives(table: BenchmarkTable) -> tuple[np.ndarray, list[int] | None]:
-    """``(configurations, seeds, 1, objectives)`` float32 and the seeds (``None``: one axis entry of medians)."""
+    Without curves (``curve_epochs == 0``) one fidelity holds the final metrics; with curves, ``curve_epochs``
+    fidelities hold the curves' per-epoch values and the final-only metrics at the last epoch.
+    """
     functions = table.functions
     names = list(functions["function"])
     runs = table.runs
@@ -97,11 +81,22 @@ def _objectives(table: BenchmarkTable) -> tuple[np.ndarray, list[int] | None]:
     seeds = sorted(int(s) for s in runs["seed"].unique())
     row = {n: i for i, n in enumerate(names)}
     col = {s: j for j, s in enumerate(seeds)}
-    out = np.full((len(names), len(seeds), 1, len(SYNETUNE_OBJECTIVES)), np.nan, dtype=np.float32)
-    r = runs["function"].map(row).to_numpy()
-    s = runs["seed"].map(col).to_numpy()
-    for k, c in enumerate(SYNETUNE_OBJECTIVES):
-        out[r, s, 0, k] = runs[c].to_numpy(dtype=np.float64)
+    out = np.full((len(names), len(seeds), max(curve_epochs, 1), len(SYNETUNE_OBJECTIVES)), np.nan, dtype=np.float32)
+    if not curve_epochs:
+        r = runs["function"].map(row).to_numpy()
+        s = runs["seed"].map(col).to_numpy()
+        for k, c in enumerate(SYNETUNE_OBJECTIVES):
+            out[r, s, 0, k] = runs[c].to_numpy(dtype=np.float64)
+        return out, seeds
+    for run in runs.itertuples(index=False):
+        i, j = row[run.function], col[int(run.seed)]
+        n = len(run.curve_val_accuracy)
+        for k, metric in enumerate(SYNETUNE_OBJECTIVES):
+            curve = _CURVE_OF.get(metric)
+            if curve is not None and n:
+                out[i, j, :n, k] = np.asarray(getattr(run, curve), dtype=np.float64)[:n]
+            elif n == curve_epochs:  # measured after the last epoch only
+                out[i, j, curve_epochs - 1, k] = getattr(run, metric)
     return out, seeds
 
 
@@ -137,14 +132,13 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
     recipe = table.metadata.get("recipe") or {}
     epochs = recipe.get("epochs") if isinstance(recipe.get("epochs"), int) and recipe.get("epochs") > 0 else None
     curve_epochs = _curve_epochs(table)
+    objectives, seeds = _objectives(table, curve_epochs)
     if curve_epochs:
-        objectives, seeds = _objectives_by_epoch(table, curve_epochs)
         fidelities = list(range(1, curve_epochs + 1))
         fidelity_note = (f"epochs 1..{curve_epochs} from the runs' learning curves: val_accuracy, val_loss, "
                          "train_loss per epoch, runtime = cumulative training seconds; test/train accuracy and "
                          "test loss only after the last epoch (NaN before); NaN after a run's divergence")
     else:
-        objectives, seeds = _objectives(table)
         fidelities = [epochs or 1]
         fidelity_note = ("one fidelity: the metrics after the final epoch"
                          + (f" ({epochs})" if epochs else " (number of epochs not recorded in the table)")
