@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
+from act_bench.space import get_spec, list_operators, parse  # the torch-free catalogue and parser
 from act_bench.tables._schema import METRICS, RunStatus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,8 +81,6 @@ def _check_ok_has_accuracies(df: pd.DataFrame, where: str, names: list[Any]) -> 
 def _operators() -> re.Pattern[str]:
     """One regex matching an innermost application ``op(x)``, ``op(x,x)``, ... with an argument count ``op``
     accepts (operators grouped by their accepted counts, up to 64 arguments)."""
-    from act_bench.space import get_spec, list_operators  # the torch-free operator catalogue
-
     groups: dict[tuple[int, ...], list[str]] = {}
     for name in list_operators():
         op = get_spec(name)
@@ -115,8 +114,6 @@ def _canonical_mask(names: list[Any], ops: re.Pattern[str]) -> np.ndarray:
 
 def _check_names(names: list[Any], column: str, where: str, row_of: list[int] | None, ops: re.Pattern[str] | None,
                  owners: list[Any], mask: np.ndarray | None = None) -> None:
-    from act_bench.space import parse
-
     for bad in np.flatnonzero(~(_canonical_mask(names, ops or _operators()) if mask is None else mask)):
         row = int(bad) if row_of is None else row_of[bad]
         name = names[bad]
