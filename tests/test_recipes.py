@@ -281,3 +281,23 @@ def test_cli_recipes_list_and_show(capsys, tmp_path):
     bad = _write(tmp_path, {"name": "x"})
     assert main(["recipes", "show", str(bad)]) == 2
     assert "missing required key" in capsys.readouterr().err
+
+
+def test_recipe_table_in_the_docs_agrees_with_the_recipe_files():
+    """docs/recipes.md's summary table is prose, so check its task, model, epochs, batch, seeds and GPUs columns
+    against the YAML files (it once said 8 epochs at batch 128 for act-bench-mnist1d, whose recipe says 6 and 64)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 10 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells
+    assert sorted(rows) == sorted(list_recipes())
+    first_number = re.compile(r"\d+(?:\.\d+)?")
+    for name, (_, task, model, epochs, batch, *_, seeds, gpus) in rows.items():
+        recipe = get_recipe(name)
+        assert (task, model) == (recipe.task, recipe.model), name
+        got = [float(first_number.match(c).group()) for c in (epochs, batch, seeds, gpus)]
+        assert got == [recipe.epochs, recipe.batch_size, recipe.seeds, recipe.gpus_per_run], name
