@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from act_bench.errors import InvalidInputError
-from act_bench.space import as_expr
+from act_bench.space import as_expr, fast_kernels
 from act_bench.tables import CURVE_COLUMNS
 from data_builders._augment import _to_device
 
@@ -313,7 +313,8 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
         task = create_task(recipe.task, **recipe.task_args)
     start = time.perf_counter()
     curves: dict[str, list[float]] = {c: [] for c in CURVES}
-    with _deterministic_kernels(dev), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+    with (_deterministic_kernels(dev), fast_kernels(dev.type == "cpu"),
+          torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else [])):
         torch.manual_seed(seed)  # only inside fork_rng: the caller's RNG state is restored on exit
         if model_fn is not None:
             model = model_fn(activation_factory(function))

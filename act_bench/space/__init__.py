@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time (PE
         value_and_derivative,
     )
     from act_bench.space._expr import PLACEHOLDERS, Expr, X, parse, parse_schema
+    from act_bench.space._fast import exact_kernels, fast_kernels
     from act_bench.space._lookup import (
         DEFAULT_SPACE_SCHEMA,
         OutputSummary,
@@ -86,6 +87,8 @@ __all__ = [
     "equivalence_classes",
     "evaluate",
     "evaluate_many",
+    "exact_kernels",
+    "fast_kernels",
     "find_equivalents",
     "function_outputs",
     "gaussian_moments",
@@ -125,6 +128,8 @@ _LAZY: dict[str, str] = {
     "gaussian_moments": "act_bench.space._evaluate",
     "standard_inputs": "act_bench.space._evaluate",
     "value_and_derivative": "act_bench.space._evaluate",
+    "exact_kernels": "act_bench.space._fast",
+    "fast_kernels": "act_bench.space._fast",
     "PLACEHOLDERS": "act_bench.space._expr",
     "Expr": "act_bench.space._expr",
     "X": "act_bench.space._expr",

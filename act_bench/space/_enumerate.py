@@ -24,6 +24,7 @@ import torch
 from act_bench.errors import InvalidInputError
 from act_bench.space._evaluate import as_expr, standard_inputs
 from act_bench.space._expr import Expr, parse, parse_schema
+from act_bench.space._fast import exact_kernels
 from act_bench.space._ops import OpKind, get_operator, list_operators
 
 __all__ = [
@@ -169,7 +170,7 @@ def evaluate_many(exprs: Iterable[Expr | str]) -> np.ndarray:
     x = torch.from_numpy(standard_inputs().copy())
     cache: dict[Expr, torch.Tensor] = {}
     rows = []
-    with torch.no_grad():
+    with torch.no_grad(), exact_kernels():
         for e in exprs:
             e = as_expr(e)
             rows.append(_eval_cached(e, x, cache))
@@ -248,7 +249,7 @@ def output_keys(outputs: np.ndarray, *, signed_zero: bool = False) -> np.ndarray
 def _schema_keys(schemas: list[Expr], extra_ops: bool, signed_zero: bool) -> np.ndarray:
     x = torch.from_numpy(standard_inputs().copy())
     parts = []
-    with torch.no_grad():
+    with torch.no_grad(), exact_kernels():
         for schema in schemas:
             for chunk in _chunks(schema, x, extra_ops):
                 parts.append(output_keys(chunk.numpy(), signed_zero=signed_zero))
@@ -350,7 +351,7 @@ def equivalence_classes(functions: Iterable[Expr | str] | None = None, *,
         blocks.append(evaluate_many(exprs))
     if schemas is not None:
         x = torch.from_numpy(standard_inputs().copy())
-        with torch.no_grad():
+        with torch.no_grad(), exact_kernels():
             for schema in _schema_list(schemas):
                 names.extend(str(e) for e in enumerate_schema(schema, extra_ops=extra_ops))
                 blocks.extend(c.numpy() for c in _chunks(schema, x, extra_ops))
@@ -421,7 +422,7 @@ def find_equivalents(expr: Expr | str, schemas: Expr | str | Iterable[Expr | str
     target = output_keys(evaluate_many([expr]), signed_zero=signed_zero)[0]
     x = torch.from_numpy(standard_inputs().copy())
     found: set[str] = set()
-    with torch.no_grad():
+    with torch.no_grad(), exact_kernels():
         for schema in _schema_list(schemas):
             offset = 0
             for chunk in _chunks(schema, x, extra_ops):

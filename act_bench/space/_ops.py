@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import torch
 
+from act_bench.space import _fast
 from act_bench.space._catalogue import CATALOGUE, OpKind, list_operators
 
 __all__ = [
@@ -162,15 +163,15 @@ def _softplus(x: torch.Tensor) -> torch.Tensor:
     too_large = x > -_SOFTPLUS_THRESHOLD
     too_small = x < _SOFTPLUS_THRESHOLD
     safe = _where(too_large | too_small, torch.zeros_like(x), x)
-    return _where(too_large, x, _where(too_small, torch.exp(x), torch.log1p(torch.exp(safe))))
+    return _where(too_large, x, _where(too_small, torch.exp(x), _fast.log1p(torch.exp(safe))))
 
 
 def _elu(x: torch.Tensor) -> torch.Tensor:
-    return _where(x > 0, x, torch.expm1(x))
+    return _where(x > 0, x, _fast.expm1(x))
 
 
 def _selu(x: torch.Tensor) -> torch.Tensor:
-    return _SELU_SCALE * _where(x > 0, x, _SELU_ALPHA * torch.expm1(x))
+    return _SELU_SCALE * _where(x > 0, x, _SELU_ALPHA * _fast.expm1(x))
 
 
 def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -191,7 +192,7 @@ def _log_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 def _elish(x: torch.Tensor) -> torch.Tensor:
     s = torch.sigmoid(x)
-    return _where(x >= 0, x * s, torch.expm1(x) * s)
+    return _where(x >= 0, x * s, _fast.expm1(x) * s)
 
 
 def _gelu(x: torch.Tensor) -> torch.Tensor:
@@ -253,7 +254,7 @@ def _d_bessel_i1e(x, y):
     # TF's formula: i0e(x) - y * (sign(x) + 1/x), and the limit 0.5 where |x| <= eps
     not_tiny = torch.abs(x) > _F32_EPS
     safe = torch.where(not_tiny, x, _F32_EPS)
-    return (torch.where(not_tiny, torch.special.i0e(safe) - y * (torch.sign(safe) + 1.0 / safe), 0.5),)
+    return (torch.where(not_tiny, _fast.i0e(safe) - y * (torch.sign(safe) + 1.0 / safe), 0.5),)
 
 
 def _d_relu(x, y):
@@ -289,13 +290,13 @@ def _d_elish(x, y):
     s, r = torch.sigmoid(x), torch.sigmoid(-x)
     neg = torch.clamp(x, max=0.0)
     n = _neg(x)  # both branches are finite everywhere, so the mask combines them
-    return ((1.0 - n) * (s * (1.0 + x * r)) + n * (torch.exp(neg) * s + torch.expm1(neg) * s * r),)
+    return ((1.0 - n) * (s * (1.0 + x * r)) + n * (torch.exp(neg) * s + _fast.expm1(neg) * s * r),)
 
 
 def _d_mish(x, y):
     sp = _softplus(x)
-    c = torch.cosh(sp)
-    return (torch.tanh(sp) + x * torch.sigmoid(x) / (c * c),)
+    c = _fast.cosh(sp)
+    return (_fast.tanh(sp) + x * torch.sigmoid(x) / (c * c),)
 
 
 def _d_gelu(x, y):
@@ -348,15 +349,15 @@ _IMPL: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., tuple[Partial,
     "exp": (torch.exp, lambda x, y: (y,), {"native_grad": True}),
     "erf": (torch.erf, lambda x, y: (_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),), {}),
     "erfc": (torch.erfc, lambda x, y: (-_TWO_OVER_SQRT_PI * torch.exp(-(x * x)),), {}),
-    "sinh": (torch.sinh, lambda x, y: (torch.cosh(x),), {}),
-    "cosh": (torch.cosh, lambda x, y: (torch.sinh(x),), {}),
-    "tanh": (torch.tanh, _d_tanh, {}),
-    "expm1": (torch.expm1, lambda x, y: (torch.exp(x),), {}),
+    "sinh": (_fast.sinh, lambda x, y: (_fast.cosh(x),), {}),
+    "cosh": (_fast.cosh, lambda x, y: (_fast.sinh(x),), {}),
+    "tanh": (_fast.tanh, _d_tanh, {}),
+    "expm1": (_fast.expm1, lambda x, y: (torch.exp(x),), {}),
     "sigmoid": (torch.sigmoid, _d_sigmoid, {}),
     "log_sigmoid": (_log_sigmoid, lambda x, y: (torch.sigmoid(-x),), {}),
-    "arcsinh": (torch.asinh, _d_arcsinh, {}),
-    "arctan": (torch.atan, lambda x, y: (1.0 / (1.0 + x * x),), {}),
-    "bessel_i0e": (torch.special.i0e, _d_bessel_i0e, {}),
+    "arcsinh": (_fast.asinh, _d_arcsinh, {}),
+    "arctan": (_fast.atan, lambda x, y: (1.0 / (1.0 + x * x),), {}),
+    "bessel_i0e": (_fast.i0e, _d_bessel_i0e, {}),
     "bessel_i1e": (torch.special.i1e, _d_bessel_i1e, {}),
     "relu": (torch.relu, _d_relu, {"native_grad": True}),
     "elu": (_elu, _d_elu, {}),
@@ -367,7 +368,7 @@ _IMPL: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., tuple[Partial,
     "hard_sigmoid": (_hard_sigmoid, _d_hard_sigmoid, {}),
     "elish": (_elish, _d_elish, {}),
     "leakyrelu": (lambda x: _where(x > 0, x, 0.2 * x), lambda x, y: (0.2 + 0.8 * _pos(x),), {}),
-    "mish": (lambda x: x * torch.tanh(_softplus(x)), _d_mish, {}),
+    "mish": (lambda x: x * _fast.tanh(_softplus(x)), _d_mish, {}),
     "gelu": (_gelu, _d_gelu, {}),
     "add": (torch.add, _d_const(1.0), {}),
     "sub": (torch.sub, lambda a, b, y: (1.0, -1.0), {}),
