@@ -1,4 +1,5 @@
-"""Atomic output files, the clean-up of temporary files left by a killed process, and exclusive lock files.
+"""Atomic output files, the clean-up of temporary files left by a killed process, exclusive lock files, and the
+conversion of results into plain JSON values.
 
 Every output is written to a hidden temporary sibling named ``.<name>.tmp-<pid>-<random>`` and renamed into place; on
 failure it is removed, and a later start removes the ones whose process no longer exists (a SIGKILL during the final
@@ -7,18 +8,22 @@ save leaves one behind).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
+import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
 except ImportError:  # not POSIX: no advisory locks
     fcntl = None
 
-__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps", "try_lock"]
+__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps", "to_jsonable", "try_lock"]
 
 _PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -112,3 +117,28 @@ def try_lock(path: str | os.PathLike[str]) -> tuple[int, bool]:
         if same:
             return fd, True
         os.close(fd)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON values: mappings become dicts with string keys, tuples and numpy arrays lists, numpy
+    scalars Python numbers, and non-finite floats ``None`` (JSON has no NaN or infinity).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"a": np.float32(0.5), 1: (np.arange(2), float("nan"))})
+    {'a': 0.5, '1': [[0, 1], None]}
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    np = sys.modules.get("numpy")  # a value can only be a numpy one once numpy is imported: no import needed here
+    if np is not None:
+        if isinstance(obj, np.ndarray):
+            return to_jsonable(obj.tolist())
+        if isinstance(obj, np.generic):
+            obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from act_bench._validation import NAME_PATTERN
 from act_bench.errors import ActBenchError, InvalidInputError, SchemaMismatchError
 from act_bench.space import (
     BASELINE_FUNCTIONS,
@@ -34,8 +33,9 @@ from act_bench.space import (
     evaluate_many,
 )
 from act_bench.tables import CURVE_COLUMNS, RUNS_COLUMNS
-from act_bench.tables._meta import hardware
-from data_builders._fim import _task_for, compute_fim_record
+from act_bench.utils import NAME_PATTERN, hardware
+from data_builders._fim import compute_fim_record
+from data_builders._fim import task_for as _task_for
 from data_builders._lock import BuildLock
 from data_builders._provenance import CodeVersion, changed_parts, code_version
 
@@ -439,8 +439,8 @@ def check_buildable(recipe, *, executor: str = "local", workers: int = 1) -> Non
 def _build_locked(recipe, out: Path, journal: Journal, plan: BuildPlan, seed_list: list[int], built,
                   recipe_dict: dict[str, Any], code: CodeVersion, table_name: str, *, workers: int, executor: str,
                   address: str | None, progress: bool, max_jobs: int | None, allow_code_change: bool):
-    from act_bench._progress import progress_bar
     from act_bench.tables import BenchmarkTable
+    from act_bench.utils import progress_bar
     from data_builders.executors import JobError, check_gpus_per_run, create_executor
 
     jdir = journal.folder

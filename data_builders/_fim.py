@@ -7,10 +7,17 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 
 from act_bench.errors import InvalidInputError
+from act_bench.features import compute_fim_features
+from data_builders.augment import eval_batch
+from data_builders.autoinit import initialize
+from data_builders.models import activation_factory, create_model
+from data_builders.recipes import Recipe
+from data_builders.tasks import Task, create_task
 
-__all__ = ["FIM_SEED", "compute_fim_record"]
+__all__ = ["FIM_SEED", "compute_fim_record", "task_for"]
 
 FIM_SEED = 0  # weights and batch of the FIM features: fixed, one per function
 
@@ -18,16 +25,22 @@ FIM_SEED = 0  # weights and batch of the FIM features: fixed, one per function
 _TASKS: dict[str, Any] = {}
 
 
-def _task_for(recipe) -> Any:
-    from data_builders.tasks import create_task
+def task_for(recipe: Recipe) -> Task:
+    """The task ``recipe`` trains on, built once per process (a worker keeps its data across jobs).
 
+    Examples
+    --------
+    >>> from data_builders.recipes import get_recipe
+    >>> task_for(get_recipe("act-bench-mnist1d")) is task_for(get_recipe("act-bench-mnist1d"))
+    True
+    """
     key = json.dumps([recipe.task, recipe.task_args], sort_keys=True)
     if key not in _TASKS:
         _TASKS[key] = create_task(recipe.task, **recipe.task_args)
     return _TASKS[key]
 
 
-def compute_fim_record(recipe, function: str, *, task=None, model_fn=None, device=None) -> dict[str, Any]:
+def compute_fim_record(recipe: Recipe, function: str, *, task=None, model_fn=None, device=None) -> dict[str, Any]:
     """FIM features of ``function`` for the recipe's model at initialisation: one batch, fixed seed.
 
     The model is initialised as the recipe says (AutoInit by default) with seed ``FIM_SEED``; the batch is the
@@ -35,16 +48,8 @@ def compute_fim_record(recipe, function: str, *, task=None, model_fn=None, devic
     evaluation; the Fisher is the empirical one (true labels). TF32 is switched off while computing.
     ``model_fn(activation_module_factory) -> nn.Module`` replaces the recipe's model (as in ``train_run``).
     """
-    import torch
-
-    from act_bench.features import compute_fim_features
-    from data_builders.augment import eval_batch
-    from data_builders.autoinit import initialize
-    from data_builders.models import create_model
-    from data_builders.models._registry import activation_factory
-
     start = time.perf_counter()
-    task = task if task is not None else _task_for(recipe)
+    task = task if task is not None else task_for(recipe)
     record: dict[str, Any] = {"type": "features", "function": function}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(FIM_SEED)

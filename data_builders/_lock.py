@@ -13,8 +13,8 @@ import os
 import socket
 from pathlib import Path
 
-from act_bench._io import try_lock
 from act_bench.errors import InvalidInputError, JournalBusyError
+from act_bench.utils import try_lock
 
 __all__ = ["LOCK_FILE", "BuildLock"]
 

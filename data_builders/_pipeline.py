@@ -18,7 +18,7 @@ from data_builders._augment import (
     to_float,
 )
 from data_builders._randaugment import rand_augment
-from data_builders.recipes._recipe import AugmentConfig
+from data_builders.recipes import AugmentConfig
 
 __all__ = ["eval_batch", "train_batch"]
 

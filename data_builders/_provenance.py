@@ -30,7 +30,7 @@ from typing import Any
 
 import act_bench
 import data_builders
-from act_bench._version import __version__
+from act_bench import __version__
 from act_bench.errors import InvalidInputError
 
 __all__ = ["CODE_PARTS", "PENDING_FILE", "CodeVersion", "changed_parts", "check_shipped_tables", "code_version", "source_files"]
@@ -99,8 +99,7 @@ def changed_parts(old: CodeVersion, new: CodeVersion) -> list[str]:
 
 
 def _model_files(recipe, num_classes: int) -> list[str]:
-    from data_builders.models import create_model
-    from data_builders.models._registry import get_model_spec
+    from data_builders.models import create_model, get_model_spec
 
     model = create_model(recipe.model, "relu(x)", num_classes=num_classes)
     files = {_relative(inspect.getsourcefile(type(m))) for m in model.modules()}

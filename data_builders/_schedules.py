@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
-from data_builders.recipes._recipe import Recipe, ScheduleConfig
+from act_bench.utils import check_int
+from data_builders.recipes import Recipe, ScheduleConfig
 
 __all__ = ["WarmupDecayLR", "build_optimizer", "build_scheduler", "learning_rate_at", "learning_rates"]
 

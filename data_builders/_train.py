@@ -302,8 +302,7 @@ def train_run(recipe, function: str, seed: int, *, task=None, device: str | torc
     """
     from data_builders.augment import train_batch
     from data_builders.autoinit import initialize
-    from data_builders.models import create_model
-    from data_builders.models._registry import activation_factory
+    from data_builders.models import activation_factory, create_model
     from data_builders.schedules import build_optimizer, build_scheduler, learning_rates
     from data_builders.tasks import create_task
 

@@ -22,6 +22,7 @@ from data_builders._build import (
     run_fim_job,
     run_train_job,
 )
+from data_builders._fim import task_for
 from data_builders._provenance import CODE_PARTS, CodeVersion, changed_parts, code_version, source_files
 from data_builders._train import CURVES, METRICS, RunResult, RunStatus, resolve_device, train_run
 
@@ -46,5 +47,6 @@ __all__ = [
     "run_fim_job",
     "run_train_job",
     "source_files",
+    "task_for",
     "train_run",
 ]

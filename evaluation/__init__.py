@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines
+from evaluation._figures import eigenvalue_figure, map_figure
 from evaluation._metrics import (
     TableReference,
     best_so_far,
@@ -89,6 +90,7 @@ __all__ = [
     "compare_multifidelity",
     "curve_vs_time",
     "eigenvalue_density",
+    "eigenvalue_figure",
     "evals_after_baselines",
     "evals_to",
     "exact_random_baselines",
@@ -96,6 +98,7 @@ __all__ = [
     "fair_baselines",
     "incumbent_test",
     "learning_curves",
+    "map_figure",
     "mean_ci",
     "median_ci",
     "per_seed_scores",

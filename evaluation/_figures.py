@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
+from act_bench.search import CandidateSet, embed_candidates
+from evaluation._plots import plot_eigenvalue_distributions, plot_map
+from evaluation._replay import TableOracle
 
 __all__ = ["eigenvalue_figure", "map_figure"]
 
@@ -22,10 +25,6 @@ def map_figure(table: Any, features: str | list[str], path: str | os.PathLike, *
     ``features`` is ``fim``, ``outputs``, ``both`` or ``all`` (three panels). Marks ReLU, Swish and the best
     function. Returns the PNG path and the number of points per panel.
     """
-    from act_bench.search import CandidateSet, embed_candidates
-    from evaluation._plots import plot_map
-    from evaluation._replay import TableOracle
-
     cands = CandidateSet.from_table(table)
     oracle = TableOracle.from_table(table)
     feats = ["fim", "outputs", "both"] if features == "all" else ([features] if isinstance(features, str)
@@ -51,10 +50,6 @@ def map_figure(table: Any, features: str | list[str], path: str | os.PathLike, *
 def eigenvalue_figure(table: Any, path: str | os.PathLike, functions: list[str] | None = None
                       ) -> tuple[Path, list[str]]:
     """FIM eigenvalue distributions (paper Fig. 5) of ``functions`` (default: the 3 best plus ReLU and tanh)."""
-    from act_bench.search import CandidateSet
-    from evaluation._plots import plot_eigenvalue_distributions
-    from evaluation._replay import TableOracle
-
     cands = CandidateSet.from_table(table)
     names = list(functions or [])
     if not names:

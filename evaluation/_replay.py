@@ -12,7 +12,6 @@ from typing import Any, Union
 
 import numpy as np
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search import (
     CandidateSet,
@@ -24,6 +23,7 @@ from act_bench.search import (
     searcher_info,
     table_frame,
 )
+from act_bench.utils import check_int
 
 __all__ = ["DEFAULT_CHECKPOINTS", "ReplayResult", "SearcherFactory", "TableOracle", "WarmStartFactory", "replay",
            "replay_grid"]

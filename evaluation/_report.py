@@ -13,6 +13,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import RANDOM_POOLS, CandidateSet, list_searchers, searcher_info
 from act_bench.space import BASELINE_FUNCTIONS
+from act_bench.utils import atomic_write_text, to_jsonable
 from evaluation._baselines import exact_random_search, fair_baselines
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
 from evaluation._replay import ReplayResult, TableOracle, replay_grid
@@ -140,15 +141,6 @@ def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir
 
 def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write the summary as JSON (NaN/inf become null) atomically."""
-    from act_bench.cli._common import to_jsonable
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(to_jsonable(summary), indent=1, allow_nan=False))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(path, json.dumps(to_jsonable(summary), indent=1, allow_nan=False))

@@ -50,9 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from act_bench._validation import check_float, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, Result, Suggestion, table_frame
+from act_bench.utils import check_float, check_int
 from evaluation._replay import FactoryLike, ReplayResult, TableOracle, _as_factory, _normalize_seeds
 
 __all__ = ["CURVE_COLUMNS", "CurveColumns", "LearningCurves", "MultiFidelityResult", "SchedulerKind",

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, create_searcher, embed_candidates, searcher_info, table_frame
 from act_bench.space import BASELINE_FUNCTIONS
+from act_bench.utils import check_int
 from evaluation._metrics import TableReference, best_so_far, evals_to, median_ci
 from evaluation._replay import TableOracle, replay
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
+from act_bench.utils import check_int
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
 from evaluation._replay import ReplayResult
 from evaluation._report import _replay_setup, write_figures

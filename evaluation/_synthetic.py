@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from act_bench._validation import check_int
+from act_bench.utils import check_int
 
 __all__ = ["SYNTHETIC_LAYOUT", "synthetic_benchmark_table", "synthetic_table"]
 

@@ -17,7 +17,7 @@ import pytest
 from _procs import live_session_members, members_after
 
 from act_bench.tables import load_table
-from act_bench.tables._meta import hardware
+from act_bench.utils import hardware
 from data_builders.build import CURVES, Journal, journal_dir_for, plan_functions, train_run
 from data_builders.recipes import get_recipe, save_recipe
 

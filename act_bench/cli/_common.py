@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from act_bench._io import to_jsonable
 from act_bench.errors import InvalidInputError
 
 __all__ = ["MAX_SEED", "ArgumentParser", "IntRange", "UsageError", "check_output", "emit", "nonnegative_int", "positive_int",
-           "seed_int", "to_jsonable"]
+           "seed_int"]
 
 UsageError = InvalidInputError
 
@@ -91,23 +91,6 @@ def check_output(path: str | os.PathLike[str], option: str, *, folder: bool) -> 
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InvalidInputError(f"{option} {str(path)!r}: folder {str(ancestor)!r} is not writable")
     return p
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats into plain JSON (NaN/inf become null)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:

@@ -160,8 +160,7 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.search import searcher_info
-    from evaluation import compare, fair_baselines, write_summary
-    from evaluation._figures import eigenvalue_figure, map_figure
+    from evaluation import compare, eigenvalue_figure, fair_baselines, map_figure, write_summary
 
     s = summary
     added = [b for b in fair_baselines(algos) if b not in algos]

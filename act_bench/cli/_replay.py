@@ -255,7 +255,7 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_map(args: argparse.Namespace) -> int:
-    from evaluation._figures import map_figure
+    from evaluation import map_figure
 
     _check_png(args.out)
     check_output(args.out, "--out", folder=False)
@@ -266,7 +266,7 @@ def _cmd_plot_map(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_eigen(args: argparse.Namespace) -> int:
-    from evaluation._figures import eigenvalue_figure
+    from evaluation import eigenvalue_figure
 
     _check_png(args.out)
     names = [f.strip() for f in args.functions.split(";") if f.strip()] if args.functions else None

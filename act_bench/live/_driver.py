@@ -271,8 +271,7 @@ class LiveSearch:
 
     def _layout(self) -> list[dict[str, Any]]:
         from act_bench.features import fim_layout
-        from data_builders.models import create_model
-        from data_builders.models._registry import activation_factory
+        from data_builders.models import activation_factory, create_model
 
         if self.model_fn is not None:
             model = self.model_fn(activation_factory("relu(x)"))

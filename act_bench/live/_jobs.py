@@ -19,8 +19,8 @@ def train_job(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("task") is None and job.get("model_fn") is None:
         return run_train_job(job)
-    from data_builders._build import _task_for
-    from data_builders._train import train_run
+    from data_builders.build import task_for as _task_for
+    from data_builders.build import train_run
     from data_builders.recipes import Recipe
 
     recipe = Recipe.from_dict(job["recipe"], source="journal recipe")
@@ -35,7 +35,7 @@ def fim_job(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("task") is None and job.get("model_fn") is None:
         return run_fim_job(job)
-    from data_builders._build import compute_fim_record
+    from data_builders.build import compute_fim_record
     from data_builders.recipes import Recipe
 
     recipe = Recipe.from_dict(job["recipe"], source="journal recipe")

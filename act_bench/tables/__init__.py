@@ -37,6 +37,7 @@ from act_bench.tables._meta import default_metadata
 from act_bench.tables._schema import (
     CONFIGS,
     CURVE_COLUMNS,
+    FILES,
     FUNCTIONS_COLUMNS,
     METRICS,
     N_OUTPUTS,
@@ -49,8 +50,15 @@ from act_bench.tables._schema import (
     runs_features,
 )
 from act_bench.tables._synetune import SYNETUNE_FILES, SYNETUNE_OBJECTIVES, export_synetune
-from act_bench.tables._table import FILES, BenchmarkTable, FunctionNotInTableError
-from act_bench.tables._upstream import UPSTREAM_KEYS, UPSTREAM_MODELS, import_upstream, iter_json_object
+from act_bench.tables._table import BenchmarkTable, FunctionNotInTableError
+from act_bench.tables._upstream import (
+    UPSTREAM_KEYS,
+    UPSTREAM_LAYOUTS_FILE,
+    UPSTREAM_MODELS,
+    import_upstream,
+    iter_json_object,
+    model_layout,
+)
 
 __all__ = [
     "ACCEPT_LICENSE_ENV",
@@ -71,6 +79,7 @@ __all__ = [
     "SYNETUNE_OBJECTIVES",
     "UPSTREAM_BASE_URL",
     "UPSTREAM_KEYS",
+    "UPSTREAM_LAYOUTS_FILE",
     "UPSTREAM_MODELS",
     "UPSTREAM_TABLES",
     "UPSTREAM_URL_ENV",
@@ -102,6 +111,7 @@ __all__ = [
     "list_tables",
     "list_upload_files",
     "load_table",
+    "model_layout",
     "normalize_layout",
     "publish_folder",
     "read_layout_file",

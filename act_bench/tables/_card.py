@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import numpy as np
 import yaml
 
-from act_bench.tables._schema import CONFIGS, functions_features, runs_features
+from act_bench.space import BASELINE_FUNCTIONS
+from act_bench.tables._schema import CONFIGS, FILES, functions_features, runs_features
 
 if TYPE_CHECKING:  # pragma: no cover
     from act_bench.tables._table import BenchmarkTable
@@ -27,8 +29,6 @@ def _card_yaml(table: BenchmarkTable) -> str:
     from datasets.info import DatasetInfo, DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from huggingface_hub import DatasetCardData
-
-    from act_bench.tables._table import FILES
 
     sizes = {"functions": len(table.functions), "runs": len(table.runs)}
     feats = {"functions": functions_features(), "runs": runs_features()}
@@ -72,10 +72,6 @@ def _extra_sections(meta: dict) -> str:
 
 def _accuracy_summary(table: BenchmarkTable) -> str:
     """Status counts, quantiles of the median test accuracy and the paper's baseline functions' rows."""
-    import numpy as np
-
-    from act_bench.space import BASELINE_FUNCTIONS
-
     df = table.functions
     if not len(df):
         return ""

@@ -41,7 +41,8 @@ from act_bench._progress import progress_bar
 from act_bench._validation import check_choice, check_int
 from act_bench._version import __version__
 from act_bench.errors import DownloadError, InvalidInputError
-from act_bench.tables._table import FILES, BenchmarkTable
+from act_bench.tables._schema import FILES
+from act_bench.tables._table import BenchmarkTable
 from act_bench.tables._upstream import import_upstream
 
 __all__ = [

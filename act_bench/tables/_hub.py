@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from act_bench.errors import ActBenchError, InvalidInputError
-from act_bench.tables._table import FILES
+from act_bench.tables._schema import FILES
 
 __all__ = ["PublishResult", "download_table", "list_upload_files", "publish_folder"]
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from act_bench.errors import InvalidInputError
 from act_bench.tables._fetch import ACCEPT_LICENSE_ENV, LICENSE_NAME, UPSTREAM_TABLES, cached_table_path
-from act_bench.tables._table import FILES, BenchmarkTable
+from act_bench.tables._schema import FILES
+from act_bench.tables._table import BenchmarkTable
 
 __all__ = ["DATA_DIR_ENV", "SUITE_TABLES", "data_dirs", "list_tables", "load_table"]
 

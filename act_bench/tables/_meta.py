@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import os
 import platform
-import sys
 from importlib import metadata as _importlib_metadata
 from typing import Any
 
+from act_bench._env import hardware
 from act_bench._validation import NAME_PATTERN
 from act_bench.errors import SchemaMismatchError
+from act_bench.space import STANDARD_INPUT_SPEC
 from act_bench.tables._schema import SCHEMA_VERSION
 
-__all__ = ["check_metadata", "default_metadata", "hardware", "utc_now", "versions"]
+__all__ = ["check_metadata", "default_metadata", "utc_now", "versions"]
 
 _VERSION_PACKAGES = ("act-bench", "torch", "numpy", "pandas", "pyarrow", "datasets")
 
@@ -30,52 +30,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _cpu_model() -> str:
-    try:  # Linux: the model name; platform.processor() is often empty or just the architecture there
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _memory_gib() -> float | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def hardware() -> str:
-    """A one-line description of this machine (CPU model, core count, memory; CUDA device if torch already sees one).
-
-    Examples
-    --------
-    >>> "CPU cores" in hardware()
-    True
-    """
-    mem = _memory_gib()
-    text = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({_cpu_model()})"
-            + (f", {mem:.1f} GiB RAM" if mem else ""))
-    torch = sys.modules.get("torch")
-    try:
-        if torch is not None and torch.cuda.is_available():
-            text += f", GPU {torch.cuda.get_device_name(0)}"
-    except Exception:  # noqa: BLE001, S110 - hardware description is best effort, never fatal
-        pass
-    return text
-
-
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def default_metadata(**overrides: Any) -> dict[str, Any]:
     """The metadata every table carries, with ``overrides`` merged on top (``build`` merged key by key)."""
-    from act_bench.space import STANDARD_INPUT_SPEC
-
     meta: dict[str, Any] = {
         "name": "act-bench-table",
         "task": None,

@@ -11,6 +11,7 @@ from act_bench.errors import SchemaMismatchError
 __all__ = [
     "CONFIGS",
     "CURVE_COLUMNS",
+    "FILES",
     "FUNCTIONS_COLUMNS",
     "METRICS",
     "N_OUTPUTS",
@@ -50,6 +51,10 @@ OPTIONAL_COLUMNS = {"functions": (), "runs": CURVE_COLUMNS}
 
 #: The two configs of a table.
 CONFIGS = ("functions", "runs")
+
+#: Files of a table directory (also the Hugging Face dataset folder).
+FILES = {"functions": "functions.parquet", "runs": "runs.parquet", "metadata": "metadata.json",
+         "card": "README.md"}
 
 
 class RunStatus(str, Enum):

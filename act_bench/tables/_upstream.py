@@ -6,6 +6,7 @@ so a 100+ MB file never has to be held as one string or one Python object.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -21,14 +22,18 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
+from act_bench.space import evaluate_many, output_keys, parse
 from act_bench.tables._layout import layout_entries, normalize_layout
 from act_bench.tables._meta import default_metadata
+from act_bench.tables._normalize import list_column
 from act_bench.tables._schema import FUNCTIONS_COLUMNS, CdfLayout, RunStatus
-from act_bench.tables._table import BenchmarkTable, _list_column
+from act_bench.tables._table import BenchmarkTable
 
 __all__ = [
     "UPSTREAM_KEYS",
+    "UPSTREAM_LAYOUTS_FILE",
     "UPSTREAM_MODELS",
     "UpstreamModel",
     "import_upstream",
@@ -68,6 +73,9 @@ UPSTREAM_MODELS = {
     "resnet-56": UpstreamModel("resnet-56", "cifar10", "Act-Bench-ResNet", 3),
     "mobilevitv2-0.5": UpstreamModel("mobilevitv2-0.5", "imagenette", "Act-Bench-ViT", 1),
 }
+
+#: The FIM layer layouts of the three published models (see :func:`model_layout`).
+UPSTREAM_LAYOUTS_FILE = Path(__file__).resolve().parent / "data" / "upstream_layouts.json"
 
 
 # --- streaming reader --------------------------------------------------------------------------------------------
@@ -218,33 +226,33 @@ def _cdf(value: Any, what: str) -> tuple[np.ndarray, bool]:
 
 
 def model_layout(model: str) -> list[dict[str, Any]]:
-    """Per-layer weight counts of ``model`` (built by ``data_builders.models.create_model``, 10 classes).
+    """Per-layer weight counts (``[{"layer", "weights"}]``, module order) of a published model's FIM layers.
 
-    Uses ``act_bench.features.fim_layout`` (or ``fim_layers``): the layers that enter the FIM, in module order.
-    With the act-bench layout these give the paper's dimensionalities: 13,692 (All-CNN-C), 16,500 (ResNet-56),
-    11,013 (MobileViTv2-0.5).
+    The layouts of the three published models are shipped with act-bench (``UPSTREAM_LAYOUTS_FILE``, written by
+    ``python -m data_builders._upstream_layouts`` from ``data_builders.models`` with 10 classes); with the act-bench
+    CDF layout they give the paper's dimensionalities: 13,692 (All-CNN-C), 16,500 (ResNet-56), 11,013
+    (MobileViTv2-0.5).
+
+    Examples
+    --------
+    >>> sum(e["weights"] // 100 for e in model_layout("all-cnn-c"))
+    13692
     """
-    try:
-        from act_bench import features
-        from data_builders.models import create_model
-    except ImportError as exc:
-        raise InvalidInputError(f"the FIM layout of model {model!r} needs act_bench.features and "
-                                f"data_builders.models ({exc}); pass the layout explicitly "
-                                f"(--layout FILE.json: a list of {{\"layer\", \"weights\"}})") from None
-    layers_of = getattr(features, "fim_layout", None) or getattr(features, "fim_layers", None)
-    if layers_of is None:
-        raise InvalidInputError("act_bench.features has no fim_layout/fim_layers; pass --layout FILE.json")
-    num_classes = 10  # all three published datasets are 10-way (CIFAR-10, Imagenette)
-    return normalize_layout(layers_of(create_model(model, "relu(x)", num_classes=num_classes)),
-                            where=f"FIM layout of model {model!r}")
+    model = check_choice(model, "model", "model_layout", tuple(UPSTREAM_MODELS))
+    return [dict(e) for e in _stored_layouts()[model]]
+
+
+@functools.lru_cache(maxsize=1)
+def _stored_layouts() -> dict[str, list[dict[str, Any]]]:
+    data = json.loads(UPSTREAM_LAYOUTS_FILE.read_text(encoding="utf-8"))
+    return {m: normalize_layout(data["models"][m], where=f"{UPSTREAM_LAYOUTS_FILE.name} model {m!r}")
+            for m in UPSTREAM_MODELS}
 
 
 def _check_equivalents(functions: list[str], equivalents: list[list[str]], outputs: np.ndarray, path: Path,
                        accept: bool) -> list[dict[str, str]]:
     """Members whose outputs differ from their record's (-0 == 0, NaN == NaN): an error, or (``accept``) removed
     from ``equivalents`` in place and returned as ``[{"function", "listed"}]`` with a warning."""
-    from act_bench.space import evaluate_many, output_keys
-
     pairs = [(i, m) for i, members in enumerate(equivalents) for m in members[1:]]
     if not pairs:
         return []
@@ -290,7 +298,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         "Validation Loss", "Test Loss", "Runtime (s)", "Equivalent Activation Functions",
         "Fisher log eigenvalue CDF", ...}}`` (values are medians over seeds). Other keys are ignored.
     model : {"all-cnn-c", "resnet-56", "mobilevitv2-0.5"}, optional
-        Sets task, ``n_runs`` and (unless ``layout`` is given) the FIM layout via ``act_bench.features``.
+        Sets task, ``n_runs`` and (unless ``layout`` is given) the FIM layout (:func:`model_layout`).
     layout : list, optional
         Per-layer weight counts (``[{"layer": name, "weights": w}, ...]``, module order) used to check the CDF
         lengths and to record ``fim_layout``.
@@ -319,9 +327,6 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     for invalid spectra) gives ``fim_valid=False``. A record whose train or validation loss is not finite gets
     status ``"diverged"``; accuracies must be finite numbers in [0, 1].
     """
-    from act_bench._validation import check_choice, check_name
-    from act_bench.space import evaluate_many, parse
-
     started = time.perf_counter()
     cdf_layout = check_choice(cdf_layout, "cdf_layout", "import_upstream", ("auto", "act-bench", "upstream"))
     if model is not None:
@@ -412,9 +417,9 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     detected = detected or CdfLayout.ACT_BENCH
     outputs = evaluate_many(rows["function"])
     dropped = _check_equivalents(rows["function"], rows["equivalents"], outputs, path, accept_inequivalent)
-    functions = pd.DataFrame({c: _list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
+    functions = pd.DataFrame({c: list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
                               for c in rows}, columns=[c for c in FUNCTIONS_COLUMNS if c != "outputs"])
-    functions["outputs"] = _list_column(list(outputs))
+    functions["outputs"] = list_column(list(outputs))
     metadata = default_metadata(
         name=name,
         task=info.task if info else None,

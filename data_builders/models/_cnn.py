@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from act_bench._validation import check_float, check_int
+from act_bench.utils import check_float, check_int
 from data_builders.models._registry import register_model
 
 __all__ = ["MNIST1DCNN", "AllCNNC"]

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
+from act_bench.utils import check_int
 from data_builders.models._registry import register_model
 
 __all__ = ["MNIST1DResNet", "MNIST1DViT"]

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
 from act_bench.space import ActivationFunction, Expr, as_expr
+from act_bench.utils import check_int
 
 __all__ = [
     "ActivationSpec",

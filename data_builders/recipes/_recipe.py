@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from act_bench._validation import NAME_PATTERN
 from act_bench.errors import InvalidInputError
+from act_bench.utils import NAME_PATTERN
 
 __all__ = [
     "DECAYS",

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from act_bench._validation import check_int
 from act_bench.errors import InvalidInputError
+from act_bench.utils import check_int
 from data_builders.tasks._base import Task, TaskData, balanced_holdout, register_task
 
 __all__ = ["Cifar10Task", "Cifar100Task", "ImageTask", "ImagenetTask", "ImagenetteTask", "decode_image"]

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from act_bench._validation import check_float, check_int
 from act_bench.errors import InvalidInputError
+from act_bench.utils import check_float, check_int
 from data_builders.tasks._base import Task, TaskData, balanced_holdout, register_task
 
 __all__ = ["Mnist1dTask"]

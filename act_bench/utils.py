@@ -1,0 +1,35 @@
+"""Helpers shared by act-bench's packages (``data_builders``, ``evaluation`` and the library itself): input checks
+with act-bench's one message format, JSON-ready values, the machine description, exclusive lock files and progress
+bars.
+
+This is the public home of these helpers: code outside the ``act_bench`` package imports them from here, never from
+the private modules that implement them.
+
+Examples
+--------
+>>> from act_bench.utils import check_int, to_jsonable
+>>> check_int(3, "seeds", "replay", min_value=1)
+3
+>>> to_jsonable({"loss": float("inf")})
+{'loss': None}
+"""
+
+from __future__ import annotations
+
+from act_bench._env import hardware
+from act_bench._io import atomic_write_text, to_jsonable, try_lock
+from act_bench._progress import progress_bar
+from act_bench._validation import NAME_PATTERN, check_choice, check_float, check_int, check_name
+
+__all__ = [
+    "NAME_PATTERN",
+    "atomic_write_text",
+    "check_choice",
+    "check_float",
+    "check_int",
+    "check_name",
+    "hardware",
+    "progress_bar",
+    "to_jsonable",
+    "try_lock",
+]
