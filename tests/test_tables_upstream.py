@@ -254,6 +254,28 @@ def test_model_option_uses_the_real_all_cnn_c_layout(tmp_path, capsys, dims, lay
                                                                     dtype=np.float32))
 
 
+@pytest.mark.parametrize("model, dims", [("all-cnn-c", 13_692), ("resnet-56", 16_500), ("mobilevitv2-0.5", 11_013)])
+def test_shipped_upstream_layouts_are_the_models_layouts(model, dims):
+    # act_bench.tables must not import data_builders: the layouts of the published models are shipped as data;
+    # reference: the model built by data_builders.models and measured by act_bench.features.fim_layout
+    from act_bench.features import fim_layout
+    from act_bench.tables import model_layout
+    from data_builders.models import create_model
+
+    built = [{"layer": r.name, "weights": r.weights}
+             for r in fim_layout(create_model(model, "relu(x)", num_classes=10)).rows]
+    assert model_layout(model) == built
+    assert sum(e["weights"] // 100 for e in built) == dims  # the paper's dimensionality (appendix D)
+
+
+def test_upstream_layouts_file_is_up_to_date():
+    from act_bench.tables import UPSTREAM_LAYOUTS_FILE
+    from data_builders._upstream_layouts import render_upstream_layouts
+
+    assert UPSTREAM_LAYOUTS_FILE.read_text(encoding="utf-8") == render_upstream_layouts(), \
+        "stale: run python -m data_builders._upstream_layouts"
+
+
 def test_records_that_are_one_function_for_us_are_kept_and_listed(tmp_path, layout_file):
     # the reference deduplicated by printed outputs; zero(x) and mul(x,zero(x)) differ only in the sign of zero
     # (-0 for the 524 negative standard inputs), which is one function under our -0 == 0 convention
