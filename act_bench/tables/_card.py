@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
-from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.tables._schema import CONFIGS, FILES, functions_features, runs_features
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,6 +71,8 @@ def _extra_sections(meta: dict) -> str:
 
 def _accuracy_summary(table: BenchmarkTable) -> str:
     """Status counts, quantiles of the median test accuracy and the paper's baseline functions' rows."""
+    from act_bench.space import BASELINE_FUNCTIONS  # loads torch: on first use only
+
     df = table.functions
     if not len(df):
         return ""

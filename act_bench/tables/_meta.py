@@ -11,7 +11,6 @@ from typing import Any
 from act_bench._env import hardware
 from act_bench._validation import NAME_PATTERN
 from act_bench.errors import SchemaMismatchError
-from act_bench.space import STANDARD_INPUT_SPEC
 from act_bench.tables._schema import SCHEMA_VERSION
 
 __all__ = ["check_metadata", "default_metadata", "utc_now", "versions"]
@@ -36,6 +35,8 @@ def utc_now() -> str:
 
 def default_metadata(**overrides: Any) -> dict[str, Any]:
     """The metadata every table carries, with ``overrides`` merged on top (``build`` merged key by key)."""
+    from act_bench.space import STANDARD_INPUT_SPEC  # loads torch: on first use only
+
     meta: dict[str, Any] = {
         "name": "act-bench-table",
         "task": None,

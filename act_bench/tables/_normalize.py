@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from act_bench.errors import InvalidInputError
-from act_bench.space import evaluate_many, output_keys, parse
+from act_bench.space import parse
 from act_bench.tables._layout import normalize_layout
 from act_bench.tables._schema import (
     CURVE_COLUMNS,
@@ -115,6 +115,8 @@ def _check_columns(df: Any, expected: tuple[str, ...], optional: tuple[str, ...]
 
 def normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False,
                         ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
+    from act_bench.space import output_keys  # loads torch: on first use only
+
     _check_columns(df, FUNCTIONS_COLUMNS, (), "functions")
     n = len(df)
     names, equivalents, seen = [], [], {}
@@ -353,6 +355,8 @@ def medians_from_runs(runs: pd.DataFrame, features: Any) -> tuple[pd.DataFrame, 
         rows["outputs"].append(feat.get("outputs"))
     missing = [i for i, o in enumerate(rows["outputs"]) if o is None]
     if missing:
+        from act_bench.space import evaluate_many  # loads torch: on first use only
+
         computed = evaluate_many([names[i] for i in missing])
         for j, i in enumerate(missing):
             rows["outputs"][i] = computed[j]

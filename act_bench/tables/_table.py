@@ -17,7 +17,6 @@ import pyarrow as pa
 from act_bench._io import make_temp_dir, remove_stale_temps, to_jsonable
 from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
-from act_bench.space import as_expr, function_outputs, output_keys
 from act_bench.tables._card import dataset_card
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._normalize import check_layout, medians_from_runs, normalize_functions, normalize_runs
@@ -203,6 +202,8 @@ class BenchmarkTable:
         outputs on the standard inputs are compared with the rows' outputs: bitwise (NaN == NaN) first, then with
         -0 == 0 (the project's equivalence); the first matching row wins.
         """
+        from act_bench.space import as_expr, function_outputs, output_keys  # loads torch: on first use only
+
         self._check_names()
         name = str(as_expr(expr))
         if self._name_index is None:
@@ -236,6 +237,8 @@ class BenchmarkTable:
         """
         i = self.index_of(expr)
         if i is None:
+            from act_bench.space import as_expr  # loads torch: on first use only
+
             raise FunctionNotInTableError(
                 f"function {str(as_expr(expr))!r} is not in table {self.name!r}: no row lists it among its "
                 f"equivalents and no row has the same outputs on the standard inputs ({len(self)} functions)")

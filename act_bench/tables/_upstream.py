@@ -24,7 +24,7 @@ import pandas as pd
 
 from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
-from act_bench.space import evaluate_many, output_keys, parse
+from act_bench.space import parse
 from act_bench.tables._layout import layout_entries, normalize_layout
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._normalize import list_column
@@ -253,6 +253,8 @@ def _check_equivalents(functions: list[str], equivalents: list[list[str]], outpu
                        accept: bool) -> list[dict[str, str]]:
     """Members whose outputs differ from their record's (-0 == 0, NaN == NaN): an error, or (``accept``) removed
     from ``equivalents`` in place and returned as ``[{"function", "listed"}]`` with a warning."""
+    from act_bench.space import evaluate_many, output_keys  # loads torch: on first use only
+
     pairs = [(i, m) for i, members in enumerate(equivalents) for m in members[1:]]
     if not pairs:
         return []
@@ -327,6 +329,8 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     for invalid spectra) gives ``fim_valid=False``. A record whose train or validation loss is not finite gets
     status ``"diverged"``; accuracies must be finite numbers in [0, 1].
     """
+    from act_bench.space import evaluate_many  # loads torch: on first use only
+
     started = time.perf_counter()
     cdf_layout = check_choice(cdf_layout, "cdf_layout", "import_upstream", ("auto", "act-bench", "upstream"))
     if model is not None:
