@@ -41,8 +41,8 @@ CODE_PARTS: dict[str, tuple[str, ...]] = {
     "operators": ("act_bench/space/*.py",),
     "training": ("data_builders/_train.py", "data_builders/_augment.py", "data_builders/_randaugment.py",
                  "data_builders/_schedules.py", "data_builders/_pipeline.py", "data_builders/autoinit.py"),
-    "features": ("act_bench/features/_fisher.py", "act_bench/features/_cdf.py", "act_bench/features/_outputs.py",
-                 "data_builders/_fim.py"),
+    "features": ("act_bench/features/_fisher.py", "act_bench/features/_kfac.py", "act_bench/features/_layers.py",
+                 "act_bench/features/_cdf.py", "act_bench/features/_outputs.py", "data_builders/_fim.py"),
 }
 
 #: Order of the parts in a :class:`CodeVersion`.

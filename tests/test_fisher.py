@@ -23,7 +23,8 @@ from act_bench.features import (
     fim_log_eigenvalues,
     kronecker_factors,
 )
-from act_bench.features._fisher import _omega_blocks, _omega_depthwise, _omega_unfold, _pad_input, capture
+from act_bench.features._fisher import capture
+from act_bench.features._kfac import _omega_blocks, _omega_depthwise, _omega_unfold, _pad_input
 
 DT = torch.float64
 

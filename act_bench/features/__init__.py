@@ -28,14 +28,12 @@ from act_bench.features._fisher import (
     FISHER_TYPES,
     LOSSES,
     FimSpectra,
-    LayerInfo,
-    LayerKind,
     LayerSpectrum,
     compute_spectra,
-    fim_layers,
     fim_log_eigenvalues,
-    kronecker_factors,
 )
+from act_bench.features._kfac import kronecker_factors
+from act_bench.features._layers import LayerInfo, LayerKind, fim_layers
 from act_bench.features._outputs import function_output_features
 
 __all__ = [

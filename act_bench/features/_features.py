@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from act_bench.features._cdf import FeatureLayout, cdf_features, layout_from_weights
-from act_bench.features._fisher import LayerSpectrum, compute_spectra, fim_layers
+from act_bench.features._fisher import LayerSpectrum, compute_spectra
+from act_bench.features._layers import fim_layers
 
 __all__ = ["FimResult", "compute_fim_features", "fim_layout"]
 
