@@ -9,22 +9,19 @@ Examples
 
 from __future__ import annotations
 
+from act_bench.tables._download import UPSTREAM_BASE_URL, UPSTREAM_URL_ENV, DownloadInfo, download_file
 from act_bench.tables._fetch import (
     ACCEPT_LICENSE_ENV,
     LICENSE_NAME,
     LICENSE_NOTICE,
     LICENSE_URL,
-    UPSTREAM_BASE_URL,
     UPSTREAM_TABLES,
-    UPSTREAM_URL_ENV,
     CacheEntry,
-    DownloadInfo,
     FetchResult,
     UpstreamTable,
     cache_info,
     cached_table_path,
     clear_cache,
-    download_file,
     fetch_upstream,
     license_accepted,
     record_license_acceptance,

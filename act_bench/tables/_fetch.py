@@ -16,31 +16,27 @@ a cache needs ``accept_license=True`` (``--accept-license`` or ``ACT_BENCH_ACCEP
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import datetime as _dt
-import hashlib
-import http.client
 import json
 import os
-import re
 import shutil
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from act_bench._cache import default_cache_dir
-from act_bench._io import try_lock
-from act_bench._progress import progress_bar
-from act_bench._validation import check_choice, check_int
-from act_bench._version import __version__
+from act_bench._validation import check_choice
 from act_bench.errors import DownloadError, InvalidInputError
+from act_bench.tables._download import (
+    LOCK_SUFFIX,
+    STATE_SUFFIX,
+    UPSTREAM_BASE_URL,
+    UPSTREAM_URL_ENV,
+    download_file,
+)
+from act_bench.tables._meta import utc_now
 from act_bench.tables._schema import FILES
 from act_bench.tables._table import BenchmarkTable
 from act_bench.tables._upstream import import_upstream
@@ -50,28 +46,19 @@ __all__ = [
     "LICENSE_NAME",
     "LICENSE_NOTICE",
     "LICENSE_URL",
-    "UPSTREAM_BASE_URL",
     "UPSTREAM_TABLES",
-    "UPSTREAM_URL_ENV",
     "CacheEntry",
-    "DownloadInfo",
     "FetchResult",
     "UpstreamTable",
     "cache_info",
     "cached_table_path",
     "clear_cache",
-    "download_file",
     "fetch_upstream",
     "license_accepted",
     "record_license_acceptance",
     "upstream_url",
 ]
 
-#: Base URL of the published files, from the upstream repository's ``download-datasets.sh``
-#: (https://github.com/cognizant-ai-labs/act-bench/blob/main/download-datasets.sh).
-UPSTREAM_BASE_URL = "https://act-bench.s3.us-west-2.amazonaws.com"
-#: Environment variable overriding :data:`UPSTREAM_BASE_URL` (a mirror holding the same file names).
-UPSTREAM_URL_ENV = "ACT_BENCH_UPSTREAM_URL"
 #: Environment variable that accepts the licence of the upstream files (value ``1``, ``true`` or ``yes``).
 ACCEPT_LICENSE_ENV = "ACT_BENCH_ACCEPT_LICENSE"
 LICENSE_NAME = "Academic Public License (Act-Bench Datasets)"
@@ -86,9 +73,6 @@ LICENSE_NOTICE = (
     f"Full text: {LICENSE_URL}\n"
     "act-bench downloads the files from their publisher and keeps them in your cache; it never redistributes them.")
 
-_CHUNK = 1 << 20
-_STATE_SUFFIX = ".part.json"
-_LOCK_SUFFIX = ".lock"
 _DOWNLOADS, _TABLES, _LICENSES = "downloads", "tables", "licenses"
 _LICENSE_RECORD = "act-bench-academic-public-license.json"
 
@@ -110,19 +94,6 @@ UPSTREAM_TABLES = {t.name: t for t in (
     UpstreamTable("act-bench-resnet", "act-bench-resnet.json", "resnet-56", "Act-Bench-ResNet"),
     UpstreamTable("act-bench-vit", "act-bench-vit.json", "mobilevitv2-0.5", "Act-Bench-ViT"),
 )}
-
-
-@dataclass(frozen=True)
-class DownloadInfo:
-    """What :func:`download_file` transferred and checked."""
-
-    url: str
-    path: str
-    bytes: int
-    sha256: str
-    resumed_from: int          # bytes already on disk when the last successful request started
-    requests: int              # HTTP requests made (1 = no retry)
-    server_checksum: str | None  # which server header verified the content, if any
 
 
 @dataclass(frozen=True)
@@ -158,10 +129,6 @@ class CacheEntry:
 
 def _cache(cache_dir: str | os.PathLike[str] | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-
-
-def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _size(path: Path) -> int:
@@ -211,7 +178,7 @@ def record_license_acceptance(cache_dir: str | os.PathLike[str] | None = None, *
     folder = _cache(cache_dir) / _LICENSES
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _LICENSE_RECORD
-    record = {"license": LICENSE_NAME, "url": LICENSE_URL, "accepted": _utc_now(), "how": how}
+    record = {"license": LICENSE_NAME, "url": LICENSE_URL, "accepted": utc_now(), "how": how}
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -220,222 +187,6 @@ def record_license_acceptance(cache_dir: str | os.PathLike[str] | None = None, *
 
 def _env_accepts() -> bool:
     return os.environ.get(ACCEPT_LICENSE_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-# --- download ------------------------------------------------------------------------------------------------------
-
-def _server_checksum(headers: http.client.HTTPMessage) -> tuple[str, str] | None:
-    """``(header, hex sha256)`` of the whole file if the server states one, else ``None``."""
-    def b64hex(text: str) -> str | None:
-        try:
-            raw = base64.b64decode(text.strip().strip(":"), validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return raw.hex() if len(raw) == 32 else None
-
-    amz = headers.get("x-amz-checksum-sha256")
-    if amz and "-" not in amz and headers.get("x-amz-checksum-type", "FULL_OBJECT").upper() == "FULL_OBJECT":
-        value = b64hex(amz)  # a multipart upload's composite checksum ("...-N") is not the file's SHA-256
-        if value:
-            return "x-amz-checksum-sha256", value
-    for header, pattern in (("Repr-Digest", r"(?i)(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):"),
-                            ("Digest", r"(?i)(?:^|,)\s*sha-256=([A-Za-z0-9+/=]+)")):
-        text = headers.get(header)
-        match = re.search(pattern, text) if text else None
-        value = b64hex(match.group(1)) if match else None
-        if value:
-            return header, value
-    return None
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _hash_file(path: Path) -> Any:
-    digest = hashlib.sha256()
-    if path.is_file():
-        with open(path, "rb") as fh:
-            while block := fh.read(_CHUNK):
-                digest.update(block)
-    return digest
-
-
-def _content_range(text: str | None) -> tuple[int, int | None] | None:
-    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", text or "")
-    if not match:
-        return None
-    return int(match.group(1)), (None if match.group(2) == "*" else int(match.group(2)))
-
-
-def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None, retries: int = 3,
-                  timeout: float = 60.0, retry_wait: float = 1.0, progress: bool = True) -> DownloadInfo:
-    """Download ``url`` to ``dest`` with resume, checks and a progress bar on stderr.
-
-    Bytes go to ``dest + ".part"`` (with a small ``.part.json`` holding the URL, ``ETag`` and any server checksum);
-    an interrupted transfer is resumed with an HTTP ``Range`` request, at once up to ``retries`` times and otherwise
-    by the next call. ``dest`` appears (atomically) only when the size equals the ``Content-Length`` and the SHA-256
-    equals ``sha256`` and the checksum the server sent, if any; on a mismatch the partial file is deleted.
-
-    Parameters
-    ----------
-    url : str
-        ``http://`` or ``https://`` URL.
-    dest : path
-        Final file.
-    sha256 : str, optional
-        Expected SHA-256 (64 hex digits).
-    retries : int
-        Further attempts after a dropped connection, a timeout or an HTTP 5xx/429 answer.
-    timeout : float
-        Socket timeout in seconds.
-    retry_wait : float
-        Seconds before the first retry (doubled each time, at most 30).
-    progress : bool
-        Show a tqdm bar on stderr.
-
-    Returns
-    -------
-    DownloadInfo
-
-    Raises
-    ------
-    DownloadError
-        HTTP error, transfer still incomplete after the retries, size or checksum mismatch.
-    """
-    retries = check_int(retries, "retries", "download_file", min_value=0)
-    expected = sha256.lower() if sha256 else None
-    if expected is not None and not re.fullmatch(r"[0-9a-f]{64}", expected):
-        raise InvalidInputError(f"parameter sha256 of download_file must be 64 hexadecimal digits; got {sha256!r}")
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(dest.with_name(dest.name + _LOCK_SUFFIX), url):
-        return _download(url, dest, expected, retries, timeout, retry_wait, progress)
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path, url: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``): two fetches never write one partial file."""
-    fd, held = try_lock(lock_path)
-    try:
-        if not held:
-            raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
-                                f"holds {lock_path.name}); wait for it to finish")
-        try:
-            yield
-        finally:
-            lock_path.unlink(missing_ok=True)  # still held: a process that opens it later gets a fresh file
-    finally:
-        os.close(fd)
-
-
-def _download(url: str, dest: Path, expected: str | None, retries: int, timeout: float, retry_wait: float,
-              progress: bool) -> DownloadInfo:
-    part = dest.with_name(dest.name + ".part")
-    state_path = dest.with_name(dest.name + _STATE_SUFFIX)
-    state = _read_state(state_path)
-    if state.get("url") != url:  # another source: what is on disk cannot be resumed
-        part.unlink(missing_ok=True)
-        state = {"url": url}
-    requests, attempt, total, resumed_from = 0, 0, state.get("total"), 0
-    headers_common = {"User-Agent": f"act-bench/{__version__}", "Accept-Encoding": "identity",
-                      "x-amz-checksum-mode": "ENABLED"}
-    while True:
-        offset = part.stat().st_size if part.is_file() else 0
-        if total is not None and offset == total and offset > 0:
-            break  # complete on disk from an earlier call
-        request_headers = dict(headers_common)
-        if offset:
-            request_headers["Range"] = f"bytes={offset}-"
-            if state.get("etag"):
-                request_headers["If-Range"] = state["etag"]
-        requests += 1
-        failure: str | None = None
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=request_headers),
-                                        timeout=timeout) as resp:
-                status = resp.status
-                length = resp.headers.get("Content-Length")
-                if status == 206:
-                    rng = _content_range(resp.headers.get("Content-Range"))
-                    if rng is None or rng[0] != offset:
-                        raise DownloadError(f"{url}: the server answered the resume request for bytes {offset}- with "
-                                            f"Content-Range {resp.headers.get('Content-Range')!r}")
-                    total = rng[1] if rng[1] is not None else (offset + int(length) if length else None)
-                    mode = "ab"
-                else:  # 200: the whole file (the server ignores Range or the file changed since the ETag)
-                    offset, mode = 0, "wb"
-                    total = int(length) if length and length.isdigit() else None
-                resumed_from = offset
-                checksum = _server_checksum(resp.headers)
-                state.update({"url": url, "total": total, "etag": resp.headers.get("ETag") or state.get("etag"),
-                              "date": _utc_now()})
-                if checksum or mode == "wb":
-                    state["checksum"] = list(checksum) if checksum else None
-                state_path.write_text(json.dumps(state) + "\n", encoding="utf-8")
-                bar = progress_bar(total=total, initial=offset, desc=dest.name, unit="B", unit_scale=True,
-                                   unit_divisor=1024, disable=not progress)
-                try:
-                    with open(part, mode) as fh:
-                        while True:
-                            block = resp.read(_CHUNK)
-                            if not block:
-                                break
-                            fh.write(block)
-                            bar.update(len(block))
-                finally:
-                    bar.close()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and offset:  # nothing after offset: the part is stale or already whole
-                rng = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", exc.headers.get("Content-Range") or "")
-                if rng and int(rng.group(1)) == offset:
-                    total = offset
-                    break
-                part.unlink(missing_ok=True)
-                failure = "HTTP 416 (the partial file does not match the server's)"
-            elif exc.code in (429,) or exc.code >= 500:
-                failure = f"HTTP {exc.code} ({exc.reason})"
-            else:
-                raise DownloadError(f"{url}: HTTP {exc.code} ({exc.reason}); check the base URL (--url or "
-                                    f"${UPSTREAM_URL_ENV}; default {UPSTREAM_BASE_URL})") from None
-        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
-            failure = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        except urllib.error.URLError as exc:
-            failure = f"cannot reach the server ({exc.reason})"
-        size = part.stat().st_size if part.is_file() else 0
-        if failure is None and total is not None and size != total:
-            failure = f"connection closed after {size:,} of {total:,} bytes"
-        if failure is None:
-            break
-        if attempt >= retries:
-            of = f" of {total:,}" if total is not None else ""
-            kept = (f"{size:,}{of} bytes are kept in {str(part)!r}: run the same command again to resume" if size
-                    else "nothing was received: check the network or the base URL (--url / "
-                         f"${UPSTREAM_URL_ENV}), then run the command again")
-            raise DownloadError(f"download of {url} failed after {requests} request(s): {failure}; {kept}")
-        time.sleep(min(retry_wait * 2 ** attempt, 30.0))
-        attempt += 1
-    size = part.stat().st_size
-    got = _hash_file(part).hexdigest()
-    checks = []
-    if state.get("checksum"):
-        checks.append((f"the server's {state['checksum'][0]} header", state["checksum"][1]))
-    if expected is not None:
-        checks.append(("the expected SHA-256", expected))
-    for what, want in checks:
-        if got != want:
-            part.unlink(missing_ok=True)
-            state_path.unlink(missing_ok=True)
-            raise DownloadError(f"{url}: checksum mismatch: SHA-256 of the {size:,} bytes received is {got}, "
-                                f"{what} says {want}; the download was deleted, run the command again")
-    os.replace(part, dest)
-    state_path.unlink(missing_ok=True)
-    return DownloadInfo(url=url, path=str(dest), bytes=size, sha256=got, resumed_from=resumed_from,
-                        requests=requests, server_checksum=state["checksum"][0] if state.get("checksum") else None)
 
 
 # --- fetch ---------------------------------------------------------------------------------------------------------
@@ -500,7 +251,7 @@ def fetch_upstream(name: str, *, base_url: str | None = None, cache_dir: str | o
     except InvalidInputError as exc:
         raise DownloadError(f"{url} was downloaded ({info.bytes:,} bytes, SHA-256 {info.sha256}) but is not a valid "
                             f"Act-Bench file: {exc}; it is kept in {str(dest)!r}") from None
-    date = _utc_now()
+    date = utc_now()
     table.metadata["source"] = url
     table.metadata["download"] = {"url": url, "bytes": info.bytes, "sha256": info.sha256, "date": date,
                                   "checksum_checked_by": [c for c in (info.server_checksum,
@@ -531,7 +282,7 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEnt
     if downloads.is_dir():
         entries += [CacheEntry("partial download" if p.name.endswith(".part") else "download", p.name, str(p),
                                _size(p)) for p in sorted(downloads.iterdir())
-                    if p.is_file() and not p.name.endswith((_STATE_SUFFIX, _LOCK_SUFFIX))]
+                    if p.is_file() and not p.name.endswith((STATE_SUFFIX, LOCK_SUFFIX))]
     emb = cache / "embeddings"
     if emb.is_dir():
         n = sum(1 for p in emb.glob("*.npy"))
