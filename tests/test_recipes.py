@@ -13,7 +13,7 @@ from act_bench.errors import InvalidInputError
 from data_builders.recipes import (
     AugmentConfig,
     Recipe,
-    _recipe,
+    _registry,
     create_recipe,
     get_recipe,
     list_recipes,
@@ -252,7 +252,7 @@ def test_registry_refuses_overwrite_and_lists_names():
         assert "test-tiny-cnn-registry" in list_recipes()
         assert register_recipe(tiny.with_overrides(epochs=2), overwrite=True).epochs == 2
     finally:
-        _recipe._REGISTRY.pop("test-tiny-cnn-registry", None)
+        _registry._REGISTRY.pop("test-tiny-cnn-registry", None)
     with pytest.raises(InvalidInputError, match="valid recipes: act-bench-cnn"):
         get_recipe("act-bench-cnnn")
 

@@ -25,6 +25,8 @@ from data_builders.recipes._recipe import (
     RandAugmentConfig,
     Recipe,
     ScheduleConfig,
+)
+from data_builders.recipes._registry import (
     create_recipe,
     get_recipe,
     list_recipes,
