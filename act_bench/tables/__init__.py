@@ -28,6 +28,7 @@ from act_bench.tables._fetch import (
     upstream_url,
 )
 from act_bench.tables._hub import PublishResult, download_table, list_upload_files, publish_folder
+from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import detect_cdf_layout, layout_entries, normalize_layout, read_layout_file
 from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_tables, load_table
 from act_bench.tables._meta import default_metadata
@@ -53,7 +54,6 @@ from act_bench.tables._upstream import (
     UPSTREAM_LAYOUTS_FILE,
     UPSTREAM_MODELS,
     import_upstream,
-    iter_json_object,
     model_layout,
 )
 

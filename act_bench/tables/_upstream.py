@@ -1,7 +1,7 @@
 """Import the published Act-Bench JSON files (a dict keyed by function name) into a :class:`BenchmarkTable`.
 
-The files are read incrementally (one top-level record at a time) with ``json.JSONDecoder.raw_decode`` over chunks,
-so a 100+ MB file never has to be held as one string or one Python object.
+The files are read incrementally, one top-level record at a time (``_jsonstream.iter_json_object``), so a 100+ MB
+file never has to be held as one string or one Python object.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ import pandas as pd
 from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
 from act_bench.space import parse
+from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import layout_entries, normalize_layout
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._normalize import list_column
@@ -37,7 +38,6 @@ __all__ = [
     "UPSTREAM_MODELS",
     "UpstreamModel",
     "import_upstream",
-    "iter_json_object",
     "model_layout",
 ]
 
@@ -76,127 +76,6 @@ UPSTREAM_MODELS = {
 
 #: The FIM layer layouts of the three published models (see :func:`model_layout`).
 UPSTREAM_LAYOUTS_FILE = Path(__file__).resolve().parent / "data" / "upstream_layouts.json"
-
-
-# --- streaming reader --------------------------------------------------------------------------------------------
-
-class _Stream:
-    def __init__(self, fh: TextIO, where: str, chunk_size: int) -> None:
-        self.fh, self.where, self.chunk = fh, where, chunk_size
-        self.buf, self.pos, self.base, self.line, self.eof = "", 0, 0, 1, False
-        self.decoder = json.JSONDecoder()
-
-    def fill(self) -> None:
-        """Drop what was consumed and read more: the chunk size, or as much as is buffered if that is more (so a
-        record larger than a chunk is re-parsed a logarithmic number of times, not once per chunk)."""
-        if self.pos:
-            self.line += self.buf.count("\n", 0, self.pos)
-            self.base += self.pos
-            self.buf, self.pos = self.buf[self.pos:], 0
-        data = self.fh.read(max(self.chunk, len(self.buf)))
-        if not data:
-            self.eof = True
-        else:
-            self.buf += data
-
-    def location(self, pos: int | None = None) -> str:
-        pos = self.pos if pos is None else pos
-        line = self.line + self.buf.count("\n", 0, pos)
-        return f"line {line}, character {self.base + pos + 1}"
-
-    def fail(self, message: str, pos: int | None = None) -> InvalidInputError:
-        return InvalidInputError(f"malformed JSON in {self.where} at {self.location(pos)}: {message}")
-
-    def skip_ws(self) -> None:
-        while True:
-            n = len(self.buf)
-            while self.pos < n and self.buf[self.pos] in " \t\r\n":
-                self.pos += 1
-            if self.pos < n or self.eof:
-                return
-            self.fill()
-
-    def peek(self) -> str:
-        self.skip_ws()
-        return self.buf[self.pos] if self.pos < len(self.buf) else ""
-
-    def expect(self, chars: str, what: str) -> str:
-        c = self.peek()
-        if not c or c not in chars:
-            raise self.fail(f"expected {what}, found {c!r}" if c else f"expected {what}, found the end of the file")
-        self.pos += 1
-        return c
-
-    def value(self) -> Any:
-        self.skip_ws()
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.buf, self.pos)
-            except json.JSONDecodeError as exc:
-                if self.eof:
-                    raise self.fail(exc.msg, exc.pos) from None
-                self.fill()
-                continue
-            except RecursionError:
-                raise self.fail("values nested too deeply") from None
-            except ValueError as exc:  # an integer with more digits than Python converts (4,300): more data won't help
-                raise self.fail(str(exc).split(";")[0]) from None
-            if end == len(self.buf) and not self.eof:  # a number may continue in the next chunk
-                self.fill()
-                continue
-            self.pos = end
-            return value
-
-
-def iter_json_object(path: str | os.PathLike[str], *, chunk_size: int = 8 << 20) -> Iterator[tuple[int, str, Any]]:
-    """Yield ``(index, key, value)`` for each member of the top-level JSON object in ``path``, reading in chunks.
-
-    Raises :class:`InvalidInputError` with the line/character of the first syntax error (``NaN``/``Infinity``
-    are accepted, as Python's ``json`` writes them), or if the top level is not an object or a key repeats.
-
-    Examples
-    --------
-    >>> import json, tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "f.json")
-    >>> _ = open(p, "w").write(json.dumps({"relu(x)": {"a": 1}, "tanh(x)": {"a": 2}}))
-    >>> [(i, k) for i, k, _ in iter_json_object(p)]
-    [(0, 'relu(x)'), (1, 'tanh(x)')]
-    """
-    path = Path(path)
-    where = repr(str(path))
-    try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed in finally
-    except FileNotFoundError:
-        raise InvalidInputError(f"input file {where} does not exist") from None
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read input file {where}: {exc}") from None
-    try:
-        s = _Stream(fh, where, chunk_size)
-        s.expect("{", "'{' (the file must hold one JSON object keyed by activation function)")
-        seen: set[str] = set()
-        index = 0
-        if s.peek() == "}":
-            s.pos += 1
-        else:
-            while True:
-                if s.peek() != '"':
-                    raise s.fail(f"expected a string key for record {index}")
-                key = s.value()
-                if key in seen:
-                    raise InvalidInputError(f"{where}: record {index} repeats the key {key!r}")
-                seen.add(key)
-                s.expect(":", "':' after a key")
-                value = s.value()
-                yield index, key, value
-                index += 1
-                if s.expect(",}", "',' or '}' after a record") == "}":
-                    break
-        if s.peek():
-            raise s.fail("extra data after the top-level object")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"input file {where} is not UTF-8 text: {exc}") from None
-    finally:
-        fh.close()
 
 
 # --- record conversion -------------------------------------------------------------------------------------------
