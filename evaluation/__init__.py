@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines
+from evaluation._curves import CURVE_COLUMNS, CurveColumns, LearningCurves, learning_curves
 from evaluation._figures import eigenvalue_figure, map_figure
 from evaluation._metrics import (
     TableReference,
@@ -40,16 +41,7 @@ from evaluation._replay import (
     replay_grid,
 )
 from evaluation._report import compare, exact_random_baselines, write_figures, write_summary
-from evaluation._schedulers import (
-    CURVE_COLUMNS,
-    CurveColumns,
-    LearningCurves,
-    MultiFidelityResult,
-    SchedulerKind,
-    learning_curves,
-    replay_multifidelity,
-    rung_epochs,
-)
+from evaluation._schedulers import MultiFidelityResult, SchedulerKind, replay_multifidelity, rung_epochs
 from evaluation._study import (
     AlignedTables,
     align_tables,

@@ -42,7 +42,7 @@ def synthetic_table(n_functions: int | None = None, *, seed: int = 0, target: st
         The function whose outputs define the optimum: accuracy is highest for outputs closest to it.
     epochs : int, optional
         Also add per-epoch learning curves (``curve_val_accuracy``, cumulative ``curve_seconds``; the names of
-        ``evaluation._schedulers.CURVE_COLUMNS``): saturating curves from chance (0.1) to the function's accuracy
+        ``evaluation.CURVE_COLUMNS``): saturating curves from chance (0.1) to the function's accuracy
         with a per-function rate, so rankings after the first epochs differ from the final ranking; the last point is
         the table's value and runtime.
 

@@ -13,7 +13,8 @@ import pytest
 from act_bench.errors import InvalidInputError
 from act_bench.search import Searcher
 from evaluation import replay
-from evaluation._schedulers import CURVE_COLUMNS, learning_curves, replay_multifidelity, rung_epochs
+from evaluation._curves import CURVE_COLUMNS, learning_curves
+from evaluation._schedulers import replay_multifidelity, rung_epochs
 from evaluation._synthetic import synthetic_table
 
 
