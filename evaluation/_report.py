@@ -16,6 +16,7 @@ from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.utils import atomic_write_text, to_jsonable
 from evaluation._baselines import exact_random_search, fair_baselines
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
+from evaluation._plots import plot_search_curves
 from evaluation._replay import ReplayResult, TableOracle, replay_grid
 
 __all__ = ["compare", "exact_random_baselines", "write_summary"]
@@ -120,8 +121,6 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
 def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir: str | os.PathLike, *,
                   workers: int = 1) -> list[Path]:
     """``search_curves.png`` (vs evaluations) and, with simulated workers, ``search_curves_time.png``."""
-    from evaluation._plots import plot_search_curves
-
     out = Path(out_dir)
     refs = {"top 1%": ref.top1, "ReLU": ref.relu}
     curves = {n: mean_ci(best_so_far(r.objective)) for n, r in results.items()}

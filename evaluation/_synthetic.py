@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from act_bench.tables import BenchmarkTable
 from act_bench.utils import check_int
 
 __all__ = ["SYNTHETIC_LAYOUT", "synthetic_benchmark_table", "synthetic_table"]
@@ -124,8 +125,6 @@ def synthetic_benchmark_table(n_functions: int | None = None, *, seed: int = 0, 
     >>> synthetic_benchmark_table(20, seed=1).name
     'synthetic'
     """
-    from act_bench.tables import BenchmarkTable
-
     df = synthetic_table(n_functions, seed=seed, **kw)
     layout = df.attrs.pop("fim_layout")
     return BenchmarkTable(df, metadata={"name": name, "fim_layout": layout, "task": "synthetic",

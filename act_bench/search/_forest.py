@@ -15,6 +15,7 @@ from numba import njit
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from act_bench._validation import check_int
+from act_bench.errors import InvalidInputError
 
 __all__ = ["RandomForestSurrogate", "fit_predict_forest"]
 
@@ -263,8 +264,6 @@ class RandomForestSurrogate(RegressorMixin, BaseEstimator):
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         if X.ndim != 2 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
-            from act_bench.errors import InvalidInputError
-
             raise InvalidInputError(f"RandomForestSurrogate.fit needs X of shape (n>0, d) and y of shape (n,); got "
                                     f"{X.shape} and {y.shape}")
         rng = np.random.default_rng(self.random_state)

@@ -30,9 +30,11 @@ import numpy as np
 from numba import njit
 
 from act_bench._validation import check_choice, check_float, check_int
+from act_bench.errors import InvalidInputError
 from act_bench.search._base import Searcher, _impute
 from act_bench.search._candidates import CandidateSet
 from act_bench.search._embedding import FEATURE_SETS, Embedding, embed_candidates
+from act_bench.search._forest import fit_predict_forest
 
 __all__ = ["REGRESSORS", "SurrogateSearcher"]
 
@@ -95,8 +97,6 @@ class _Forest:
         pass
 
     def predict(self, train_pos: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, None]:
-        from act_bench.search._forest import fit_predict_forest
-
         return fit_predict_forest(self.P[train_pos], y, self.P, n_estimators=self.n_estimators, rng=rng), None
 
 
@@ -249,8 +249,6 @@ class SurrogateSearcher(Searcher):
                 e_seed = self.seed
             embedding = embed_candidates(candidates, features, seed=e_seed, cache_dir=cache_dir)
         elif not isinstance(embedding, Embedding) or embedding.features != features:
-            from act_bench.errors import InvalidInputError
-
             raise InvalidInputError(f"parameter embedding of {name} must be an Embedding of features {features!r}")
         self.embedding = embedding
         self._pos = np.full(len(candidates), -1, dtype=np.int64)  # candidate row -> row of the embedding

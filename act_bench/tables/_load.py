@@ -8,6 +8,7 @@ from pathlib import Path
 
 from act_bench.errors import InvalidInputError
 from act_bench.tables._fetch import ACCEPT_LICENSE_ENV, LICENSE_NAME, UPSTREAM_TABLES, cached_table_path
+from act_bench.tables._hub import download_table
 from act_bench.tables._schema import FILES
 from act_bench.tables._table import BenchmarkTable
 
@@ -113,8 +114,6 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
                                 f"{', '.join(str(d) for d in data_dirs())}); a path must exist; a Hub id looks like "
                                 f"'owner/name'")
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
-        from act_bench.tables._hub import download_table
-
         return BenchmarkTable.load(download_table(text, revision=revision), verify=verify)
     raise InvalidInputError(f"{text!r} is neither an existing directory, a shipped table name nor a Hub id "
                             f"('owner/name')")
