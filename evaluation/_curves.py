@@ -18,7 +18,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.search import table_frame
-from evaluation._replay import TableOracle
+from evaluation._results import TableOracle
 
 __all__ = ["CURVE_COLUMNS", "CurveColumns", "LearningCurves", "learning_curves"]
 

@@ -11,7 +11,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, embed_candidates
 from evaluation._plots import plot_eigenvalue_distributions, plot_map
-from evaluation._replay import TableOracle
+from evaluation._results import TableOracle
 
 __all__ = ["eigenvalue_figure", "map_figure"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
-from evaluation._replay import ReplayResult, TableOracle
+from evaluation._results import ReplayResult, TableOracle
 
 __all__ = [
     "TableReference",

@@ -17,7 +17,8 @@ from act_bench.utils import atomic_write_text, to_jsonable
 from evaluation._baselines import exact_random_search, fair_baselines
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
 from evaluation._plots import plot_search_curves
-from evaluation._replay import ReplayResult, TableOracle, replay_grid
+from evaluation._replay import replay_grid
+from evaluation._results import ReplayResult, TableOracle
 
 __all__ = ["compare", "exact_random_baselines", "write_summary"]
 

@@ -47,7 +47,8 @@ from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, Result, Suggestion
 from act_bench.utils import check_float, check_int
 from evaluation._curves import LearningCurves, learning_curves
-from evaluation._replay import FactoryLike, ReplayResult, TableOracle, _as_factory, _normalize_seeds
+from evaluation._replay import FactoryLike, _as_factory, _normalize_seeds
+from evaluation._results import ReplayResult, TableOracle
 
 __all__ = ["MultiFidelityResult", "SchedulerKind", "replay_multifidelity", "rung_epochs"]
 

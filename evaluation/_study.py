@@ -32,7 +32,8 @@ from act_bench.search import CandidateSet, create_searcher, embed_candidates, se
 from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.utils import check_int
 from evaluation._metrics import TableReference, best_so_far, evals_to, median_ci
-from evaluation._replay import TableOracle, replay
+from evaluation._replay import replay
+from evaluation._results import TableOracle
 
 __all__ = ["AlignedTables", "align_tables", "rank_correlations", "surrogate_transfer", "top_functions",
            "top_overlap", "warm_start_replay"]

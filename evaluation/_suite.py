@@ -22,8 +22,8 @@ from act_bench.errors import InvalidInputError
 from act_bench.utils import check_int
 from evaluation._curves import learning_curves
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
-from evaluation._replay import ReplayResult
 from evaluation._report import _replay_setup, write_figures
+from evaluation._results import ReplayResult
 from evaluation._schedulers import replay_multifidelity
 
 __all__ = ["RANK_METRICS", "average_ranks", "compare_multifidelity", "per_seed_scores", "simulated_seconds"]
