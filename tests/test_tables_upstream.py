@@ -254,28 +254,6 @@ def test_model_option_uses_the_real_all_cnn_c_layout(tmp_path, capsys, dims, lay
                                                                     dtype=np.float32))
 
 
-@pytest.mark.parametrize("model, dims", [("all-cnn-c", 13_692), ("resnet-56", 16_500), ("mobilevitv2-0.5", 11_013)])
-def test_shipped_upstream_layouts_are_the_models_layouts(model, dims):
-    # act_bench.tables must not import data_builders: the layouts of the published models are shipped as data;
-    # reference: the model built by data_builders.models and measured by act_bench.features.fim_layout
-    from act_bench.features import fim_layout
-    from act_bench.tables import model_layout
-    from data_builders.models import create_model
-
-    built = [{"layer": r.name, "weights": r.weights}
-             for r in fim_layout(create_model(model, "relu(x)", num_classes=10)).rows]
-    assert model_layout(model) == built
-    assert sum(e["weights"] // 100 for e in built) == dims  # the paper's dimensionality (appendix D)
-
-
-def test_upstream_layouts_file_is_up_to_date():
-    from act_bench.tables import UPSTREAM_LAYOUTS_FILE
-    from data_builders._upstream_layouts import render_upstream_layouts
-
-    assert UPSTREAM_LAYOUTS_FILE.read_text(encoding="utf-8") == render_upstream_layouts(), \
-        "stale: run python -m data_builders._upstream_layouts"
-
-
 def test_records_that_are_one_function_for_us_are_kept_and_listed(tmp_path, layout_file):
     # the reference deduplicated by printed outputs; zero(x) and mul(x,zero(x)) differ only in the sign of zero
     # (-0 for the 524 negative standard inputs), which is one function under our -0 == 0 convention
@@ -292,3 +270,24 @@ def test_records_that_are_one_function_for_us_are_kept_and_listed(tmp_path, layo
     assert table.query("mul(x,zero(x))")["val_accuracy"] == records["mul(x,zero(x))"]["Validation Accuracy"]
     assert table.query("mul(zero(x),x)")["function"] == "mul(x,zero(x))"
     assert table.query("sub(x,x)")["function"] == "zero(x)"
+
+
+def test_recorded_upstream_layouts_are_those_of_the_models_and_the_file_is_fresh():
+    """The import reads the models' layouts as data (no model code below the engine); the data equals the models'."""
+    import importlib.util
+
+    from act_bench.features import fim_layout
+    from act_bench.tables import UPSTREAM_MODELS
+    from act_bench.tables._upstream import model_layout
+    from data_builders.models import create_model
+
+    dims = {"all-cnn-c": 13_692, "resnet-56": 16_500, "mobilevitv2-0.5": 11_013}  # the paper's dimensionalities
+    for model in UPSTREAM_MODELS:
+        ref = fim_layout(create_model(model, "relu(x)", num_classes=10))
+        assert model_layout(model) == [{"layer": r.name, "weights": r.weights} for r in ref.rows]
+        assert sum(e["weights"] // 100 for e in model_layout(model)) == ref.dims == dims[model]
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "upstream_layouts.py"
+    spec = importlib.util.spec_from_file_location("upstream_layouts", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.TARGET.read_text() == mod.text(), "stale: run python docs/scripts/upstream_layouts.py"

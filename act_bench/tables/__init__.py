@@ -49,13 +49,7 @@ from act_bench.tables._schema import (
 )
 from act_bench.tables._synetune import SYNETUNE_FILES, SYNETUNE_OBJECTIVES, export_synetune
 from act_bench.tables._table import BenchmarkTable, FunctionNotInTableError
-from act_bench.tables._upstream import (
-    UPSTREAM_KEYS,
-    UPSTREAM_LAYOUTS_FILE,
-    UPSTREAM_MODELS,
-    import_upstream,
-    model_layout,
-)
+from act_bench.tables._upstream import UPSTREAM_KEYS, UPSTREAM_MODELS, import_upstream
 
 __all__ = [
     "ACCEPT_LICENSE_ENV",
@@ -76,7 +70,6 @@ __all__ = [
     "SYNETUNE_OBJECTIVES",
     "UPSTREAM_BASE_URL",
     "UPSTREAM_KEYS",
-    "UPSTREAM_LAYOUTS_FILE",
     "UPSTREAM_MODELS",
     "UPSTREAM_TABLES",
     "UPSTREAM_URL_ENV",
@@ -108,7 +101,6 @@ __all__ = [
     "list_tables",
     "list_upload_files",
     "load_table",
-    "model_layout",
     "normalize_layout",
     "publish_folder",
     "read_layout_file",

@@ -6,7 +6,6 @@ file never has to be held as one string or one Python object.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import numbers
@@ -34,7 +33,6 @@ from act_bench.tables._table import BenchmarkTable
 
 __all__ = [
     "UPSTREAM_KEYS",
-    "UPSTREAM_LAYOUTS_FILE",
     "UPSTREAM_MODELS",
     "UpstreamModel",
     "import_upstream",
@@ -74,9 +72,6 @@ UPSTREAM_MODELS = {
     "mobilevitv2-0.5": UpstreamModel("mobilevitv2-0.5", "imagenette", "Act-Bench-ViT", 1),
 }
 
-#: The FIM layer layouts of the three published models (see :func:`model_layout`).
-UPSTREAM_LAYOUTS_FILE = Path(__file__).resolve().parent / "data" / "upstream_layouts.json"
-
 
 # --- record conversion -------------------------------------------------------------------------------------------
 
@@ -104,28 +99,28 @@ def _cdf(value: Any, what: str) -> tuple[np.ndarray, bool]:
     return arr.astype(np.float32), bool(arr.size and np.isfinite(arr).all())
 
 
-def model_layout(model: str) -> list[dict[str, Any]]:
-    """Per-layer weight counts (``[{"layer", "weights"}]``, module order) of a published model's FIM layers.
+#: The FIM layer layouts of the upstream tables' models (``layer``, ``weights``), as data: written by
+#: ``docs/scripts/upstream_layouts.py`` from ``data_builders.models`` and checked against them by the tests, so this
+#: layer never imports the model code.
+LAYOUTS_FILE = Path(__file__).with_name("data") / "upstream_layouts.json"
 
-    The layouts of the three published models are shipped with act-bench (``UPSTREAM_LAYOUTS_FILE``, written by
-    ``python -m data_builders._upstream_layouts`` from ``data_builders.models`` with 10 classes); with the act-bench
-    CDF layout they give the paper's dimensionalities: 13,692 (All-CNN-C), 16,500 (ResNet-56), 11,013
-    (MobileViTv2-0.5).
+
+def model_layout(model: str) -> list[dict[str, Any]]:
+    """Per-layer weight counts of upstream model ``model`` (the layers that enter the FIM, in module order).
+
+    With the act-bench layout these give the paper's dimensionalities: 13,692 (All-CNN-C), 16,500 (ResNet-56),
+    11,013 (MobileViTv2-0.5).
 
     Examples
     --------
     >>> sum(e["weights"] // 100 for e in model_layout("all-cnn-c"))
     13692
     """
-    model = check_choice(model, "model", "model_layout", tuple(UPSTREAM_MODELS))
-    return [dict(e) for e in _stored_layouts()[model]]
-
-
-@functools.lru_cache(maxsize=1)
-def _stored_layouts() -> dict[str, list[dict[str, Any]]]:
-    data = json.loads(UPSTREAM_LAYOUTS_FILE.read_text(encoding="utf-8"))
-    return {m: normalize_layout(data["models"][m], where=f"{UPSTREAM_LAYOUTS_FILE.name} model {m!r}")
-            for m in UPSTREAM_MODELS}
+    layouts = json.loads(LAYOUTS_FILE.read_text(encoding="utf-8"))
+    if model not in layouts:
+        raise InvalidInputError(f"no recorded FIM layout for model {model!r}; known: {', '.join(layouts)}; pass the "
+                                f"layout explicitly (--layout FILE.json: a list of {{\"layer\", \"weights\"}})")
+    return normalize_layout(layouts[model], where=f"FIM layout of model {model!r}")
 
 
 def _check_equivalents(functions: list[str], equivalents: list[list[str]], outputs: np.ndarray, path: Path,
@@ -179,7 +174,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
         "Validation Loss", "Test Loss", "Runtime (s)", "Equivalent Activation Functions",
         "Fisher log eigenvalue CDF", ...}}`` (values are medians over seeds). Other keys are ignored.
     model : {"all-cnn-c", "resnet-56", "mobilevitv2-0.5"}, optional
-        Sets task, ``n_runs`` and (unless ``layout`` is given) the FIM layout (:func:`model_layout`).
+        Sets task, ``n_runs`` and (unless ``layout`` is given) the FIM layout via ``act_bench.features``.
     layout : list, optional
         Per-layer weight counts (``[{"layer": name, "weights": w}, ...]``, module order) used to check the CDF
         lengths and to record ``fim_layout``.
