@@ -33,7 +33,7 @@ import data_builders
 from act_bench import __version__
 from act_bench.errors import InvalidInputError
 
-__all__ = ["CODE_PARTS", "PENDING_FILE", "CodeVersion", "changed_parts", "check_shipped_tables", "code_version", "source_files"]
+__all__ = ["CODE_PARTS", "EQUIVALENT_FILE", "PENDING_FILE", "CodeVersion", "changed_parts", "check_shipped_tables", "code_version", "source_files"]
 
 #: Fixed parts: name -> file patterns relative to the source root (the folder holding ``act_bench/`` and
 #: ``data_builders/``). ``model`` and ``task`` are found from the recipe (see the module docstring).
@@ -181,6 +181,12 @@ def code_version(recipe, *, task=None, read: Callable[[str], bytes] | None = Non
 #: The reviewed list of shipped tables that may lag the current code (in the data folder).
 PENDING_FILE = "REBUILD_PENDING.yaml"
 
+#: The reviewed list of shipped tables whose code changed after the build without changing results (in the data
+#: folder): each entry names the table's digest, the current code's digest it was verified against and the reason;
+#: ``tests/test_retrain_shipped.py`` is the evidence (it retrains a sample of every such table with the current code
+#: and compares bit for bit).
+EQUIVALENT_FILE = "CODE_EQUIVALENT.yaml"
+
 
 def _journal_code_digests(journal: Path) -> tuple[str | None, set[str], int]:
     """(header digest, session digests, code_change records) of a JSON-lines build journal."""
@@ -203,8 +209,11 @@ def check_shipped_tables(data_dir: str | Path) -> list[str]:
     Every table (a folder with ``metadata.json``) must record exactly one code digest: in its metadata, in its
     journal's header (when ``<name>.journal/`` exists) and in every session of the journal, with no accepted code
     change. That digest must equal the current code's for the table's recipe, unless the table is listed in
-    ``REBUILD_PENDING.yaml`` with that digest and a reason; an entry whose table now matches the current code, records
-    another digest or does not exist is a problem too.
+    ``REBUILD_PENDING.yaml`` with that digest and a reason (results may differ: the table awaits a rebuild), or in
+    ``CODE_EQUIVALENT.yaml`` with that digest, the current code's digest (``current``) and a reason (results verified
+    identical). An entry whose table now matches the current code, records another digest, names another current
+    code (the code changed again: verify and update it, or rebuild) or does not exist is a problem too; so is a table
+    listed in both files.
     """
     import yaml
 
@@ -214,12 +223,19 @@ def check_shipped_tables(data_dir: str | Path) -> list[str]:
     pending_path = data_dir / PENDING_FILE
     pending = yaml.safe_load(pending_path.read_text(encoding="utf-8")) if pending_path.is_file() else {}
     pending = pending or {}
+    equivalent_path = data_dir / EQUIVALENT_FILE
+    equivalent = (yaml.safe_load(equivalent_path.read_text(encoding="utf-8")) if equivalent_path.is_file() else {}) or {}
     problems: list[str] = []
     if not isinstance(pending, dict):
         return [f"{pending_path}: must map table names to {{digest, reason}}"]
+    if not isinstance(equivalent, dict):
+        return [f"{equivalent_path}: must map table names to {{digest, current, reason}}"]
     tables = sorted(p for p in data_dir.iterdir() if (p / "metadata.json").is_file())
-    for name in sorted(set(pending) - {p.name for p in tables}):
-        problems.append(f"{PENDING_FILE}: entry {name!r} names no shipped table")
+    for file, entries in ((PENDING_FILE, pending), (EQUIVALENT_FILE, equivalent)):
+        for name in sorted(set(entries) - {p.name for p in tables}):
+            problems.append(f"{file}: entry {name!r} names no shipped table")
+    for name in sorted(set(pending) & set(equivalent)):
+        problems.append(f"{name}: listed in both {PENDING_FILE} and {EQUIVALENT_FILE}")
     for path in tables:
         meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
         code = meta.get("code")
@@ -241,13 +257,27 @@ def check_shipped_tables(data_dir: str | Path) -> list[str]:
                 problems.append(f"{path.name}: journal has {changes} code_change record(s)")
         current = code_version(Recipe.from_dict(meta["recipe"], source=f"{path.name} metadata recipe"))
         entry = pending.get(path.name)
+        same = equivalent.get(path.name)
         if current.digest == digest:
-            if entry is not None:
-                problems.append(f"{PENDING_FILE}: entry {path.name!r} is stale: the table matches the current code")
+            for file, e in ((PENDING_FILE, entry), (EQUIVALENT_FILE, same)):
+                if e is not None:
+                    problems.append(f"{file}: entry {path.name!r} is stale: the table matches the current code")
+        elif same is not None:
+            if (not isinstance(same, dict) or same.get("digest") != digest or not same.get("reason")
+                    or not isinstance(same.get("current"), str)):
+                problems.append(f"{EQUIVALENT_FILE}: entry {path.name!r} must give the table's digest {digest}, the "
+                                f"current code's digest and a reason; got {same!r}")
+            elif same["current"] != current.digest:
+                changed = changed_parts(CodeVersion.from_dict(code, where=path.name), current)
+                problems.append(f"{EQUIVALENT_FILE}: entry {path.name!r} was verified against code "
+                                f"{same['current'][:12]}, the current code is {current.digest[:12]} (changed parts "
+                                f"since the build: {', '.join(changed)}): run tests/test_retrain_shipped.py and "
+                                f"update 'current', or rebuild the table")
         elif entry is None:
             changed = changed_parts(CodeVersion.from_dict(code, where=path.name), current)
             problems.append(f"{path.name}: built by code {digest[:12]}, the current code is {current.digest[:12]} "
-                            f"(changed parts: {', '.join(changed)}); rebuild it or list it in {PENDING_FILE}")
+                            f"(changed parts: {', '.join(changed)}); rebuild it, or list it in {PENDING_FILE} "
+                            f"(results differ) or {EQUIVALENT_FILE} (results verified identical)")
         elif not isinstance(entry, dict) or entry.get("digest") != digest or not entry.get("reason"):
             problems.append(f"{PENDING_FILE}: entry {path.name!r} must give the table's digest {digest} and a reason; "
                             f"got {entry!r}")

@@ -101,13 +101,15 @@ def test_resume_with_other_code_is_refused_unless_allowed(tmp_path, tiny_recipe_
     assert info.returncode == 0 and "1 accepted code change(s)" in info.stdout and "training: " in info.stdout
 
 
-def _fake_shipped(tmp_path: Path, recipe, digest: str, pending: str | None) -> Path:
+def _fake_shipped(tmp_path: Path, recipe, digest: str, pending: str | None, equivalent: str | None = None) -> Path:
     data = tmp_path / "data"
     (data / "tbl").mkdir(parents=True)
     (data / "tbl" / "metadata.json").write_text(json.dumps({"recipe": recipe.to_dict(), "code": {
         "version": "0", "digest": digest, "parts": {"operators": digest}}}))
     if pending is not None:
         (data / "REBUILD_PENDING.yaml").write_text(pending)
+    if equivalent is not None:
+        (data / "CODE_EQUIVALENT.yaml").write_text(equivalent)
     return data
 
 
@@ -120,7 +122,7 @@ def test_shipped_table_check_needs_current_code_or_a_reviewed_entry(tmp_path):
     cases = [
         (current, None, []),
         (current, f"tbl:\n  digest: '{current}'\n  reason: r\n", ["stale"]),
-        (other, None, ["rebuild it or list it"]),
+        (other, None, ["rebuild it, or list it"]),
         (other, f"tbl:\n  digest: '{other}'\n  reason: built before a fix\n", []),
         (other, f"tbl:\n  digest: '{'1' * 64}'\n  reason: r\n", ["must give the table's digest"]),
         (other, f"tbl:\n  digest: '{other}'\n", ["must give the table's digest"]),
@@ -128,6 +130,27 @@ def test_shipped_table_check_needs_current_code_or_a_reviewed_entry(tmp_path):
     ]
     for i, (digest, pending, expected) in enumerate(cases):
         problems = check_shipped_tables(_fake_shipped(tmp_path / str(i), recipe, digest, pending))
+        assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems)), (i, problems)
+
+
+def test_a_code_change_verified_not_to_move_results_is_a_reviewed_equivalence_entry(tmp_path):
+    from data_builders._provenance import check_shipped_tables
+
+    recipe = get_recipe("act-bench-mnist1d")
+    current = code_version(recipe).digest
+    other, older = "ab" * 32, "cd" * 32
+    ok = f"tbl:\n  digest: '{other}'\n  current: '{current}'\n  reason: refactor, retrain test identical\n"
+    cases = [
+        (other, None, ok, []),
+        # the code changed again after the verification: stale
+        (other, None, f"tbl:\n  digest: '{other}'\n  current: '{older}'\n  reason: r\n", ["verified against code"]),
+        (current, None, ok.replace(other, current), ["stale"]),
+        (other, None, f"tbl:\n  digest: '{other}'\n  reason: r\n", ["must give the table's digest"]),
+        (other, f"tbl:\n  digest: '{other}'\n  reason: r\n", ok, ["listed in both"]),
+        (other, None, ok.replace("tbl:", "gone:"), ["names no shipped table", "rebuild it, or list it"]),
+    ]
+    for i, (digest, pending, equivalent, expected) in enumerate(cases):
+        problems = check_shipped_tables(_fake_shipped(tmp_path / str(i), recipe, digest, pending, equivalent))
         assert len(problems) == len(expected) and all(e in p for e, p in zip(expected, problems)), (i, problems)
 
 
