@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from act_bench._ray_watchdog import watch_local_cluster
 from act_bench.errors import InvalidInputError, OptionalDependencyError
 
 __all__ = ["Executor", "JobError", "LocalExecutor", "RayExecutor", "check_gpus_per_run", "create_executor",
@@ -160,6 +161,10 @@ class LocalExecutor(Executor):
 class RayExecutor(Executor):
     """Ray tasks, one per job (``num_cpus=1``, ``num_gpus`` from the job). Connects to ``address`` or starts Ray.
 
+    A local Ray started here is watched (:func:`act_bench._ray_watchdog.watch_local_cluster`): when this process
+    dies by any signal, SIGKILL included, every process of that cluster (raylet, GCS, agents, workers) ends within
+    a few seconds. A cluster at ``address`` is only connected to and outlives this process.
+
     A fractional ``gpus`` per job (e.g. 0.25) lets Ray pack several jobs on one GPU; Ray sets each task's
     ``CUDA_VISIBLE_DEVICES`` to its GPU, so the run's ``cuda`` device is that GPU. ``num_cpus``/``num_gpus`` size
     a local Ray instance (default: what Ray detects).
@@ -175,14 +180,16 @@ class RayExecutor(Executor):
         self._ray = ray
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if address:
+            if address:  # the user's cluster: connect only, never tear it down
                 kwargs["address"] = address
+                ray.init(**kwargs)
             else:
                 if num_cpus is not None:
                     kwargs["num_cpus"] = num_cpus
                 if num_gpus is not None:
                     kwargs["num_gpus"] = num_gpus
-            ray.init(**kwargs)
+                with watch_local_cluster():  # its processes end within seconds of this one, whatever kills it
+                    ray.init(**kwargs)
         self._remote = ray.remote(_ray_call)
         self._refs: dict[Any, int] = {}
 
