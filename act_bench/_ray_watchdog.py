@@ -217,8 +217,8 @@ def watch_local_cluster() -> Iterator[str | None]:
     env = {k: v for k, v in os.environ.items() if k != ENV_VARIABLE}
     watchdog = subprocess.Popen(
         [sys.executable, "-I", str(Path(__file__).resolve()), token, str(os.getpid()), str(os.getsid(0))],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, close_fds=True,
-        start_new_session=True)
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/",
+        close_fds=True, start_new_session=True)
     _watchdogs.append(watchdog)
     previous = os.environ.get(ENV_VARIABLE)
     os.environ[ENV_VARIABLE] = token

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from _procs import live_session_members
 
-from act_bench._ray_watchdog import ENV_VARIABLE, Cluster, find_session_dir, reap
+from act_bench._ray_watchdog import ENV_VARIABLE, Cluster, find_session_dir, reap, watch_local_cluster
 from data_builders.build import Journal, journal_dir_for
 from data_builders.recipes import get_recipe, save_recipe
 
@@ -207,6 +207,20 @@ def test_watchdog_ends_the_marked_processes_when_its_driver_is_sigkilled(tmp_pat
                 pass
         driver.kill()
         driver.wait()
+
+
+def test_a_failed_start_is_cleaned_up_at_once_and_leaves_the_environment_as_it_was():
+    before = os.environ.get(ENV_VARIABLE)
+    with pytest.raises(RuntimeError, match="ray.init failed"), watch_local_cluster() as token:
+        assert os.environ[ENV_VARIABLE] == token
+        started = _sleeper("-", new_session=True)  # inherits the mark, as Ray's processes do
+        raise RuntimeError("ray.init failed")
+    try:
+        assert started.wait(timeout=0) == -signal.SIGTERM, "the half-started cluster was not ended"
+    finally:
+        started.kill()
+        started.wait()
+    assert os.environ.get(ENV_VARIABLE) == before
 
 
 # --- real local Ray: SIGKILL a build and a live search, then resume ---------------------------------------------
