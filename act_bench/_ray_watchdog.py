@@ -67,6 +67,8 @@ _SESSION_DIR = re.compile(r"^(/.*/session_[^/]+)/logs/")
 _watchdogs: list[subprocess.Popen] = []
 #: Released watchdogs that were still sweeping when :func:`_release` stopped waiting.
 _released: list[subprocess.Popen] = []
+#: Watchdogs of the parent of a forked process (kept referenced only).
+_inherited: list[subprocess.Popen] = []
 _RELEASE_WAIT_SECONDS = 5 * GRACE_SECONDS
 
 
@@ -247,6 +249,26 @@ def _release(watchdog: subprocess.Popen) -> None:
         watchdog.wait(timeout=_RELEASE_WAIT_SECONDS)
     except subprocess.TimeoutExpired:  # still sweeping: keep it referenced, it exits on its own
         _released.append(watchdog)
+
+
+def _drop_pipes_in_child() -> None:
+    """After a ``fork``: point the child's copies of the pipes' write ends at ``/dev/null``.
+
+    Only the driver may hold a pipe open: a forked child that outlived a killed driver would otherwise keep the
+    watchdog waiting. ``dup2`` keeps the file objects valid (their descriptor now names ``/dev/null``).
+    """
+    for watchdog in _watchdogs + _released:
+        if watchdog.stdin is not None and not watchdog.stdin.closed:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, watchdog.stdin.fileno())
+            os.close(null)
+    _inherited.extend(_watchdogs + _released)  # not this process's children: never released or waited for here
+    _watchdogs.clear()
+    _released.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_pipes_in_child)
 
 
 def _main(argv: list[str]) -> None:

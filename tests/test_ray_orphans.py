@@ -177,7 +177,11 @@ DRIVER = textwrap.dedent("""
     with watch_local_cluster():
         inside = subprocess.Popen(sleep, start_new_session=True)  # as Ray starts its processes: marked
     later = subprocess.Popen(sleep, start_new_session=True)  # started after: not marked
-    print(outside.pid, inside.pid, later.pid, flush=True)
+    if (forked := os.fork()) == 0:  # a forked child outlives the driver; it must not hold the watchdog's pipe
+        os.setsid()
+        time.sleep(600)
+        os._exit(0)
+    print(outside.pid, inside.pid, later.pid, forked, flush=True)
     time.sleep(600)
 """)
 
@@ -185,22 +189,22 @@ DRIVER = textwrap.dedent("""
 def test_watchdog_ends_the_marked_processes_when_its_driver_is_sigkilled(tmp_path):
     driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
-    outside, inside, later = (int(p) for p in driver.stdout.readline().split())
+    outside, inside, later, forked = (int(p) for p in driver.stdout.readline().split())
     try:
         watchdogs = [pid for pid, (comm, _) in _processes_of(driver.pid).items()
                      if pid != driver.pid and _stat(pid)[1] == driver.pid and _stat(pid)[2] == pid
-                     and pid not in (outside, inside, later)]
+                     and pid not in (outside, inside, later, forked)]
         assert len(watchdogs) == 1, "one watchdog, in a session of its own"
-        before = {pid: (_stat(pid)[0], _stat(pid)[3]) for pid in (outside, inside, later, watchdogs[0])}
+        before = {pid: (_stat(pid)[0], _stat(pid)[3]) for pid in (outside, inside, later, forked, watchdogs[0])}
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
         deadline = time.monotonic() + 10
         while _alive({p: before[p] for p in (inside, watchdogs[0])}) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _alive({p: before[p] for p in (inside, watchdogs[0])}) == []
-        assert len(_alive({p: before[p] for p in (outside, later)})) == 2, "unmarked processes were hit"
+        assert len(_alive({p: before[p] for p in (outside, later, forked)})) == 3, "unmarked processes were hit"
     finally:
-        for pid in (outside, inside, later):
+        for pid in (outside, inside, later, forked):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
