@@ -8,7 +8,7 @@ the kill, stuck reporting the raylet's death to the dead GCS server).
 
 :func:`watch_local_cluster` wraps the ``ray.init`` call that starts a new local cluster and starts this module as a
 small process (in a session of its own, so a terminal's signals leave it alone) that reads a pipe whose only writer
-is the driver. When the driver ends (normal exit, exception, or any signal, SIGKILL included) the kernel closes the
+is the driver (the descriptor is closed on ``exec``, and a child forked by the driver drops its copy). When the driver ends (normal exit, exception, or any signal, SIGKILL included) the kernel closes the
 pipe; the watchdog reads end-of-file and ends every member of the cluster (SIGTERM, then SIGKILL after
 :data:`GRACE_SECONDS`), sweeping until none is left, then exits. A member is a process of the same user that
 
