@@ -1,6 +1,6 @@
 """Helpers shared by act-bench's packages (``data_builders``, ``evaluation`` and the library itself): input checks
-with act-bench's one message format, JSON-ready values, the machine description, exclusive lock files and progress
-bars.
+with act-bench's one message format, JSON-ready values, the machine description, exclusive lock files, progress
+bars and the watchdog of a local Ray cluster (its processes end when the process that started it dies).
 
 This is the public home of these helpers: code outside the ``act_bench`` package imports them from here, never from
 the private modules that implement them.
@@ -19,6 +19,7 @@ from __future__ import annotations
 from act_bench._env import hardware
 from act_bench._io import atomic_write_text, to_jsonable, try_lock
 from act_bench._progress import progress_bar
+from act_bench._ray_watchdog import watch_local_cluster
 from act_bench._validation import NAME_PATTERN, check_choice, check_float, check_int, check_name
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "progress_bar",
     "to_jsonable",
     "try_lock",
+    "watch_local_cluster",
 ]

@@ -23,8 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from act_bench._ray_watchdog import watch_local_cluster
 from act_bench.errors import InvalidInputError, OptionalDependencyError
+from act_bench.utils import watch_local_cluster
 
 __all__ = ["Executor", "JobError", "LocalExecutor", "RayExecutor", "check_gpus_per_run", "create_executor",
            "list_executors"]
@@ -161,7 +161,7 @@ class LocalExecutor(Executor):
 class RayExecutor(Executor):
     """Ray tasks, one per job (``num_cpus=1``, ``num_gpus`` from the job). Connects to ``address`` or starts Ray.
 
-    A local Ray started here is watched (:func:`act_bench._ray_watchdog.watch_local_cluster`): when this process
+    A local Ray started here is watched (:func:`act_bench.utils.watch_local_cluster`): when this process
     dies by any signal, SIGKILL included, every process of that cluster (raylet, GCS, agents, workers) ends within
     a few seconds. A cluster at ``address`` is only connected to and outlives this process.
 
