@@ -48,15 +48,14 @@ def _processes_of(driver: int) -> dict[int, tuple[str, str]]:
     """``pid -> (comm, start time)`` of the driver's session and of every descendant of the driver (another session
     included)."""
     table = {int(p.name): s for p in Path("/proc").iterdir() if p.name.isdigit() and (s := _stat(int(p.name)))}
-    found = {pid for pid, s in table.items() if s[2] == driver}
-    frontier = [driver]
+    found = {pid for pid, s in table.items() if s[2] == driver} | {driver}
+    frontier = list(found)
     while frontier:
         parent = frontier.pop()
         for pid, s in table.items():
-            if s[1] == parent and pid not in found | {driver}:
+            if s[1] == parent and pid not in found:
                 found.add(pid)
                 frontier.append(pid)
-        found.add(parent)
     return {pid: (table[pid][0], table[pid][3]) for pid in found if pid in table}
 
 
