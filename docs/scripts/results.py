@@ -21,8 +21,8 @@ Parts and where they go (marked blocks ``<!-- BEGIN results:PART ... -->`` of do
 * ``comparison``: docs/searchers.md and docs/fidelity.md, by ``docs/scripts/replay_comparison.py`` (called, not
   duplicated). Dataset cards are written from the table itself by ``act_bench.tables`` on save.
 
-A suite block needs all three tables: with one missing, it says "not built yet" and which tables are missing (no
-numbers). Expensive parts store the digest of the tables they ran on; ``--check`` recomputes the cheap parts,
+A cross-table block needs all three tables: with one missing, it says "not built yet" and which tables are missing
+(no numbers); the ``tables`` block shows the tables that are built and names the missing ones. Expensive parts store the digest of the tables they ran on; ``--check`` recomputes the cheap parts,
 renders the expensive ones from their JSON, and fails when a block is stale or a JSON was computed on other tables.
 """
 
@@ -98,10 +98,12 @@ def digest(table) -> str:
     return h.hexdigest()[:16]
 
 
-def not_built(missing: list[str]) -> str:
+def not_built(missing: list[str], *, rows: bool = False) -> str:
     cmds = "; ".join(f"`act-bench build --recipe {n} --out data/{n}`" for n in missing)
-    return (f"Not built yet: {', '.join(f'`{n}`' for n in missing)} missing from `data/` ({cmds}). No figure is "
-            f"shown until every table of the suite is built; `docs/scripts/results.py` writes them then.")
+    what = ("Their rows appear when they are built" if rows
+            else "No figure is shown until every table of the suite is built")
+    return (f"Not built yet: {', '.join(f'`{n}`' for n in missing)} missing from `data/` ({cmds}). {what}; "
+            f"`docs/scripts/results.py` writes them then.")
 
 
 def _f(v, fmt=".3f") -> str:
@@ -336,8 +338,11 @@ def rewrite(text: str, part: str, block: str) -> str:
 
 def expected_blocks(tables: dict, missing: list[str]) -> tuple[dict[str, str], list[str]]:
     """The block of every part (cheap parts recomputed, expensive ones from their JSON) and the problems found."""
-    if missing:
-        return {p: not_built(missing) for p in PARTS}, []
+    if missing:  # the per-table block shows the tables that are built; the cross-table parts need all three
+        blocks = {p: not_built(missing) for p in PARTS}
+        if tables:
+            blocks["tables"] = tables_block(tables) + "\n\n" + not_built(missing, rows=True)
+        return blocks, []
     digests = {n: digest(t) for n, t in tables.items()}
     out = {"tables": tables_block(tables), "study": study_block(tables)}
     problems = []
