@@ -152,11 +152,11 @@ def main() -> None:
     journal = REPO / "data" / "act-bench-mnist1d.journal" / "records.jsonl"
     if journal.exists():
         sys.path.insert(0, str(REPO))
-        from data_builders.build import Journal
+        from act_bench.engine import LegacyJournal
 
-        j = Journal(journal.parent)
-        j.load(repair=False)
-        print(f"shipped build journal: {len(j.runs())} runs, measured wall time {j.wall_time() / 3600:.2f} h")
+        j = LegacyJournal(journal.parent)
+        j.load()
+        print(f"shipped build journal: {len(j.runs())} runs")
 
 
 if __name__ == "__main__":

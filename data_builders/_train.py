@@ -26,8 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -35,12 +34,10 @@ import torch.nn.functional as F
 
 from act_bench.errors import InvalidInputError
 from act_bench.space import as_expr, fast_kernels
-from act_bench.tables import CURVE_COLUMNS
+from act_bench.tables import CURVE_COLUMNS, METRICS, RunRecord, RunStatus
 from data_builders._augment import _to_device
 
 __all__ = ["CURVES", "DIVERGENCE_CHECK_STEPS", "METRICS", "RunResult", "RunStatus", "resolve_device", "train_run"]
-
-METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss")
 
 #: Per-epoch learning-curve fields of a run (one value per finished epoch): validation accuracy and loss after the
 #: epoch, mean training loss over the epoch's steps, training seconds since the start of the run (evaluation
@@ -56,41 +53,8 @@ DIVERGENCE_CHECK_STEPS = 64
 EVAL_BATCH_SIZE = 1024
 
 
-class RunStatus(str, Enum):
-    OK = "ok"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-
-
-@dataclass
-class RunResult:
-    """Outcome of one (function, seed) run; ``diverged`` runs carry chance-level metrics.
-
-    ``curve_*`` hold one value per finished epoch (see :data:`CURVES`); a diverged run keeps the epochs it finished
-    before diverging, a run that never trained has empty curves.
-    """
-
-    function: str
-    seed: int
-    train_accuracy: float
-    val_accuracy: float
-    test_accuracy: float
-    train_loss: float
-    val_loss: float
-    test_loss: float
-    runtime: float
-    status: str = RunStatus.OK.value
-    error: str | None = None
-    epochs: int = 0
-    device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
-    curve_val_accuracy: list[float] = field(default_factory=list)
-    curve_val_loss: list[float] = field(default_factory=list)
-    curve_train_loss: list[float] = field(default_factory=list)
-    curve_seconds: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: The outcome of one run: one record type for training, the job engine's journal and the table writer.
+RunResult = RunRecord
 
 
 def resolve_device(recipe, device: str | torch.device | None = None) -> torch.device:

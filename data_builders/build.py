@@ -1,4 +1,5 @@
-"""Public API of the table builder (see :mod:`data_builders._build`).
+"""Public API of what a table build trains (see :mod:`data_builders._build`); the build itself (journal, workers,
+resumption, table) is run by the job engine, :func:`act_bench.engine.build_table`.
 
 Examples
 --------
@@ -11,13 +12,10 @@ Examples
 from __future__ import annotations
 
 from data_builders._build import (
-    JOURNAL_VERSION,
     BuildPlan,
-    Journal,
-    build_table,
     check_buildable,
     compute_fim_record,
-    journal_dir_for,
+    fim_model_layout,
     plan_functions,
     run_fim_job,
     run_train_job,
@@ -29,19 +27,16 @@ from data_builders._train import CURVES, METRICS, RunResult, RunStatus, resolve_
 __all__ = [
     "CODE_PARTS",
     "CURVES",
-    "JOURNAL_VERSION",
     "METRICS",
     "BuildPlan",
     "CodeVersion",
-    "Journal",
     "RunResult",
     "RunStatus",
-    "build_table",
     "changed_parts",
     "check_buildable",
     "code_version",
     "compute_fim_record",
-    "journal_dir_for",
+    "fim_model_layout",
     "plan_functions",
     "resolve_device",
     "run_fim_job",

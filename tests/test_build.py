@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from _procs import live_session_members, members_after
 
+from act_bench.engine import Journal, journal_path_for
 from act_bench.tables import load_table
 from act_bench.utils import hardware
-from data_builders.build import CURVES, Journal, journal_dir_for, plan_functions, train_run
+from data_builders.build import CURVES, plan_functions, train_run
 from data_builders.recipes import get_recipe, save_recipe
 
 pytestmark = pytest.mark.slow
@@ -38,13 +39,20 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
+def _journaled_runs(path: Path) -> int:
+    """Runs in a build's SQLite journal, read without writing (0 before it exists)."""
+    if not path.exists():
+        return 0
+    with Journal.open(path, readonly=True) as j:
+        return j.n_results()
+
+
 def _wait_for_runs(journal: Path, n: int, proc: subprocess.Popen, timeout: float = 300) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if journal.exists():
-            runs = sum(1 for line in journal.read_text().splitlines() if '"type":"run"' in line)
-            if runs >= n:
-                return runs
+        runs = _journaled_runs(journal)
+        if runs >= n:
+            return runs
         if proc.poll() is not None:
             raise AssertionError(f"build ended early: {proc.communicate()}")
         time.sleep(0.2)
@@ -132,7 +140,7 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--seeds", "2",
             "--workers", "2", "--json"]
     proc = _cli(*args)
-    journal_file = journal_dir_for(out) / "records.jsonl"
+    journal_file = journal_path_for(out)
     _wait_for_runs(journal_file, 3, proc)
     os.kill(proc.pid, signal.SIGSTOP)  # freeze the driver at once: the tiny build would finish while we look around
     assert len(live_session_members(proc.pid)) >= 3  # the driver and its two workers (own session: the test's)
@@ -140,8 +148,8 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     proc.wait()
     assert members_after(proc.pid, 10.0) == [], "processes of the killed build are still running after 10 s"
     assert not out.exists() or not (out / "functions.parquet").exists()
-    before = Journal(journal_dir_for(out)).load()
-    runs_before = {(r["function"], r["seed"]): r for r in before if r["type"] == "run"}
+    with Journal.open(journal_file, readonly=True) as j:
+        runs_before = {(r.function, r.seed): r.record for r in j.results()}
     assert 3 <= len(runs_before) < 12
 
     again = _cli(*args)  # same command without --resume: refused, journal untouched
@@ -154,13 +162,15 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     summary = json.loads(stdout)
     assert summary["functions"] == 6 and summary["runs"] == 12 and summary["complete"] is True
 
-    records = Journal(journal_dir_for(out)).load()
-    run_keys = [(r["function"], r["seed"]) for r in records if r["type"] == "run"]
+    with Journal.open(journal_file, readonly=True) as j:
+        results, features, claims = j.results(), j.features(), j.claims()
+    run_keys = [(r.function, r.seed) for r in results]
     assert len(run_keys) == len(set(run_keys)) == 12, "a run is missing or was done twice"
+    assert claims == []  # the claims of the runs in flight at the kill were released and the runs redone
+    after = {(r.function, r.seed): r.record for r in results}
     for key, rec in runs_before.items():  # finished runs were kept, not redone
-        assert next(r for r in records if r["type"] == "run" and (r["function"], r["seed"]) == key) == rec
-    feats = [r["function"] for r in records if r["type"] == "features"]
-    assert len(feats) == len(set(feats)) == 6
+        assert repr(after[key]) == repr(rec)
+    assert len(features) == 6
 
     table = load_table(out)
     functions, runs = table.to_pandas("functions"), table.to_pandas("runs")
@@ -173,8 +183,7 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     build = table.metadata["build"]  # two sessions (killed, resumed); effort = the journal's own timings
     assert build["sessions"] == 2 and build["workers"] == 2
     assert build["hardware"] == hardware()  # both sessions ran here
-    spent = sum(r["runtime"] if r["type"] == "run" else r["seconds"]
-                for r in records if r["type"] in ("run", "features"))
+    spent = sum(r.runtime for r in results) + sum(f["seconds"] for f in features.values())
     assert build["run_core_seconds"] == pytest.approx(spent, abs=0.1)
     assert 0 < build["wall_time_s"]
 

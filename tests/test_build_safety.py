@@ -16,9 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from act_bench.engine import (
+    LEGACY_FILE,
+    Journal,
+    LegacyJournal,
+    build_table,
+    journal_dir_for,
+    journal_path_for,
+)
 from act_bench.errors import ActBenchError, SchemaMismatchError
 from act_bench.tables import load_table
-from data_builders.build import JOURNAL_VERSION, Journal, build_table, journal_dir_for
 from data_builders.models import create_model
 from data_builders.recipes import get_recipe, save_recipe
 
@@ -87,8 +94,8 @@ def test_100_class_build_records_the_layout_of_the_model_the_fim_job_measures(tm
     assert proc.returncode == 0, err
     table = load_table(out)
     layout = table.metadata["fim_layout"]
-    feats = [json.loads(line) for line in (journal_dir_for(out) / "records.jsonl").read_text().splitlines()
-             if '"type":"features"' in line]
+    with Journal.open(journal_path_for(out), readonly=True) as j:
+        feats = list(j.features().values())
     assert len(feats) == 1 and feats[0]["fim_valid"], feats
     assert sum(e["bins"] for e in layout) == len(feats[0]["fim_cdf"])
     # independent reference: the last layer of a 100-class All-CNN-C maps 192 channels to 100 classes (+ biases)
@@ -103,8 +110,15 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
     out = tmp_path / "table"
     args = ["build", "--recipe", str(recipe), "--out", str(out), "--limit", "2", "--seeds", "2", "--json"]
     first = _cli(*args)
-    records = journal_dir_for(out) / "records.jsonl"
-    _wait_for(lambda: records.exists() and '"type":"run"' in records.read_text(), first)
+    records = journal_path_for(out)
+
+    def one_run() -> bool:
+        if not records.exists():
+            return False
+        with Journal.open(records, readonly=True) as j:
+            return j.n_results() > 0
+
+    _wait_for(one_run, first)
     os.kill(first.pid, signal.SIGSTOP)  # the first build holds its lock but cannot finish meanwhile
     try:
         before = records.read_bytes()
@@ -121,9 +135,10 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
     stdout, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     assert json.loads(stdout)["runs"] == 4
-    runs = [(r["function"], r["seed"]) for r in Journal(journal_dir_for(out)).load() if r["type"] == "run"]
+    with Journal.open(records, readonly=True) as j:
+        runs = [(r.function, r.seed) for r in j.results()]
     assert len(runs) == len(set(runs)) == 4
-    assert not (journal_dir_for(out) / "lock").exists()  # released
+    assert not j.lock_path.exists()  # released
 
 
 @pytest.mark.parametrize("overrides, expected", [
@@ -156,25 +171,26 @@ def test_build_that_stops_before_its_first_job_leaves_nothing_that_blocks_the_re
 def test_a_corrupt_record_in_the_middle_of_a_journal_is_an_error_naming_its_line(tmp_path, tiny_recipe):
     recipe = _save(tiny_recipe, tmp_path, "tiny")
     out = tmp_path / "table"
-    journal = Journal(journal_dir_for(out))
-    journal.append({"type": "header", "version": JOURNAL_VERSION, "recipe": tiny_recipe.to_dict(), "seeds": [0]})
-    journal.append({"type": "session", "time": 1.0})
+    journal = LegacyJournal(journal_dir_for(out))  # a JSON-lines journal of an earlier act-bench
+    journal.folder.mkdir()
     nan = float("nan")
-    for function in ("relu(x)", "tanh(x)", "elu(x)"):
-        journal.append({"type": "run", "function": function, "seed": 0, "train_accuracy": 0.5, "val_accuracy": 0.5,
-                        "test_accuracy": 0.5, "train_loss": nan, "val_loss": 1.0, "test_loss": 1.0, "runtime": 1.0,
-                        "status": "ok", "error": None})
-    journal.close()
+    records = [{"type": "header", "version": 1, "recipe": tiny_recipe.to_dict(), "seeds": [0]},
+               {"type": "session", "time": 1.0}]
+    records += [{"type": "run", "function": function, "seed": 0, "train_accuracy": 0.5, "val_accuracy": 0.5,
+                 "test_accuracy": 0.5, "train_loss": nan, "val_loss": 1.0, "test_loss": 1.0, "runtime": 1.0,
+                 "status": "ok", "error": None} for function in ("relu(x)", "tanh(x)", "elu(x)")]
+    journal.path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert journal.path.name == LEGACY_FILE
     lines = journal.path.read_bytes().splitlines(keepends=True)
     lines[3] = b'{"type":"run","function":"tanh(x)",' + b"\n"  # line 4 of 5: cut short, newline kept
     journal.path.write_bytes(b"".join(lines))
     before = journal.path.read_bytes()
     offset = len(b"".join(lines[:3]))
     with pytest.raises(SchemaMismatchError, match=f"line 4 \\(byte {offset}\\) is not valid JSON"):
-        Journal(journal.folder).load()
+        LegacyJournal(journal.folder).load()
     proc = _cli("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1", "--resume")
     _, err = proc.communicate(timeout=300)
     msg = _message_lines(err)
     assert proc.returncode == 2 and len(msg) == 1 and f"line 4 (byte {offset}) is not valid JSON" in msg[0], err
     assert journal.path.read_bytes() == before  # nothing cut off, nothing appended
-    assert not out.exists()
+    assert not out.exists() and not journal_path_for(out).exists()  # nothing converted

@@ -46,7 +46,7 @@ def test_cdf_features_are_density_histogram_cdfs_in_layer_order():
     spectra = [LayerSpectrum("a", 250, rng.normal(-20, 10, 250)), LayerSpectrum("b", 99, rng.normal(0, 1, 99)),
                LayerSpectrum("c", 1000, np.concatenate([rng.normal(5, 30, 990), np.full(10, -np.inf)]))]
     vec, layout = cdf_features(spectra)
-    assert [(r.name, r.weights, r.bins) for r in layout.rows] == [("a", 250, 2), ("b", 99, 0), ("c", 1000, 10)]
+    assert [(r.layer, r.weights, r.bins) for r in layout.rows] == [("a", 250, 2), ("b", 99, 0), ("c", 1000, 10)]
     assert vec.shape == (12,) and layout.dims == 12
     for s in (spectra[0], spectra[2]):
         bins = s.weights // 100
@@ -67,9 +67,9 @@ def test_layout_round_trips_and_validates():
     assert layout.dims == 26 + 830 + 19
     assert FeatureLayout.from_records(json.loads(json.dumps(layout.to_records()))) == layout
     with pytest.raises(InvalidInputError, match="floor"):
-        FeatureLayout.from_records([{"name": "x", "weights": 250, "bins": 3}])
+        FeatureLayout.from_records([{"layer": "x", "weights": 250, "bins": 3}])
     with pytest.raises(InvalidInputError, match="keys"):
-        FeatureLayout.from_records([{"name": "x"}])
+        FeatureLayout.from_records([{"layer": "x"}])
 
 
 def test_fim_distance_is_weighted_wasserstein_of_the_binned_distributions():
@@ -147,7 +147,7 @@ def test_cli_fim_valid_invalid_and_errors(capsys):
                         "--features")
     doc = json.loads(out)
     assert code == 0 and doc["valid"] is True and doc["fim_dims"] == 95 and len(doc["features"]) == 95
-    assert [r["name"] for r in doc["layers"]] == ["features.0", "features.2", "features.4", "classifier"]
+    assert [r["layer"] for r in doc["layers"]] == ["features.0", "features.2", "features.4", "classifier"]
     assert doc["seconds"] > 0
     code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "exp(exp(x))", "--batch", "16", "--json")
     doc = json.loads(out)

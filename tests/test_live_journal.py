@@ -11,13 +11,24 @@ import numpy as np
 import pytest
 
 from act_bench.cli._main import main
+from act_bench.engine import Job, JobKind
 from act_bench.errors import SchemaMismatchError
 from act_bench.live import SCHEMA_VERSION, JournalBusyError, LiveJournal, LiveSearch
 from act_bench.search import CandidateSet, Result, create_searcher
 from act_bench.space import equivalence_classes, evaluate_many
+from act_bench.tables import RunRecord
 from data_builders.recipes import get_recipe, save_recipe
 
 FUNCS = ["relu(x)", "tanh(x)", "elu(x)", "swish(x)", "sigmoid(x)", "softsign(x)"]
+
+
+def _run(row: int, seed: int = 0) -> Job:
+    return Job(JobKind.RUN, row, FUNCS[row], seed)
+
+
+def _record(function: str, val: float, **kw) -> RunRecord:
+    nan = float("nan")
+    return RunRecord(function, 0, nan, val, kw.get("test", nan), nan, nan, nan, 1.0)
 
 
 def _digest(path: Path) -> str:
@@ -63,16 +74,16 @@ def test_arrays_round_trip_bitwise_and_sql_is_parameterised(tmp_path):
 
 def test_a_function_is_never_evaluated_twice(tmp_path):
     j = _journal(tmp_path / "j.sqlite")
-    j.claim(1, "tanh(x)", "s1", 0)
+    j.claim(_run(1), "s1", 0)
     with pytest.raises(RuntimeError, match="already claimed"):
-        j.claim(1, "tanh(x)", "s1", 0)
-    rec = {"function": "tanh(x)", "seed": 0, "val_accuracy": 0.5, "test_accuracy": 0.4, "status": "ok"}
+        j.claim(_run(1), "s1", 0)
+    rec = _record("tanh(x)", 0.5, test=0.4)
     assert j.add_result(1, rec, attempts=1, session="s1") == 1
     assert j.counts()["running"] == 0
     with pytest.raises(RuntimeError, match="second result"):
         j.add_result(1, rec, attempts=1, session="s1")
-    with pytest.raises(RuntimeError, match="already has its result"):
-        j.claim(1, "tanh(x)", "s2", 0)
+    with pytest.raises(RuntimeError, match="has its result"):
+        j.claim(_run(1), "s2", 0)
     # the UNIQUE constraints hold even for SQL that bypasses the driver
     with pytest.raises(sqlite3.IntegrityError):
         j._db.execute("INSERT INTO results (seq, row, function, seed, status, attempts, session, time) "
@@ -85,19 +96,18 @@ def test_new_session_releases_claims_and_keeps_results(tmp_path):
     j = _journal(tmp_path / "j.sqlite")
     j.acquire()
     j.start_session("s1", executor="local", workers=2, budget=3)
-    j.claim(0, "relu(x)", "s1", 0)
-    j.claim(4, "sigmoid(x)", "s1", 0)
-    j.add_result(0, {"function": "relu(x)", "seed": 0, "val_accuracy": 0.7, "status": "ok"}, attempts=1,
-                 session="s1")
-    j.claim(5, "softsign(x)", "s1", 0)
-    j.record_failure(5, "softsign(x)", 0, "RuntimeError: boom", "s1")
+    j.claim(_run(0), "s1", 0)
+    j.claim(_run(4), "s1", 0)
+    j.add_result(0, _record("relu(x)", 0.7), attempts=1, session="s1")
+    j.claim(_run(5), "s1", 0)
+    j.record_failure(_run(5), 0, "RuntimeError: boom", "s1")
     j.close()  # the driver dies with runs 4 and 5 in flight
     j = LiveJournal.open(tmp_path / "j.sqlite")
     j.acquire()
     released = j.start_session("s2", executor="local", workers=2, budget=3)
-    assert sorted(r for r, _ in released) == [4, 5]
+    assert sorted(job.row for job in released) == [4, 5]
     assert j.claims() == [] and [r.function for r in j.results()] == ["relu(x)"]
-    assert j.attempts(5) == 1 and j.failures()[0]["error"] == "RuntimeError: boom"
+    assert j.attempts(_run(5)) == 1 and j.failures()[0]["error"] == "RuntimeError: boom"
     assert [s["id"] for s in j.sessions()] == ["s1", "s2"]
     j.close()
 
@@ -107,7 +117,7 @@ def test_second_driver_is_refused(tmp_path):
     a.acquire()
     b = LiveJournal.open(tmp_path / "j.sqlite")
     assert b.driver_alive()
-    with pytest.raises(JournalBusyError, match="in use"):
+    with pytest.raises(JournalBusyError, match="is busy: another driver \\(pid "):
         b.acquire()
     a.close()
     assert not b.driver_alive()
@@ -128,7 +138,7 @@ def test_incompatible_or_foreign_files_are_refused_untouched(tmp_path):
     assert _digest(path) == before
     text = tmp_path / "notes.sqlite"
     text.write_text("not a database\n" * 100)
-    with pytest.raises(SchemaMismatchError, match="not a live-search journal"):
+    with pytest.raises(SchemaMismatchError, match="not an act-bench journal"):
         LiveJournal.open(text)
     assert text.read_text() == "not a database\n" * 100
     other = tmp_path / "other.sqlite"
@@ -205,13 +215,12 @@ def test_rebuilt_searcher_equals_the_one_that_ran(tmp_path, tiny_recipe):
     pending = []
     for step in range(14):  # a stand-in objective: any deterministic value per function works
         for s in live.ask(2 if step % 3 else 1):
-            j.claim(s.index, s.function, "s", 0)
+            j.claim(Job(JobKind.RUN, s.index, s.function, 0), "s", 0)
             pending.append(s)
         done = pending.pop(0)
         value = float(np.tanh(search._outputs[done.index]).mean())
         live.tell(done, Result(value))
-        j.add_result(done.index, {"function": done.function, "seed": 0, "val_accuracy": value, "status": "ok"},
-                     attempts=1, session="s")
+        j.add_result(done.index, _record(done.function, value), attempts=1, session="s")
     rebuilt = search._build_searcher(j, [s.index for s in pending])
     assert rebuilt is not live and rebuilt.evaluated == live.evaluated
     assert sorted(rebuilt.pending) == sorted(live.pending)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
+from act_bench.engine import Job, JobKind
 from act_bench.live import LiveJournal, LiveSearch
 from act_bench.space import BASELINE_FUNCTIONS, ActivationFunction
 from data_builders.recipes import get_recipe
@@ -69,8 +70,8 @@ def test_resumed_baseline_is_evaluated_before_any_surrogate_pick(tmp_path, monke
         assert [r.function for r in j.results()] == list(BASELINE_FUNCTIONS[:7])
         names = j.candidates()[0]
         dead = j.sessions()[-1]["id"]
-        j.claim(names.index("tanh(x)"), "tanh(x)", dead, 0)  # in flight when the driver was killed
-        assert [c[1] for c in j.claims()] == ["tanh(x)"]
+        j.claim(Job(JobKind.RUN, names.index("tanh(x)"), "tanh(x)", 0), dead, 0)  # in flight at the kill
+        assert [c.job.function for c in j.claims()] == ["tanh(x)"]
 
     (gate / "armed").touch()
     second = _search(journal, workers=2).run(budget=12)

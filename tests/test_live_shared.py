@@ -89,7 +89,11 @@ def test_user_network_failures_are_retried_then_recorded(tmp_path):
     bad = results[REFUSED]
     assert bad.status == "failed" and bad.attempts == 2 and math.isnan(bad.val_accuracy)
     assert f"this model refuses {REFUSED}" in bad.error
-    assert [(f["function"], f["attempt"]) for f in failures] == [(REFUSED, 0), (REFUSED, 1)]
+    # the run and the FIM job of the refused function each failed twice (retried once), every error kept
+    assert [(f["function"], f["kind"], f["attempt"]) for f in failures if f["kind"] == "run"] == \
+        [(REFUSED, "run", 0), (REFUSED, "run", 1)]
+    assert [(f["function"], f["attempt"]) for f in failures if f["kind"] == "fim"] == [(REFUSED, 0), (REFUSED, 1)]
+    assert all("refuses" in f["error"] for f in failures) and len(failures) == 4
     # the layout is the user's network's: Linear(40, 32) -> 13 bins, Linear(32, 10) -> 3 bins
     assert [(l["weights"], l["bins"]) for l in layout] == [(40 * 32 + 32, 13), (32 * 10 + 10, 3)]
     row = names.index(REFUSED)
@@ -105,7 +109,7 @@ def test_user_network_failures_are_retried_then_recorded(tmp_path):
     finally:
         torch.set_num_threads(threads)
     st = journal_status(journal)
-    assert st["evaluated"] == 8 and st["failed"] == 1 and st["failed_attempts"] == 2 and st["running"] == 0
+    assert st["evaluated"] == 8 and st["failed"] == 1 and st["failed_attempts"] == 4 and st["running"] == 0
     ok = [r for r in results.values() if r.status == "ok"]
     assert st["best"]["val_accuracy"] == max(r.val_accuracy for r in ok)
     table = export_table(journal)

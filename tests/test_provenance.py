@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from act_bench.cli import main
+from act_bench.engine import Journal, RayExecutor, check_gpus_per_run, journal_dir_for, journal_path_for
 from act_bench.errors import InvalidInputError
-from data_builders.build import Journal, code_version, journal_dir_for
-from data_builders.executors import RayExecutor, check_gpus_per_run
+from data_builders.build import code_version
 from data_builders.recipes import get_recipe, save_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,20 +80,21 @@ def test_resume_with_other_code_is_refused_unless_allowed(tmp_path, tiny_recipe_
             "--max-jobs", "2"]
     first = _cli(args, other_code)  # a partial build by other code
     assert first.returncode == 0, first.stderr
-    header = Journal(journal_dir_for(out)).load()[0]
+    with Journal.open(journal_path_for(out), readonly=True) as j:
+        header = j.config()
     assert header["code"]["digest"] != code_version(get_recipe(str(tiny_recipe_file))).digest
-    lines_before = (journal_dir_for(out) / "records.jsonl").read_text()
+    lines_before = journal_path_for(out).read_bytes()
 
     refused = _cli([*args[:-2], "--resume"])
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "other code: changed parts model, training" in refused.stderr and "--allow-code-change" in refused.stderr
-    assert (journal_dir_for(out) / "records.jsonl").read_text() == lines_before  # nothing written
+    assert journal_path_for(out).read_bytes() == lines_before  # nothing written
 
     allowed = _cli([*args[:-2], "--resume", "--allow-code-change", "--json"])
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["complete"] is True
-    records = Journal(journal_dir_for(out)).load()
-    changes = [r for r in records if r["type"] == "code_change"]
+    with Journal.open(journal_path_for(out), readonly=True) as j:
+        changes = j.events("code_change")
     assert len(changes) == 1 and changes[0]["changed"] == ["model", "training"]
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["code"]["digest"] == header["code"]["digest"] and len(meta["code"]["overrides"]) == 1

@@ -284,7 +284,7 @@ def test_recorded_upstream_layouts_are_those_of_the_models_and_the_file_is_fresh
     dims = {"all-cnn-c": 13_692, "resnet-56": 16_500, "mobilevitv2-0.5": 11_013}  # the paper's dimensionalities
     for model in UPSTREAM_MODELS:
         ref = fim_layout(create_model(model, "relu(x)", num_classes=10))
-        assert model_layout(model) == [{"layer": r.name, "weights": r.weights} for r in ref.rows]
+        assert model_layout(model) == [{"layer": r.layer, "weights": r.weights} for r in ref.rows]
         assert sum(e["weights"] // 100 for e in model_layout(model)) == ref.dims == dims[model]
     script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "upstream_layouts.py"
     spec = importlib.util.spec_from_file_location("upstream_layouts", script)

@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="train every unique function of a space into a benchmark table",
         description="Train each unique function of the space (default: the paper's binary(unary(x),unary(x)) plus "
                     "the 8 baselines) with a recipe, for several seeds; compute FIM features once per function; "
-                    "write the table (medians over seeds) to --out. Finished jobs are journaled in <out>.journal/ "
-                    "so a killed build continues with --resume without redoing or duplicating runs.")
+                    "write the table (medians over seeds) to --out. Finished jobs are journaled in an SQLite journal "
+                    "in <out>.journal/ so a killed build continues with --resume without redoing or duplicating "
+                    "runs (a JSON-lines journal of an earlier act-bench is converted once on --resume).")
     p.add_argument("--recipe", required=True, metavar="NAME|FILE.yaml",
                    help="recipe name (see 'act-bench recipes list') or a recipe YAML file")
     p.add_argument("--out", required=True, metavar="DIR", help="output table folder")
@@ -40,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-code-change", action="store_true",
                    help="with --resume: continue a journal written by other code (a different code digest); the "
                         "change is recorded in the journal and the table metadata")
+    p.add_argument("--retries", type=IntRange(0, 100), default=1, metavar="N",
+                   help="retries of a job that raised or lost its worker before it is recorded as failed (default 1)")
     p.add_argument("--max-jobs", type=IntRange(1, 10**9), metavar="N",
                    help="stop after N new jobs and write the table of the complete functions")
     p.add_argument("--snapshot", action="store_true",
@@ -86,8 +89,8 @@ def _read_functions(path: str) -> list[str]:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from act_bench.engine import build_table
     from act_bench.space import parse_schema
-    from data_builders.build import build_table
     from data_builders.recipes import get_recipe
 
     check_output(args.out, "--out", folder=True)
@@ -106,6 +109,7 @@ def _build(args: argparse.Namespace) -> int:
     table = build_table(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
                         workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
                         snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
+                        retries=args.retries,
                         progress=not args.no_progress, max_jobs=args.max_jobs)
     meta = table.metadata
     result = {"out": str(Path(args.out).resolve()), "functions": len(table.to_pandas("functions")),

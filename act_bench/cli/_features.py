@@ -86,7 +86,7 @@ def _models_describe(args: argparse.Namespace) -> int:
               "fim_layers": len(layout.rows), "layers": layout.to_records()}
     human = (f"model: {args.name} ({model.num_classes} classes, input {tuple(model.input_shape)})\n"
              f"parameters: {result['parameters']:,}\nFIM layers: {len(layout.rows)}\nfim_dims: {layout.dims:,}\n"
-             + "\n".join(f"  {r.name:<40} {r.weights:>10,} weights {r.bins:>6} bins" for r in layout.rows))
+             + "\n".join(f"  {r.layer:<40} {r.weights:>10,} weights {r.bins:>6} bins" for r in layout.rows))
     emit(result, args.json, human)
     return 0
 
@@ -145,7 +145,7 @@ def _fim(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     layers = []
     for row, s in zip(res.layout.rows, res.spectra):
-        entry = {"name": row.name, "weights": row.weights, "bins": row.bins, "valid": s.valid}
+        entry = {"layer": row.layer, "weights": row.weights, "bins": row.bins, "valid": s.valid}
         if s.valid:
             ev = s.log_eigenvalues
             fin = ev[np.isfinite(ev)]

@@ -27,9 +27,14 @@ WEIGHTS_PER_BIN = 100
 
 @dataclass(frozen=True)
 class LayoutRow:
-    """One layer of the feature vector: module name, number of weights, number of bins."""
+    """One layer of the feature vector: module name (``layer``), number of weights, number of bins.
 
-    name: str
+    The one FIM-layout type of act-bench: builds, live searches, table metadata (``fim_layout``, as
+    :meth:`FeatureLayout.to_records`), searchers and the upstream import all spell a layer ``layer``/``weights``/
+    ``bins``.
+    """
+
+    layer: str
     weights: int
     bins: int
 
@@ -57,13 +62,13 @@ class FeatureLayout:
         out, start = {}, 0
         for r in self.rows:
             if r.bins:
-                out[r.name] = slice(start, start + r.bins)
+                out[r.layer] = slice(start, start + r.bins)
             start += r.bins
         return out
 
     def to_records(self) -> list[dict]:
-        """JSON-ready ``[{"name", "weights", "bins"}, ...]``."""
-        return [{"name": r.name, "weights": r.weights, "bins": r.bins} for r in self.rows]
+        """JSON-ready ``[{"layer", "weights", "bins"}, ...]`` (the table metadata's ``fim_layout``)."""
+        return [{"layer": r.layer, "weights": r.weights, "bins": r.bins} for r in self.rows]
 
     @classmethod
     def from_records(cls, records: Sequence[dict]) -> FeatureLayout:
@@ -71,9 +76,9 @@ class FeatureLayout:
         rows = []
         for i, rec in enumerate(records):
             try:
-                name, weights, bins = str(rec["name"]), int(rec["weights"]), int(rec["bins"])
+                name, weights, bins = str(rec["layer"]), int(rec["weights"]), int(rec["bins"])
             except (KeyError, TypeError, ValueError):
-                raise InvalidInputError(f"layout record {i} must have keys name, weights, bins; got {rec!r}") from None
+                raise InvalidInputError(f"layout record {i} must have keys layer, weights, bins; got {rec!r}") from None
             if weights < 0 or bins != weights // WEIGHTS_PER_BIN:
                 raise InvalidInputError(f"layout record {i} ({name!r}) must have bins = floor(weights / "
                                         f"{WEIGHTS_PER_BIN}); got weights={weights}, bins={bins}")

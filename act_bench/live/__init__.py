@@ -1,7 +1,7 @@
 """Live activation-function search: the searchers of :mod:`act_bench.search` driving real training runs.
 
-A :class:`LiveSearch` trains the functions its searcher suggests (local processes or Ray, via
-``data_builders.executors``), records everything in a crash-safe SQLite journal (:class:`LiveJournal`) so that a
+A :class:`LiveSearch` trains the functions its searcher suggests on the job engine (:mod:`act_bench.engine`: local
+processes or Ray, one SQLite journal with claims, heartbeats and bounded retries, the same as a table build), so a
 killed search resumes with the same command, and exports its results as a benchmark table. See ``docs/live.md``.
 
 Examples
@@ -16,9 +16,13 @@ Examples
 
 from __future__ import annotations
 
-from act_bench.live._driver import IDENTITY_KEYS, LiveSearch, LiveSummary
-from act_bench.live._journal import SCHEMA_VERSION, JournalBusyError, JournalResult, LiveJournal
+from act_bench.engine import SCHEMA_VERSION, Journal, JournalBusyError
+from act_bench.live._search import IDENTITY_KEYS, LiveSearch
 from act_bench.live._status import export_table, journal_status
+from act_bench.live._summary import LiveSummary
 
-__all__ = ["IDENTITY_KEYS", "SCHEMA_VERSION", "JournalBusyError", "JournalResult", "LiveJournal", "LiveSearch",
-           "LiveSummary", "export_table", "journal_status"]
+#: The journal of a live search is the job engine's journal (kept under its former name).
+LiveJournal = Journal
+
+__all__ = ["IDENTITY_KEYS", "SCHEMA_VERSION", "JournalBusyError", "LiveJournal", "LiveSearch", "LiveSummary",
+           "export_table", "journal_status"]

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from act_bench.live._driver import best_result
-from act_bench.live._journal import LiveJournal
+from act_bench.engine import Journal, effort
+from act_bench.errors import InvalidInputError
+from act_bench.live._summary import best_result
+from act_bench.tables import RUNS_COLUMNS, BenchmarkTable
 
 __all__ = ["export_table", "journal_status"]
 
@@ -31,7 +34,7 @@ def journal_status(journal: str | os.PathLike[str]) -> dict[str, Any]:
     >>> journal_status("search.sqlite")["evaluated"]   # doctest: +SKIP
     6
     """
-    with LiveJournal.open(journal, readonly=True) as j:
+    with Journal.open(journal, readonly=True) as j:
         counts = j.counts()
         config = j.config()
         alive = j.driver_alive()
@@ -72,34 +75,27 @@ def export_table(journal: str | os.PathLike[str], out: str | os.PathLike[str] | 
     --------
     >>> table = export_table("search.sqlite", "my-table")   # doctest: +SKIP
     """
-    import pandas as pd
-
-    from act_bench.errors import InvalidInputError
-    from act_bench.tables import BenchmarkTable
-
-    with LiveJournal.open(journal, readonly=True) as j:
+    with Journal.open(journal, readonly=True) as j:
         config = j.config()
         names, eqs, outputs, _ = j.candidates()
         results = sorted(j.results(), key=lambda r: r.row)
         feats = j.features()
-        sessions = j.sessions()
+        work = effort(j)
     if not results:
         raise InvalidInputError(f"journal {str(journal)!r} has no results yet; nothing to export")
-    cols = ["function", "seed", "train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss",
-            "test_loss", "runtime", "status", "error"]
-    runs = pd.DataFrame([{c: getattr(r, c) for c in cols} for r in results], columns=cols)
+    cols = list(RUNS_COLUMNS)  # learning curves included
+    runs = pd.DataFrame([{c: getattr(r.record, c) for c in cols} for r in results], columns=cols)
     runs["runtime"] = runs["runtime"].fillna(0.0)
     features = {}
     for r in results:
         f = feats.get(r.row)
-        features[r.function] = {
+        features[r.record.function] = {
             "equivalents": eqs[r.row], "outputs": np.asarray(outputs[r.row], dtype=np.float32),
             "fim_valid": bool(f and f["fim_valid"]),
             "fim_reason": None if f and f["fim_valid"] else (f["fim_reason"] if f else "no FIM features"),
             "fim_cdf": None if not f or f["fim_cdf"] is None else f["fim_cdf"],
         }
     recipe = config.get("recipe") or {}
-    wall = sum(max(0.0, (s["last_seen"] or s["started"]) - s["started"]) for s in sessions)
     meta = {
         "name": f"live-{recipe.get('name', 'search')}",
         "task": recipe.get("task") if config.get("task") == "recipe" else config.get("task"),
@@ -107,12 +103,12 @@ def export_table(journal: str | os.PathLike[str], out: str | os.PathLike[str] | 
         "recipe": recipe,
         "fim_layout": config.get("fim_layout") or [],
         "fim_cdf_layout": "act-bench",
-        "build": {"wall_time_s": round(wall, 1), "complete": False, "functions_planned": len(names),
+        "build": {**work, "complete": False, "functions_planned": len(names),
                   "functions_complete": len(results), "seeds": [int(config.get("train_seed", 0))],
                   "space": config.get("spaces"), "journal": Path(journal).name,
                   "search": {"searcher": config.get("searcher"), "searcher_kwargs": config.get("searcher_kwargs"),
                              "seed": config.get("seed"), "budget": config.get("budget"),
-                             "order": [r.function for r in sorted(results, key=lambda r: r.seq)]}},
+                             "order": [r.record.function for r in sorted(results, key=lambda r: r.seq)]}},
         "source": "act-bench search",
     }
     table = BenchmarkTable.from_runs(runs, features=features, metadata=meta)

@@ -32,6 +32,7 @@ from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import detect_cdf_layout, layout_entries, normalize_layout, read_layout_file
 from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_tables, load_table
 from act_bench.tables._meta import default_metadata
+from act_bench.tables._records import RunRecord
 from act_bench.tables._schema import (
     CONFIGS,
     CURVE_COLUMNS,
@@ -80,6 +81,7 @@ __all__ = [
     "FetchResult",
     "FunctionNotInTableError",
     "PublishResult",
+    "RunRecord",
     "RunStatus",
     "UpstreamTable",
     "arrow_schema",

@@ -26,7 +26,7 @@ def layouts() -> dict[str, list[dict[str, object]]]:
     out = {}
     for model in UPSTREAM_MODELS:
         layout = fim_layout(create_model(model, "relu(x)", num_classes=10))
-        out[model] = [{"layer": r.name, "weights": r.weights} for r in layout.rows]
+        out[model] = [{"layer": r.layer, "weights": r.weights} for r in layout.rows]
     return out
 
 

@@ -1,0 +1,300 @@
+"""``act-bench build``: a table build is a search whose searcher proposes a fixed list (the FIM job and the seeds of
+every planned function), run by the job engine's :class:`~act_bench.engine.JobRunner` and journaled in its SQLite
+journal ``<out>.journal/journal.sqlite``.
+
+Crash safety: every finished job is stored (and its claim released) in one transaction before it is counted. A
+killed build restarted with ``resume=True`` schedules only the jobs without a record, so nothing is redone or
+duplicated; a failed job is retried (``retries``) with the error of every attempt kept. A JSON-lines journal of an
+earlier act-bench (``records.jsonl``) is converted once on resume and read as it is by a snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from act_bench.engine._assemble import HISTOGRAM_FILE, assemble_build, write_accuracy_histogram
+from act_bench.engine._executors import check_gpus_per_run, create_executor, list_executors
+from act_bench.engine._journal import Journal
+from act_bench.engine._legacy import LegacyJournal, convert_jsonl
+from act_bench.engine._lock import JournalLock
+from act_bench.engine._runner import FixedList, JobRunner, StopFlag
+from act_bench.engine._store import Job, JobKind
+from act_bench.errors import ActBenchError, InvalidInputError
+from act_bench.space import evaluate_many
+from act_bench.tables import BenchmarkTable
+from act_bench.utils import NAME_PATTERN, check_int, hardware, progress_bar
+from data_builders.build import (
+    BuildPlan,
+    CodeVersion,
+    changed_parts,
+    check_buildable,
+    code_version,
+    fim_model_layout,
+    plan_functions,
+    run_fim_job,
+    run_train_job,
+)
+
+__all__ = ["JOURNAL_FILE", "build_table", "journal_dir_for", "journal_path_for"]
+
+#: The journal of a build: ``<out>.journal/journal.sqlite``.
+JOURNAL_FILE = "journal.sqlite"
+
+
+def journal_dir_for(out: str | os.PathLike[str]) -> Path:
+    """``<out>.journal``: the folder of a build's journal (and of its lock)."""
+    out = Path(out)
+    return out.parent / (out.name + ".journal")
+
+
+def journal_path_for(out: str | os.PathLike[str]) -> Path:
+    """``<out>.journal/journal.sqlite``."""
+    return journal_dir_for(out) / JOURNAL_FILE
+
+
+def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
+                functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
+                limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
+                resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
+                name: str | None = None, allow_code_change: bool = False, retries: int = 1,
+                heartbeat_timeout: float = 120.0) -> BenchmarkTable:
+    """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    out : path
+        Table folder; the journal is ``<out>.journal/journal.sqlite``.
+    space, functions, limit
+        What to build (see :func:`data_builders.build.plan_functions`).
+    seeds : int or sequence of int, optional
+        Seeds per function (default: ``range(recipe.seeds)``).
+    workers : int, default=1
+    executor : {"local", "ray"}
+    address : str, optional
+        Ray cluster address.
+    resume : bool
+        Continue the journal of an earlier build of ``out`` (a JSON-lines journal is converted once).
+    max_jobs : int, optional
+        Stop after this many new jobs and write the table of the complete functions.
+    snapshot : bool
+        Run nothing: write the table of what the journal holds (read-only on the journal; safe during a build).
+    name : str, optional
+        Table name (default: the folder name of ``out``), so that a test build is never named like the table its
+        recipe builds.
+    allow_code_change : bool
+        Resume a journal written by other code (see :func:`data_builders.build.code_version`); without it such a
+        resume is refused. The change is recorded in the journal and in ``metadata["code"]["overrides"]``.
+    retries : int, default=1
+        Retries of a job that raised or lost its worker before its failure is final (every error is journaled).
+    heartbeat_timeout : float, default=120
+        Seconds without a heartbeat after which a local worker's job is reclaimed (the worker is killed).
+
+    The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
+    the whole plan is. GPUs per run (``recipe.gpus_per_run``) are checked against the executor's before any job.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds) if seeds is not None \
+        else list(range(recipe.seeds))
+    if not seed_list:
+        raise InvalidInputError("parameter seeds of build_table must name at least one seed")
+    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[\w.-]+", name)):
+        raise InvalidInputError(f"parameter name of build_table must be letters, digits, '_', '.' or '-'; got "
+                                f"{name!r}")
+    out = Path(out)
+    table_name = name or out.resolve().name
+    if not (NAME_PATTERN.match(table_name) and ".." not in table_name):  # checked before hours of training
+        raise InvalidInputError(f"table name {table_name!r} ({'--name' if name else 'the --out folder name'}) must "
+                                f"be 1-96 letters, digits, '_', '.', '-' starting with a letter or digit; pass --name")
+    retries = check_int(retries, "retries", "build_table", min_value=0)
+    plan = plan_functions(space, functions=functions, limit=limit)
+    built = recipe if len(seed_list) == recipe.seeds else recipe.with_overrides(seeds=len(seed_list))
+    spec = _Spec(recipe, built, plan, seed_list, table_name)
+    if snapshot:
+        return _snapshot(out, spec)
+    if executor not in list_executors():
+        raise InvalidInputError(f"parameter executor must be one of {', '.join(list_executors())}; got {executor!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidInputError(f"parameter workers of build_table must be an integer >= 1; got {workers!r}")
+    check_buildable(recipe)  # before anything is written
+    code = code_version(recipe)
+    jdir = journal_dir_for(out)
+    made = not jdir.exists()
+    jdir.mkdir(parents=True, exist_ok=True)
+    try:
+        with JournalLock(jdir / (JOURNAL_FILE + ".lock")):  # one driver per journal: a second one is refused
+            journal, changed = _open(out, spec, code, resume=resume, allow_code_change=allow_code_change)
+            try:
+                _run(journal, spec, code, changed, workers=workers, executor=executor, address=address,
+                     progress=progress, max_jobs=max_jobs, retries=retries, heartbeat_timeout=heartbeat_timeout)
+                if journal.n_results() or journal.n_features():
+                    return _write(journal, out, spec)
+            finally:
+                empty = journal.n_results() == 0 and journal.n_features() == 0
+                journal.close()
+                if empty:  # no job finished (stopped early, or refused before the first): it blocks no rerun
+                    _discard(journal.path)
+            raise ActBenchError(f"the build into {str(out)!r} stopped before its first job finished; nothing was "
+                                f"written (the same command starts it again)")
+    finally:
+        if made:
+            with contextlib.suppress(OSError):  # not empty: a journal was written
+                jdir.rmdir()
+
+
+class _Spec:
+    """What a build is: the recipe as given (journal identity), as built (seeds used), plan, seeds, table name."""
+
+    def __init__(self, recipe, built, plan: BuildPlan, seeds: list[int], name: str) -> None:
+        self.recipe, self.built, self.plan, self.seeds, self.name = recipe, built, plan, seeds, name
+
+    def config(self, code: CodeVersion) -> dict[str, Any]:
+        return {"kind": "build", "recipe": self.recipe.to_dict(), "seeds": self.seeds, "space": self.plan.space,
+                "created": time.time(), "code": code.to_dict()}
+
+    def check(self, config: dict[str, Any], where: Path) -> None:
+        stored, recipe_dict = config.get("recipe") or {}, self.recipe.to_dict()
+        if config.get("kind") != "build":
+            raise InvalidInputError(f"journal {where} is not a build journal (kind {config.get('kind')!r})")
+        if stored != recipe_dict:
+            changed = sorted(k for k in set(stored) | set(recipe_dict) if stored.get(k) != recipe_dict.get(k))
+            raise InvalidInputError(f"journal {where} was written with a different recipe (differs in: "
+                                    f"{', '.join(changed)}); resume with the same recipe or build into a new --out")
+        if config.get("seeds") != self.seeds:
+            raise InvalidInputError(f"journal {where} was written with seeds {config.get('seeds')}; got {self.seeds}")
+
+
+def _check_code(config: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool) -> list[str] | None:
+    """None if the journal was written by this code; else the changed parts (refused unless ``allow_change``)."""
+    recorded = config.get("code")
+    if recorded is None:
+        if allow_change:
+            return ["unknown"]
+        raise InvalidInputError(f"journal {where} records no code version (written by an older act-bench); "
+                                f"pass --allow-code-change to continue it with this code, or build into a new --out")
+    old = CodeVersion.from_dict(recorded, where=f"journal {where} header")
+    if old.digest == code.digest:
+        return None
+    changed = changed_parts(old, code) or ["(overall digest)"]
+    if not allow_change:
+        raise InvalidInputError(f"journal {where} was written by other code: changed parts {', '.join(changed)} "
+                                f"(digest {old.digest[:12]} -> {code.digest[:12]}); resume with that code, build into "
+                                f"a new --out, or pass --allow-code-change to mix results of both")
+    return changed
+
+
+def _open(out: Path, spec: _Spec, code: CodeVersion, *, resume: bool,
+          allow_code_change: bool) -> tuple[Journal, list[str] | None]:
+    """The build's journal (lock held): created, resumed (checked), or converted from JSON lines on resume."""
+    path, legacy = journal_path_for(out), LegacyJournal(journal_dir_for(out))
+    if path.exists():
+        journal = Journal.open(path)
+        if journal.n_results() == 0 and journal.n_features() == 0 and not journal.claims():
+            journal.close()  # a build that never finished a job (killed early): it blocks nothing
+            _discard(path)
+    if path.exists() or legacy.exists():
+        if not resume:
+            raise InvalidInputError(f"{journal_dir_for(out)} already holds a build journal; pass --resume to continue "
+                                    f"it, or choose another --out")
+        journal = Journal.open(path) if path.exists() else convert_jsonl(legacy.folder, path)
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
+        journal = Journal.create(path, config=spec.config(code), functions=[], equivalents=[],
+                                 outputs=evaluate_many([]), feature_rank=[])
+    try:
+        config = journal.config()
+        spec.check(config, path)
+        changed = _check_code(config, code, path, allow_code_change)
+        journal.add_candidates(spec.plan.functions, [spec.plan.equivalents[f] for f in spec.plan.functions],
+                               evaluate_many(spec.plan.functions))
+    except BaseException:
+        journal.close()
+        raise
+    return journal, changed
+
+
+def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | None, *, workers: int,
+         executor: str, address: str | None, progress: bool, max_jobs: int | None, retries: int,
+         heartbeat_timeout: float) -> None:
+    session = uuid.uuid4().hex[:12]
+    with StopFlag() as stop, create_executor(executor, workers=workers, address=address,
+                                             heartbeat_timeout=heartbeat_timeout) as ex:
+        gpus = check_gpus_per_run(float(spec.recipe.gpus_per_run), ex.gpus,
+                                  where=f"gpus_per_run of recipe {spec.recipe.name!r}")
+        journal.start_session(session, executor=executor, workers=workers, hardware=hardware(),
+                              code_digest=code.digest)
+        if changed is not None:
+            journal.add_event("code_change", {"from": (journal.config().get("code") or {}).get("digest"),
+                                              "to": code.digest, "changed": changed, "version": code.version,
+                                              "code": code.to_dict()})
+        rows, featured, done = journal.rows(), journal.featured_rows(), journal.done_runs()
+        todo: list[Job] = []
+        for f in spec.plan.functions:
+            row = rows[f]
+            if row not in featured:
+                todo.append(Job(JobKind.FIM, row, f))
+            todo.extend(Job(JobKind.RUN, row, f, s) for s in spec.seeds if (row, s) not in done)
+        total = len(spec.plan.functions) * (len(spec.seeds) + 1)
+        initial = total - len(todo)
+        if max_jobs is not None:
+            todo = todo[:max_jobs]
+        runner = JobRunner(journal, ex, session, entry_points={JobKind.RUN: run_train_job, JobKind.FIM: run_fim_job},
+                           payload={"recipe": spec.recipe.to_dict()}, retries=retries, gpus=gpus, stop=stop)
+        bar = progress_bar(total=total, initial=initial, desc=f"build {spec.recipe.name}", unit="job",
+                           disable=not progress, smoothing=0.05)
+        try:
+            for _ in runner.drive(FixedList(todo)):
+                bar.update(1)
+        finally:
+            bar.close()
+            runner.release_unfinished()
+            journal.end_session(session)
+
+
+def _write(journal: Journal, out: Path, spec: _Spec) -> BenchmarkTable:
+    layout = fim_model_layout(spec.built)  # the recipe's model with the task's classes, as the FIM jobs measure
+    table = assemble_build(journal, functions=spec.plan.functions, equivalents=spec.plan.equivalents,
+                           seeds=spec.seeds, recipe=spec.built, name=spec.name, layout=layout, space=spec.plan.space)
+    table.save(out, overwrite=True)
+    if len(table):
+        write_accuracy_histogram(table, out / HISTOGRAM_FILE)
+    return table
+
+
+def _snapshot(out: Path, spec: _Spec) -> BenchmarkTable:
+    """The table of what the journal holds, without writing to it (a JSON-lines journal is converted in memory)."""
+    path, legacy = journal_path_for(out), LegacyJournal(journal_dir_for(out))
+    if out.exists() and any(out.iterdir()) and not (path.exists() or legacy.exists()):
+        raise InvalidInputError(f"--out {str(out)!r} exists and is not empty (and has no build journal)")
+    if path.exists():
+        journal = Journal.open(path, readonly=True)
+        try:
+            spec.check(journal.config(), path)
+            return _write(journal, out, spec)
+        finally:
+            journal.close()
+    if not legacy.exists():
+        raise InvalidInputError(f"--snapshot needs a build journal; {journal_dir_for(out)} has none")
+    with tempfile.TemporaryDirectory(prefix="act-bench-snapshot-") as tmp:
+        journal = convert_jsonl(legacy.folder, Path(tmp) / JOURNAL_FILE)
+        try:
+            spec.check(journal.config(), legacy.path)
+            return _write(journal, out, spec)
+        finally:
+            journal.close()
+
+
+def _discard(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
