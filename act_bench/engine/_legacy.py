@@ -18,7 +18,7 @@ from act_bench.engine._journal import Journal
 from act_bench.engine._store import insert_features, insert_result
 from act_bench.errors import SchemaMismatchError
 from act_bench.space import evaluate_many
-from act_bench.tables import RunRecord
+from act_bench.tables import CURVE_COLUMNS, RunRecord
 
 __all__ = ["LEGACY_FILE", "LEGACY_VERSION", "LegacyJournal", "convert_jsonl"]
 
@@ -115,6 +115,15 @@ class LegacyJournal:
         return out
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number (not a bool), or None; anything else is a TypeError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number; got {type(value).__name__}")
+    return float(value)
+
+
 def convert_jsonl(folder: str | os.PathLike[str], target: str | os.PathLike[str]) -> Journal:
     """Convert the JSON-lines journal of ``folder`` into a new SQLite journal at ``target`` (atomically); returns it
     open. The JSON-lines file is not modified.
@@ -136,9 +145,11 @@ def convert_jsonl(folder: str | os.PathLike[str], target: str | os.PathLike[str]
     for k, r in enumerate(records):
         if r["type"] == "session":
             sessions.append({"id": str(r.get("id") or f"jsonl-{k}"), "started": float(r["time"]),
-                             "last_seen": float(r["time"]), "ended": None, **{key: r.get(key) for key in (
-                                 "host", "executor", "workers", "hardware", "code_digest")}})
-        elif sessions and isinstance(r.get("time"), (int, float)):
+                             "last_seen": float(r["time"]), "ended": None,
+                             **{key: r.get(key) if isinstance(r.get(key), str) else None
+                                for key in ("host", "executor", "hardware", "code_digest")},
+                             "workers": r.get("workers") if type(r.get("workers")) is int else None})
+        elif sessions and type(r.get("time")) in (int, float):
             sessions[-1]["last_seen"] = float(r["time"])
             if r["type"] == "session_end":
                 sessions[-1]["ended"] = float(r["time"])
@@ -152,19 +163,35 @@ def convert_jsonl(folder: str | os.PathLike[str], target: str | os.PathLike[str]
         session = "jsonl"
         seen: set[tuple[str, int]] = set()
         for k, r in enumerate(records):
-            when = float(r.get("time") or header.get("created") or 0.0)
-            if r["type"] == "session":
-                session = str(r.get("id") or f"jsonl-{k}")
-            elif r["type"] == "run" and (r["function"], int(r["seed"])) not in seen:
-                seen.add((r["function"], int(r["seed"])))
-                record = RunRecord.from_dict(r, where=f"journal {old.path}: record {k + 1}")
-                insert_result(db, rows[r["function"]], record, 1, session, when)
-            elif r["type"] == "features":
-                insert_features(db, rows[r["function"]], r, session, when)
-            elif r["type"] == "code_change":
-                value = {key: r.get(key) for key in ("from", "to", "changed", "version", "code")}
-                db.execute("INSERT INTO events (type, time, value) VALUES (?, ?, ?)",
-                           ("code_change", when, json.dumps(value, sort_keys=True)))
+            try:
+                session = _convert(db, r, k, session, seen)
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:  # a field of the wrong type or value
+                raise SchemaMismatchError(f"journal {old.path}: line {k + 1} ({r['type']!r}) cannot be converted: "
+                                          f"{type(exc).__name__}: {exc}") from None
+
+    def _convert(db, r: dict[str, Any], k: int, session: str, seen: set[tuple[str, int]]) -> str:
+        when = r.get("time") if r.get("time") is not None else header.get("created")
+        when = 0.0 if when is None else float(_number(when))
+        if r["type"] == "session":
+            return str(r.get("id") or f"jsonl-{k}")
+        if r["type"] == "run" and (r["function"], int(r["seed"])) not in seen:
+            seen.add((r["function"], int(r["seed"])))
+            for key, types in (("epochs", (int, type(None))), ("device", (str, type(None))),
+                               ("extra", (dict, type(None)))):
+                if not isinstance(r.get(key), types) or isinstance(r.get(key), bool):
+                    raise TypeError(f"field {key!r} has the wrong type ({type(r.get(key)).__name__})")
+            for c in CURVE_COLUMNS:
+                if not isinstance(r.get(c) or [], list):
+                    raise TypeError(f"field {c!r} must be a list")
+            record = RunRecord.from_dict(r, where=f"journal {old.path}: line {k + 1}")
+            insert_result(db, rows[r["function"]], record, 1, session, when)
+        elif r["type"] == "features":
+            insert_features(db, rows[r["function"]], {**r, "seconds": _number(r.get("seconds"))}, session, when)
+        elif r["type"] == "code_change":
+            value = {key: r.get(key) for key in ("from", "to", "changed", "version", "code")}
+            db.execute("INSERT INTO events (type, time, value) VALUES (?, ?, ?)",
+                       ("code_change", when, json.dumps(value, sort_keys=True)))
+        return session
 
     outputs = evaluate_many(functions)
     return Journal.create(target, config=config, functions=functions, equivalents=[[f] for f in functions],
