@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -19,10 +22,24 @@ from act_bench.errors import InvalidInputError
 __all__ = ["LocalExecutor"]
 
 
+def _die_with_driver() -> None:
+    """Linux: the kernel sends this worker SIGKILL the moment the driver thread that started it ends (any signal,
+    SIGKILL included), even when the machine is too busy to run the pid watch promptly. The executor starts its
+    workers from the thread that drives it, so that thread ending means the driver is gone."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def _worker_main(conn: Connection, threads: int, parent: int) -> None:
     """A local worker: run the jobs the driver sends, beating every :data:`HEARTBEAT_SECONDS` while one runs."""
+    _die_with_driver()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
-    init_worker(threads, parent)
+    init_worker(threads, parent)  # also watches the driver's pid (every system; covers the start-up race)
     send_lock = threading.Lock()
     running: list[int] = []
 
