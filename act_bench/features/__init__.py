@@ -13,6 +13,11 @@ Examples
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# the layout and CDF helpers need only numpy: `import act_bench.features` stays torch-free (searchers and the light
+# CLI commands use the one FIM-layout type, LayoutRow); every other name loads its module (and torch) on first use
 from act_bench.features._cdf import (
     LOG_EIG_RANGE,
     WEIGHTS_PER_BIN,
@@ -23,18 +28,51 @@ from act_bench.features._cdf import (
     layout_from_weights,
 )
 from act_bench.features._distances import fim_distance, layer_weights, output_distance
-from act_bench.features._features import FimResult, compute_fim_features, fim_layout
-from act_bench.features._fisher import (
-    FISHER_TYPES,
-    LOSSES,
-    FimSpectra,
-    LayerSpectrum,
-    compute_spectra,
-    fim_log_eigenvalues,
-)
-from act_bench.features._kfac import kronecker_factors
-from act_bench.features._layers import LayerInfo, LayerKind, fim_layers
-from act_bench.features._outputs import function_output_features
+
+if TYPE_CHECKING:  # pragma: no cover - resolved lazily at run time (PEP 562)
+    from act_bench.features._features import FimResult, compute_fim_features, fim_layout
+    from act_bench.features._fisher import (
+        FISHER_TYPES,
+        LOSSES,
+        FimSpectra,
+        LayerSpectrum,
+        compute_spectra,
+        fim_log_eigenvalues,
+    )
+    from act_bench.features._kfac import kronecker_factors
+    from act_bench.features._layers import LayerInfo, LayerKind, fim_layers
+    from act_bench.features._outputs import function_output_features
+
+_LAZY: dict[str, str] = {
+    "FimResult": "act_bench.features._features",
+    "compute_fim_features": "act_bench.features._features",
+    "fim_layout": "act_bench.features._features",
+    "FISHER_TYPES": "act_bench.features._fisher",
+    "LOSSES": "act_bench.features._fisher",
+    "FimSpectra": "act_bench.features._fisher",
+    "LayerSpectrum": "act_bench.features._fisher",
+    "compute_spectra": "act_bench.features._fisher",
+    "fim_log_eigenvalues": "act_bench.features._fisher",
+    "kronecker_factors": "act_bench.features._kfac",
+    "LayerInfo": "act_bench.features._layers",
+    "LayerKind": "act_bench.features._layers",
+    "fim_layers": "act_bench.features._layers",
+    "function_output_features": "act_bench.features._outputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'act_bench.features' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "FISHER_TYPES",

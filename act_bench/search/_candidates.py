@@ -17,31 +17,28 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
+from act_bench.features import LayoutRow
 
 __all__ = ["CandidateSet", "LayerLayout", "table_frame"]
 
 
-@dataclass(frozen=True)
-class LayerLayout:
-    """One layer's block of the ``fim_cdf`` vector: its name, weight count and number of CDF values."""
-
-    layer: str
-    weights: int
-    bins: int
+#: The one FIM-layout type (``act_bench.features.LayoutRow``: ``layer``, ``weights``, ``bins``), under the name
+#: searchers used before it was shared.
+LayerLayout = LayoutRow
 
 
-def _layout_from(obj: Any) -> tuple[LayerLayout, ...]:
+def _layout_from(obj: Any) -> tuple[LayoutRow, ...]:
     if obj is None:
         return ()
     out = []
     for i, item in enumerate(obj):
-        if isinstance(item, LayerLayout):
+        if isinstance(item, LayoutRow):
             out.append(item)
             continue
         if not isinstance(item, Mapping) or not {"layer", "weights", "bins"} <= set(item):
             raise InvalidInputError(f"fim_layout entry {i} must be a mapping with keys layer, weights, bins; "
                                     f"got {item!r}")
-        out.append(LayerLayout(str(item["layer"]), int(item["weights"]), int(item["bins"])))
+        out.append(LayoutRow(str(item["layer"]), int(item["weights"]), int(item["bins"])))
     return tuple(out)
 
 
@@ -100,7 +97,7 @@ class CandidateSet:
         Concatenated per-layer CDF vectors of the FIM eigenvalue distribution.
     fim_valid : array of bool, optional
         Whether each row's FIM features are valid (default: all finite and non-empty).
-    fim_layout : sequence of LayerLayout or dict, optional
+    fim_layout : sequence of LayoutRow (``act_bench.features``) or dict, optional
         Per-layer blocks of ``fim_cdf`` (``layer``, ``weights``, ``bins``).
 
     Examples
