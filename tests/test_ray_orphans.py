@@ -101,9 +101,21 @@ def _sleeper(*args: str, env: dict[str, str] | None = None, new_session: bool = 
                             stdin=subprocess.DEVNULL)
 
 
+def _open_files(pid: int) -> list[str]:
+    """The targets of ``pid``'s file descriptors; a descriptor closed between listing and reading is skipped (the
+    interpreter opens and closes files while it starts)."""
+    out = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            out.append(os.readlink(fd))
+        except FileNotFoundError:
+            continue
+    return out
+
+
 def _wait_open(proc: subprocess.Popen, path: Path) -> None:
     deadline = time.monotonic() + 30
-    while str(path) not in [os.readlink(f) for f in Path(f"/proc/{proc.pid}/fd").iterdir()]:
+    while str(path) not in _open_files(proc.pid):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
 
