@@ -50,9 +50,9 @@ def test_every_option_is_described(path, parser):
 
 
 def test_version_and_top_level_help():
-    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], check=False, capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == f"act-bench {__version__}"
-    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--help"], check=False, capture_output=True, text=True)
     assert proc.returncode == 0
     for command in ("demo", "space", "build", "replay", "search", "table", "export-hf", "publish", "fim"):
         assert command in proc.stdout
@@ -109,3 +109,24 @@ def test_wrong_input_exits_2_with_one_line(command, tmp_path, capsys):
     assert fragment in err, (command, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not any(p.name in ("o", "b", "t", "demo") and any(p.iterdir()) for p in tmp_path.iterdir() if p.is_dir())
+
+
+def test_the_demo_names_the_suite_and_what_is_built(tmp_path):
+    """The demo's suite paragraph lists the three suite tables, marks those without a folder in data/ (checked on
+    disk here) as not built, and gives the cross-table replay once all three are built, the build commands before."""
+    from act_bench.cli._demo import suite_text
+    from act_bench.tables import SUITE_TABLES
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    on_disk = {n for n in SUITE_TABLES if (data / n / "metadata.json").is_file()}
+    text = suite_text("act-bench-mnist1d")
+    assert "is one of the three tables" in text and all(f"`{n}`" in text for n in SUITE_TABLES)
+    for n in SUITE_TABLES:
+        assert (f"{n}` (" + {"act-bench-mnist1d": "CNN", "act-bench-mnist1d-resnet": "ResNet",
+                             "act-bench-mnist1d-vit": "ViT"}[n] + ", not built here)" in text) == (n not in on_disk)
+    none = suite_text("my-table", built=set())
+    assert "is not one of" in none and none.count("act-bench build --recipe") == 3
+    assert "act-bench replay --table " + ",".join(SUITE_TABLES) in none
+    everything = suite_text("act-bench-mnist1d-vit", built=set(SUITE_TABLES))
+    assert "not built here" not in everything and "act-bench build" not in everything
+    assert "--algorithms random,knr:both" in everything

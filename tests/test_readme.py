@@ -89,7 +89,8 @@ def test_readme_from_a_clean_clone(tmp_path):
     where = run("python -c 'import act_bench, sys; print(act_bench.__file__); print(sys.prefix)'").stdout.split()
     assert where[0].startswith(str(clone)) and where[1] == str(venv)
     report = clone / "act-bench-demo" / "report.md"
-    assert report.exists() and "knr:both" in report.read_text()
+    assert report.exists() and "knr:both" in report.read_text() and "## The MNIST-1D suite" in report.read_text()
+    assert "MNIST-1D suite" in demo.stdout
     for png in ("search_curves.png", "umap_maps.png", "eigenvalues.png"):
         assert (clone / "act-bench-demo" / png).stat().st_size > 10_000
 

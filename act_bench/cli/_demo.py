@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Load the shipped act-bench-mnist1d table (no network, no GPU), print a summary (best function, "
                     "ReLU, accuracy distribution), replay random search against the paper's surrogate search "
                     "(KNR on the union UMAP of FIM eigenvalues and function outputs), and write Fig. 4/5/7-style "
-                    "PNGs and a markdown report to --out.")
+                    "PNGs and a markdown report to --out. The report ends with the MNIST-1D suite (CNN, ResNet and ViT "
+                    "tables): which are built here and the command that replays searchers across them.")
     p.add_argument("--table", default=DEFAULT_TABLE, help="table name, folder or Hub id (default: %(default)s)")
     p.add_argument("--out", default="act-bench-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--algorithms", default="random,knr:both",
@@ -32,6 +33,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evals", type=IntRange(1, 1_000_000), default=50, help="evaluations per replay (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_demo)
+
+
+def suite_text(table_name: str, built: set[str] | None = None) -> str:
+    """What the demo says about the MNIST-1D suite: its three tables, which are built here (``built``, default: the
+    shipped tables found by :func:`act_bench.tables.list_tables`) and the cross-table replay."""
+    from act_bench.tables import SUITE_TABLES, list_tables
+
+    built = set(list_tables()) if built is None else set(built)
+    families = dict(zip(SUITE_TABLES, ("CNN", "ResNet", "ViT"), strict=True))
+    listed = ", ".join(f"`{n}` ({families[n]}{'' if n in built else ', not built here'})" for n in SUITE_TABLES)
+    where = "one of" if table_name in SUITE_TABLES else "not one of"
+    text = (f"This table is {where} the three tables of the MNIST-1D suite, the paper's three architecture families "
+            f"at MNIST-1D scale: {listed}. ")
+    if built >= set(SUITE_TABLES):
+        text += ("Replay searchers on all three and rank them across tables (average rank with a 95 % CI): "
+                 f"`act-bench replay --table {','.join(SUITE_TABLES)} --algorithms random,knr:both`.")
+    else:
+        missing = [n for n in SUITE_TABLES if n not in built]
+        text += ("Build the missing ones with " + "; ".join(f"`act-bench build --recipe {n} --out data/{n} "
+                                                           "--workers 2`" for n in missing)
+                 + f", then replay searchers across the suite: `act-bench replay --table {','.join(SUITE_TABLES)}`.")
+    return text + " The cross-architecture study is in docs/suite.md."
 
 
 def _summary(table) -> dict:
@@ -108,7 +131,8 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
               "the functions the surrogates on that feature set may choose (the fair comparison).")]
     if cis:
         lines += ["", "Confidence intervals: " + "; ".join(cis) + "."]
-    lines += ["", "## Figures", ""]
+    lines += ["", "## The MNIST-1D suite", "", suite_text(s["table"]), ""]
+    lines += ["## Figures", ""]
     for title, path in figures.items():
         lines += [f"### {title}", "", f"![{title}]({Path(path).name})", ""]
     lines.append(f"Made by `act-bench demo` in {seconds:.0f} s.")
@@ -146,6 +170,7 @@ def _demo(args: argparse.Namespace) -> int:
     q = s["val_accuracy_quantiles"]
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
+    say(suite_text(s["table"]).replace("`", ""))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -160,6 +185,7 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.search import searcher_info
+    from act_bench.tables import SUITE_TABLES, list_tables
     from evaluation import compare, eigenvalue_figure, fair_baselines, map_figure, write_summary
 
     s = summary
@@ -193,6 +219,7 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
                                            "final_test_accuracy": a["final_test_accuracy"], "ci": a["ci"]["method"]}
                                     for name, a in replay["algorithms"].items()},
               "exact_random": replay.get("exact_random"),
+              "suite": {"tables": list(SUITE_TABLES), "built": [n for n in SUITE_TABLES if n in set(list_tables())]},
               "out": str(out.resolve()), "report": str(report.resolve()), "figures": list(figures.values()),
               "seconds": round(seconds, 1)}
     emit(result, args.json, f"wrote {report} and {len(figures)} figures to {out.resolve()}/ in {seconds:.0f} s")
