@@ -9,9 +9,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from act_bench._lazy import lazy_exports
 from act_bench._version import __version__
 from act_bench.errors import ActBenchError, InvalidInputError, ParseError
 
@@ -41,16 +41,4 @@ _LAZY = {"ActivationFunction": "act_bench.space", "Expr": "act_bench.space", "fu
 _SUBPACKAGES = ("space", "features", "tables", "search", "live", "cli")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:  # `import act_bench; act_bench.space.parse(...)` keeps working
-        return importlib.import_module(f"act_bench.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'act_bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBPACKAGES)

@@ -46,3 +46,29 @@ def test_import_act_bench_is_light_and_lazy_names_resolve():
             "act_bench.space.parse('max(x, zero(x))'))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert proc.stdout.split() == ["True", "(1000,)", "act_bench.tables._load", "max(x,zero(x))"], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("package", ["act_bench", "act_bench.space", "act_bench.features"])
+def test_every_lazy_name_is_the_object_its_module_defines(package):
+    """In a fresh interpreter: every lazily exported name is listed by dir(), resolves to the very object of the
+    module it names (read from that module directly, the reference), is then stored in the package, and an unknown
+    name is an AttributeError naming the package."""
+    code = f"""
+import importlib, sys
+pkg = importlib.import_module({package!r})
+lazy = dict(pkg._LAZY)
+assert lazy and set(lazy) <= set(dir(pkg)), sorted(set(lazy) - set(dir(pkg)))
+for name, source in lazy.items():
+    assert name not in vars(pkg), name
+    assert getattr(pkg, name) is getattr(importlib.import_module(source), name), name
+    assert vars(pkg)[name] is getattr(importlib.import_module(source), name), name
+try:
+    pkg.no_such_name
+except AttributeError as exc:
+    assert str(exc) == "module {package!r} has no attribute 'no_such_name'", str(exc)
+else:
+    raise SystemExit("no AttributeError")
+print("ok", len(lazy))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok "), proc.stderr[-2000:]
