@@ -15,23 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from _procs import live_session_members, members_after
+from _recipes import save_tiny_recipe
 
 from act_bench.engine import Journal, journal_path_for
 from act_bench.tables import load_table
 from act_bench.utils import hardware
 from data_builders.build import CURVES, plan_functions, train_run
-from data_builders.recipes import get_recipe, save_recipe
+from data_builders.recipes import get_recipe
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def tiny_recipe_file(tmp_path_factory) -> Path:
-    recipe = get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
-    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
-    save_recipe(recipe, path)
-    return path
+    return save_tiny_recipe(tmp_path_factory.mktemp("recipe"))
 
 
 def _cli(*args: str, **kw) -> subprocess.Popen:

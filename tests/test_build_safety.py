@@ -14,6 +14,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+from _recipes import tiny_recipe as _tiny_recipe
 from PIL import Image
 
 from act_bench.engine import (
@@ -44,8 +45,7 @@ def _message_lines(err: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory):
-    return get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
+    return _tiny_recipe()
 
 
 def _save(recipe, folder: Path, name: str) -> Path:

@@ -33,6 +33,7 @@ def test_space_count_json(capsys):
 def test_space_count_union_of_schemas(capsys):
     code, out, _ = run_cli(capsys, "space", "count", "--schema", "unary(x)", "--schema", "unary(unary(x))",
                            "--json")
+    assert code == 0
     result = json.loads(out)
     assert result["graphs"] == 27 + 27 * 27
     assert result["unique"] == count_unique(["unary(x)", "unary(unary(x))"])
@@ -46,6 +47,7 @@ def test_space_show(capsys):
     assert result == {"canonical": "max(zero(x),relu(x))", "unique_representative": "relu(x)", "finite": True,
                       "min": float(y.min()), "max": float(y.max())}
     code, out, _ = run_cli(capsys, "space", "show", "exp(exp(exp(x)))", "--json")
+    assert code == 0
     result = json.loads(out)
     assert result["unique_representative"] is None and result["finite"] is False
 
@@ -77,7 +79,7 @@ def test_space_errors_exit_2_one_line(capsys, argv, message):
         code = main(argv)
     except SystemExit as exc:  # argparse usage errors
         code = exc.code
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -85,9 +87,10 @@ def test_space_errors_exit_2_one_line(capsys, argv, message):
 
 def test_console_script_exit_code_and_version():
     proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "space", "show", "relu(x"],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "act_bench.cli._main", "--version"], check=False, capture_output=True,
+                          text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("act-bench ")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _recipes import tiny_recipe
 from torch import nn
 
 from act_bench.engine import Journal, LegacyJournal, build_table, journal_dir_for, journal_path_for
@@ -23,7 +24,7 @@ from act_bench.live import LiveSearch
 from act_bench.space import ActivationFunction
 from act_bench.tables import CURVE_COLUMNS, METRICS, load_table
 from data_builders.build import plan_functions, train_run
-from data_builders.recipes import Recipe, get_recipe, save_recipe
+from data_builders.recipes import Recipe, save_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -33,8 +34,7 @@ TIMING = ("runtime", "curve_seconds")  # wall-clock fields; every other field of
 
 
 def _tiny(epochs: int = 1) -> Recipe:
-    return get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=epochs, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
+    return tiny_recipe(epochs)
 
 
 def _cli(*args: str) -> subprocess.Popen:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from _procs import live_session_members, members_after
+from _recipes import save_tiny_recipe
 
 from act_bench.cli._main import main
 from data_builders.build import train_run
-from data_builders.recipes import get_recipe, save_recipe
+from data_builders.recipes import get_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +29,7 @@ METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory) -> Path:
     # 3 epochs keep a run long enough (about 0.3 s) for the kill to land between the first and the last result
-    recipe = get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=3, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
-    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
-    save_recipe(recipe, path)
-    return path
+    return save_tiny_recipe(tmp_path_factory.mktemp("recipe"), epochs=3)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

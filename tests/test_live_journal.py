@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _recipes import save_tiny_recipe
 
 from act_bench.cli._main import main
 from act_bench.engine import Job, JobKind
@@ -17,7 +18,7 @@ from act_bench.live import SCHEMA_VERSION, JournalBusyError, LiveJournal, LiveSe
 from act_bench.search import CandidateSet, Result, create_searcher
 from act_bench.space import equivalence_classes, evaluate_many
 from act_bench.tables import RunRecord
-from data_builders.recipes import get_recipe, save_recipe
+from data_builders.recipes import get_recipe
 
 FUNCS = ["relu(x)", "tanh(x)", "elu(x)", "swish(x)", "sigmoid(x)", "softsign(x)"]
 
@@ -43,10 +44,7 @@ def _journal(path: Path, config: dict | None = None) -> LiveJournal:
 
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
-    save_recipe(get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32), path)
-    return path
+    return save_tiny_recipe(tmp_path_factory.mktemp("recipe"))
 
 
 def test_arrays_round_trip_bitwise_and_sql_is_parameterised(tmp_path):

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from _recipes import tiny_recipe
 from torch import nn
 
 from act_bench.live import LiveJournal, LiveSearch, export_table, journal_status
 from act_bench.space import ActivationFunction
 from data_builders.build import train_run
-from data_builders.recipes import get_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -20,8 +20,7 @@ REFUSED = "tanh(x)"
 
 
 def _tiny():
-    return get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
+    return tiny_recipe()
 
 
 def user_mlp(activation) -> nn.Module:

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from _recipes import save_tiny_recipe
 
 from act_bench.cli import main
 from act_bench.engine import Journal, RayExecutor, check_gpus_per_run, journal_dir_for, journal_path_for
 from act_bench.errors import InvalidInputError
 from data_builders.build import code_version
-from data_builders.recipes import get_recipe, save_recipe
+from data_builders.recipes import get_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 _DIGEST = ("import json, sys; from data_builders.build import code_version; from data_builders.recipes import "
@@ -25,11 +26,7 @@ _DIGEST = ("import json, sys; from data_builders.build import code_version; from
 
 @pytest.fixture(scope="module")
 def tiny_recipe_file(tmp_path_factory) -> Path:
-    recipe = get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
-    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
-    save_recipe(recipe, path)
-    return path
+    return save_tiny_recipe(tmp_path_factory.mktemp("recipe"))
 
 
 @pytest.fixture(scope="module")

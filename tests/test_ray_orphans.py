@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from _procs import live_session_members
+from _recipes import save_tiny_recipe
 
 from act_bench._ray_watchdog import ENV_VARIABLE, Cluster, find_session_dir, reap, watch_local_cluster
 from act_bench.engine import Journal, journal_path_for
-from data_builders.recipes import get_recipe, save_recipe
 
 SLEEPER = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN) if 'stubborn' in sys.argv else 0; " \
           "f = open(sys.argv[1], 'a') if len(sys.argv) > 1 and sys.argv[1] != '-' else None; time.sleep(600)"
@@ -242,11 +242,7 @@ def test_a_failed_start_is_cleaned_up_at_once_and_leaves_the_environment_as_it_w
 
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory) -> Path:
-    recipe = get_recipe("act-bench-mnist1d").with_overrides(
-        epochs=1, task_args={"num_samples": 1000, "val_size": 100}, fim_batch_size=32)
-    path = tmp_path_factory.mktemp("recipe") / "tiny-mnist1d.yaml"
-    save_recipe(recipe, path)
-    return path
+    return save_tiny_recipe(tmp_path_factory.mktemp("recipe"))
 
 
 def _cli(args: list[str], tmp_path: Path, log: str, **env: str) -> subprocess.Popen:
