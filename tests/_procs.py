@@ -1,9 +1,36 @@
-"""Processes of a session, read from /proc (Linux): the no-orphans checks of the kill tests."""
+"""The CLI as a child process for the kill tests, waiting on it, and the processes of its session read from /proc
+(Linux): the no-orphans checks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+
+def cli_process(*args: str, **kw: Any) -> subprocess.Popen:
+    """``python -m act_bench.cli._main ARGS`` in a session of its own (a test can signal its whole group), text
+    stdout and stderr piped unless ``kw`` says otherwise (e.g. ``stderr=`` a log file, ``env=``)."""
+    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
+    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], text=True, start_new_session=True,
+                            **kw)
+
+
+def wait_for(predicate: Callable[[], bool], proc: subprocess.Popen, *, timeout: float = 300,
+             log: Path | None = None) -> None:
+    """Return once ``predicate()`` holds; fail if ``proc`` ends first (with its output, or the tail of its stderr
+    ``log``) or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            output = log.read_text()[-3000:] if log is not None else proc.communicate()
+            raise AssertionError(f"the process ended before the awaited event: {output}")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"the awaited event did not happen within {timeout:g} s")
+        time.sleep(0.05)
 
 
 def live_session_members(session: int) -> list[str]:

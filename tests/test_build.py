@@ -6,15 +6,12 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from _procs import live_session_members, members_after
+from _procs import cli_process, live_session_members, members_after, wait_for
 from _recipes import save_tiny_recipe
 
 from act_bench.engine import Journal, journal_path_for
@@ -31,29 +28,12 @@ def tiny_recipe_file(tmp_path_factory) -> Path:
     return save_tiny_recipe(tmp_path_factory.mktemp("recipe"))
 
 
-def _cli(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
-
-
 def _journaled_runs(path: Path) -> int:
     """Runs in a build's SQLite journal, read without writing (0 before it exists)."""
     if not path.exists():
         return 0
     with Journal.open(path, readonly=True) as j:
         return j.n_results()
-
-
-def _wait_for_runs(journal: Path, n: int, proc: subprocess.Popen, timeout: float = 300) -> int:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        runs = _journaled_runs(journal)
-        if runs >= n:
-            return runs
-        if proc.poll() is not None:
-            raise AssertionError(f"build ended early: {proc.communicate()}")
-        time.sleep(0.2)
-    raise AssertionError("no runs finished in time")
 
 
 def test_training_is_deterministic_and_restores_global_rng(tiny_recipe_file):
@@ -136,9 +116,9 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     out = tmp_path / "table"
     args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--seeds", "2",
             "--workers", "2", "--json"]
-    proc = _cli(*args)
+    proc = cli_process(*args)
     journal_file = journal_path_for(out)
-    _wait_for_runs(journal_file, 3, proc)
+    wait_for(lambda: _journaled_runs(journal_file) >= 3, proc)
     os.kill(proc.pid, signal.SIGSTOP)  # freeze the driver at once: the tiny build would finish while we look around
     assert len(live_session_members(proc.pid)) >= 3  # the driver and its two workers (own session: the test's)
     os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must not train on as orphans
@@ -149,11 +129,11 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
         runs_before = {(r.function, r.seed): r.record for r in j.results()}
     assert 3 <= len(runs_before) < 12
 
-    again = _cli(*args)  # same command without --resume: refused, journal untouched
+    again = cli_process(*args)  # same command without --resume: refused, journal untouched
     _, err = again.communicate(timeout=120)
     assert again.returncode == 2 and "--resume" in err
 
-    resumed = _cli(*args, "--resume")
+    resumed = cli_process(*args, "--resume")
     stdout, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     summary = json.loads(stdout)
@@ -187,10 +167,10 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
 
 def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
     common = ["--recipe", str(tiny_recipe_file), "--limit", "3", "--seeds", "2", "--json"]
-    local = _cli("build", "--out", str(tmp_path / "local"), "--workers", "1", *common)
+    local = cli_process("build", "--out", str(tmp_path / "local"), "--workers", "1", *common)
     _out, err = local.communicate(timeout=600)
     assert local.returncode == 0, err
-    ray = _cli("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2", *common)
+    ray = cli_process("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2", *common)
     _out, err = ray.communicate(timeout=900)
     assert ray.returncode == 0, err
     a = load_table(tmp_path / "local").to_pandas("functions").drop(columns=["runtime"])
@@ -206,9 +186,9 @@ def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
 
 def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
     out = tmp_path / "t"
-    first = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    first = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
     assert first.wait(timeout=300) == 0
-    other = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1",
+    other = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1",
                  "--epochs", "2", "--resume")
     _, err = other.communicate(timeout=120)
     assert other.returncode == 2 and "different recipe" in err and "epochs" in err
@@ -216,7 +196,7 @@ def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
 
 def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_path, tiny_recipe_file):
     out = tmp_path / "my-test-build"
-    proc = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     meta = json.loads((out / "metadata.json").read_text())
@@ -227,7 +207,7 @@ def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_p
     assert (out / "accuracy_histogram.png").is_file()
     # progress reaches stderr although it is a pipe, and ends with its final count (1 run + 1 FIM job)
     assert "2/2 [" in err
-    bad = _cli("build", "--recipe", str(tiny_recipe_file), "--out", str(tmp_path / "o"), "--name", "../x")
+    bad = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(tmp_path / "o"), "--name", "../x")
     _, err = bad.communicate(timeout=120)
     assert bad.returncode == 2 and "parameter name of build_table" in err and not (tmp_path / "o").exists()
 

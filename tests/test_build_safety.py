@@ -6,14 +6,12 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
+from _procs import cli_process, wait_for
 from _recipes import tiny_recipe as _tiny_recipe
 from PIL import Image
 
@@ -33,11 +31,6 @@ from data_builders.recipes import get_recipe, save_recipe
 pytestmark = pytest.mark.slow
 
 
-def _cli(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
-
-
 def _message_lines(err: str) -> list[str]:
     """stderr without runpy's warning about ``python -m act_bench.cli._main`` (a quirk of this way of starting)."""
     return [line for line in err.strip().splitlines() if not line.startswith("<frozen runpy>")]
@@ -52,17 +45,6 @@ def _save(recipe, folder: Path, name: str) -> Path:
     path = folder / f"{name}.yaml"
     save_recipe(recipe, path)
     return path
-
-
-def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"build ended early: {proc.communicate()}")
-        time.sleep(0.1)
-    raise AssertionError("the awaited event did not happen")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +71,7 @@ def cifar100_recipe_file(tmp_path_factory) -> Path:
 
 def test_100_class_build_records_the_layout_of_the_model_the_fim_job_measures(tmp_path, cifar100_recipe_file):
     out = tmp_path / "c100-table"
-    proc = _cli("build", "--recipe", str(cifar100_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(cifar100_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     table = load_table(out)
@@ -109,7 +91,7 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
     recipe = _save(tiny_recipe, tmp_path, "tiny")
     out = tmp_path / "table"
     args = ["build", "--recipe", str(recipe), "--out", str(out), "--limit", "2", "--seeds", "2", "--json"]
-    first = _cli(*args)
+    first = cli_process(*args)
     records = journal_path_for(out)
 
     def one_run() -> bool:
@@ -118,12 +100,12 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
         with Journal.open(records, readonly=True) as j:
             return j.n_results() > 0
 
-    _wait_for(one_run, first)
+    wait_for(one_run, first)
     os.kill(first.pid, signal.SIGSTOP)  # the first build holds its lock but cannot finish meanwhile
     try:
         before = records.read_bytes()
         for extra in ([], ["--resume"]):  # a new build and a resume are both refused
-            second = _cli(*args, *extra)
+            second = cli_process(*args, *extra)
             _, err = second.communicate(timeout=300)
             assert second.returncode == 2
             lines = _message_lines(err)
@@ -151,7 +133,7 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
 def test_a_recipe_that_cannot_run_is_refused_before_anything_is_written(tmp_path, tiny_recipe, overrides, expected):
     recipe = _save(tiny_recipe.with_overrides(**overrides), tmp_path, "bad")
     out = tmp_path / "table"
-    proc = _cli("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1")
     _, err = proc.communicate(timeout=300)
     lines = _message_lines(err)
     assert proc.returncode == 2 and len(lines) == 1, err
@@ -188,7 +170,7 @@ def test_a_corrupt_record_in_the_middle_of_a_journal_is_an_error_naming_its_line
     offset = len(b"".join(lines[:3]))
     with pytest.raises(SchemaMismatchError, match=f"line 4 \\(byte {offset}\\) is not valid JSON"):
         LegacyJournal(journal.folder).load()
-    proc = _cli("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1", "--resume")
+    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1", "--resume")
     _, err = proc.communicate(timeout=300)
     msg = _message_lines(err)
     assert proc.returncode == 2 and len(msg) == 1 and f"line 4 (byte {offset}) is not valid JSON" in msg[0], err

@@ -8,14 +8,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _procs import cli_process, wait_for
 from _recipes import tiny_recipe
 from torch import nn
 
@@ -37,24 +35,8 @@ def _tiny(epochs: int = 1) -> Recipe:
     return tiny_recipe(epochs)
 
 
-def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
 def _journal(out: Path) -> Journal:
     return Journal.open(journal_path_for(out), readonly=True)
-
-
-def _wait(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"the build ended early: {proc.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError("the awaited journal event did not happen")
 
 
 def _results(out: Path) -> int:
@@ -86,16 +68,16 @@ def test_engine_builds_exactly_what_train_run_gives_fresh_and_after_a_kill(tmp_p
     path = tmp_path / "tiny.yaml"
     save_recipe(recipe, path)
     args = ["--recipe", str(path), "--limit", "3", "--seeds", "2", "--workers", "2", "--no-progress"]
-    fresh = _cli("build", "--out", str(tmp_path / "fresh"), *args)
+    fresh = cli_process("build", "--out", str(tmp_path / "fresh"), *args)
     assert fresh.wait(timeout=600) == 0, fresh.communicate()
     killed_out = tmp_path / "killed"
-    killed = _cli("build", "--out", str(killed_out), *args)
-    _wait(lambda: _results(killed_out) >= 2, killed)
+    killed = cli_process("build", "--out", str(killed_out), *args)
+    wait_for(lambda: _results(killed_out) >= 2, killed)
     os.kill(killed.pid, signal.SIGSTOP)  # frozen the moment two runs are journaled, then killed
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     assert 2 <= _results(killed_out) < 6
-    resumed = _cli("build", "--out", str(killed_out), *args, "--resume")
+    resumed = cli_process("build", "--out", str(killed_out), *args, "--resume")
     assert resumed.wait(timeout=600) == 0, resumed.communicate()
 
     a, b = _runs(tmp_path / "fresh"), _runs(killed_out)
@@ -137,7 +119,7 @@ def test_a_dead_workers_job_is_reclaimed_and_journaled_once(tmp_path):
     path = tmp_path / "slow.yaml"
     save_recipe(recipe, path)
     out = tmp_path / "t"
-    proc = _cli("build", "--recipe", str(path), "--out", str(out), "--limit", "1", "--seeds", "2", "--workers", "1",
+    proc = cli_process("build", "--recipe", str(path), "--out", str(out), "--limit", "1", "--seeds", "2", "--workers", "1",
                 "--json", "--no-progress")
 
     def running_run() -> bool:
@@ -146,7 +128,7 @@ def test_a_dead_workers_job_is_reclaimed_and_journaled_once(tmp_path):
         with _journal(out) as j:
             return any(c.job.kind.value == "run" for c in j.claims())
 
-    _wait(running_run, proc)
+    wait_for(running_run, proc)
     with _journal(out) as j:
         (claim,) = j.claims()
     workers = _workers_of(proc.pid)

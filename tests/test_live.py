@@ -8,12 +8,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from _procs import live_session_members, members_after
+from _procs import cli_process, live_session_members, members_after
 from _recipes import save_tiny_recipe
 
 from act_bench.cli._main import main
@@ -37,8 +36,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _cli(args: list[str], tmp_path: Path, log: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
-                            stderr=open(tmp_path / log, "w"), text=True, start_new_session=True, env=_env(tmp_path))
+    return cli_process(*args, stderr=open(tmp_path / log, "w"), env=_env(tmp_path))
 
 
 def _rows(journal: Path, sql: str, params: tuple = ()) -> list[tuple]:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _procs import live_session_members
+from _procs import cli_process, live_session_members, wait_for
 from _recipes import save_tiny_recipe
 
 from act_bench._ray_watchdog import ENV_VARIABLE, Cluster, find_session_dir, reap, watch_local_cluster
@@ -247,16 +247,7 @@ def tiny_recipe(tmp_path_factory) -> Path:
 
 def _cli(args: list[str], tmp_path: Path, log: str, **env: str) -> subprocess.Popen:
     env = {**os.environ, "ACT_BENCH_CACHE": str(tmp_path / "cache"), **env}
-    return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], stdout=subprocess.PIPE,
-                            stderr=open(tmp_path / log, "w"), text=True, start_new_session=True, env=env)
-
-
-def _wait_until(done, proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert proc.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "no result in time"
-        time.sleep(0.05)
+    return cli_process(*args, stderr=open(tmp_path / log, "w"), env=env)
 
 
 def _build_runs(out: Path) -> list[dict]:
@@ -277,7 +268,7 @@ def test_sigkilled_ray_build_leaves_no_process_and_resumes_exactly(tmp_path, tin
     args = ["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--seeds", "2",
             "--workers", "2", "--executor", "ray", "--no-progress", "--json"]
     proc = _cli(args, tmp_path, "first.log")
-    _wait_until(lambda: _journaled_runs(out) >= 1, proc, tmp_path / "first.log")
+    wait_for(lambda: _journaled_runs(out) >= 1, proc, log=tmp_path / "first.log")
     processes, left, _ = _kill_frozen_driver(proc)
     _assert_a_ray_cluster(_names(processes))
     assert left == [], f"processes of the killed build still running 10 s later: {left}"
@@ -315,7 +306,7 @@ def test_sigkilled_ray_live_search_leaves_no_process_and_resumes_exactly(tmp_pat
             "--journal", str(journal), "--workers", "2", "--no-baselines", "--executor", "ray", "--no-progress",
             "--json"]
     proc = _cli(args, tmp_path, "first.log")
-    _wait_until(lambda: len(_search_results(journal)) >= 1, proc, tmp_path / "first.log")
+    wait_for(lambda: len(_search_results(journal)) >= 1, proc, log=tmp_path / "first.log")
     processes, left, _ = _kill_frozen_driver(proc)
     _assert_a_ray_cluster(_names(processes))
     assert left == [], f"processes of the killed search still running 10 s later: {left}"
@@ -363,7 +354,7 @@ def test_a_cluster_the_driver_connected_to_outlives_it(tmp_path, tiny_recipe):
         proc = _cli(["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--seeds", "2",
                      "--executor", "ray", "--address", address, "--no-progress", "--json"], tmp_path, "driver.log",
                     RAY_AUTH_MODE="token")  # Ray asks for it with an explicit address (the token: ~/.ray/auth_token)
-        _wait_until(lambda: _journaled_runs(out) >= 1, proc, tmp_path / "driver.log")
+        wait_for(lambda: _journaled_runs(out) >= 1, proc, log=tmp_path / "driver.log")
         os.kill(proc.pid, signal.SIGSTOP)
         assert set(_processes_of(proc.pid)) == {proc.pid}, "a connected driver started processes (a watchdog?)"
         os.kill(proc.pid, signal.SIGKILL)
