@@ -58,6 +58,9 @@ def suite_text(table_name: str, built: set[str] | None = None) -> str:
 
 
 def _summary(table) -> dict:
+    from act_bench.tables import SUITE_TABLES, list_tables
+
+    shipped = set(list_tables())
     df = table.to_pandas("functions")
     val = df["val_accuracy"].to_numpy(dtype=float)
     ok = np.isfinite(val)
@@ -81,6 +84,7 @@ def _summary(table) -> dict:
                                    "p75": float(q[3]), "p90": float(q[4])},
         "diverged_fraction": float((df["status"] == "diverged").mean()),
         "fim_valid_fraction": float(df["fim_valid"].mean()),
+        "suite": {"tables": list(SUITE_TABLES), "built": [n for n in SUITE_TABLES if n in shipped]},
     }
 
 
@@ -131,7 +135,7 @@ def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float
               "the functions the surrogates on that feature set may choose (the fair comparison).")]
     if cis:
         lines += ["", "Confidence intervals: " + "; ".join(cis) + "."]
-    lines += ["", "## The MNIST-1D suite", "", suite_text(s["table"]), ""]
+    lines += ["", "## The MNIST-1D suite", "", suite_text(s["table"], s["suite"]["built"]), ""]
     lines += ["## Figures", ""]
     for title, path in figures.items():
         lines += [f"### {title}", "", f"![{title}]({Path(path).name})", ""]
@@ -170,7 +174,7 @@ def _demo(args: argparse.Namespace) -> int:
     q = s["val_accuracy_quantiles"]
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")
-    say(suite_text(s["table"]).replace("`", ""))
+    say(suite_text(s["table"], s["suite"]["built"]).replace("`", ""))
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -185,7 +189,6 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.search import searcher_info
-    from act_bench.tables import SUITE_TABLES, list_tables
     from evaluation import compare, eigenvalue_figure, fair_baselines, map_figure, write_summary
 
     s = summary
@@ -219,7 +222,6 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
                                            "final_test_accuracy": a["final_test_accuracy"], "ci": a["ci"]["method"]}
                                     for name, a in replay["algorithms"].items()},
               "exact_random": replay.get("exact_random"),
-              "suite": {"tables": list(SUITE_TABLES), "built": [n for n in SUITE_TABLES if n in set(list_tables())]},
               "out": str(out.resolve()), "report": str(report.resolve()), "figures": list(figures.values()),
               "seconds": round(seconds, 1)}
     emit(result, args.json, f"wrote {report} and {len(figures)} figures to {out.resolve()}/ in {seconds:.0f} s")

@@ -59,10 +59,11 @@ EXPENSIVE = {"transfer": "suite_transfer.json", "warm": "suite_warm_start.json",
 OLD_CNN = DATA / "act-bench-mnist1d-before-operator-fix.json"
 MF_ALGORITHMS = ("random", "knr:both", "svr:both")
 MF_WORKERS, MF_EVALS = 4, 100
+MF_SCHEDULERS = ("none", "sh", "asha")
 TRANSFER_ALGORITHM = "knr:both"
 WARM_ALGORITHMS = ("evolution", "knr:both", "rfr:both", "svr:both")
-#: Warm starts from the source's best 1 % and 10 % (all of a source, 2,902 points, makes every RFR / SVR refit cost
-#: about 30 times more: 11 CPU-minutes per pair instead of 20 seconds).
+#: Warm starts from the source's best 1 % and 10 % (all of a source, 2,902 points, makes every RFR / SVR refit so
+#: slow that the four algorithms x 100 seeds take about 11 CPU-minutes per pair, against about one for the top 10 %).
 WARM_FRACTIONS = (0.01, 0.10)
 
 
@@ -248,7 +249,7 @@ def run_multifidelity(tables: dict, jobs: int) -> dict:
     for name, t in tables.items():
         budget = time_budget(t, MF_WORKERS, MF_EVALS)
         out[name] = {"time_budget": budget, "workers": MF_WORKERS, "seeds": 100, "schedulers": {}}
-        for sched in ("none", "sh", "asha"):
+        for sched in MF_SCHEDULERS:
             s = _cli(["replay", "--table", name, "--algorithms", ",".join(MF_ALGORITHMS), "--scheduler", sched,
                       "--time-budget", str(budget), "--workers", str(MF_WORKERS), "--seeds", "100", "--maps", "10"])
             # (the CLI runs time budgets in one process: --jobs applies to the full-fidelity replay only)
@@ -321,10 +322,11 @@ def multifidelity_block(data: dict) -> str:
     for name, r in data.items():
         s = r["schedulers"]
         for a in s["none"]:
-            lines.append(f"| `{name}` ({r['time_budget']:g}) | {a} | " + " | ".join(
-                _ci(s[k][a]["evals_to_top1pct"]) for k in ("none", "sh", "asha")) + " | " + " / ".join(
-                f"{s[k][a]['evals_to_top1pct']['found_fraction']:.2f}" for k in ("none", "sh", "asha")) + " | " + " / ".join(
-                f"{s[k][a]['simulated_seconds']['median']:.0f}" for k in ("none", "sh", "asha")) + " |")
+            evals = [s[k][a]["evals_to_top1pct"] for k in MF_SCHEDULERS]
+            found = " / ".join(f"{e['found_fraction']:.2f}" for e in evals)
+            seconds = " / ".join(f"{s[k][a]['simulated_seconds']['median']:.0f}" for k in MF_SCHEDULERS)
+            lines.append(f"| `{name}` ({r['time_budget']:g}) | {a} | " + " | ".join(map(_ci, evals))
+                         + f" | {found} | {seconds} |")
     return "\n".join(lines)
 
 
