@@ -73,7 +73,11 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
     runs = {(r.record.function, r.record.seed): r.record for r in journal.results()}
     feats = journal.features()
     complete = [f for f in functions if f in rows and rows[f] in feats and all((f, s) in runs for s in seeds)]
-    records = [runs[(f, s)] for f in complete for s in seeds]
+    extra: dict[str, list[int]] = {}  # seeds beyond the paper's (contender seeds), per function
+    for f, s in runs:
+        if s not in seeds:
+            extra.setdefault(f, []).append(s)
+    records = [runs[(f, s)] for f in complete for s in [*seeds, *sorted(extra.get(f, []))]]
     runs_df = pd.DataFrame([{c: getattr(r, c) for c in RUNS_COLUMNS} for r in records], columns=list(RUNS_COLUMNS))
     outputs = evaluate_many(complete) if complete else np.zeros((0, 1000), np.float32)
     features = {}
@@ -87,7 +91,11 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
         "fim_layout": layout_metadata(layout), "fim_cdf_layout": "act-bench",
         "build": {**effort(journal), "complete": len(complete) == len(functions),
                   "functions_planned": len(functions), "functions_complete": len(complete),
-                  "seeds": list(seeds), "space": list(space), "journal": folder},
+                  "seeds": list(seeds), "space": list(space), "journal": folder,
+                  **({"extra_runs": {"functions": sum(1 for f in complete if f in extra),
+                                     "runs": sum(len(extra.get(f, [])) for f in complete),
+                                     "seeds": sorted({s for f in complete for s in extra.get(f, [])})}}
+                     if any(f in extra for f in complete) else {})},
         "source": "act-bench build",
         **({"code": code} if (code := code_metadata(journal)) is not None else {}),
         "figures": [{"file": HISTOGRAM_FILE, "title": "Distribution of median test accuracy"}],
@@ -97,7 +105,7 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
                   + ("." if len(complete) == len(functions) else
                      " (a partial build: the functions are a uniform sample of the space, baselines first).")),
     }
-    return BenchmarkTable.from_runs(runs_df, features=features, metadata=meta)
+    return BenchmarkTable.from_runs(runs_df, features=features, metadata=meta, paper_seeds=seeds)
 
 
 def write_accuracy_histogram(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path:

@@ -26,6 +26,7 @@ from act_bench.engine._store import (
     RESULT_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
+    UPGRADES,
     Claim,
     Job,
     JournalRun,
@@ -63,6 +64,7 @@ class Journal:
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        self._columns = RESULT_COLUMNS  # a read-only open of an older schema reads fewer
         self.lock = JournalLock(self.lock_path)
 
     # -- opening ------------------------------------------------------------------------------------------------
@@ -79,7 +81,18 @@ class Journal:
         db = connect(path, readonly=readonly)
         try:
             version = read_version(db, path)
-            if version != SCHEMA_VERSION:
+            if version in UPGRADES and not readonly:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in UPGRADES[version]:
+                        db.execute(stmt)
+                    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                version = SCHEMA_VERSION
+            if version != SCHEMA_VERSION and version not in UPGRADES:
                 raise SchemaMismatchError(
                     f"journal {str(path)!r} has journal schema version {version}; this act-bench reads version "
                     f"{SCHEMA_VERSION} (use the act-bench that wrote it, or start a new journal)")
@@ -90,7 +103,9 @@ class Journal:
         except BaseException:
             db.close()
             raise
-        return cls(path, db)
+        journal = cls(path, db)
+        journal._columns = RESULT_COLUMNS if version == SCHEMA_VERSION else RESULT_COLUMNS[:-1]
+        return journal
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, config: dict[str, Any], functions: Sequence[str],
@@ -260,14 +275,15 @@ class Journal:
     def results(self) -> list[JournalRun]:
         """Final run records in the order they finished."""
         out = []
-        for r in self._db.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results ORDER BY seq"):
-            v = dict(zip(RESULT_COLUMNS, r))
+        for r in self._db.execute(f"SELECT {', '.join(self._columns)} FROM results ORDER BY seq"):
+            v = dict(zip(self._columns, r))
             curves = json.loads(v["curves"]) if v["curves"] else {}
             record = RunRecord(v["function"], int(v["seed"]), *(as_float(v[m]) for m in METRICS),
                                as_float(v["runtime"]), v["status"], v["error"],
                                0 if v["epochs"] is None else int(v["epochs"]), v["device"],
                                json.loads(v["extra"]) if v["extra"] else {},
-                               *([float(x) for x in curves.get(c, [])] for c in CURVE_COLUMNS))
+                               *([float(x) for x in curves.get(c, [])] for c in CURVE_COLUMNS),
+                               bool(v.get("eval_loss_nonfinite") or 0))
             out.append(JournalRun(int(v["seq"]), int(v["row"]), record, int(v["attempts"]), v["session"],
                                   float(v["time"])))
         return out

@@ -4,7 +4,7 @@ They are read (validated record by record: a corrupt record in the middle is an 
 line is ignored) and converted once into the engine's SQLite journal (:func:`convert_jsonl`): a ``--resume`` of such
 a build converts it and keeps the JSON-lines file untouched next to the new journal; ``--snapshot`` reads it without
 writing anything. The conversion keeps every record as it was: run metrics and curves bit for bit, the first record
-of a run (as the old reader did), session times and accepted code changes.
+of a run (as the old reader did) unless a later one ``replaces`` it, session times and accepted code changes.
 """
 
 from __future__ import annotations
@@ -99,11 +99,14 @@ class LegacyJournal:
         return self.records[0] if self.records else None
 
     def runs(self) -> dict[tuple[str, int], dict[str, Any]]:
-        """The first record of every (function, seed) run."""
+        """The record that counts for every (function, seed) run: the first one, unless a later record says it
+        ``replaces`` it (a run retrained under a corrected rule, see :mod:`act_bench.engine._extend`)."""
         out: dict[tuple[str, int], dict[str, Any]] = {}
         for r in self.records:
             if r["type"] == "run":
-                out.setdefault((r["function"], int(r["seed"])), r)
+                key = (r["function"], int(r["seed"]))
+                if key not in out or r.get("replaces"):
+                    out[key] = r
         return out
 
     def features(self) -> dict[str, dict[str, Any]]:
@@ -161,21 +164,20 @@ def convert_jsonl(folder: str | os.PathLike[str], target: str | os.PathLike[str]
                        (s["id"], s["started"], s["last_seen"], s["ended"], s["host"], s["executor"], s["workers"],
                         s["hardware"], s["code_digest"]))
         session = "jsonl"
-        seen: set[tuple[str, int]] = set()
+        final = {id(r) for r in old.runs().values()}
         for k, r in enumerate(records):
             try:
-                session = _convert(db, r, k, session, seen)
+                session = _convert(db, r, k, session, final)
             except (TypeError, ValueError, KeyError, OverflowError) as exc:  # a field of the wrong type or value
                 raise SchemaMismatchError(f"journal {old.path}: line {k + 1} ({r['type']!r}) cannot be converted: "
                                           f"{type(exc).__name__}: {exc}") from None
 
-    def _convert(db, r: dict[str, Any], k: int, session: str, seen: set[tuple[str, int]]) -> str:
+    def _convert(db, r: dict[str, Any], k: int, session: str, final: set[int]) -> str:
         when = r.get("time") if r.get("time") is not None else header.get("created")
         when = 0.0 if when is None else float(_number(when))
         if r["type"] == "session":
             return str(r.get("id") or f"jsonl-{k}")
-        if r["type"] == "run" and (r["function"], int(r["seed"])) not in seen:
-            seen.add((r["function"], int(r["seed"])))
+        if r["type"] == "run" and id(r) in final:
             for key, types in (("epochs", (int, type(None))), ("device", (str, type(None))),
                                ("extra", (dict, type(None)))):
                 if not isinstance(r.get(key), types) or isinstance(r.get(key), bool):

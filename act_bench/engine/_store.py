@@ -37,11 +37,15 @@ from act_bench.tables import CURVE_COLUMNS, METRICS, RunRecord
 __all__ = ["SCHEMA_VERSION", "Claim", "Job", "JobKind", "JournalRun"]
 
 #: Version of the journal layout this act-bench reads and writes (1: the live-search journal before builds used it).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: Older journal schema versions that :meth:`Journal.open` upgrades in place (each step one transaction; a read-only
+#: open reads them as they are): version 2 lacks ``results.eval_loss_nonfinite`` (read as 0).
+UPGRADES = {2: ("ALTER TABLE results ADD COLUMN eval_loss_nonfinite INTEGER NOT NULL DEFAULT 0",)}
 DTYPE = "<f4"
 
 RESULT_COLUMNS = ("seq", "row", "function", "seed", *METRICS, "runtime", "status", "error", "epochs", "device",
-                  "extra", "curves", "attempts", "session", "time")
+                  "extra", "curves", "attempts", "session", "time", "eval_loss_nonfinite")
 
 SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -61,7 +65,7 @@ SCHEMA = (
      "train_loss REAL, val_loss REAL, test_loss REAL, runtime REAL, "
      "status TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed')), error TEXT, epochs INTEGER, "
      "device TEXT, extra TEXT, curves TEXT, attempts INTEGER NOT NULL, session TEXT NOT NULL, time REAL NOT NULL, "
-     "UNIQUE (row, seed))"),
+     "eval_loss_nonfinite INTEGER NOT NULL DEFAULT 0, UNIQUE (row, seed))"),
     ("CREATE TABLE failures (id INTEGER PRIMARY KEY AUTOINCREMENT, job TEXT NOT NULL, kind TEXT NOT NULL, "
      "row INTEGER NOT NULL REFERENCES candidates(row), seed INTEGER, function TEXT NOT NULL, "
      "attempt INTEGER NOT NULL, error TEXT NOT NULL, session TEXT NOT NULL, time REAL NOT NULL)"),
@@ -213,7 +217,7 @@ def insert_result(db: sqlite3.Connection, row: int, record: RunRecord, attempts:
         db.execute(f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
                    (seq, int(row), record.function, int(record.seed), *values, finite_or_none(record.runtime),
                     str(record.status), record.error, int(record.epochs or 0), record.device, dumps(record.extra),
-                    dumps(curves), int(attempts), session, when))
+                    dumps(curves), int(attempts), session, when, int(bool(record.eval_loss_nonfinite))))
     except sqlite3.IntegrityError as exc:
         raise RuntimeError(f"refusing to store a second result for {record.function!r} seed {record.seed}: "
                            f"{exc}") from None

@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time (PE
         get_operator,
         list_operators,
     )
+    from act_bench.space._twins import TWIN_ATOL, TWIN_ULPS, are_twins, twin_groups, twin_inputs
 
 __all__ = [
     "BASELINE_FUNCTIONS",
@@ -102,12 +103,22 @@ __all__ = [
     "parse_schema",
     "standard_inputs",
     "summarize_outputs",
+    "twin_groups",
+    "twin_inputs",
     "value_and_derivative",
+    "are_twins",
+    "TWIN_ATOL",
+    "TWIN_ULPS",
 ]
 
 # `import act_bench.space` stays light: the parser and the operator catalogue need no torch, so `act-bench space show`
 # answers from the default-space lookup without it; every other name loads its module (and torch) on first use
 _LAZY: dict[str, str] = {
+    "TWIN_ATOL": "act_bench.space._twins",
+    "TWIN_ULPS": "act_bench.space._twins",
+    "are_twins": "act_bench.space._twins",
+    "twin_groups": "act_bench.space._twins",
+    "twin_inputs": "act_bench.space._twins",
     "BASELINE_FUNCTIONS": "act_bench.space._enumerate",
     "PAPER_FOUR_NODE_SCHEMAS": "act_bench.space._enumerate",
     "PAPER_THREE_NODE_SCHEMA": "act_bench.space._enumerate",

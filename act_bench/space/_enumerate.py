@@ -165,9 +165,10 @@ def _chunks(node: Expr, x: torch.Tensor, extra_ops: bool, rows: int = _CHUNK_ROW
 _BINARY_OF_NARY = {"sum_n": torch.add, "prod_n": torch.mul, "max_n": torch.maximum, "min_n": torch.minimum}
 
 
-def evaluate_many(exprs: Iterable[Expr | str]) -> np.ndarray:
-    """Outputs of many expressions on the standard inputs, shape (n, 1000) float32; shared subtrees computed once."""
-    x = torch.from_numpy(standard_inputs().copy())
+def evaluate_many(exprs: Iterable[Expr | str], inputs: np.ndarray | None = None) -> np.ndarray:
+    """Outputs of many expressions on the standard inputs (or on ``inputs``, float32), shape (n, len(inputs))
+    float32; shared subtrees computed once."""
+    x = torch.from_numpy(np.array(standard_inputs() if inputs is None else inputs, dtype=np.float32))
     cache: dict[Expr, torch.Tensor] = {}
     rows = []
     with torch.no_grad(), exact_kernels():

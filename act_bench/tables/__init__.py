@@ -32,10 +32,12 @@ from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import detect_cdf_layout, layout_entries, normalize_layout, read_layout_file
 from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_tables, load_table
 from act_bench.tables._meta import default_metadata
+from act_bench.tables._ranking import TOP_FRACTION, BestGroups, best_groups, group_ranking, top_groups
 from act_bench.tables._records import RunRecord
 from act_bench.tables._schema import (
     CONFIGS,
     CURVE_COLUMNS,
+    ESTIMATE_COLUMNS,
     FILES,
     FUNCTIONS_COLUMNS,
     METRICS,
@@ -53,9 +55,15 @@ from act_bench.tables._table import BenchmarkTable, FunctionNotInTableError
 from act_bench.tables._upstream import UPSTREAM_KEYS, UPSTREAM_MODELS, import_upstream
 
 __all__ = [
+    "TOP_FRACTION",
+    "BestGroups",
+    "best_groups",
+    "group_ranking",
+    "top_groups",
     "ACCEPT_LICENSE_ENV",
     "CONFIGS",
     "CURVE_COLUMNS",
+    "ESTIMATE_COLUMNS",
     "DATA_DIR_ENV",
     "FILES",
     "FUNCTIONS_COLUMNS",

@@ -14,9 +14,13 @@ import pandas as pd
 from act_bench.errors import InvalidInputError
 from act_bench.space import parse
 from act_bench.tables._layout import normalize_layout
+from act_bench.tables._estimates import fill_derived, run_estimates
 from act_bench.tables._schema import (
     CURVE_COLUMNS,
+    ESTIMATE_COLUMNS,
+    ESTIMATE_FLOATS,
     FUNCTIONS_COLUMNS,
+    OPTIONAL_COLUMNS,
     METRICS,
     N_OUTPUTS,
     RUNS_COLUMNS,
@@ -24,7 +28,8 @@ from act_bench.tables._schema import (
     RunStatus,
 )
 
-__all__ = ["FLOAT_COLUMNS", "STATUSES", "check_layout", "is_null", "list_column", "medians_from_runs",
+__all__ = ["FLOAT_COLUMNS", "STATUSES", "check_layout", "complete_functions", "is_null", "list_column",
+           "medians_from_runs",
            "normalize_functions", "normalize_runs", "string_column", "strings"]
 
 STATUSES = tuple(s.value for s in RunStatus)
@@ -117,7 +122,7 @@ def normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False,
                         ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]]:
     from act_bench.space import output_keys  # loads torch: on first use only
 
-    _check_columns(df, FUNCTIONS_COLUMNS, (), "functions")
+    _check_columns(df, FUNCTIONS_COLUMNS, OPTIONAL_COLUMNS["functions"], "functions")
     n = len(df)
     names, equivalents, seen = [], [], {}
     for i, (name, members) in enumerate(zip(df["function"], df["equivalents"])):
@@ -154,6 +159,18 @@ def normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False,
             raise InvalidInputError(f"functions row {i} column 'n_runs' must be an integer >= 0; got {v!r}")
         n_runs.append(int(v))
     cols["n_runs"] = np.array(n_runs, dtype=np.int32)
+    for c in (*ESTIMATE_COLUMNS[:3], "twin_group"):
+        if c in df.columns:
+            values = []
+            for i, v in enumerate(df[c]):
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                    raise InvalidInputError(f"functions row {i} column {c!r} must be an integer >= 0; got {v!r}")
+                values.append(int(v))
+            cols[c] = np.array(values, dtype=np.int32)
+    for c in ESTIMATE_FLOATS:
+        if c in df.columns:
+            cols[c] = np.array([_float(v, f"functions row {i} column {c!r}") for i, v in enumerate(df[c])],
+                               dtype=np.float64)
     valid = []
     for i, v in enumerate(df["fim_valid"]):
         if not isinstance(v, (bool, np.bool_)):
@@ -203,13 +220,20 @@ def normalize_functions(df: pd.DataFrame, allow_duplicate_outputs: bool = False,
             duplicates.append([names[i] for i in rows])
     cols["fim_cdf"] = list_column([fim[i] if cdfs[i].shape[0] else np.zeros(0, np.float32) for i in range(n)])
     cols["outputs"] = list_column(list(outputs))
-    return pd.DataFrame(cols, columns=list(FUNCTIONS_COLUMNS)), fim, outputs, sorted(duplicates)
+    return (pd.DataFrame(cols, columns=[c for c in FUNCTIONS_COLUMNS if c in cols]), fim, outputs,
+            sorted(duplicates))
+
+
+def complete_functions(functions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``functions`` with its derived columns (all-run estimates, twin groups) filled where absent, in
+    :data:`FUNCTIONS_COLUMNS` order."""
+    return fill_derived(functions, runs)[list(FUNCTIONS_COLUMNS)]
 
 
 def normalize_runs(df: pd.DataFrame | None, known: set[str] | None) -> pd.DataFrame:
     if df is None:
         df = pd.DataFrame({c: [] for c in RUNS_COLUMNS})
-    _check_columns(df, RUNS_COLUMNS, ("error", *CURVE_COLUMNS), "runs")
+    _check_columns(df, RUNS_COLUMNS, ("error", *OPTIONAL_COLUMNS["runs"]), "runs")
     names = []
     cache: dict[Any, str] = {}
     for i, name in enumerate(df["function"]):
@@ -250,6 +274,11 @@ def normalize_runs(df: pd.DataFrame | None, known: set[str] | None) -> pd.DataFr
     for c in CURVE_COLUMNS:
         values = list(df[c]) if c in df.columns else [None] * len(df)
         cols[c] = list_column([_curve(v, f"runs row {i} column {c!r}") for i, v in enumerate(values)])
+    flags = list(df["eval_loss_nonfinite"]) if "eval_loss_nonfinite" in df.columns else [False] * len(df)
+    for i, v in enumerate(flags):
+        if not isinstance(v, (bool, np.bool_)):
+            raise InvalidInputError(f"runs row {i} column 'eval_loss_nonfinite' must be a bool; got {v!r}")
+    cols["eval_loss_nonfinite"] = np.array(flags, dtype=bool)
     out = pd.DataFrame(cols, columns=list(RUNS_COLUMNS))
     dup = out.duplicated(["function", "seed"])
     if dup.any():
@@ -316,10 +345,14 @@ def check_layout(meta: dict[str, Any], dims: int) -> None:
 
 # --- from runs ---------------------------------------------------------------------------------------------------
 
-def medians_from_runs(runs: pd.DataFrame, features: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``functions`` rows (medians over each function's runs, see ``BenchmarkTable.from_runs``) and the
-    normalised ``runs`` of a table built from runs."""
+def medians_from_runs(runs: pd.DataFrame, features: Any,
+                      paper_seeds: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``functions`` rows (medians over each function's runs of ``paper_seeds``, all-run estimates over every
+    run; see ``BenchmarkTable.from_runs``) and the normalised ``runs`` of a table built from runs."""
     runs_df = normalize_runs(runs, None)
+    all_runs = runs_df
+    if paper_seeds is not None:
+        runs_df = runs_df[runs_df["seed"].isin([int(s) for s in paper_seeds])].reset_index(drop=True)
     names = list(dict.fromkeys(runs_df["function"]))
     feats = normalize_features(features, set(names))
     groups = runs_df.groupby("function", sort=False).indices
@@ -340,7 +373,7 @@ def medians_from_runs(runs: pd.DataFrame, features: Any) -> tuple[pd.DataFrame, 
         rows["runtime"].append(_nanmedian(values["runtime"][idx]))
         rows["status"].append(RunStatus.FAILED.value if alive.size == 0
                               else RunStatus.DIVERGED.value if n_div and n_div >= n_ok else RunStatus.OK.value)
-        rows["n_runs"].append(len(idx))
+        rows["n_runs"].append(0)  # counted over every run below
         cdf = feat.get("fim_cdf")
         cdf = _vector(cdf, f"features[{name!r}].fim_cdf")
         valid = feat.get("fim_valid")
@@ -360,6 +393,10 @@ def medians_from_runs(runs: pd.DataFrame, features: Any) -> tuple[pd.DataFrame, 
         computed = evaluate_many([names[i] for i in missing])
         for j, i in enumerate(missing):
             rows["outputs"][i] = computed[j]
+    est = run_estimates(names, all_runs)
+    rows["n_runs"] = list(est["n_ok"] + est["n_diverged"] + est["n_failed"])
+    for c in ESTIMATE_COLUMNS:
+        rows[c] = est[c]
     functions = pd.DataFrame({c: list_column(rows[c]) if c in ("equivalents", "fim_cdf", "outputs")
-                              else rows[c] for c in FUNCTIONS_COLUMNS})
-    return functions, runs_df
+                              else rows[c] for c in FUNCTIONS_COLUMNS if c != "twin_group"})
+    return complete_functions(functions, all_runs), all_runs

@@ -14,9 +14,12 @@ import pyarrow.parquet as pq
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.tables._meta import check_metadata
+from act_bench.tables._estimates import fill_derived
 from act_bench.tables._normalize import FLOAT_COLUMNS, STATUSES, list_column, string_column, strings
 from act_bench.tables._schema import (
     CURVE_COLUMNS,
+    ESTIMATE_COLUMNS,
+    ESTIMATE_FLOATS,
     FILES,
     FUNCTIONS_COLUMNS,
     N_OUTPUTS,
@@ -54,6 +57,9 @@ def functions_to_arrow(df: pd.DataFrame, fim: np.ndarray, outputs: np.ndarray) -
         *[pa.array(df[c].to_numpy(dtype=np.float64), pa.float64()) for c in FLOAT_COLUMNS],
         pa.array(list(df["status"]), pa.string()),
         pa.array(df["n_runs"].to_numpy(dtype=np.int32), pa.int32()),
+        *[pa.array(df[c].to_numpy(dtype=np.int32), pa.int32()) for c in ESTIMATE_COLUMNS[:3]],
+        *[pa.array(df[c].to_numpy(dtype=np.float64), pa.float64()) for c in ESTIMATE_FLOATS],
+        pa.array(df["twin_group"].to_numpy(dtype=np.int32), pa.int32()),
         pa.array(df["fim_valid"].to_numpy(dtype=bool), pa.bool_()),
         pa.array(strings(df["fim_reason"]), pa.string()),
         pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.float32())),
@@ -70,6 +76,7 @@ def runs_to_arrow(df: pd.DataFrame) -> pa.Table:
         pa.array(list(df["status"]), pa.string()),
         pa.array(strings(df["error"]), pa.string()),
         *[pa.array([list(v) for v in df[c]], pa.list_(pa.float64())) for c in CURVE_COLUMNS],
+        pa.array(df["eval_loss_nonfinite"].to_numpy(dtype=bool), pa.bool_()),
     ]
     return pa.Table.from_arrays(arrays, schema=_schema_with_features("runs"))
 
@@ -107,7 +114,8 @@ def _read_parquet(path: Path, config: str) -> pa.Table:
                               page_checksum_verification=True)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SchemaMismatchError(f"{str(path)!r} has unreadable (corrupted) data: {exc}") from None
-    bad = [c for c in ("function", "equivalents", "status", "n_runs", "fim_valid", "fim_cdf", "outputs", "seed")
+    bad = [c for c in ("function", "equivalents", "status", "n_runs", "fim_valid", "fim_cdf", "outputs", "seed",
+                       *ESTIMATE_COLUMNS[:3], "twin_group", "eval_loss_nonfinite")
            if c in table.column_names and table.column(c).null_count]
     if bad:
         raise SchemaMismatchError(f"{str(path)!r}: column {bad[0]!r} has null values")
@@ -175,11 +183,14 @@ def read_table_dir(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, An
         cols[c] = ft.column(c).to_numpy()
     cols["status"] = ft.column("status").to_pylist()
     cols["n_runs"] = ft.column("n_runs").to_numpy()
+    for c in (*ESTIMATE_COLUMNS, "twin_group"):  # absent in tables written before they existed: derived below
+        if c in ft.column_names:
+            cols[c] = ft.column(c).to_numpy()
     cols["fim_valid"] = ft.column("fim_valid").to_numpy()
     cols["fim_reason"] = string_column(ft.column("fim_reason").to_pylist())
     cols["fim_cdf"] = list_column([fim[i] if lengths[i] else empty for i in range(len(names))])
     cols["outputs"] = list_column(list(outputs))
-    functions = pd.DataFrame(cols, columns=list(FUNCTIONS_COLUMNS))
+    functions = pd.DataFrame(cols, columns=[c for c in FUNCTIONS_COLUMNS if c in cols])
     rcols: dict[str, Any] = {"function": rt.column("function").to_pylist(), "seed": rt.column("seed").to_numpy()}
     for c in FLOAT_COLUMNS:
         rcols[c] = rt.column(c).to_numpy()
@@ -188,7 +199,11 @@ def read_table_dir(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, An
     for c in CURVE_COLUMNS:  # absent in tables written before learning curves were recorded: empty curves
         values = rt.column(c).to_pylist() if c in rt.column_names else [[] for _ in range(rt.num_rows)]
         rcols[c] = list_column([v if v is not None else [] for v in values])
+    rcols["eval_loss_nonfinite"] = (rt.column("eval_loss_nonfinite").to_numpy(zero_copy_only=False).astype(bool)
+                                    if "eval_loss_nonfinite" in rt.column_names else np.zeros(rt.num_rows, bool))
     runs = pd.DataFrame(rcols, columns=list(RUNS_COLUMNS))
     if len(runs):
         runs["seed"] = runs["seed"].astype(np.int64)
+    if len(functions.columns) != len(FUNCTIONS_COLUMNS):
+        functions = fill_derived(functions, runs)[list(FUNCTIONS_COLUMNS)]
     return functions, runs, meta, fim, outputs

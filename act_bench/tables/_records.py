@@ -50,6 +50,9 @@ class RunRecord:
     curve_val_loss: list[float] = field(default_factory=list)
     curve_train_loss: list[float] = field(default_factory=list)
     curve_seconds: list[float] = field(default_factory=list)
+    #: The run completed training but a final evaluation loss (train, val or test) was not finite; that loss is
+    #: stored as NaN and the accuracies are real (a row with a non-finite largest logit counts as wrong).
+    eval_loss_nonfinite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-ready dict (NaN stays NaN)."""
@@ -87,4 +90,5 @@ class RunRecord:
         for c in CURVE_COLUMNS:
             values[c] = [float(v) for v in values.get(c) or []]
         values["extra"] = dict(values.get("extra") or {})
+        values["eval_loss_nonfinite"] = values.get("eval_loss_nonfinite") is True
         return cls(function, seed, **values)

@@ -11,6 +11,8 @@ from act_bench.errors import SchemaMismatchError
 __all__ = [
     "CONFIGS",
     "CURVE_COLUMNS",
+    "ESTIMATE_COLUMNS",
+    "ESTIMATE_FLOATS",
     "FILES",
     "FUNCTIONS_COLUMNS",
     "METRICS",
@@ -35,19 +37,31 @@ N_OUTPUTS = 1000
 #: The six per-run metrics, in column order.
 METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "train_loss", "val_loss", "test_loss")
 
-#: Column order of the ``functions`` config.
-FUNCTIONS_COLUMNS = ("function", "equivalents", *METRICS, "runtime", "status", "n_runs", "fim_valid",
-                     "fim_reason", "fim_cdf", "outputs")
+#: All-run estimates of a function (beside the paper's columns, which use the paper's seeds only): status counts
+#: over every run, then the mean, median and standard error of the mean of the validation and test accuracy over
+#: every run that did not fail (diverged runs count at their chance-level accuracy). See ``BenchmarkTable.from_runs``.
+ESTIMATE_COLUMNS = ("n_ok", "n_diverged", "n_failed", "val_accuracy_mean", "val_accuracy_median", "val_accuracy_se",
+                    "test_accuracy_mean", "test_accuracy_median", "test_accuracy_se")
+
+#: Float columns among :data:`ESTIMATE_COLUMNS` (the others are int32 counts).
+ESTIMATE_FLOATS = ESTIMATE_COLUMNS[3:]
+
+#: Column order of the ``functions`` config. ``twin_group`` is the row index of the first member of the function's
+#: twin group (rows that are the same mathematical function up to float32 rounding, ``act_bench.space.twin_groups``).
+FUNCTIONS_COLUMNS = ("function", "equivalents", *METRICS, "runtime", "status", "n_runs", *ESTIMATE_COLUMNS,
+                     "twin_group", "fim_valid", "fim_reason", "fim_cdf", "outputs")
 
 #: Per-epoch learning curves of a run (float64 lists, one value per finished epoch): validation accuracy and
 #: loss after each epoch, mean training loss over the epoch's steps, training seconds since the run's start.
 CURVE_COLUMNS = ("curve_val_accuracy", "curve_val_loss", "curve_train_loss", "curve_seconds")
 
 #: Column order of the ``runs`` config.
-RUNS_COLUMNS = ("function", "seed", *METRICS, "runtime", "status", "error", *CURVE_COLUMNS)
+#: ``eval_loss_nonfinite``: the run completed training but a final evaluation loss was not finite (stored as NaN).
+RUNS_COLUMNS = ("function", "seed", *METRICS, "runtime", "status", "error", *CURVE_COLUMNS, "eval_loss_nonfinite")
 
-#: Columns a stored table may lack (tables written before they existed, upstream imports); read as empty lists.
-OPTIONAL_COLUMNS = {"functions": (), "runs": CURVE_COLUMNS}
+#: Columns a stored table may lack (tables written before they existed, upstream imports): curves read as empty
+#: lists, ``eval_loss_nonfinite`` as false, the all-run estimates and twin groups are derived on read.
+OPTIONAL_COLUMNS = {"functions": (*ESTIMATE_COLUMNS, "twin_group"), "runs": (*CURVE_COLUMNS, "eval_loss_nonfinite")}
 
 #: The two configs of a table.
 CONFIGS = ("functions", "runs")
@@ -60,7 +74,8 @@ FILES = {"functions": "functions.parquet", "runs": "runs.parquet", "metadata": "
 class RunStatus(str, Enum):
     """Outcome of a training run (and, aggregated, of a function).
 
-    ``ok``: trained normally. ``diverged``: training diverged; the run keeps its chance-level metrics.
+    ``ok``: training completed (its accuracies are real, even where an evaluation loss was not finite).
+    ``diverged``: training stopped on a non-finite training loss; the run keeps its chance-level metrics.
     ``failed``: no metrics (an exception; see the run's ``error``).
     """
 
@@ -98,6 +113,9 @@ def functions_features():
         "runtime": f64,
         "status": Value("string"),
         "n_runs": Value("int32"),
+        **{c: Value("int32") for c in ESTIMATE_COLUMNS[:3]},
+        **{c: f64 for c in ESTIMATE_FLOATS},
+        "twin_group": Value("int32"),
         "fim_valid": Value("bool"),
         "fim_reason": Value("string"),
         "fim_cdf": List(Value("float32")),
@@ -118,6 +136,7 @@ def runs_features():
         "status": Value("string"),
         "error": Value("string"),
         **{c: List(f64) for c in CURVE_COLUMNS},
+        "eval_loss_nonfinite": Value("bool"),
     })
 
 
@@ -127,12 +146,14 @@ _ARROW = {
     "functions": pa.schema([
         ("function", pa.string()), ("equivalents", pa.list_(pa.string())),
         *[(m, _F64) for m in METRICS], ("runtime", _F64), ("status", pa.string()), ("n_runs", pa.int32()),
-        ("fim_valid", pa.bool_()), ("fim_reason", pa.string()), ("fim_cdf", pa.list_(pa.float32())),
+        *[(c, pa.int32()) for c in ESTIMATE_COLUMNS[:3]], *[(c, _F64) for c in ESTIMATE_FLOATS],
+        ("twin_group", pa.int32()), ("fim_valid", pa.bool_()), ("fim_reason", pa.string()), ("fim_cdf", pa.list_(pa.float32())),
         ("outputs", pa.list_(pa.float32(), N_OUTPUTS)),
     ]),
     "runs": pa.schema([
         ("function", pa.string()), ("seed", pa.int64()), *[(m, _F64) for m in METRICS], ("runtime", _F64),
         ("status", pa.string()), ("error", pa.string()), *[(c, pa.list_(_F64)) for c in CURVE_COLUMNS],
+        ("eval_loss_nonfinite", pa.bool_()),
     ]),
 }
 

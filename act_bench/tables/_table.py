@@ -19,7 +19,13 @@ from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
 from act_bench.tables._card import dataset_card
 from act_bench.tables._meta import default_metadata
-from act_bench.tables._normalize import check_layout, medians_from_runs, normalize_functions, normalize_runs
+from act_bench.tables._normalize import (
+    check_layout,
+    complete_functions,
+    medians_from_runs,
+    normalize_functions,
+    normalize_runs,
+)
 from act_bench.tables._parquet import functions_to_arrow, read_table_dir, runs_to_arrow, write_parquet
 from act_bench.tables._schema import (
     CONFIGS,
@@ -92,6 +98,7 @@ class BenchmarkTable:
         if duplicates:
             meta["duplicate_outputs"] = duplicates
         runs_df = normalize_runs(runs, set(funcs["function"]))
+        funcs = complete_functions(funcs, runs_df)
         check_layout(meta, fim.shape[1])
         self._set(funcs, runs_df, meta, fim, outputs)
         validate_table(self, where="table")
@@ -119,7 +126,7 @@ class BenchmarkTable:
 
     @classmethod
     def from_runs(cls, runs: pd.DataFrame, *, features: pd.DataFrame | Mapping[str, Mapping[str, Any]] | None = None,
-                  metadata: Mapping[str, Any] | None = None) -> BenchmarkTable:
+                  metadata: Mapping[str, Any] | None = None, paper_seeds: Any = None) -> BenchmarkTable:
         """Build a table whose ``functions`` rows are medians over ``runs``.
 
         Parameters
@@ -136,6 +143,9 @@ class BenchmarkTable:
             Functions without features get ``fim_valid=False`` and ``fim_reason="no FIM features"``.
         metadata : dict, optional
             Table metadata (``name``, ``task``, ``model``, ``recipe``, ``fim_layout``, ``build``...).
+        paper_seeds : sequence of int, optional
+            The seeds of the paper's columns (default: every seed in ``runs``); runs of other seeds (contender
+            seeds) enter only the all-run estimates.
 
         Returns
         -------
@@ -143,12 +153,15 @@ class BenchmarkTable:
 
         Notes
         -----
-        The six metrics of a function are the median over its non-failed runs (NaN values skipped, as
-        ``pandas.DataFrame.median`` does); ``runtime`` is the median over all its runs; ``n_runs`` counts all its
-        runs. ``status`` is ``"failed"`` if every run failed, ``"diverged"`` if at least as many runs diverged as
-        trained normally (the median then lies on diverged, chance-level metrics), else ``"ok"``.
+        The six metrics of a function (the paper's columns) are the median over its non-failed runs of the paper
+        seeds (NaN values skipped, as ``pandas.DataFrame.median`` does); ``runtime`` is the median over those runs.
+        ``status`` is ``"failed"`` if every such run failed, ``"diverged"`` if at least as many diverged as trained
+        normally (the median then lies on diverged, chance-level metrics), else ``"ok"``. ``n_runs`` and the
+        all-run estimates (:data:`~act_bench.tables.ESTIMATE_COLUMNS`: status counts, mean, median and standard
+        error of the validation and test accuracy) use every run; ``twin_group`` joins rows that are one
+        mathematical function up to rounding (:func:`act_bench.space.twin_groups`).
         """
-        functions, runs_df = medians_from_runs(runs, features)
+        functions, runs_df = medians_from_runs(runs, features, paper_seeds)
         return cls(functions, runs_df, metadata)
 
     # --- accessors ----------------------------------------------------------------------------------------------
