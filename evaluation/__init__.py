@@ -33,7 +33,7 @@ from evaluation._metrics import (
 from evaluation._plots import eigenvalue_density, plot_eigenvalue_distributions, plot_map, plot_search_curves
 from evaluation._replay import DEFAULT_CHECKPOINTS, SearcherFactory, WarmStartFactory, replay, replay_grid
 from evaluation._report import compare, exact_random_baselines, write_figures, write_summary
-from evaluation._results import ReplayResult, TableOracle
+from evaluation._results import OBSERVE, Observations, ReplayResult, TableOracle
 from evaluation._schedulers import MultiFidelityResult, SchedulerKind, replay_multifidelity, rung_epochs
 from evaluation._study import (
     AlignedTables,
@@ -55,12 +55,14 @@ from evaluation._suite import (
 __all__ = [
     "CURVE_COLUMNS",
     "DEFAULT_CHECKPOINTS",
+    "OBSERVE",
     "RANK_METRICS",
     "AlignedTables",
     "CurveColumns",
     "EvalsDistribution",
     "LearningCurves",
     "MultiFidelityResult",
+    "Observations",
     "ReplayResult",
     "SchedulerKind",
     "SearcherFactory",

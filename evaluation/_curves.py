@@ -5,6 +5,10 @@ the cumulative training seconds, read from the columns named in :data:`CURVE_COL
 else on the ``runs`` rows). The last epoch is the table's own value and runtime (so a completed run scores and costs
 exactly what the full-fidelity replay charges); curves shorter than ``E`` (diverged runs) keep their last time and
 end at the table's value.
+
+With the curves on the ``runs`` rows, every run's own curve is kept too (``run_values``, ``run_seconds``; its last
+epoch is the run's value and runtime), so a replay with ``observe="run"`` observes the drawn run's curve
+(:meth:`LearningCurves.drawn`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.search import table_frame
-from evaluation._results import TableOracle
+from evaluation._results import TableOracle, run_slots
 
 __all__ = ["CURVE_COLUMNS", "CurveColumns", "LearningCurves", "learning_curves"]
 
@@ -42,10 +46,24 @@ class LearningCurves:
 
     values: np.ndarray
     seconds: np.ndarray
+    run_values: np.ndarray | None = None    # (n, max runs, epochs): each run's curve, NaN padded
+    run_seconds: np.ndarray | None = None
 
     @property
     def epochs(self) -> int:
         return int(self.values.shape[1])
+
+    def drawn(self, draws: np.ndarray) -> LearningCurves:
+        """The curves a replay seed observes: row ``i``'s run ``draws[i]`` (-1 or no per-run curves: the median
+        curve)."""
+        if self.run_values is None:
+            return self
+        draws = np.asarray(draws)
+        rows = np.flatnonzero((draws >= 0) & (draws < self.run_values.shape[1]))
+        values, seconds = self.values.copy(), self.seconds.copy()
+        values[rows] = self.run_values[rows, draws[rows]]
+        seconds[rows] = self.run_seconds[rows, draws[rows]]
+        return LearningCurves(values, seconds)
 
 
 def _pad(curve: Sequence[float], width: int, fill: float) -> np.ndarray:
@@ -92,6 +110,7 @@ def learning_curves(table: Any, oracle: TableOracle | None = None, *, columns: C
             raise InvalidInputError(f"the table records no learning curves (columns {', '.join(need)} on its runs "
                                     "or functions); multi-fidelity replay needs them — use --scheduler none")
         per_fn_v, per_fn_s = _column_curves(runs, names, columns)
+    per_run = None
     width = max((len(v) for vs in per_fn_v for v in vs), default=0)
     if width == 0:
         raise InvalidInputError("the table's learning curves are all empty; multi-fidelity replay needs them")
@@ -110,4 +129,32 @@ def learning_curves(table: Any, oracle: TableOracle | None = None, *, columns: C
         seconds[i] = np.maximum.accumulate(np.clip(np.nan_to_num(seconds[i], nan=0.0), 0.0, rt))
         values[i, -1] = oracle.objective[i]
         seconds[i, -1] = rt
-    return LearningCurves(values, seconds)
+    if not all(c in frame.columns for c in need):
+        per_run = _run_curves(getattr(table, "runs", None), names, columns, oracle, width)
+    if per_run is None:
+        return LearningCurves(values, seconds)
+    return LearningCurves(values, seconds, *per_run)
+
+
+def _run_curves(runs, names: list[str], columns: CurveColumns, oracle: TableOracle, width: int):
+    """Every run's curve, (n, max runs, width): its last epoch is the run's own value and runtime (the value and
+    cost ``observe="run"`` tells)."""
+    slots = run_slots(runs, names)
+    if slots is None or oracle.run_val is None:
+        return None
+    n = len(names)
+    values = np.full((n, slots.width, width), np.nan)
+    seconds = np.zeros((n, slots.width, width))
+    cv, cs = runs[columns.val_accuracy].to_numpy(), runs[columns.seconds].to_numpy()
+    for p, r, k in zip(slots.positions, slots.row, slots.slot):
+        rt = float(oracle.run_runtime[r, k])
+        v, sec = cv[p], cs[p]
+        if v is not None and sec is not None and len(v) and len(sec):
+            values[r, k] = _pad(v, width, np.nan)
+            sec = _pad(sec, width, float(sec[-1]))
+        else:
+            sec = rt * np.arange(1, width + 1) / width
+        seconds[r, k] = np.maximum.accumulate(np.clip(np.nan_to_num(sec, nan=0.0), 0.0, rt))
+        values[r, k, -1] = oracle.run_val[r, k]
+        seconds[r, k, -1] = rt
+    return values, seconds

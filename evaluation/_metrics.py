@@ -34,12 +34,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TableReference:
-    """What a search is measured against: the table's best, top-1%/top-5% thresholds and ReLU's accuracy.
+    """What a search is measured against: the table's best, top-1%/top-5% thresholds and ReLU's accuracy, all on
+    the table's best estimates by twin group (:attr:`TableOracle.truth`).
 
-    ``top1`` is the validation accuracy of the ``ceil(0.01 n)``-th best function (n = functions with a finite
-    accuracy), so "reaching the top 1%" means finding one of those ``ceil(0.01 n)`` functions (or a tie).
-    ``best_baseline`` is the best validation accuracy among the ``n_baselines`` baseline rows every searcher
-    evaluates first (``None`` without baselines).
+    ``top1`` is the threshold of ``act_bench.tables.top_groups`` at :data:`~act_bench.tables.TOP_FRACTION`: the
+    ``ceil(0.01 n)``-th best value among the ``n`` twin groups with a finite estimate, so "reaching the top 1%" means
+    finding a function of one of those groups (or of a group tied with the last). ``best_baseline`` is the best
+    estimate among the ``n_baselines`` baseline rows every searcher evaluates first (``None`` without baselines).
     """
 
     best: float
@@ -53,17 +54,24 @@ class TableReference:
     @classmethod
     def from_oracle(cls, oracle: TableOracle, relu_row: int | None, baseline_rows: list[int] | None = None
                     ) -> TableReference:
-        v = np.sort(oracle.objective[np.isfinite(oracle.objective)])[::-1]
+        import pandas as pd
+
+        from act_bench.tables import TOP_FRACTION, top_groups
+
+        truth = oracle.truth
+        reps = np.unique(oracle.group)
+        v = np.sort(truth[reps][np.isfinite(truth[reps])])[::-1]
         if v.size == 0:
             raise InvalidInputError("the table has no function with a finite val_accuracy")
-        top = lambda frac: float(v[max(1, math.ceil(frac * v.size)) - 1])
+        ranking = pd.DataFrame({"value": v})
+        top = lambda frac: float(top_groups(ranking, frac)["value"].min())
         relu = None
-        if relu_row is not None and np.isfinite(oracle.objective[relu_row]):
-            relu = float(oracle.objective[relu_row])
+        if relu_row is not None and np.isfinite(truth[relu_row]):
+            relu = float(truth[relu_row])
         rows = list(baseline_rows or [])
-        base = oracle.objective[rows] if rows else np.array([])
+        base = truth[rows] if rows else np.array([])
         best_base = float(np.max(base[np.isfinite(base)])) if np.isfinite(base).any() else None
-        return cls(best=float(v[0]), top1=top(0.01), top5=top(0.05), relu=relu, n=int(v.size),
+        return cls(best=float(v[0]), top1=top(TOP_FRACTION), top5=top(0.05), relu=relu, n=int(v.size),
                    best_baseline=best_base, n_baselines=len(rows))
 
 

@@ -1,18 +1,27 @@
-"""Replay a searcher against a benchmark table: the table is the oracle (median validation accuracy), optionally
-with simulated parallel workers that finish asynchronously according to the table's runtimes."""
+"""Replay a searcher against a benchmark table: the table is the oracle, optionally with simulated parallel workers
+that finish asynchronously according to the table's runtimes.
+
+What the searcher is told (``observe``: the paper's median, or one drawn run) is apart from what the replay is scored
+on (always the table's best estimate by twin group); see :mod:`evaluation._results`."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import multiprocessing as mp
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
 
-from act_bench.errors import InvalidInputError
+from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.search import (
     CandidateSet,
     Result,
@@ -22,8 +31,14 @@ from act_bench.search import (
     list_searchers,
     searcher_info,
 )
-from act_bench.utils import check_int
-from evaluation._results import ReplayResult, TableOracle
+from act_bench.utils import (
+    check_int,
+    children_ignore,
+    die_with_spawning_thread,
+    exit_with_parent,
+    worker_signals,
+)
+from evaluation._results import ReplayResult, TableOracle, check_observe
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "replay", "replay_grid"]
 
@@ -88,7 +103,7 @@ def _quality(searcher: Searcher, oracle: TableOracle, k: int) -> dict[str, float
     if got is None:
         return None
     rows, pred = got
-    truth = oracle.objective[rows]
+    truth = oracle.truth[rows]
     ok = np.isfinite(truth) & np.isfinite(pred)
     rows, pred, truth = rows[ok], pred[ok], truth[ok]
     if rows.size < 2:
@@ -105,21 +120,24 @@ def _quality(searcher: Searcher, oracle: TableOracle, k: int) -> dict[str, float
     return {"spearman": rho, "kendall": tau, "precision_at_k": float(prec)}
 
 
-def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k):
+def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k, observe="median"):
     searcher = factory(candidates, seed)
+    obs = oracle.observations(observe, seed)
     rows = np.full(budget, -1, dtype=np.int64)
     obj = np.full(budget, np.nan)
     tst = np.full(budget, np.nan)
     tim = np.full(budget, np.nan)
+    seen = np.full(budget, np.nan)
     quality: dict[int, dict[str, float]] = {}
     done = 0
 
     def finish(sugg, at):
         nonlocal done
         r = sugg.index
-        searcher.tell(sugg, Result(float(oracle.objective[r]), {"test_accuracy": float(oracle.test[r]),
-                                                               "runtime": float(oracle.runtime[r])}))
-        rows[done], obj[done], tst[done], tim[done] = r, oracle.objective[r], oracle.test[r], at
+        searcher.tell(sugg, Result(float(obs.val[r]), {"test_accuracy": float(obs.test[r]),
+                                                      "runtime": float(obs.runtime[r])}))
+        rows[done], obj[done], tst[done], tim[done], seen[done] = r, oracle.truth[r], oracle.truth_test[r], at, \
+            obs.val[r]
         done += 1
         if done in checkpoints:
             q = _quality(searcher, oracle, k)
@@ -132,7 +150,7 @@ def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k)
             sugg = searcher.ask(1)
             if not sugg:
                 break
-            clock += float(oracle.runtime[sugg[0].index])
+            clock += float(obs.runtime[sugg[0].index])
             finish(sugg[0], clock)
     else:
         heap: list[tuple[float, int, Any]] = []
@@ -141,7 +159,7 @@ def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k)
             sugg = searcher.ask(1)
             if not sugg:
                 break
-            heapq.heappush(heap, (float(oracle.runtime[sugg[0].index]), w, sugg[0]))
+            heapq.heappush(heap, (float(obs.runtime[sugg[0].index]), w, sugg[0]))
             started += 1
         while heap:
             at, w, sugg = heapq.heappop(heap)
@@ -149,14 +167,14 @@ def _run_one(factory, candidates, oracle, budget, seed, workers, checkpoints, k)
             if started < budget:
                 nxt = searcher.ask(1)
                 if nxt:
-                    heapq.heappush(heap, (at + float(oracle.runtime[nxt[0].index]), w, nxt[0]))
+                    heapq.heappush(heap, (at + float(obs.runtime[nxt[0].index]), w, nxt[0]))
                     started += 1
     map_seed = searcher.map_seed
-    return rows, obj, tst, tim, quality, -1 if map_seed is None else int(map_seed)
+    return rows, obj, tst, tim, quality, -1 if map_seed is None else int(map_seed), seen
 
 
-def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints, k):
-    return [_run_one(factory, candidates, oracle, budget, s, workers, checkpoints, k) for s in seeds]
+def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints, k, observe="median"):
+    return [_run_one(factory, candidates, oracle, budget, s, workers, checkpoints, k, observe) for s in seeds]
 
 
 def _prewarm(factory, candidates: CandidateSet) -> None:
@@ -172,7 +190,8 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
            searcher_kwargs: dict | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
            precision_k: int = 10, n_jobs: int = 1, candidates: CandidateSet | None = None,
            oracle: TableOracle | None = None, name: str | None = None,
-           warm_start: tuple[Sequence[str], Sequence[float]] | None = None) -> ReplayResult:
+           warm_start: tuple[Sequence[str], Sequence[float]] | None = None, observe: str = "median"
+           ) -> ReplayResult:
     """Run a searcher against a benchmark table for ``budget`` evaluations, once per seed.
 
     Parameters
@@ -180,7 +199,8 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     searcher_factory : str or callable
         A registered searcher name (``"random"``, ``"knr:both"``, ...) or ``f(candidates, seed) -> Searcher``.
     table : BenchmarkTable or pandas.DataFrame
-        The oracle (``val_accuracy`` is maximised; ``test_accuracy`` of the incumbent is reported).
+        The oracle (validation accuracy is maximised; the test accuracy of the incumbent is reported). Scores are
+        the table's best estimates by twin group (:attr:`TableOracle.truth`), whatever the searcher observes.
     budget : int
         Evaluations per run.
     seeds : int or sequence of int
@@ -201,6 +221,10 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     warm_start : (functions, values), optional
         Prior results (e.g. another table's accuracies of these functions) every run's searcher is told before its
         first ask (:class:`WarmStartFactory`); they do not count as evaluations of the replay.
+    observe : {"median", "run"}, default="median"
+        What an evaluation tells the searcher: the paper's median over its seeds, or one run of the function drawn
+        per (replay seed, function) from all its runs (:meth:`TableOracle.observations`; the drawn run's runtime is
+        the simulated cost).
 
     Examples
     --------
@@ -218,6 +242,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     n_jobs = check_int(n_jobs, "n_jobs", "replay", min_value=1)
     precision_k = check_int(precision_k, "precision_k", "replay", min_value=1)
     seeds = _normalize_seeds(seeds)
+    observe = check_observe(observe, "replay")
     checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
     factory = _as_factory(searcher_factory, searcher_kwargs)
     if warm_start is not None:
@@ -235,23 +260,22 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     t0 = time.perf_counter()
     args = (factory, candidates, oracle, budget)
     if n_jobs == 1 or len(seeds) == 1:
-        runs = _run_chunk(*args, seeds, workers, checkpoints, precision_k)
+        runs = _run_chunk(*args, seeds, workers, checkpoints, precision_k, observe)
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
         _prewarm(factory, candidates)
         n_jobs = min(n_jobs, len(seeds), os.cpu_count() or 1)
         chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
-        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
-            parts = list(pool.map(_run_chunk, *zip(*[(*args, c, workers, checkpoints, precision_k)
-                                                      for c in chunks])))
+        with _pool(n_jobs) as pool:
+            with children_ignore([signal.SIGINT]):  # the workers start here
+                parts_iter = pool.map(_run_chunk, *zip(*[(*args, c, workers, checkpoints, precision_k, observe)
+                                                         for c in chunks]))
+            parts = list(parts_iter)
         by_seed = {s: r for c, p in zip(chunks, parts) for s, r in zip(c, p)}
         runs = [by_seed[s] for s in seeds]
-    return _assemble(str(label), seeds, runs, checkpoints, workers, precision_k, time.perf_counter() - t0)
+    return _assemble(str(label), seeds, runs, checkpoints, workers, precision_k, time.perf_counter() - t0, observe)
 
 
-def _assemble(label, seeds, runs, checkpoints, workers, precision_k, seconds) -> ReplayResult:
+def _assemble(label, seeds, runs, checkpoints, workers, precision_k, seconds, observe="median") -> ReplayResult:
     quality: dict[int, dict[str, np.ndarray]] = {}
     for c in sorted(checkpoints):
         if any(c in r[4] for r in runs):
@@ -261,7 +285,8 @@ def _assemble(label, seeds, runs, checkpoints, workers, precision_k, seconds) ->
                         objective=np.stack([r[1] for r in runs]), test=np.stack([r[2] for r in runs]),
                         time=np.stack([r[3] for r in runs]), workers=workers, quality=quality,
                         precision_k=precision_k, seconds=seconds,
-                        map_seeds=np.array([r[5] for r in runs], dtype=np.int64))
+                        map_seeds=np.array([r[5] for r in runs], dtype=np.int64),
+                        observed=np.stack([r[6] for r in runs]), observe=observe)
 
 
 def _normalize_seeds(seeds) -> list[int]:
@@ -274,6 +299,39 @@ def _normalize_seeds(seeds) -> list[int]:
 
 
 _WORKER_STATE: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _pool(n_jobs: int, init: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``n_jobs`` spawned processes that die with this driver: on any signal that kills it (SIGKILL too;
+    a worker also watches the driver's pid), and at once when the replay ends by an exception (Ctrl-C included:
+    the workers ignore SIGINT, the driver ends them, so the only output is the driver's one line). A worker that
+    dies on its own is an :class:`~act_bench.errors.ActBenchError`."""
+    before = {p.pid for p in mp.active_children()}
+    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"), initializer=_init_pool_worker,
+                               initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), init,
+                                         initargs))
+    try:
+        yield pool
+    except BaseException as exc:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in mp.active_children():
+            if p.pid not in before:
+                p.kill()
+        if isinstance(exc, BrokenProcessPool):
+            raise ActBenchError(f"a replay worker process died ({exc}); rerun with fewer --jobs if memory ran "
+                                f"out") from None
+        raise
+    pool.shutdown(wait=True)
+
+
+def _init_pool_worker(parent: int, main_thread: bool, init: Callable[..., None] | None, initargs: tuple) -> None:
+    worker_signals(ignore=[signal.SIGINT])  # Ctrl-C reaches the whole group: the driver ends its workers
+    if main_thread:  # started from the driver's main thread: its end is the driver's end
+        die_with_spawning_thread()
+    exit_with_parent(parent)
+    if init is not None:
+        init(*initargs)
 
 
 def _init_worker(candidates, oracle) -> None:
@@ -299,16 +357,17 @@ def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     return list(need.values())
 
 
-def _grid_task(factory, budget, seeds, workers, checkpoints, k):
+def _grid_task(factory, budget, seeds, workers, checkpoints, k, observe="median"):
     t0 = time.process_time()
     runs = _run_chunk(factory, _WORKER_STATE["candidates"], _WORKER_STATE["oracle"], budget, seeds, workers,
-                      checkpoints, k)
+                      checkpoints, k, observe)
     return runs, time.process_time() - t0
 
 
 def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1,
                 *, searcher_kwargs: dict[str, dict] | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
-                precision_k: int = 10, n_jobs: int = 1, progress: Callable[[str, ReplayResult], None] | None = None
+                precision_k: int = 10, n_jobs: int = 1, progress: Callable[[str, ReplayResult], None] | None = None,
+                observe: str = "median", map_progress: Callable[[int, int], None] | None = None
                 ) -> dict[str, ReplayResult]:
     """Replay several named searchers on one table, sharing one pool of ``n_jobs`` processes.
 
@@ -317,7 +376,9 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
 
     With ``n_jobs > 1`` the processes are started with ``spawn`` (safe with torch/numba threads): call it from a
     module guarded by ``if __name__ == "__main__":`` or from an importable function. Every UMAP map the named
-    surrogates need is computed first, spread over the processes, so no two processes compute the same map.
+    surrogates need is computed first, spread over the processes, so no two processes compute the same map
+    (``map_progress(done, total)`` is called as they complete; also with ``n_jobs=1``). ``observe`` is as in
+    :func:`replay`.
 
     Examples
     --------
@@ -333,36 +394,42 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     workers = check_int(workers, "workers", "replay_grid", min_value=1)
     n_jobs = check_int(n_jobs, "n_jobs", "replay_grid", min_value=1)
     seeds = _normalize_seeds(seeds)
+    observe = check_observe(observe, "replay_grid")
     checkpoints = {check_int(c, "checkpoints", "replay_grid", min_value=1) for c in checkpoints}
     factories = {a: _as_factory(a, (searcher_kwargs or {}).get(a)) for a in algorithms}
     candidates = CandidateSet.from_table(table)
     oracle = TableOracle.from_table(table)
     out: dict[str, ReplayResult] = {}
     if n_jobs == 1:
+        maps = _maps_needed(factories, seeds)
+        for i, m in enumerate(maps):
+            embed_candidates(candidates, m[0], seed=m[1], cache_dir=m[2])
+            if map_progress is not None:
+                map_progress(i + 1, len(maps))
         for a, f in factories.items():
             out[a] = replay(f, table, budget, seeds, workers, checkpoints=checkpoints, precision_k=precision_k,
-                            candidates=candidates, oracle=oracle, name=a)
+                            candidates=candidates, oracle=oracle, name=a, observe=observe)
             if progress is not None:
                 progress(a, out[a])
         return out
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     n_jobs = min(n_jobs, len(seeds))
     chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(candidates, oracle)) as pool:
+    with _pool(n_jobs, _init_worker, (candidates, oracle)) as pool:
         # compute every UMAP map once, spread over the processes, before any replay needs it
         maps = _maps_needed(factories, seeds)
-        if maps:
-            list(pool.map(_embed_task, *zip(*maps)))
-        futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k) for c in chunks]
-                   for a, f in factories.items()}
+        with children_ignore([signal.SIGINT]):  # workers start at submissions (here and below)
+            embedded = pool.map(_embed_task, *zip(*maps)) if maps else iter(())
+        for i, _ in enumerate(embedded):
+            if map_progress is not None:
+                map_progress(i + 1, len(maps))
+        with children_ignore([signal.SIGINT]):
+            futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k, observe)
+                           for c in chunks] for a, f in factories.items()}
         for a, futs in futures.items():
             parts = [fu.result() for fu in futs]
             by_seed = {s: r for c, (p, _) in zip(chunks, parts) for s, r in zip(c, p)}
             out[a] = _assemble(a, seeds, [by_seed[s] for s in seeds], checkpoints, workers, precision_k,
-                               sum(sec for _, sec in parts))
+                               sum(sec for _, sec in parts), observe)
             if progress is not None:
                 progress(a, out[a])
     return out

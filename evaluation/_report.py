@@ -18,9 +18,13 @@ from evaluation._baselines import exact_random_search, fair_baselines
 from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
 from evaluation._plots import plot_search_curves
 from evaluation._replay import replay_grid
-from evaluation._results import ReplayResult, TableOracle
+from evaluation._results import ReplayResult, TableOracle, check_observe
 
-__all__ = ["compare", "exact_random_baselines", "write_summary"]
+__all__ = ["SCORED_ON", "compare", "exact_random_baselines", "write_summary"]
+
+#: What every replay summary is scored on (stated in the summary beside ``observe``).
+SCORED_ON = ("best estimate by twin group: the mean validation (test) accuracy of all runs of the function's twin "
+             "group; the top 1 % is act_bench.tables.top_groups of that ranking")
 
 
 def _replay_setup(table, algorithms: Sequence[str], baselines: bool):
@@ -53,13 +57,23 @@ def exact_random_baselines(candidates: CandidateSet, oracle: TableOracle, ref: T
                            pools: Sequence[str | None], budget: int) -> dict[str, Any]:
     """Exact distributions (order statistics) of random search's evaluations to the top 1%, the top 5% and to beat
     the best baseline, for random search over all functions (pool ``None``, name ``random``) and within each pool
-    (feature set ``fim``/``outputs``/``both``, names ``random:fim-valid`` ...), baselines first."""
-    first = candidates.indices_of(BASELINE_FUNCTIONS)
-    val = oracle.objective
+    (feature set ``fim``/``outputs``/``both``, names ``random:fim-valid`` ...), baselines first.
+
+    Random search draws uniformly among the twin groups (``RandomSearcher``), so the draws are over groups: a group
+    is in a pool when one of its rows is, hits when its best estimate reaches the target, and a baseline removes its
+    group."""
+    group = candidates.twin_group
+    reps, pos = np.unique(group, return_inverse=True)      # pos: the group position of every row
+    first_rows = candidates.indices_of(BASELINE_FUNCTIONS)
+    first = list(dict.fromkeys(int(pos[r]) for r in first_rows))
+    val = oracle.truth[reps]
     finite = np.isfinite(val)
     out: dict[str, Any] = {}
     for pool in pools:
-        mask = None if pool is None else candidates.feature_valid(pool)
+        mask = None
+        if pool is not None:
+            mask = np.zeros(reps.size, dtype=bool)
+            mask[pos[candidates.feature_valid(pool)]] = True
         name = "random" if pool is None else f"random:{RANDOM_POOLS[pool]}"
         block: dict[str, Any] = {}
         for key, thr in (("evals_to_top1pct", ref.top1), ("evals_to_top5pct", ref.top5)):
@@ -74,9 +88,13 @@ def exact_random_baselines(candidates: CandidateSet, oracle: TableOracle, ref: T
 
 def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | Sequence[int], workers: int = 1,
             out_dir: str | os.PathLike | None = None, table_name: str = "", n_jobs: int = 1,
-            searcher_kwargs: dict[str, dict] | None = None, progress=None, baselines: bool = True
-            ) -> tuple[dict[str, Any], dict]:
+            searcher_kwargs: dict[str, dict] | None = None, progress=None, baselines: bool = True,
+            observe: str = "median", map_progress=None) -> tuple[dict[str, Any], dict]:
     """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``.
+
+    ``observe`` (``"median"``, the paper's protocol, or ``"run"``) is what the searchers are told; every score is the
+    table's best estimate by twin group (:func:`evaluation.replay`). ``map_progress(done, total)`` follows the UMAP
+    maps computed before the replays (:func:`evaluation.replay_grid`).
 
     With ``baselines`` (default), the fair baselines are replayed too (:func:`evaluation.fair_baselines`: random
     search over all functions and within the pool of every feature set an algorithm chooses from; listed in
@@ -99,7 +117,8 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
     algos, added, candidates, oracle, ref = _replay_setup(table, algorithms, baselines)
     summary: dict[str, Any] = {
         "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
-        "workers": int(workers), "n_functions": len(candidates),
+        "workers": int(workers), "n_functions": len(candidates), "n_twin_groups": candidates.n_groups,
+        "observe": check_observe(observe, "compare"), "scored_on": SCORED_ON,
         "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
                       "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
                       "n_baselines": ref.n_baselines},
@@ -107,7 +126,7 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
         "algorithms": {},
     }
     results = replay_grid(algos + added, table, evals, seeds, workers, searcher_kwargs=searcher_kwargs,
-                          n_jobs=n_jobs, progress=progress)
+                          n_jobs=n_jobs, progress=progress, observe=observe, map_progress=map_progress)
     for name in algos + added:
         summary["algorithms"][name] = summarize(results[name], ref)
     if baselines:

@@ -20,12 +20,14 @@ Fidelities ("rungs") are epochs ``r_k = min_epochs * eta**k`` below the table's 
   the other.
 
 A run that stops early is told to the searcher once, when it stops, with its validation accuracy at that epoch
-(``Result.metrics``: ``epochs``, ``fidelity``); a run that completes is told its table value. In the trajectory
-(:class:`MultiFidelityResult`) every proposal is one entry in stopping order; ``objective``/``test`` hold the
-table's full-fidelity values of completed runs only (NaN for stopped runs), so best-so-far curves, "evaluations to
-the top 1%" and regret measure functions actually trained to the end and compare directly with full-fidelity
-searchers at equal simulated time (``time`` is the simulated clock when the entry stopped); ``observed`` and
-``epochs`` give what the scheduler saw.
+(``Result.metrics``: ``epochs``, ``fidelity``); a run that completes is told its final value. What the curves are is
+the ``observe`` model: ``"median"``, the per-epoch median over the function's runs ending at its table value;
+``"run"``, the curve of the run drawn for this replay seed and function (:meth:`TableOracle.draws`), ending at that
+run's value and runtime. In the trajectory (:class:`MultiFidelityResult`) every proposal is one entry in stopping
+order; ``objective``/``test`` hold the table's best estimates (by twin group) of completed runs only (NaN for stopped
+runs), so best-so-far curves, "evaluations to the top 1%" and regret measure functions actually trained to the end
+and compare directly with full-fidelity searchers at equal simulated time (``time`` is the simulated clock when the
+entry stopped); ``observed`` and ``epochs`` give what the scheduler saw.
 
 Budgets: ``evals`` (proposals) or ``time_budget`` (simulated seconds: no proposal starts at or after it, and runs
 still going at that time are not reported).
@@ -48,7 +50,7 @@ from act_bench.search import CandidateSet, Result, Suggestion
 from act_bench.utils import check_float, check_int
 from evaluation._curves import LearningCurves, learning_curves
 from evaluation._replay import FactoryLike, _as_factory, _normalize_seeds
-from evaluation._results import ReplayResult, TableOracle
+from evaluation._results import Observations, ReplayResult, TableOracle, check_observe
 
 __all__ = ["MultiFidelityResult", "SchedulerKind", "replay_multifidelity", "rung_epochs"]
 
@@ -90,7 +92,6 @@ class MultiFidelityResult(ReplayResult):
     """
 
     epochs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    observed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     start: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     trial_ids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     simulated_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -111,8 +112,9 @@ class _Run:
     """State of one seed's scheduled replay."""
 
     def __init__(self, searcher, oracle: TableOracle, curves: LearningCurves, rungs: list[int], eta: int,
-                 evals: int | None, time_budget: float | None) -> None:
+                 evals: int | None, time_budget: float | None, obs: Observations) -> None:
         self.searcher, self.oracle, self.curves, self.rungs, self.eta = searcher, oracle, curves, rungs, eta
+        self.obs = obs
         self.evals, self.time_budget = evals, time_budget
         self.started = 0
         self.entries: list[tuple] = []  # (time, order, row, objective, test, epochs, observed, start, trial_id)
@@ -145,13 +147,13 @@ class _Run:
         r = trial.sugg.index
         full = trial.epochs >= self.curves.epochs
         seen = float(self.curves.values[r, trial.epochs - 1])
-        value = float(self.oracle.objective[r]) if full else seen
+        value = float(self.obs.val[r]) if full else seen
         self.searcher.tell(trial.sugg, Result(value, {
-            "test_accuracy": float(self.oracle.test[r]) if full else math.nan,
+            "test_accuracy": float(self.obs.test[r]) if full else math.nan,
             "epochs": float(trial.epochs), "fidelity": trial.epochs / self.curves.epochs,
             "runtime": self.cost(_Trial(trial.sugg, 0.0), trial.epochs)}))
-        obj = value if full else math.nan
-        tst = float(self.oracle.test[r]) if full else math.nan
+        obj = float(self.oracle.truth[r]) if full else math.nan
+        tst = float(self.oracle.truth_test[r]) if full else math.nan
         self.entries.append((at, len(self.entries), r, obj, tst, trial.epochs, seen, trial.start,
                              trial.sugg.trial_id))
 
@@ -237,8 +239,12 @@ def _run_sh(run: _Run, workers: int) -> None:
             trials = [t for i, t in enumerate(trials) if i in keep]
 
 
-def _one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, seed, workers):
-    run = _Run(factory(candidates, seed), oracle, curves, rungs, eta, evals, time_budget)
+def _one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, seed, workers,
+              observe="median"):
+    obs = oracle.observations(observe, seed)
+    if observe == "run":
+        curves = curves.drawn(obs.run)
+    run = _Run(factory(candidates, seed), oracle, curves, rungs, eta, evals, time_budget, obs)
     if kind is SchedulerKind.SH:
         _run_sh(run, workers)
     else:
@@ -253,7 +259,7 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
                          seeds: int | Sequence[int] = 10, workers: int = 1, eta: int = 3, min_epochs: int = 1,
                          searcher_kwargs: dict | None = None, candidates: CandidateSet | None = None,
                          oracle: TableOracle | None = None, curves: LearningCurves | None = None,
-                         name: str | None = None) -> MultiFidelityResult:
+                         name: str | None = None, observe: str = "median") -> MultiFidelityResult:
     """Replay a searcher under a multi-fidelity scheduler (see the module docstring for the exact rules).
 
     Parameters
@@ -274,6 +280,9 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
         Reduction factor (keep the top ``1/eta``).
     min_epochs : int
         Epochs of the lowest rung.
+    observe : {"median", "run"}
+        What the scheduler and the searcher see: the median curves, or each function's drawn run's curve
+        (:func:`evaluation.replay`); scores are the best estimates either way.
 
     Examples
     --------
@@ -302,6 +311,7 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
     eta = check_int(eta, "eta", "replay_multifidelity", min_value=2)
     min_epochs = check_int(min_epochs, "min_epochs", "replay_multifidelity", min_value=1)
     seeds = _normalize_seeds(seeds)
+    observe = check_observe(observe, "replay_multifidelity")
     factory = _as_factory(searcher_factory, searcher_kwargs)
     if candidates is None:
         candidates = CandidateSet.from_table(table)
@@ -315,13 +325,16 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
                 raise
             # full fidelity needs no curve: one "epoch" worth the table's value and runtime
             curves = LearningCurves(oracle.objective[:, None].copy(), oracle.runtime[:, None].copy())
+            if oracle.run_val is not None:   # each run: one "epoch" worth its value and runtime
+                curves = LearningCurves(curves.values, curves.seconds, oracle.run_val[:, :, None].copy(),
+                                        oracle.run_runtime[:, :, None].copy())
     rungs = [curves.epochs] if kind is SchedulerKind.NONE else rung_epochs(curves.epochs, min(min_epochs,
                                                                                               curves.epochs), eta)
     label = name or (searcher_factory if isinstance(searcher_factory, str) else getattr(
         searcher_factory, "__name__", type(searcher_factory).__name__))
     t0 = time.perf_counter()
-    outcomes = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, s, workers)
-                for s in seeds]
+    outcomes = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, s, workers,
+                          observe) for s in seeds]
     per_seed = [entries for entries, _ in outcomes]
     map_seeds = np.array([m for _, m in outcomes], dtype=np.int64)
     width = max(1, max(len(e) for e in per_seed))
@@ -339,5 +352,6 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
         used[s] = entries[-1][0] if entries else 0.0
     return MultiFidelityResult(name=str(label), seeds=list(seeds), rows=rows, objective=arrays["objective"],
                                test=arrays["test"], time=arrays["time"], workers=workers,
-                               seconds=time.perf_counter() - t0, map_seeds=map_seeds, epochs=epochs, observed=arrays["observed"],
-                               start=arrays["start"], trial_ids=trial_ids, simulated_seconds=used, scheduler=kind.value, rungs=rungs)
+                               seconds=time.perf_counter() - t0, map_seeds=map_seeds, epochs=epochs,
+                               observed=arrays["observed"], observe=observe, start=arrays["start"],
+                               trial_ids=trial_ids, simulated_seconds=used, scheduler=kind.value, rungs=rungs)

@@ -347,13 +347,15 @@ def surrogate_transfer(source: Any, target: Any, *, algorithm: str = "knr:both",
 
 def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, top_n: int | None = None,
                       evals: int = 100, seeds: int = 10, n_jobs: int = 1, metric: str = "val_accuracy",
-                      searcher_kwargs: Mapping[str, dict] | None = None) -> dict[str, Any]:
+                      searcher_kwargs: Mapping[str, dict] | None = None, observe: str = "median"
+                      ) -> dict[str, Any]:
     """Replay each algorithm on ``target`` cold and warm-started with the source table's results.
 
     The warm searchers are told (:meth:`~act_bench.search.Searcher.warm_start`) the source's ``metric`` for its
     ``top_n`` best functions (``None``: every function it has) before their first ask; told results are not
     evaluations (the budget ``evals`` and the trajectories hold only the target's own lookups). Both runs evaluate
-    the baselines first, as every replay does.
+    the baselines first, as every replay does. ``observe``: what the replays' searchers are told on the target
+    (:func:`evaluation.replay`); evaluations to the top 1 % are scored on the target's best estimates.
 
     Returns
     -------
@@ -378,13 +380,13 @@ def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, to
     oracle = TableOracle.from_table(target, objective=metric)
     ref = TableReference.from_oracle(oracle, cands.index_of("relu(x)"), cands.indices_of(BASELINE_FUNCTIONS))
     out: dict[str, Any] = {"top_n": top_n, "n_told": len(told[0]), "evals": evals, "seeds": seeds,
-                           "top1pct_threshold": ref.top1, "algorithms": {}}
+                           "observe": observe, "top1pct_threshold": ref.top1, "algorithms": {}}
     for a in algorithms:
         kw = dict((searcher_kwargs or {}).get(a) or {})
         per = {}
         for which, warm in (("cold", None), ("warm", told)):
             res = replay(a, target, evals, seeds, searcher_kwargs=kw, n_jobs=n_jobs, candidates=cands,
-                         oracle=oracle, warm_start=warm, checkpoints=())
+                         oracle=oracle, warm_start=warm, checkpoints=(), observe=observe)
             per[which] = evals_to(best_so_far(res.objective), ref.top1)
         out["algorithms"][a] = {"cold": median_ci(per["cold"]), "warm": median_ci(per["warm"]),
                                 "per_seed": {w: [None if not np.isfinite(x) else int(x) for x in v]

@@ -22,8 +22,8 @@ from act_bench.errors import InvalidInputError
 from act_bench.utils import check_int
 from evaluation._curves import learning_curves
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
-from evaluation._report import _replay_setup, write_figures
-from evaluation._results import ReplayResult
+from evaluation._report import SCORED_ON, _replay_setup, write_figures
+from evaluation._results import ReplayResult, check_observe
 from evaluation._schedulers import replay_multifidelity
 
 __all__ = ["RANK_METRICS", "average_ranks", "compare_multifidelity", "per_seed_scores", "simulated_seconds"]
@@ -55,13 +55,14 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
                           time_budget: float | None = None, seeds: int | Sequence[int] = 10, workers: int = 1,
                           eta: int = 3, min_epochs: int = 1, table_name: str = "",
                           searcher_kwargs: Mapping[str, dict] | None = None,
-                          out_dir: str | os.PathLike | None = None, progress=None, baselines: bool = True
-                          ) -> tuple[dict[str, Any], dict[str, ReplayResult]]:
+                          out_dir: str | os.PathLike | None = None, progress=None, baselines: bool = True,
+                          observe: str = "median") -> tuple[dict[str, Any], dict[str, ReplayResult]]:
     """Replay every algorithm under ``scheduler`` on ``table``; the summary has the blocks of
     :func:`evaluation.compare` plus, per algorithm, ``simulated_seconds``, ``proposals`` and ``completed`` (mean
     per seed), and the scheduler settings. With ``baselines`` (default) the fair random baselines
     (:func:`evaluation.fair_baselines`) run under the same scheduler and budget; the exact order-statistics values of
-    :func:`evaluation.compare` count full evaluations and are not given here.
+    :func:`evaluation.compare` count full evaluations and are not given here. ``observe``: what the scheduler and
+    the searchers see (:func:`evaluation.replay_multifidelity`); scores are the best estimates either way.
 
     Examples
     --------
@@ -81,7 +82,8 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
     summary: dict[str, Any] = {
         "table": table_name, "evals": evals, "time_budget": time_budget,
         "seeds": seeds if isinstance(seeds, int) else len(seeds), "workers": int(workers),
-        "n_functions": len(candidates),
+        "n_functions": len(candidates), "n_twin_groups": candidates.n_groups,
+        "observe": check_observe(observe, "compare_multifidelity"), "scored_on": SCORED_ON,
         "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
                       "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
                       "n_baselines": ref.n_baselines},
@@ -93,7 +95,7 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
         res = replay_multifidelity(a, table, scheduler=scheduler, evals=evals, time_budget=time_budget, seeds=seeds,
                                    workers=workers, eta=eta, min_epochs=min_epochs,
                                    searcher_kwargs=(searcher_kwargs or {}).get(a), candidates=candidates,
-                                   oracle=oracle, curves=curves, name=a)
+                                   oracle=oracle, curves=curves, name=a, observe=observe)
         results[a] = res
         with warnings.catch_warnings():  # columns past the shortest seed's last entry are all NaN
             warnings.simplefilter("ignore", RuntimeWarning)

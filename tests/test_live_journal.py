@@ -16,7 +16,7 @@ from act_bench.engine import Job, JobKind
 from act_bench.errors import SchemaMismatchError
 from act_bench.live import SCHEMA_VERSION, JournalBusyError, LiveJournal, LiveSearch
 from act_bench.search import CandidateSet, Result, create_searcher
-from act_bench.space import equivalence_classes, evaluate_many
+from act_bench.space import equivalence_classes, evaluate_many, twin_groups
 from act_bench.tables import RunRecord
 from data_builders.recipes import get_recipe
 
@@ -208,7 +208,9 @@ def test_rebuilt_searcher_equals_the_one_that_ran(tmp_path, tiny_recipe):
                         spaces=["binary(unary(x),unary(x))"], searcher="knr:outputs", seed=5, fim_warmup=0)
     j = search._open(20)
     search._names, search._eqs, search._outputs, _ = j.candidates()
-    cs = CandidateSet.from_arrays(search._names, equivalents=search._eqs, outputs=search._outputs)
+    cs = CandidateSet.from_arrays(search._names, equivalents=search._eqs, outputs=search._outputs,
+                                  twin_group=twin_groups(search._names))   # a live search counts a twin group once
+    assert cs.has_twins
     live = create_searcher("knr:outputs", cs, seed=5)
     pending = []
     for step in range(14):  # a stand-in objective: any deterministic value per function works
@@ -229,4 +231,21 @@ def test_rebuilt_searcher_equals_the_one_that_ran(tmp_path, tiny_recipe):
     nxt = rebuilt.ask(1)[0]
     assert nxt.index not in live.evaluated and nxt.index not in live.pending
     assert pred_b[np.searchsorted(rows_b, nxt.index)] == pred_b.max()
+    j.close()
+
+
+def test_live_candidates_carry_twin_groups_and_old_histories_replay(tmp_path, tiny_recipe):
+    """A live search's candidate set has the space's twin groups; a journal written before searchers were
+    twin-aware (two twins in its history) still replays: each later twin keeps a group of its own."""
+    search = LiveSearch(recipe=get_recipe(str(tiny_recipe)), journal=tmp_path / "j.sqlite",
+                        spaces=["binary(unary(x),unary(x))"], searcher="random", seed=0, fim_warmup=0)
+    j = search._open(20)
+    search._names, search._eqs, search._outputs, _ = j.candidates()
+    twins = twin_groups(search._names)
+    a = int(np.flatnonzero(twins != np.arange(len(twins)))[0])
+    b = int(twins[a])                       # the first row of a's group
+    cs = search._candidate_set(j)
+    assert cs.twin_group[a] == cs.twin_group[b] == b
+    old = search._candidate_set(j, history=[b, a])
+    assert old.twin_group[a] != old.twin_group[b]
     j.close()

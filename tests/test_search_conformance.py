@@ -181,3 +181,61 @@ def test_evolution_mutation_replaces_one_operator_of_the_same_kind(candidates):
                 if len(diff) == 1 and get_operator(diff[0][0]).kind == get_operator(diff[0][1]).kind:
                     ok = True
             assert ok, (child, candidates.equivalents[row])
+
+
+# -- twin groups: no searcher spends an evaluation on a twin of a function evaluated or pending -------------------
+
+
+@pytest.fixture(scope="module")
+def twin_table(table):
+    """The synthetic table plus a twin of each of its 40 best functions: the same function spelled
+    ``mul(one(x),mul(one(x),f))`` (deeper than the table's schema, so not one of its equivalents), outputs one ulp away, the same FIM features and accuracy (what a surrogate finds most attractive twice)."""
+    import pandas as pd
+
+    acc = np.asarray(table["val_accuracy"], dtype=float)
+    best = np.argsort(-np.nan_to_num(acc, nan=-1.0), kind="stable")[:40]
+    dup = table.iloc[best].copy()
+    dup["function"] = [f"mul(one(x),mul(one(x),{f}))" for f in dup["function"]]
+    dup["equivalents"] = [[f] for f in dup["function"]]
+    dup["outputs"] = [np.nextafter(np.asarray(o, np.float32), np.float32(np.inf)) for o in dup["outputs"]]
+    out = pd.concat([table, dup], ignore_index=True)
+    out["twin_group"] = np.concatenate([np.arange(len(table)), best])
+    out.attrs = dict(table.attrs)
+    return out
+
+
+def _groups_of(candidates, got):
+    return [int(candidates.twin_group[g.index]) for g in got]
+
+
+@pytest.mark.parametrize("name", [n for n in list_searchers() if not n.startswith("gpr")] + ["gpr:outputs"])
+def test_twin_aware(name, twin_table, cache):
+    cs = CandidateSet.from_table(twin_table)
+    assert cs.has_twins and cs.n_groups == len(cs) - 40
+    for batch in (1, 4):
+        got = _run(_make(name, cs, cache, seed=5), twin_table, 60, batch=batch)
+        assert len(got) == 60
+        groups = _groups_of(cs, got)
+        assert len(set(groups)) == len(groups), f"{name} (batch {batch}) evaluated two functions of one twin group"
+    # pending suggestions block their twins too
+    s = _make(name, cs, cache, seed=1, initial=())
+    pending = s.ask(6) + s.ask(6)
+    groups = _groups_of(cs, pending)
+    assert len(set(groups)) == len(groups)
+
+
+def test_twin_groups_of_a_candidate_set():
+    from act_bench.space import twin_groups
+
+    names = ["relu(x)", "mul(identity(x),tanh(x))", "div(tanh(x),reciprocal(x))", "tanh(x)"]
+    cs = CandidateSet.from_arrays(names, outputs=evaluate_many(names), twin_group=twin_groups(names))
+    assert cs.twin_group.tolist() == [0, 1, 1, 3] and cs.twins_of(2).tolist() == [1, 2] and cs.n_groups == 3
+    # labels of any kind are stored as the first row of their group
+    assert CandidateSet(["a", "b", "c"], twin_group=[7, 3, 7]).twin_group.tolist() == [0, 1, 0]
+    assert not CandidateSet(["a", "b"]).has_twins
+    with pytest.raises(InvalidInputError, match="parameter twin_group of CandidateSet"):
+        CandidateSet(["a", "b"], twin_group=[0])
+    # random search draws uniformly among the groups: the second member of a twin group is never drawn
+    s = create_searcher("random", cs, seed=0, initial=())
+    got = [g.index for g in s.ask(4)]
+    assert sorted(got) in ([0, 1, 3], [0, 2, 3]) and s.ask() == []

@@ -34,6 +34,14 @@ def _ci_text(block: dict) -> str:
     return f"{_fmt(block['median'])} [{_fmt(block['ci95'][0])}, {_fmt(block['ci95'][1])}]"
 
 
+def _setup_line(summary: dict, budget: str) -> str:
+    """Seeds, budget, workers, what the searchers observe and what they are scored on."""
+    observe = summary.get("observe", "median")
+    told = "the median of the paper's seeds" if observe == "median" else "one run per function, drawn per seed"
+    return (f"{summary['seeds']} seeds x {budget}, {summary['workers']} worker(s); searchers observe {observe} "
+            f"({told}); scored on each function's best estimate (mean of all runs of its twin group)")
+
+
 def _human(summary: dict) -> str:
     ref = summary["reference"]
     head = (f"table {summary['table']}: {summary['n_functions']} functions, best val_accuracy "
@@ -42,8 +50,7 @@ def _human(summary: dict) -> str:
             f"ReLU {_fmt(ref['relu_val_accuracy'])}")
     cols = (f"{'algorithm':<34}{'top-1%: median [95% CI]':<26}{'found':>7}{'beat base: median [CI]':>26}"
             f"{'final val':>11}{'final test':>12}{'seconds':>9}  CI over")
-    lines = [head, f"{summary['seeds']} seeds x {summary['evals']} evaluations, {summary['workers']} worker(s)",
-             cols]
+    lines = [head, _setup_line(summary, f"{summary['evals']} evaluations"), cols]
     baselines = set(summary.get("baselines", []))
     for name, a in summary["algorithms"].items():
         t1 = a["evals_to_top1pct"]
@@ -112,7 +119,7 @@ def _cmd_replay_one(args: argparse.Namespace) -> int:
     try:
         summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
                              table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
-                             progress=progress)
+                             progress=progress, observe=args.observe)
     finally:
         bar.close()
     summary["embedding"] = {"shared_seed": args.embedding_seed, "n_maps": args.maps,
@@ -152,7 +159,7 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
     if scheduler == "none" and args.time_budget is None:
         summary, results = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers,
                                    out_dir=out, table_name=name, n_jobs=args.jobs, searcher_kwargs=kwargs,
-                                   progress=progress)
+                                   progress=progress, observe=args.observe)
         summary["scheduler"] = {"name": "none", "eta": args.eta, "min_epochs": args.min_epochs}
         summary["time_budget"] = None
         for a, res in results.items():
@@ -160,7 +167,8 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
         return summary, results
     return compare_multifidelity(table, algos, scheduler=scheduler, evals=args.evals, time_budget=args.time_budget,
                                  seeds=args.seeds, workers=args.workers, eta=args.eta, min_epochs=args.min_epochs,
-                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=progress)
+                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=progress,
+                                 observe=args.observe)
 
 
 def _human_suite(summary: dict) -> str:
@@ -168,7 +176,7 @@ def _human_suite(summary: dict) -> str:
     for s in summary["tables"].values():
         text = _human(dict(s, evals=s["evals"] or 0)).split("\n")
         if s["evals"] is None:
-            text[1] = f"{s['seeds']} seeds x {s['time_budget']:g} simulated seconds, {s['workers']} worker(s)"
+            text[1] = _setup_line(s, f"{s['time_budget']:g} simulated seconds")
         lines.extend(text)
         sched = s["scheduler"]
         lines.append(f"scheduler {sched['name']} (eta {sched['eta']}, min epochs {sched['min_epochs']}); simulated "
@@ -320,6 +328,12 @@ def register(subparsers) -> None:
                    help="successive-halving reduction factor (default: %(default)s)")
     p.add_argument("--min-epochs", type=IntRange(1, 100_000), default=1,
                    help="epochs of the lowest rung (default: %(default)s)")
+    p.add_argument("--observe", choices=("median", "run"), default="median",
+                   help="what an evaluation tells the searcher: median (the paper's protocol: the median of the "
+                        "paper's seeds) or run (one run of the function, drawn per replay seed and function from all "
+                        "its runs, as a real search sees it; multi-fidelity replays observe its curve); scores are "
+                        "always each function's best estimate, the mean of all runs of its twin group "
+                        "(default: %(default)s)")
     p.add_argument("--rank-by", choices=("evals_to_top1pct", "final_val_accuracy"), default="evals_to_top1pct",
                    help="per-seed score ranking the algorithms on each table (default: %(default)s)")
     p.add_argument("--bootstrap", type=IntRange(1, 1_000_000), default=1000,

@@ -45,10 +45,11 @@ from act_bench.space import (
     equivalence_classes,
     evaluate_many,
     parse_schema,
+    twin_groups,
 )
 from act_bench.tables import BenchmarkTable
 from act_bench.utils import check_float, check_int
-from data_builders.build import fim_model_layout
+from data_builders.build import check_buildable, check_task_loads, fim_model_layout, task_for
 from data_builders.recipes import Recipe, get_recipe
 
 __all__ = ["IDENTITY_KEYS", "LiveSearch"]
@@ -190,6 +191,23 @@ class LiveSearch:
         # the representatives' own outputs (a class's members may differ in the sign of zeros), as the builder stores
         return names, [list(e) for e in classes.equivalents], evaluate_many(names), rank
 
+    def _preflight(self) -> None:
+        """Before the journal is opened or any job queued: the task's data load and the network the jobs train
+        builds, or an :class:`~act_bench.errors.InvalidInputError` in one line (nothing written)."""
+        if self.task is None and self.model_fn is None:
+            check_buildable(self.recipe)
+            return
+        where = f"the live search of recipe {self.recipe.name!r} cannot run"
+        try:
+            task = self.task if self.task is not None else task_for(self.recipe)
+            self._layout()  # the network the jobs train: the user's, or the recipe's model for the user's task
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a user's task or network that cannot be built
+            raise InvalidInputError(f"{where}: its task or network cannot be built: {type(exc).__name__}: "
+                                    f"{exc}") from None
+        check_task_loads(task, where=where)
+
     def _open(self, budget: int | None = None) -> Journal:
         identity = self._identity()
         if self.journal_path.exists():
@@ -222,7 +240,21 @@ class LiveSearch:
     def _needs_fim(self) -> bool:
         return searcher_spec(self.searcher_name)[1] in ("fim", "both")
 
-    def _candidate_set(self, journal: Journal) -> CandidateSet:
+    def _twin_labels(self, history: Sequence[int]) -> np.ndarray:
+        """Twin-group labels of the candidates (:func:`act_bench.space.twin_groups`, computed once per search), so the
+        searcher counts a twin group once. A journal written before searchers were twin-aware may hold two twins in
+        its ``history``: each later one keeps a group of its own, so the history still replays."""
+        if getattr(self, "_twins", None) is None or len(self._twins) != len(self._names):
+            self._twins = twin_groups(self._names).astype(np.int64)
+        labels = self._twins.copy()
+        seen: set[int] = set()
+        for r in history:
+            if int(labels[r]) in seen:
+                labels[r] = len(labels) + r
+            seen.add(int(labels[r]))
+        return labels
+
+    def _candidate_set(self, journal: Journal, history: Sequence[int] = ()) -> CandidateSet:
         names, eqs, outputs = self._names, self._eqs, self._outputs
         layout = journal.config().get("fim_layout") or []
         dims = sum(int(l["bins"]) for l in layout)
@@ -234,7 +266,7 @@ class LiveSearch:
                 fim[row] = cdf
                 valid[row] = True
         return CandidateSet.from_arrays(names, equivalents=eqs, outputs=outputs, fim_cdf=fim, fim_valid=valid,
-                                        fim_layout=layout)
+                                        fim_layout=layout, twin_group=self._twin_labels(history))
 
     def _build_searcher(self, journal: Journal, pending_rows: Sequence[int]):
         """Recreate the searcher from the journal and replay its history (results in order, then ``pending_rows``)."""
@@ -243,7 +275,7 @@ class LiveSearch:
         history = [r.row for r in results] + [r for r in pending_rows]
         initial = [names[r] for r in history] + (list(BASELINE_FUNCTIONS) if self.baselines else [])
         try:
-            searcher = create_searcher(self.searcher_name, self._candidate_set(journal), seed=self.seed,
+            searcher = create_searcher(self.searcher_name, self._candidate_set(journal, history), seed=self.seed,
                                        initial=initial, **self.searcher_kwargs)
         except TypeError as exc:
             raise InvalidInputError(f"searcher {self.searcher_name!r} does not accept searcher_kwargs "
@@ -270,6 +302,7 @@ class LiveSearch:
         """
         budget = check_int(budget, "budget", "LiveSearch.run", min_value=1)
         start = time.perf_counter()
+        self._preflight()
         journal = self._open(budget)
         try:
             journal.acquire()

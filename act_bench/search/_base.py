@@ -65,8 +65,10 @@ class Searcher:
 
     Subclasses implement :meth:`_propose` (choose up to ``n`` rows among the allowed ones) and optionally
     :meth:`_observe`. The base class owns the seeded generator, suggests the initial functions (the paper's 8
-    baselines by default) first, and guarantees that no row is suggested twice: a row is blocked once it is
-    pending or evaluated, and every equivalent spelling maps to the same row.
+    baselines by default) first, and guarantees that no function is suggested twice: once a row is pending or
+    evaluated, every row of its twin group (:meth:`CandidateSet.twins_of`: the same mathematical function up to
+    float32 rounding) is blocked, and every equivalent spelling maps to the same row. A proposal that holds two twins
+    keeps the first; the subclass is asked again for the rest.
 
     Parameters
     ----------
@@ -120,15 +122,21 @@ class Searcher:
                 break
             if not self._blocked[row]:
                 rows.append(row)
-                self._blocked[row] = True
-        if len(rows) < n:
+                self._block(row)
+        while len(rows) < n:
             allowed = self._allowed_mask()
             extra = [int(r) for r in self._propose(n - len(rows), allowed)]
+            taken = 0
             for r in extra:
-                if not allowed[r] or self._blocked[r]:
+                if not allowed[r] or r in rows:
                     raise RuntimeError(f"{type(self).__name__} proposed row {r}, which is not allowed")
-                self._blocked[r] = True
-            rows.extend(extra)
+                if self._blocked[r]:    # a twin of a row taken from this same proposal: ask again for the rest
+                    continue
+                self._block(r)
+                rows.append(r)
+                taken += 1
+            if not taken:
+                break
         out = []
         for r in rows:
             s = Suggestion(self.candidates.names[r], r, self._next_trial)
@@ -243,6 +251,10 @@ class Searcher:
 
     # -- for subclasses ---------------------------------------------------------------------------------------------
 
+    def _block(self, row: int) -> None:
+        """Block ``row`` and its twins (it is pending or evaluated)."""
+        self._blocked[self.candidates.twins_of(row)] = True
+
     def _allowed_mask(self) -> np.ndarray:
         """Rows this searcher may propose now (default: every unblocked row)."""
         return ~self._blocked
@@ -257,9 +269,14 @@ class Searcher:
         """Hook called for each prior result of :meth:`warm_start` (default: ignored)."""
 
     def _random_rows(self, n: int, allowed: np.ndarray) -> list[int]:
+        """Up to ``n`` rows uniformly among the twin groups with an allowed row (each group drawn as its first
+        allowed row; without twins: uniformly among the allowed rows), distinct groups."""
         choices = np.flatnonzero(allowed)
         if choices.size == 0:
             return []
+        if self.candidates.has_twins:
+            _, first = np.unique(self.candidates.twin_group[choices], return_index=True)
+            choices = choices[np.sort(first)]
         return [int(r) for r in self.rng.choice(choices, size=min(n, choices.size), replace=False)]
 
 

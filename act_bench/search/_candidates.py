@@ -1,9 +1,11 @@
 """The candidates a searcher chooses from: names, equivalence classes and feature matrices, never a table's results.
 
 A :class:`CandidateSet` is what a searcher may know before it evaluates anything: one row per unique function
-(its representative name and every equivalent spelling), the function outputs on the standard inputs and the FIM
-CDF features with their per-layer layout and validity. The same object drives a replay (where the oracle is a
-benchmark table) and a live search (where the oracle trains networks), so it never holds accuracies.
+(its representative name and every equivalent spelling), the function outputs on the standard inputs, the FIM
+CDF features with their per-layer layout and validity, and the twin groups (rows that are one mathematical function
+up to float32 rounding, :func:`act_bench.space.twin_groups`: a searcher evaluates at most one row of a group). The
+same object drives a replay (where the oracle is a benchmark table) and a live search (where the oracle trains
+networks), so it never holds accuracies.
 """
 
 from __future__ import annotations
@@ -67,6 +69,31 @@ def table_frame(table: Any, fim_layout: Any = None):
     return frame, layout
 
 
+def _canonical_groups(labels: Any, n: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Twin-group labels as the first row of each group, and the rows of every group of two or more."""
+    if labels is None:
+        return np.arange(n, dtype=np.int64), {}
+    try:
+        arr = np.asarray(labels).reshape(-1)
+        ok = arr.shape[0] == n and (arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and np.isfinite(arr).all()
+                                                               and (arr == np.round(arr)).all()))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InvalidInputError(f"parameter twin_group of CandidateSet must hold one integer label per row ({n}); "
+                                f"got {labels!r:.80}")
+    _, first, inverse = np.unique(arr.astype(np.int64), return_index=True, return_inverse=True)
+    group = first[inverse].astype(np.int64)
+    twins: dict[int, np.ndarray] = {}
+    if np.unique(group).size < n:
+        order = np.argsort(group, kind="stable")
+        bounds = np.flatnonzero(np.diff(group[order])) + 1
+        for block in np.split(order, bounds):
+            if block.size > 1:
+                twins[int(group[block[0]])] = np.sort(block).astype(np.int64)
+    return group, twins
+
+
 def _stack_rows(values: Sequence[Any], width: int | None, what: str) -> np.ndarray:
     """Stack per-row float vectors into a float32 matrix; rows of the wrong length become all-NaN."""
     lengths = [0 if v is None else len(v) for v in values]
@@ -99,6 +126,10 @@ class CandidateSet:
         Whether each row's FIM features are valid (default: all finite and non-empty).
     fim_layout : sequence of LayoutRow (``act_bench.features``) or dict, optional
         Per-layer blocks of ``fim_cdf`` (``layer``, ``weights``, ``bins``).
+    twin_group : array of int, optional
+        A twin-group label per row (rows with equal labels are one mathematical function, e.g. a table's
+        ``twin_group`` column or :func:`act_bench.space.twin_groups`). Stored canonically: the first row of the
+        group. Default: every row its own group.
 
     Examples
     --------
@@ -117,7 +148,9 @@ class CandidateSet:
     fim_cdf: np.ndarray | None = None
     fim_valid: np.ndarray | None = None
     fim_layout: Sequence[Any] | None = None
+    twin_group: np.ndarray | None = None
     _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _twins: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _keys: np.ndarray | None = field(default=None, repr=False)
     _fingerprints: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -165,6 +198,7 @@ class CandidateSet:
                 raise InvalidInputError(f"fim_valid has {self.fim_valid.shape[0]} entries; expected {n}")
             self.fim_valid = self.fim_valid & finite
         self.fim_layout = _layout_from(self.fim_layout)
+        self.twin_group, self._twins = _canonical_groups(self.twin_group, n)
         if self.fim_layout and sum(l.bins for l in self.fim_layout) != self.fim_cdf.shape[1]:
             raise InvalidInputError(f"fim_layout describes {sum(l.bins for l in self.fim_layout)} CDF values but "
                                     f"fim_cdf has {self.fim_cdf.shape[1]} columns")
@@ -174,8 +208,10 @@ class CandidateSet:
     @classmethod
     def from_arrays(cls, names: Sequence[str], *, equivalents: Sequence[Sequence[str]] | None = None,
                     outputs: np.ndarray | None = None, fim_cdf: np.ndarray | None = None,
-                    fim_valid: np.ndarray | None = None, fim_layout: Sequence[Any] | None = None) -> CandidateSet:
-        """Build from plain arrays (e.g. in a live search, before any table exists).
+                    fim_valid: np.ndarray | None = None, fim_layout: Sequence[Any] | None = None,
+                    twin_group: np.ndarray | None = None) -> CandidateSet:
+        """Build from plain arrays (e.g. in a live search, before any table exists; pass
+        ``twin_group=act_bench.space.twin_groups(names)`` so the search counts a twin group once).
 
         Examples
         --------
@@ -185,11 +221,12 @@ class CandidateSet:
         [True, True]
         """
         return cls(list(names), equivalents=equivalents, outputs=outputs, fim_cdf=fim_cdf, fim_valid=fim_valid,
-                   fim_layout=fim_layout)
+                   fim_layout=fim_layout, twin_group=twin_group)
 
     @classmethod
     def from_table(cls, table: Any, *, fim_layout: Any = None) -> CandidateSet:
         """Build from a ``BenchmarkTable`` (or its ``functions`` DataFrame plus ``fim_layout``); results are dropped.
+        The twin groups come from the ``twin_group`` column (without it every row is its own group).
 
         Examples
         --------
@@ -212,13 +249,36 @@ class CandidateSet:
             else:
                 fim = np.zeros((len(frame), 0), dtype=np.float32)
         valid = np.asarray(frame["fim_valid"], dtype=bool) if "fim_valid" in frame.columns else None
+        twins = np.asarray(frame["twin_group"], dtype=np.int64) if "twin_group" in frame.columns else None
         return cls(list(frame["function"]), equivalents=[list(e) for e in frame["equivalents"]], outputs=outputs,
-                   fim_cdf=fim, fim_valid=valid, fim_layout=layout_t)
+                   fim_cdf=fim, fim_valid=valid, fim_layout=layout_t, twin_group=twins)
 
     # -- queries ----------------------------------------------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def twins_of(self, row: int) -> np.ndarray:
+        """Rows of ``row``'s twin group (``row`` itself included), ascending.
+
+        Examples
+        --------
+        >>> cs = CandidateSet(["a", "b", "c"], twin_group=[0, 1, 0])
+        >>> cs.twins_of(2).tolist(), cs.twins_of(1).tolist()
+        ([0, 2], [1])
+        """
+        hit = self._twins.get(int(self.twin_group[row]))
+        return hit if hit is not None else np.array([row], dtype=np.int64)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of twin groups."""
+        return len(self.names) - sum(rows.size - 1 for rows in self._twins.values())
+
+    @property
+    def has_twins(self) -> bool:
+        """Whether some twin group holds two or more rows."""
+        return bool(self._twins)
 
     @property
     def outputs_valid(self) -> np.ndarray:

@@ -70,7 +70,7 @@ class EvolutionSearcher(Searcher):
     takes the best as parent, picks one of its equivalent spellings at random and replaces one random operator by a
     different operator of the same kind (unary/binary/n-ary) among the operators used by the candidate set, so the
     child has the same shape and stays in the search space. A child counts only if it is (equivalent to) a candidate
-    that is neither evaluated nor pending; after ``max_tries`` failed mutations, or while fewer than
+    that is neither evaluated nor pending, nor a twin of one; after ``max_tries`` failed mutations, or while fewer than
     ``population_size`` results are known, the suggestion is uniform among the remaining candidates.
 
     Parameters
@@ -180,7 +180,7 @@ class EvolutionSearcher(Searcher):
                 if not pick:
                     break
                 row = pick[0]
-            taken[row] = False
+            taken[self.candidates.twins_of(row)] = False
             rows.append(row)
         return rows
 
