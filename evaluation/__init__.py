@@ -29,6 +29,7 @@ from evaluation._metrics import (
     mean_ci,
     median_ci,
     summarize,
+    unit_median_ci,
 )
 from evaluation._plots import eigenvalue_density, plot_eigenvalue_distributions, plot_map, plot_search_curves
 from evaluation._replay import DEFAULT_CHECKPOINTS, SearcherFactory, WarmStartFactory, replay, replay_grid
@@ -49,6 +50,8 @@ from evaluation._suite import (
     average_ranks,
     compare_multifidelity,
     per_seed_scores,
+    same_pools,
+    seed_clusters,
     simulated_seconds,
 )
 
@@ -97,11 +100,14 @@ __all__ = [
     "replay_grid",
     "replay_multifidelity",
     "rung_epochs",
+    "same_pools",
+    "seed_clusters",
     "simulated_seconds",
     "summarize",
     "surrogate_transfer",
     "top_functions",
     "top_overlap",
+    "unit_median_ci",
     "warm_start_replay",
     "write_figures",
     "write_summary",

@@ -29,6 +29,7 @@ __all__ = [
     "mean_ci",
     "median_ci",
     "summarize",
+    "unit_median_ci",
 ]
 
 
@@ -189,6 +190,23 @@ def grouped_mean_ci(x: np.ndarray, groups: np.ndarray, level: float = 0.95
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(x, axis=0)
     return mean, lo, hi
+
+
+def unit_median_ci(x: np.ndarray, map_seeds: np.ndarray | None) -> dict[str, Any]:
+    """:func:`median_ci` over independent runs, or :func:`grouped_median_ci` over maps when runs share maps
+    (:func:`ci_design`); the result says which (``ci_over``).
+
+    Examples
+    --------
+    >>> x = np.arange(20.0)
+    >>> unit_median_ci(x, None)["ci_over"], unit_median_ci(x, np.arange(20) % 4)["ci_over"]
+    ('over 20 independent runs (no map)', 'cluster bootstrap over 4 maps (20 runs; the runs of a map resampled together)')
+    """
+    x = np.asarray(x, dtype=np.float64)
+    groups = _groups(map_seeds, x.size)
+    out = median_ci(x) if groups is None else grouped_median_ci(x, groups)
+    out["ci_over"] = ci_design(map_seeds, x.size)["method"]
+    return out
 
 
 def median_ci(x: np.ndarray, level: float = 0.95) -> dict[str, Any]:

@@ -12,10 +12,10 @@ relate, and whether what was learned on one table helps on another.
   accuracies of ``n`` random functions (:meth:`~act_bench.search.Searcher.warm_start`) and ranks the target's other
   functions; the same searcher told the *target's own* accuracies of the same ``n`` functions is the reference.
   Scored by Spearman and precision@k against the target's truth on the held-out functions, per seed; medians with
-  distribution-free CIs over seeds.
+  distribution-free CIs over seeds (cluster bootstrap over maps when seeds share maps, ``seeds > n_maps``).
 * :func:`warm_start_replay`: replays on the target with every searcher told the source's results (its top ``n``
   or all) before it starts, against a cold start; evaluations to the target's top 1 % (told results never count as
-  evaluations).
+  evaluations), medians with CIs over runs, or over maps when runs share them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, create_searcher, embed_candidates, searcher_info, table_frame
 from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.utils import check_int
-from evaluation._metrics import TableReference, best_so_far, evals_to, median_ci
+from evaluation._metrics import TableReference, best_so_far, evals_to, unit_median_ci
 from evaluation._replay import replay
 from evaluation._results import TableOracle
 
@@ -269,13 +269,14 @@ def _scores(pred: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]:
     return rho, float(prec)
 
 
-def _summary(x: np.ndarray) -> dict[str, Any]:
+def _summary(x: np.ndarray, map_seeds: np.ndarray | None = None) -> dict[str, Any]:
+    """Median and CI over the finite values: over seeds, or over maps when seeds share them."""
     x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
+    finite = np.isfinite(x)
+    if not finite.any():
         return {"median": None, "ci95": [None, None], "n": 0}
-    m = median_ci(x)
-    return {"median": m["median"], "ci95": m["ci95"], "n": int(x.size)}
+    m = unit_median_ci(x[finite], None if map_seeds is None else np.asarray(map_seeds)[finite])
+    return {"median": m["median"], "ci95": m["ci95"], "n": int(finite.sum()), "ci_over": m["ci_over"]}
 
 
 def surrogate_transfer(source: Any, target: Any, *, algorithm: str = "knr:both",
@@ -340,8 +341,8 @@ def surrogate_transfer(source: Any, target: Any, *, algorithm: str = "knr:both",
             per[n]["direct"]["spearman"].append(rho)
             per[n]["direct"]["precision_at_k"].append(prec)
     return {"algorithm": algorithm, "k": k, "seeds": seeds, "n_maps": n_maps, "n_usable": int(usable.size),
-            "n_points": {n: {w: {q: _summary(np.array(v)) for q, v in d.items()} for w, d in per[n].items()}
-                         for n in ns},
+            "n_points": {n: {w: {q: _summary(np.array(v), None if w == "direct" else np.arange(seeds) % n_maps)
+                                 for q, v in d.items()} for w, d in per[n].items()} for n in ns},
             "per_seed": per}
 
 
@@ -362,7 +363,8 @@ def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, to
     dict
         ``{"top_n", "n_told", "evals", "seeds", "top1pct_threshold", "algorithms": {name: {"cold": {"median",
         "ci95", "found_fraction"}, "warm": {...}, "per_seed": {"cold": [...], "warm": [...]}}}}`` of evaluations to the
-        target's top 1 % (``inf`` / ``None``: not reached within ``evals``).
+        target's top 1 % (``inf`` / ``None``: not reached within ``evals``). Each CI is over independent runs, or
+        over maps when runs share them (``ci_over`` says which; :func:`evaluation.unit_median_ci`).
     """
     evals = check_int(evals, "evals", "warm_start_replay", min_value=1)
     seeds = check_int(seeds, "seeds", "warm_start_replay", min_value=1)
@@ -383,12 +385,16 @@ def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, to
                            "observe": observe, "top1pct_threshold": ref.top1, "algorithms": {}}
     for a in algorithms:
         kw = dict((searcher_kwargs or {}).get(a) or {})
-        per = {}
+        per, maps = {}, {}
         for which, warm in (("cold", None), ("warm", told)):
             res = replay(a, target, evals, seeds, searcher_kwargs=kw, n_jobs=n_jobs, candidates=cands,
                          oracle=oracle, warm_start=warm, checkpoints=(), observe=observe)
             per[which] = evals_to(best_so_far(res.objective), ref.top1)
-        out["algorithms"][a] = {"cold": median_ci(per["cold"]), "warm": median_ci(per["warm"]),
+            maps[which] = res.map_seeds
+        # runs that share a map are one unit: the CI resamples maps then (unit_median_ci says which)
+        out["algorithms"][a] = {"cold": unit_median_ci(per["cold"], maps["cold"]),
+                                "warm": unit_median_ci(per["warm"], maps["warm"]),
                                 "per_seed": {w: [None if not np.isfinite(x) else int(x) for x in v]
-                                             for w, v in per.items()}}
+                                             for w, v in per.items()},
+                                "map_seeds": {w: [int(m) for m in v] for w, v in maps.items()}}
     return out

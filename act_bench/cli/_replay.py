@@ -187,9 +187,11 @@ def _human_suite(summary: dict) -> str:
         lines.append("")
     ranks = summary["ranks"]
     lines.append(f"average rank over {len(summary['tables'])} table(s) by {summary['rank_by']} "
-                 f"(95% bootstrap CI over seeds, {ranks['n_boot']} resamples):")
+                 f"(95% bootstrap CI over {ranks.get('ci_over', 'seeds')}, {ranks['n_boot']} resamples):")
     for a, r in sorted(ranks["algorithms"].items(), key=lambda kv: kv[1]["mean_rank"]):
         lines.append(f"  {a:<32}{r['mean_rank']:>7.2f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]")
+    for dup, kept in (ranks.get("same_pool") or {}).items():
+        lines.append(f"  ({dup} draws from the same functions as {kept} on every table: ranked once, as {kept})")
     return "\n".join(lines)
 
 
@@ -205,6 +207,8 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
         average_ranks,
         learning_curves,
         per_seed_scores,
+        same_pools,
+        seed_clusters,
         write_summary,
     )
 
@@ -236,6 +240,8 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
 
     per_table: dict[str, dict] = {}
     scores: dict[str, dict] = {}
+    clusters: dict[str, object] = {}
+    candidate_sets = []
     for i, (arg, table) in enumerate(zip(names, tables)):
         label = _table_name(table, arg)
         if label in per_table:
@@ -249,10 +255,17 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
         summary, results = _one_table_suite(table, label, args, algos, kwargs, sub, progress)
         per_table[label] = summary
         cands = CandidateSet.from_table(table)
+        candidate_sets.append(cands)
         ref = TableReference.from_oracle(TableOracle.from_table(table), cands.index_of("relu(x)"),
                                          cands.indices_of(BASELINE_FUNCTIONS))
         scores[label] = {a: per_seed_scores(results[a], ref, args.rank_by) for a in summary["algorithms"]}
-    ranks = average_ranks(scores, higher_is_better=RANK_METRICS[args.rank_by], n_boot=args.bootstrap)
+        clusters[label] = seed_clusters(results)
+    # a pool that is the same functions as another's on every table is one baseline: ranked once
+    aliases = same_pools(candidate_sets, list(next(iter(scores.values()))))
+    scores = {t: {a: v for a, v in sc.items() if a not in aliases} for t, sc in scores.items()}
+    ranks = average_ranks(scores, higher_is_better=RANK_METRICS[args.rank_by], n_boot=args.bootstrap,
+                          clusters=clusters)
+    ranks["same_pool"] = aliases
     summary = {"tables": per_table, "rank_by": args.rank_by, "ranks": ranks,
                "embedding": {"shared_seed": args.embedding_seed, "n_maps": args.maps,
                              "per_run_seed": args.embedding_seed is None and args.maps is None}}
