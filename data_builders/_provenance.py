@@ -203,6 +203,16 @@ def _journal_code_digests(journal: Path) -> tuple[str | None, set[str], int]:
     return header_digest, sessions, changes
 
 
+def _extended_by(entry: Any) -> set[str]:
+    """Digests of the code versions that extended a table's journal (``extended_by`` of its CODE_EQUIVALENT entry:
+    a list of ``{digest, reason}``), each verified to train as the table's code did (contender seeds, runs retrained
+    under a corrected labelling rule; see ``act_bench.engine.extend_build``)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("extended_by"), list):
+        return set()
+    return {str(e["digest"]) for e in entry["extended_by"] if isinstance(e, dict) and e.get("digest") and
+            e.get("reason")}
+
+
 def check_shipped_tables(data_dir: str | Path) -> list[str]:
     """Problems with the code versions of the tables in ``data_dir`` (empty list: all fine).
 
@@ -211,7 +221,8 @@ def check_shipped_tables(data_dir: str | Path) -> list[str]:
     change. That digest must equal the current code's for the table's recipe, unless the table is listed in
     ``REBUILD_PENDING.yaml`` with that digest and a reason (results may differ: the table awaits a rebuild), or in
     ``CODE_EQUIVALENT.yaml`` with that digest, the current code's digest (``current``) and a reason (results verified
-    identical). An entry whose table now matches the current code, records another digest, names another current
+    identical). Journal sessions may also have run a code version listed under the entry's ``extended_by`` (an
+    extension of the table: runs retrained under a corrected labelling rule, contender seeds), each with a reason. An entry whose table now matches the current code, records another digest, names another current
     code (the code changed again: verify and update it, or rebuild) or does not exist is a problem too; so is a table
     listed in both files.
     """
@@ -251,8 +262,14 @@ def check_shipped_tables(data_dir: str | Path) -> list[str]:
             header, sessions, changes = _journal_code_digests(journal)
             if header != digest:
                 problems.append(f"{path.name}: journal header digest {header} differs from the metadata's {digest}")
-            if sessions - {digest}:
-                problems.append(f"{path.name}: journal sessions ran other code: {sorted(sessions - {digest})}")
+            extended = _extended_by(equivalent.get(path.name))
+            if sessions - {digest} - extended:
+                problems.append(f"{path.name}: journal sessions ran other code: {sorted(sessions - {digest} - extended)}"
+                                f" (an extension's code must be listed under 'extended_by' of its {EQUIVALENT_FILE} "
+                                f"entry)")
+            for unused in sorted(extended - sessions):
+                problems.append(f"{EQUIVALENT_FILE}: entry {path.name!r} lists extended_by digest {unused[:12]} but no "
+                                f"journal session ran it")
             if changes:
                 problems.append(f"{path.name}: journal has {changes} code_change record(s)")
         current = code_version(Recipe.from_dict(meta["recipe"], source=f"{path.name} metadata recipe"))

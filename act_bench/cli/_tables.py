@@ -215,13 +215,23 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _best_text(best) -> str:
+    """``f (val_accuracy 0.9600)`` or ``one of 17 at val_accuracy 0.9800: f, g, h, ...`` (twin groups once)."""
+    if not best:
+        return "-"
+    if best["ties"] == 1:
+        return f"{best['function']} (val_accuracy {best['val_accuracy']:.4f})"
+    shown = ", ".join(best["tied"][:3]) + (", ..." if best["ties"] > 3 else "")
+    return f"one of {best['ties']} at val_accuracy {best['val_accuracy']:.4f}: {shown}"
+
+
 def _info(args: argparse.Namespace) -> int:
     from act_bench.tables import load_table
 
     info = load_table(args.table, revision=args.revision, verify=args.verify).info()
     best = info["best"]
     human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({info['seeds']} seeds)\n"
-             f"best: {best['function'] + ' (val_accuracy ' + format(best['val_accuracy'], '.4f') + ')' if best else '-'}"
+             f"best: {_best_text(best)}"
              f"\nFIM dims: {info['fim_dims']}\nsource: {info['source']}\nruns with learning curves: "
              f"{info['runs_with_curves']}")
     code = info["code"]

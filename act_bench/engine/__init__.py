@@ -24,7 +24,14 @@ from act_bench.engine._assemble import (
     layout_metadata,
     write_accuracy_histogram,
 )
-from act_bench.engine._build import JOURNAL_FILE, build_table, journal_dir_for, journal_path_for
+from act_bench.engine._build import (
+    JOURNAL_FILE,
+    BuildResult,
+    build_table,
+    journal_dir_for,
+    journal_path_for,
+    run_build,
+)
 from act_bench.engine._executors import (
     HEARTBEAT_SECONDS,
     Executor,
@@ -36,10 +43,18 @@ from act_bench.engine._executors import (
     create_executor,
     list_executors,
 )
+from act_bench.engine._extend import (
+    CONTENDER_FRACTION,
+    ExtensionReport,
+    contender_functions,
+    extend_build,
+    relabel_runs,
+)
 from act_bench.engine._journal import Journal
 from act_bench.engine._legacy import LEGACY_FILE, LegacyJournal, convert_jsonl
 from act_bench.engine._lock import JournalLock
 from act_bench.engine._runner import (
+    FEATURE_JOB_FAILED,
     HEARTBEAT_JOURNAL_SECONDS,
     Finished,
     FixedList,
@@ -51,14 +66,18 @@ from act_bench.engine._store import SCHEMA_VERSION, Claim, Job, JobKind, Journal
 from act_bench.errors import JournalBusyError
 
 __all__ = [
+    "CONTENDER_FRACTION",
+    "FEATURE_JOB_FAILED",
     "HEARTBEAT_JOURNAL_SECONDS",
     "HEARTBEAT_SECONDS",
     "HISTOGRAM_FILE",
     "JOURNAL_FILE",
     "LEGACY_FILE",
     "SCHEMA_VERSION",
+    "BuildResult",
     "Claim",
     "Executor",
+    "ExtensionReport",
     "Finished",
     "FixedList",
     "Job",
@@ -79,12 +98,16 @@ __all__ = [
     "build_table",
     "check_gpus_per_run",
     "code_metadata",
+    "contender_functions",
     "convert_jsonl",
     "create_executor",
     "effort",
+    "extend_build",
     "journal_dir_for",
     "journal_path_for",
     "layout_metadata",
     "list_executors",
+    "relabel_runs",
+    "run_build",
     "write_accuracy_histogram",
 ]

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from act_bench.engine._build import JOURNAL_FILE, check_journal_code, journal_dir_for
 from act_bench.engine._executors import check_gpus_per_run, create_executor
 from act_bench.engine._journal import Journal
-from act_bench.engine._legacy import LEGACY_FILE, LegacyJournal
+from act_bench.engine._legacy import LegacyJournal
 from act_bench.engine._lock import JournalLock
 from act_bench.engine._runner import FixedList, JobRunner, StopFlag
-from act_bench.engine._store import Job, JobKind
+from act_bench.engine._store import Job, JobKind, remove_sqlite
 from act_bench.errors import InvalidInputError
 from act_bench.space import evaluate_many
 from act_bench.utils import hardware, progress_bar
@@ -116,12 +117,14 @@ def _append(path: Path, records: Iterable[dict[str, Any]]) -> None:
         os.close(fd)
 
 
-def _merge(work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int], dict[str, Any]]) -> int:
-    """Append the work journal's results that the JSON lines lack; returns how many."""
-    have = {(r["function"], int(r["seed"])) for r in legacy.records
-            if r["type"] == "run" and r.get("source") == "extend"}
+def _merge(work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int], dict[str, Any]],
+           have: set[tuple[str, int]], since: int = 0) -> int:
+    """Append the work journal's results after ``since`` that the JSON lines lack (``have``: the runs an extension
+    appended already, kept up to date); returns the last ``seq`` seen."""
     new = []
-    for jr in work.results():
+    last = since
+    for jr in work.results(since):
+        last = max(last, jr.seq)
         rec = jr.record
         key = (rec.function, int(rec.seed))
         if key in have:
@@ -130,75 +133,144 @@ def _merge(work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int],
         if key in replaces:
             line["replaces"] = replaces[key]
         new.append(line)
+        have.add(key)
     _append(legacy.path, new)
-    legacy.load()
-    return len(new)
+    return last
 
 
 def extend_build(recipe, out: str | os.PathLike[str], *, extra_seeds: Sequence[int] = tuple(range(3, 10)),
-                 relabel: bool = True, contenders: bool = True, workers: int = 1, progress: bool = True,
-                 retries: int = 1, heartbeat_timeout: float = 120.0) -> ExtensionReport:
-    """Retrain the runs of the table at ``out`` labelled by the old rule, then train ``extra_seeds`` for its
-    contenders (see :func:`contender_functions`), appending every run to its JSON-lines journal.
+                 relabel: bool = True, contenders: bool = True, fraction: float = CONTENDER_FRACTION,
+                 workers: int = 1, progress: bool = True, retries: int = 1,
+                 heartbeat_timeout: float = 120.0) -> ExtensionReport:
+    """Retrain the runs of the build at ``out`` stored by the old labelling rule, then train ``extra_seeds`` for its
+    contenders (see :func:`contender_functions`).
 
-    Resumable: run the same call again after a stop; what is journaled is not trained again.
+    A build journaled in JSON lines (the shipped tables) gets every run appended to ``records.jsonl`` (a retrained
+    run with ``replaces``); a build with the engine's SQLite journal gets the contender runs in that journal (its
+    runs were labelled by today's rule; one stored by the old rule is refused). Resumable: run the same call again
+    after a stop; what is journaled is not trained again. The table is written by a snapshot afterwards
+    (``build_table(..., snapshot=True)``; the CLI's ``build --contenders`` does both).
     """
     start = time.time()
     out = Path(out)
-    jdir = out.parent / (out.name + ".journal")
+    jdir = journal_dir_for(out)
     legacy = LegacyJournal(jdir)
-    if not legacy.exists():
-        raise InvalidInputError(f"{jdir / LEGACY_FILE} does not exist: extend needs a table's JSON-lines journal")
+    sqlite_path = jdir / JOURNAL_FILE
+    if not legacy.exists() and not sqlite_path.exists():
+        raise InvalidInputError(f"--out {str(out)!r} has no build journal ({jdir}): --contenders extends a finished "
+                                f"build")
     check_buildable(recipe)
+    if set(extra_seeds) & set(range(recipe.seeds)):
+        raise InvalidInputError(f"parameter extra_seeds must not repeat the build's seeds 0-{recipe.seeds - 1}")
+    code = code_version(recipe)
+    if sqlite_path.exists():
+        return _extend_sqlite(recipe, sqlite_path, code, extra_seeds, contenders, fraction, start, workers=workers,
+                              progress=progress, retries=retries, heartbeat_timeout=heartbeat_timeout)
     records = legacy.load()
     header = records[0]
     if header["recipe"] != recipe.to_dict():
         raise InvalidInputError(f"journal {legacy.path} was written with a different recipe than {recipe.name!r}")
     paper_seeds = [int(s) for s in header["seeds"]]
-    if set(extra_seeds) & set(paper_seeds):
-        raise InvalidInputError(f"parameter extra_seeds must not repeat the table's seeds {paper_seeds}")
-    code = code_version(recipe)
     relabelled = added = n_contenders = 0
     with JournalLock(jdir / (EXTEND_FILE + ".lock")):
         work_path = jdir / EXTEND_FILE
+        if work_path.exists():
+            _retire_other_code(work_path, legacy, code)
         work = Journal.open(work_path) if work_path.exists() else Journal.create(
             work_path, config={"kind": "extend", "recipe": recipe.to_dict(), "code": code.to_dict(),
                                "created": time.time()}, functions=[], equivalents=[], outputs=evaluate_many([]),
             feature_rank=[])
         try:
-            if (work.config().get("code") or {}).get("digest") != code.digest:
-                raise InvalidInputError(f"{work_path} was started by other code; finish it with that code or "
-                                        f"remove it")
             replaces = {(r["function"], int(r["seed"])): {"status": r["status"], "error": r["error"],
                                                           "rule": _old_rule(r)}
                         for r in legacy.records if r["type"] == "run" and _old_rule(r) is not None}
-            _merge(work, legacy, replaces)
-            phases: list[tuple[str, list[tuple[str, int]]]] = []
+            sink = _JsonLines(work, legacy, replaces)
+            if sink.merge():  # results of a stopped extension that the JSON lines lacked
+                legacy.load()
             if relabel:
-                todo = relabel_runs(legacy.runs())
                 relabelled = len(replaces)
-                phases.append(("relabel", todo))
-            for purpose, todo in phases:
-                added += _phase(work, legacy, recipe, code, purpose, todo, replaces, workers=workers,
+                added += _phase(work, recipe, code, "relabel", relabel_runs(legacy.runs()), sink, workers=workers,
                                 progress=progress, retries=retries, heartbeat_timeout=heartbeat_timeout)
             if contenders:
+                legacy.load()  # with the runs the relabel phase appended
                 runs = legacy.runs()
                 if relabel_runs(runs):
                     raise InvalidInputError("runs labelled by the old rule remain; relabel them before contenders")
-                top, disagree, _ = contender_functions(runs, paper_seeds)
+                top, disagree, _ = contender_functions(runs, paper_seeds, fraction=fraction)
                 chosen = sorted(set(top) | set(disagree))
                 n_contenders = len(chosen)
                 todo = [(f, s) for f in chosen for s in extra_seeds if (f, s) not in runs]
-                added += _phase(work, legacy, recipe, code, "contenders", todo, replaces, workers=workers,
-                                progress=progress, retries=retries, heartbeat_timeout=heartbeat_timeout)
+                added += _phase(work, recipe, code, "contenders", todo, sink, workers=workers, progress=progress,
+                                retries=retries, heartbeat_timeout=heartbeat_timeout)
         finally:
             work.close()
     return ExtensionReport(relabelled, n_contenders, added, time.time() - start)
 
 
-def _phase(work: Journal, legacy: LegacyJournal, recipe, code, purpose: str, todo: list[tuple[str, int]],
-           replaces: dict[tuple[str, int], dict[str, Any]], *, workers: int, progress: bool, retries: int,
-           heartbeat_timeout: float) -> int:
+def _retire_other_code(work_path: Path, legacy: LegacyJournal, code) -> None:
+    """A work journal of other code is removed once every result it holds is in the JSON lines (nothing is lost:
+    the JSON lines are the record); otherwise the extension is refused until that code finishes it."""
+    work = Journal.open(work_path)
+    try:
+        if (work.config().get("code") or {}).get("digest") == code.digest:
+            return
+        appended = {(r["function"], int(r["seed"])) for r in legacy.records
+                    if r["type"] == "run" and r.get("source") == "extend"}
+        pending = [jr for jr in work.results() if (jr.record.function, int(jr.record.seed)) not in appended]
+        if pending or work.claims():
+            raise InvalidInputError(f"{work_path} was started by other code and holds {len(pending)} run(s) not yet "
+                                    f"in {legacy.path.name}; finish it with that code first")
+    finally:
+        work.close()
+    remove_sqlite(work_path)
+
+
+def _extend_sqlite(recipe, path: Path, code, extra_seeds: Sequence[int], contenders: bool, fraction: float,
+                   start: float, **run: Any) -> ExtensionReport:
+    """Contender seeds of a build with an SQLite journal, journaled in it (under its lock)."""
+    with JournalLock(path.with_name(path.name + ".lock")):
+        journal = Journal.open(path)
+        try:
+            config = journal.config()
+            if config.get("kind") != "build" or config.get("recipe") != recipe.to_dict():
+                raise InvalidInputError(f"journal {path} is not a build journal of recipe {recipe.name!r}")
+            check_journal_code(config, code, path, allow_change=False)
+            runs = {(r.record.function, int(r.record.seed)): r.record.to_dict() for r in journal.results()}
+            if relabel_runs(runs):
+                raise InvalidInputError(f"journal {path} holds runs stored by the old labelling rule; rebuild it")
+            added = n = 0
+            if contenders:
+                top, disagree, _ = contender_functions(runs, [int(s) for s in config["seeds"]], fraction=fraction)
+                chosen = sorted(set(top) | set(disagree))
+                n = len(chosen)
+                todo = [(f, s) for f in chosen for s in extra_seeds if (f, s) not in runs]
+                added = _phase(journal, recipe, code, "contenders", todo, None, **run)
+        finally:
+            journal.close()
+    return ExtensionReport(0, n, added, time.time() - start)
+
+
+class _JsonLines:
+    """Where an extension of a JSON-lines build journal puts its results: appended to ``records.jsonl``."""
+
+    def __init__(self, work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int], dict[str, Any]]):
+        self.work, self.legacy, self.replaces = work, legacy, replaces
+        self.have = {(r["function"], int(r["seed"])) for r in legacy.records
+                     if r["type"] == "run" and r.get("source") == "extend"}
+        self.seq = 0
+
+    def merge(self) -> int:
+        """Append what the work journal has and the JSON lines lack; how many were appended."""
+        before = len(self.have)
+        self.seq = _merge(self.work, self.legacy, self.replaces, self.have, self.seq)
+        return len(self.have) - before
+
+    def record(self, rec: dict[str, Any]) -> None:
+        _append(self.legacy.path, [rec])
+
+
+def _phase(work: Journal, recipe, code, purpose: str, todo: list[tuple[str, int]], sink: _JsonLines | None, *,
+           workers: int, progress: bool, retries: int, heartbeat_timeout: float) -> int:
     if not todo:
         return 0
     rows = work.rows()
@@ -214,21 +286,24 @@ def _phase(work: Journal, legacy: LegacyJournal, recipe, code, purpose: str, tod
                                              heartbeat_timeout=heartbeat_timeout) as ex:
         gpus = check_gpus_per_run(float(recipe.gpus_per_run), ex.gpus, where=f"gpus_per_run of {recipe.name!r}")
         work.start_session(session, executor="local", workers=workers, hardware=hardware(), code_digest=code.digest)
-        _append(legacy.path, [{"type": "session", "time": time.time(), "id": session, "purpose": purpose,
-                               "host": socket.gethostname(), "executor": "local", "workers": workers,
-                               "hardware": hardware(), "code_digest": code.digest}])
+        if sink is not None:
+            sink.record({"type": "session", "time": time.time(), "id": session, "purpose": purpose,
+                         "host": socket.gethostname(), "executor": "local", "workers": workers,
+                         "hardware": hardware(), "code_digest": code.digest})
         runner = JobRunner(work, ex, session, entry_points={JobKind.RUN: run_train_job},
                            payload={"recipe": recipe.to_dict()}, retries=retries, gpus=gpus, stop=stop)
         bar = progress_bar(total=len(todo), initial=len(todo) - len(jobs), desc=f"{purpose} {recipe.name}",
                            unit="run", disable=not progress, smoothing=0.05)
         try:
             for _ in runner.drive(FixedList(jobs)):
-                _merge(work, legacy, replaces)
+                if sink is not None:
+                    sink.merge()
                 bar.update(1)
         finally:
             bar.close()
             runner.release_unfinished()
             work.end_session(session)
-            _merge(work, legacy, replaces)
-            _append(legacy.path, [{"type": "session_end", "time": time.time(), "id": session}])
+            if sink is not None:
+                sink.merge()
+                sink.record({"type": "session_end", "time": time.time(), "id": session})
     return work.n_results() - before

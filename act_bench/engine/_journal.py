@@ -272,10 +272,11 @@ class Journal:
 
     # -- results ------------------------------------------------------------------------------------------------
 
-    def results(self) -> list[JournalRun]:
-        """Final run records in the order they finished."""
+    def results(self, since: int = 0) -> list[JournalRun]:
+        """Final run records in the order they finished (those with ``seq > since``)."""
         out = []
-        for r in self._db.execute(f"SELECT {', '.join(self._columns)} FROM results ORDER BY seq"):
+        for r in self._db.execute(f"SELECT {', '.join(self._columns)} FROM results WHERE seq > ? ORDER BY seq",
+                                  (int(since),)):
             v = dict(zip(self._columns, r))
             curves = json.loads(v["curves"]) if v["curves"] else {}
             record = RunRecord(v["function"], int(v["seed"]), *(as_float(v[m]) for m in METRICS),

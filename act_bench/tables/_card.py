@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import yaml
 
+from act_bench.tables._noise import noise_summary
+from act_bench.tables._ranking import TOP_FRACTION, best_groups, group_ranking, top_groups
 from act_bench.tables._schema import CONFIGS, FILES, functions_features, runs_features
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,15 +100,53 @@ def _accuracy_summary(table: BenchmarkTable) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pct(lo_mid_hi) -> str:
+    mid, lo, hi = lo_mid_hi
+    return f"{mid:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _noise_section(table: BenchmarkTable) -> str:
+    """The table's noise, measured (``act_bench.tables._noise``): what a benchmark scored at its top can trust."""
+    if not len(table.runs) or table.runs["seed"].nunique() < 2:
+        return ""
+    ranking = group_ranking(table)
+    groups = len(ranking)
+    top = top_groups(ranking)
+    s = noise_summary(table)
+    contenders = int((table.functions["n_runs"] >= 10).sum())
+    extra = (f" {contenders} functions (contenders for the top 5 % and functions whose paper seeds disagree on "
+             f"status) carry 10 runs (seeds 0-9); their median standard error is {s.se_median_10:.4f}."
+             if contenders else "")
+    needed = (f"{s.seeds_needed} runs per contender" if s.seeds_needed is not None
+              else "more than 80 runs per contender")
+    return f"""
+## Noise
+
+Measured on this table by `act_bench.tables.noise_summary` (units: twin groups, their runs pooled; validation
+accuracy; a diverged run counts at chance level).
+
+- **Twin groups.** {len(table)} rows (exact-output classes, the paper's rule) form {groups} twin groups (the same
+  mathematical function up to float32 rounding, column `twin_group`); every ranking below counts a group once.
+- **Seed-to-seed rank correlation** (Spearman, groups `ok` in both seeds, mean over the pairs of seeds 0-2):
+  {s.seed_rank_correlation:.3f}. The coarse ranking is signal.
+- **Per-function standard error** of the mean accuracy: median {s.se_median_3:.4f} over groups with 3 runs.{extra}
+- **Top {TOP_FRACTION:.0%}** ({len(top)} groups by the paper's median, ties included). Split-half agreement
+  (Jaccard of the top {TOP_FRACTION:.0%} chosen by two disjoint halves of each group's runs; mean [95 % interval]
+  over {s.n_splits} random splits): paper seeds (halves of one run) {_pct(s.split_half_paper)}; all runs
+  {_pct(s.split_half_all)}. By the measured noise, a split-half agreement of {s.goal} needs {needed}. Read
+  top-{TOP_FRACTION:.0%} membership as noisy: use `val_accuracy_mean` and its standard error `val_accuracy_se`.
+"""
+
+
 def dataset_card(table: BenchmarkTable) -> str:
     """Markdown dataset card with YAML front matter that ``datasets.load_dataset(folder, config)`` understands."""
     meta = table.metadata
     info = table.info()
     build = meta.get("build") or {}
     layout = meta.get("fim_layout") or []
-    best = info["best"]
-    best_text = (f"`{best['function']}` (median validation accuracy {best['val_accuracy']:.4f})" if best
-                 else "none (no function with status `ok`)")
+    best = best_groups(group_ranking(table)) if len(table) else None
+    best_text = (f"{best.describe(4)} (median validation accuracy of the paper seeds, twin groups counted once)"
+                 if best else "none (no function with status `ok`)")
     recipe = json.dumps(meta.get("recipe") or {}, indent=2, sort_keys=True)
     runs_note = ("" if len(table.runs) else "; this table has no per-run data (`runs.parquet` is empty and not "
                  "declared as a config, since `datasets` cannot load an empty split)")
@@ -144,15 +184,20 @@ table.query("max(x,zero(x))")   # any equivalent spelling of relu(x)
 ## Columns
 
 `functions`: `function` (canonical string), `equivalents` (list of string), `train_accuracy`, `val_accuracy`,
-`test_accuracy`, `train_loss`, `val_loss`, `test_loss`, `runtime` (seconds; float64 medians over seeds), `status`
-(`ok`, `diverged` — median over diverged runs with chance-level metrics — or `failed`), `n_runs` (int32),
-`fim_valid` (bool), `fim_reason` (string, null when valid), `fim_cdf` (float32 list, empty without features),
+`test_accuracy`, `train_loss`, `val_loss`, `test_loss`, `runtime` (seconds; float64 medians over the paper's seeds, the paper's columns), `status` (`ok`, `diverged` —
+median over diverged runs with chance-level metrics — or `failed`; the paper's rule over the paper's seeds),
+`n_runs` (int32, every run), the all-run estimates `n_ok`, `n_diverged`, `n_failed` (int32 status counts),
+`val_accuracy_mean`, `val_accuracy_median`, `val_accuracy_se`, `test_accuracy_mean`, `test_accuracy_median`,
+`test_accuracy_se` (float64 over every run that did not fail; `_se`: standard error of the mean), `twin_group`
+(int32: the row of the first member of the function's twin group), `fim_valid` (bool), `fim_reason` (string, null when valid), `fim_cdf` (float32 list, empty without features),
 `outputs` ({n_out} float32 outputs on the standard inputs).
 
 `runs`: `function`, `seed` (int64), the six metrics, `runtime`, `status`, `error` (string, null) and the run's
 learning curve, one float64 value per finished epoch (empty where none was recorded): `curve_val_accuracy`,
 `curve_val_loss` (after each epoch), `curve_train_loss` (mean over the epoch's steps), `curve_seconds`
-(training seconds since the run's start).
+(training seconds since the run's start), and `eval_loss_nonfinite` (bool: the run completed training but a final
+evaluation loss was not finite; that loss is NaN and its accuracies are real). A run is `diverged` only when
+training stopped on a non-finite training loss.
 
 `metadata.json` holds the task, model, training recipe, standard-input specification, FIM bin layout, package
 versions, build information, the source of the data and, for built tables, the code version (`code`: package
@@ -179,6 +224,7 @@ version and digests of the source that determined the results).
   surrogate models. Metrics are medians over few seeds and carry seed noise.
 - **License.** {meta.get('license') or 'other'}.
 
+{_noise_section(table)}
 ## Citation
 
 ```bibtex

@@ -13,16 +13,16 @@ import pandas as pd
 
 from act_bench.errors import InvalidInputError
 from act_bench.space import parse
-from act_bench.tables._layout import normalize_layout
 from act_bench.tables._estimates import fill_derived, run_estimates
+from act_bench.tables._layout import normalize_layout
 from act_bench.tables._schema import (
     CURVE_COLUMNS,
     ESTIMATE_COLUMNS,
     ESTIMATE_FLOATS,
     FUNCTIONS_COLUMNS,
-    OPTIONAL_COLUMNS,
     METRICS,
     N_OUTPUTS,
+    OPTIONAL_COLUMNS,
     RUNS_COLUMNS,
     CdfLayout,
     RunStatus,

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
-from act_bench.tables._meta import check_metadata
 from act_bench.tables._estimates import fill_derived
+from act_bench.tables._meta import check_metadata
 from act_bench.tables._normalize import FLOAT_COLUMNS, STATUSES, list_column, string_column, strings
 from act_bench.tables._schema import (
     CURVE_COLUMNS,

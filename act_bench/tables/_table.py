@@ -27,11 +27,11 @@ from act_bench.tables._normalize import (
     normalize_runs,
 )
 from act_bench.tables._parquet import functions_to_arrow, read_table_dir, runs_to_arrow, write_parquet
+from act_bench.tables._ranking import best_groups, group_ranking
 from act_bench.tables._schema import (
     CONFIGS,
     CURVE_COLUMNS,
     FILES,
-    RunStatus,
     functions_features,
     runs_features,
 )
@@ -263,17 +263,19 @@ class BenchmarkTable:
         """Summary: ``{"name", "rows", "runs", "seeds", "best": {"function", "val_accuracy"}, "fim_dims", "source",
         "runs_with_curves", "code"}``.
 
-        ``seeds`` is the number of distinct seeds in ``runs``; ``best`` is the ``status == "ok"`` row with the highest
-        median validation accuracy (``None`` if there is none); ``runs_with_curves`` counts runs with a learning
+        ``seeds`` is the number of distinct seeds in ``runs``; ``best`` is the ``status == "ok"`` twin group with the
+        highest median validation accuracy of the paper seeds (:func:`~act_bench.tables.group_ranking`): its first
+        row's ``function``, ``val_accuracy``, the number of groups tied at that value (``ties``) and their first rows
+        (``tied``), or ``None`` if there is none; ``runs_with_curves`` counts runs with a learning
         curve; ``code`` is the code version that built the table (``version``, ``digest``, ``parts`` and the number
         of accepted code changes, ``overrides``) or ``None`` where the metadata does not record it.
         """
         f = self._functions
-        ok = f[(f["status"] == RunStatus.OK.value) & f["val_accuracy"].notna()]
+        top = best_groups(group_ranking(self)) if len(f) else None
         best = None
-        if len(ok):
-            row = ok.loc[ok["val_accuracy"].idxmax()]
-            best = {"function": str(row["function"]), "val_accuracy": float(row["val_accuracy"])}
+        if top is not None:  # twin groups counted once; ties named, the first in table order first
+            best = {"function": top.functions[0], "val_accuracy": top.value, "ties": top.ties,
+                    "tied": list(top.functions)}
         code = self._metadata.get("code")
         code_info = None
         if isinstance(code, Mapping):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.space import get_spec, list_operators, parse  # the torch-free catalogue and parser
-from act_bench.tables._schema import METRICS, RunStatus
+from act_bench.tables._schema import ESTIMATE_COLUMNS, ESTIMATE_FLOATS, METRICS, RunStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from act_bench.tables._table import BenchmarkTable
@@ -64,6 +64,32 @@ def _check_numbers(df: pd.DataFrame, where: str, names: list[Any]) -> None:
             i = _first(bad)
             if i is not None:
                 raise _fail(where, col, i, names[i], must, float(a[i]))
+
+
+def _check_estimates(f: pd.DataFrame, where: str, names: list[Any]) -> None:
+    """All-run estimates: accuracies in [0, 1] or NaN, standard errors >= 0 or NaN, status counts adding up to
+    ``n_runs``; ``twin_group`` naming an earlier-or-same row that is its own group's first row."""
+    for col in ESTIMATE_FLOATS:
+        a = f[col].to_numpy(dtype=np.float64)
+        bad = ~(np.isnan(a) | ((a >= 0.0) & (a <= 1.0)))
+        i = _first(bad)
+        if i is not None:
+            must = "a standard error in [0, 1] or NaN" if col.endswith("_se") else "an accuracy in [0, 1] or NaN"
+            raise _fail(where, col, i, names[i], must, float(a[i]))
+    total = sum(f[c].to_numpy(dtype=np.int64) for c in ESTIMATE_COLUMNS[:3])
+    i = _first(total != f["n_runs"].to_numpy(dtype=np.int64))
+    if i is not None:
+        raise _fail(where, "n_ok", i, names[i], f"such that n_ok + n_diverged + n_failed = n_runs "
+                    f"({int(f['n_runs'].iloc[i])})", int(total[i]))
+    g = f["twin_group"].to_numpy(dtype=np.int64)
+    rows = np.arange(len(g))
+    bad = (g < 0) | (g > rows)
+    if not bad.any():
+        bad = g[g] != g
+    i = _first(bad)
+    if i is not None:
+        raise _fail(where, "twin_group", i, names[i], "the row index of the first row of its twin group (<= its own "
+                    "row, a row whose own twin_group is itself)", int(g[i]))
 
 
 def _check_ok_has_accuracies(df: pd.DataFrame, where: str, names: list[Any]) -> None:
@@ -180,6 +206,7 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
                     f"functions not listed by another row (row {first_owner} lists it too)", flat[j])
     _check_numbers(f, f"{where} functions", names)
     _check_ok_has_accuracies(f, where, names)
+    _check_estimates(f, where, names)
     n_runs = f["n_runs"].to_numpy()
     i = _first(n_runs < 0)
     if i is not None:
@@ -218,8 +245,23 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
         if i is not None:
             raise _fail(where, "n_runs", i, names[i], f"its number of runs in the runs config ({int(counts[i])})",
                         int(n_runs[i]))
+        status = r["status"].to_numpy(dtype=object)
+        for col, st in (("n_ok", RunStatus.OK), ("n_diverged", RunStatus.DIVERGED), ("n_failed", RunStatus.FAILED)):
+            sel = pd.Series([n for n, s in zip(rnames, status) if s == st.value], dtype=object)
+            got = sel.value_counts().reindex(names, fill_value=0).to_numpy()
+            i = _first(got != f[col].to_numpy())
+            if i is not None:
+                raise _fail(where, col, i, names[i], f"its number of {st.value!r} runs in the runs config "
+                            f"({int(got[i])})", int(f[col].iloc[i]))
     if deep:
         _verify_outputs(table, where, names, flat, owner)
+        from act_bench.space import twin_groups  # evaluates every function: deep only
+
+        g = twin_groups(names)
+        i = _first(g != f["twin_group"].to_numpy())
+        if i is not None:
+            raise _fail(where, "twin_group", i, names[i], f"its recomputed twin group ({int(g[i])})",
+                        int(f["twin_group"].iloc[i]))
 
 
 #: Units in the last place that a recomputed output may differ by: the space's enumeration and ``evaluate_many``
