@@ -18,20 +18,32 @@ from __future__ import annotations
 
 from act_bench._env import hardware
 from act_bench._io import atomic_write_text, to_jsonable, try_lock
+from act_bench._orphans import (
+    PARENT_CHECK_SECONDS,
+    children_ignore,
+    die_with_spawning_thread,
+    exit_with_parent,
+    worker_signals,
+)
 from act_bench._progress import progress_bar
 from act_bench._ray_watchdog import watch_local_cluster
 from act_bench._validation import NAME_PATTERN, check_choice, check_float, check_int, check_name
 
 __all__ = [
     "NAME_PATTERN",
+    "PARENT_CHECK_SECONDS",
     "atomic_write_text",
     "check_choice",
     "check_float",
     "check_int",
     "check_name",
+    "children_ignore",
+    "die_with_spawning_thread",
+    "exit_with_parent",
     "hardware",
     "progress_bar",
     "to_jsonable",
     "try_lock",
     "watch_local_cluster",
+    "worker_signals",
 ]

@@ -21,10 +21,12 @@ from data_builders._fim import compute_fim_record, task_for
 from data_builders._train import train_run
 from data_builders.models import activation_factory, create_model, get_model_spec
 from data_builders.recipes import Recipe
+from data_builders.tasks import ImageTask, Task
 
 __all__ = [
     "BuildPlan",
     "check_buildable",
+    "check_task_loads",
     "compute_fim_record",
     "fim_model_layout",
     "plan_functions",
@@ -103,8 +105,8 @@ def plan_functions(space: Sequence[str] | None = None, *, functions: Iterable[st
 
 def check_buildable(recipe) -> None:
     """Check before a build starts that its jobs can run: the recipe's task (name and arguments) and model exist
-    and fit together; raises :class:`~act_bench.errors.InvalidInputError` naming the recipe otherwise. Builds the
-    task object (its data is read only by the jobs) and one model."""
+    and fit together, and the task's data load; raises :class:`~act_bench.errors.InvalidInputError` naming the
+    recipe otherwise. Builds the task object, one model, and reads the data (see :func:`check_task_loads`)."""
     where = f"recipe {recipe.name!r} cannot be built"
     try:
         task = task_for(recipe)
@@ -122,3 +124,30 @@ def check_buildable(recipe) -> None:
     if len(ours) != len(theirs) or ours[:1] != theirs[:1]:  # rank and channels (sizes may differ: pooling heads)
         raise InvalidInputError(f"{where}: task {recipe.task!r} gives inputs of shape {ours} but model "
                                 f"{recipe.model!r} takes inputs of shape {theirs}")
+    check_task_loads(task, where=where)
+
+
+def check_task_loads(task: Task, *, where: str) -> None:
+    """Read ``task``'s data as its jobs will, so that data that cannot be loaded (a dataset that is missing, offline
+    or malformed) stops a build or live search before any job is queued, not in every job.
+
+    An image task reads the first batch of each source split (the whole split is read by the jobs); any other task
+    loads its three splits. Raises :class:`~act_bench.errors.InvalidInputError` (``where``: what cannot run).
+    """
+    for split in ("train", "val", "test"):
+        try:
+            if isinstance(task, ImageTask):
+                source = {"test": task.source_test}.get(split, task.source_train)
+                batches = task._iter_source(source)
+                try:
+                    next(batches, None)
+                finally:
+                    batches.close()
+            else:
+                task.load(split)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a dataset that cannot be read, whatever the reader raises
+            name = getattr(task, "name", type(task).__name__)
+            raise InvalidInputError(f"{where}: the data of task {name!r} (split {split!r}) cannot be loaded: "
+                                    f"{type(exc).__name__}: {exc}") from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from data_builders._build import (
     BuildPlan,
     check_buildable,
+    check_task_loads,
     compute_fim_record,
     fim_model_layout,
     plan_functions,
@@ -34,6 +35,7 @@ __all__ = [
     "RunStatus",
     "changed_parts",
     "check_buildable",
+    "check_task_loads",
     "code_version",
     "compute_fim_record",
     "fim_model_layout",

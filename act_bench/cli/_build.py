@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "change is recorded in the journal and the table metadata")
     p.add_argument("--retries", type=IntRange(0, 100), default=1, metavar="N",
                    help="retries of a job that raised or lost its worker before it is recorded as failed (default 1)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: run again the jobs recorded as failed (their errors stay in the journal), "
+                        "each with --retries retries")
     p.add_argument("--max-jobs", type=IntRange(1, 10**9), metavar="N",
                    help="stop after N new jobs and write the table of the complete functions")
     p.add_argument("--snapshot", action="store_true",
@@ -89,7 +93,7 @@ def _read_functions(path: str) -> list[str]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from act_bench.engine import build_table
+    from act_bench.engine import run_build
     from act_bench.space import parse_schema
     from data_builders.recipes import get_recipe
 
@@ -101,20 +105,36 @@ def _build(args: argparse.Namespace) -> int:
         recipe = recipe.with_overrides(gpus_per_run=args.gpus_per_run)
     if args.allow_code_change and not args.resume:
         raise InvalidInputError("--allow-code-change needs --resume (it lets a resumed build use other code)")
+    if args.retry_failed and not args.resume:
+        raise InvalidInputError("--retry-failed needs --resume (it retries the failed jobs of an earlier build)")
     if args.address and args.executor != "ray":
         raise InvalidInputError("--address needs --executor ray")
     space = [str(parse_schema(s)) for s in args.space] if args.space else None
     functions = _read_functions(args.functions) if args.functions else None
     start = time.perf_counter()
-    table = build_table(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
-                        workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
-                        snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
-                        retries=args.retries,
-                        progress=not args.no_progress, max_jobs=args.max_jobs)
+    built = run_build(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
+                      workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
+                      snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
+                      retries=args.retries, retry_failed=args.retry_failed,
+                      progress=not args.no_progress, max_jobs=args.max_jobs)
+    table = built.table
     meta = table.metadata
     result = {"out": str(Path(args.out).resolve()), "functions": len(table.to_pandas("functions")),
-              "runs": len(table.to_pandas("runs")), "complete": meta["build"]["complete"],
-              "planned": meta["build"]["functions_planned"], "seconds": round(time.perf_counter() - start, 1)}
+              "runs": len(table.to_pandas("runs")), "complete": built.complete,
+              "planned": meta["build"]["functions_planned"], "failed_runs": built.failed_runs,
+              "failed_features": built.failed_features, "stopped": built.stopped, "retried": built.retried,
+              "seconds": round(time.perf_counter() - start, 1)}
+    partial = "" if meta["build"]["complete"] else " (partial: resume with --resume)"
     emit(result, args.json, f"wrote {result['functions']} functions ({result['runs']} runs) to {result['out']}"
-                            f"{'' if result['complete'] else ' (partial: resume with --resume)'}")
+                            f"{partial}")
+    if built.failed_runs or built.failed_features:
+        failed = " and ".join(f"{n} {what}{'s' if n > 1 else ''}" for n, what in
+                              ((built.failed_runs, "run"), (built.failed_features, "feature job")) if n)
+        sys.stderr.write(f"act-bench build: error: {failed} failed for good (errors in the journal's failures); "
+                         f"run them again with --resume --retry-failed\n")
+        return 1
+    if built.stopped:
+        sys.stderr.write("act-bench build: interrupted (the runs in flight were released; continue with "
+                         "--resume)\n")
+        return 130
     return 0

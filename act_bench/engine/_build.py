@@ -4,8 +4,10 @@ journal ``<out>.journal/journal.sqlite``.
 
 Crash safety: every finished job is stored (and its claim released) in one transaction before it is counted. A
 killed build restarted with ``resume=True`` schedules only the jobs without a record, so nothing is redone or
-duplicated; a failed job is retried (``retries``) with the error of every attempt kept. A JSON-lines journal of an
-earlier act-bench (``records.jsonl``) is converted once on resume and read as it is by a snapshot.
+duplicated; a failed job is retried (``retries``) with the error of every attempt kept. A stop (SIGTERM, SIGINT) is
+not a failure: the jobs in flight are released and run on resume. A job whose failure is final runs again with
+``retry_failed=True``. A JSON-lines journal of an earlier act-bench (``records.jsonl``) is converted once on resume
+and read as it is by a snapshot.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,8 @@ from act_bench.engine._executors import check_gpus_per_run, create_executor, lis
 from act_bench.engine._journal import Journal
 from act_bench.engine._legacy import LegacyJournal, convert_jsonl
 from act_bench.engine._lock import JournalLock
-from act_bench.engine._runner import FixedList, JobRunner, StopFlag
-from act_bench.engine._store import Job, JobKind
+from act_bench.engine._runner import FEATURE_JOB_FAILED, FixedList, JobRunner, StopFlag
+from act_bench.engine._store import Job, JobKind, dumps
 from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.space import evaluate_many
 from act_bench.tables import BenchmarkTable
@@ -43,10 +46,28 @@ from data_builders.build import (
     run_train_job,
 )
 
-__all__ = ["JOURNAL_FILE", "build_table", "journal_dir_for", "journal_path_for"]
+__all__ = ["JOURNAL_FILE", "BuildResult", "build_table", "check_journal_code", "journal_dir_for", "journal_path_for", "run_build"]
 
 #: The journal of a build: ``<out>.journal/journal.sqlite``.
 JOURNAL_FILE = "journal.sqlite"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build left: the ``table`` written, the planned jobs whose failure is final (``failed_runs``,
+    ``failed_features``: retry them with ``retry_failed=True``), whether a signal ``stopped`` it, and how many
+    final failures this build made retryable again (``retried``)."""
+
+    table: BenchmarkTable
+    failed_runs: int = 0
+    failed_features: int = 0
+    stopped: bool = False
+    retried: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every planned job finished and none failed for good."""
+        return bool(self.table.metadata["build"]["complete"]) and not (self.failed_runs or self.failed_features)
 
 
 def journal_dir_for(out: str | os.PathLike[str]) -> Path:
@@ -60,13 +81,22 @@ def journal_path_for(out: str | os.PathLike[str]) -> Path:
     return journal_dir_for(out) / JOURNAL_FILE
 
 
-def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
-                functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
-                limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
-                resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
-                name: str | None = None, allow_code_change: bool = False, retries: int = 1,
-                heartbeat_timeout: float = 120.0) -> BenchmarkTable:
+def build_table(recipe, out: str | os.PathLike[str], **kwargs: Any) -> BenchmarkTable:
     """Build (or resume) a benchmark table; returns the :class:`~act_bench.tables.BenchmarkTable` written to ``out``.
+
+    The parameters are those of :func:`run_build`, which also says how many jobs failed for good.
+    """
+    return run_build(recipe, out, **kwargs).table
+
+
+def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
+              functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
+              limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
+              resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
+              name: str | None = None, allow_code_change: bool = False, retries: int = 1,
+              heartbeat_timeout: float = 120.0, retry_failed: bool = False) -> BuildResult:
+    """Build (or resume) a benchmark table into ``out``; returns a :class:`BuildResult` (the table written and the
+    jobs that failed for good).
 
     Parameters
     ----------
@@ -97,9 +127,15 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         Retries of a job that raised or lost its worker before its failure is final (every error is journaled).
     heartbeat_timeout : float, default=120
         Seconds without a heartbeat after which a local worker's job is reclaimed (the worker is killed).
+    retry_failed : bool
+        With ``resume``: run again the planned jobs whose failure is final (their records are dropped, their errors
+        stay in the journal's failures and a ``retry_failed`` event lists them), with ``retries`` retries each.
 
     The table holds only functions whose every seed and FIM job is done; ``metadata.build.complete`` says whether
-    the whole plan is. GPUs per run (``recipe.gpus_per_run``) are checked against the executor's before any job.
+    the whole plan is (:attr:`BuildResult.complete` also requires that no job failed for good). The recipe's task
+    data are loaded and its model built before anything is written, and GPUs per run (``recipe.gpus_per_run``) are
+    checked against the executor's before any job. SIGTERM or SIGINT stop the build: the jobs in flight are
+    released (not failed), the table of the complete functions is written, and ``resume`` runs the rest.
     """
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds) if seeds is not None \
         else list(range(recipe.seeds))
@@ -117,6 +153,8 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
     plan = plan_functions(space, functions=functions, limit=limit)
     built = recipe if len(seed_list) == recipe.seeds else recipe.with_overrides(seeds=len(seed_list))
     spec = _Spec(recipe, built, plan, seed_list, table_name)
+    if retry_failed and not resume:
+        raise InvalidInputError("retry_failed needs resume (it retries the failed jobs of an earlier build)")
     if snapshot:
         return _snapshot(out, spec)
     if executor not in list_executors():
@@ -132,10 +170,18 @@ def build_table(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | N
         with JournalLock(jdir / (JOURNAL_FILE + ".lock")):  # one driver per journal: a second one is refused
             journal, changed = _open(out, spec, code, resume=resume, allow_code_change=allow_code_change)
             try:
-                _run(journal, spec, code, changed, workers=workers, executor=executor, address=address,
-                     progress=progress, max_jobs=max_jobs, retries=retries, heartbeat_timeout=heartbeat_timeout)
+                retried = _reopen_failed(journal, spec) if retry_failed else 0
+                stopped = _run(journal, spec, code, changed, workers=workers, executor=executor, address=address,
+                               progress=progress, max_jobs=max_jobs, retries=retries,
+                               heartbeat_timeout=heartbeat_timeout)
                 if journal.n_results() or journal.n_features():
-                    return _write(journal, out, spec)
+                    if not _n_complete(journal, spec):
+                        raise ActBenchError(
+                            f"the build into {str(out)!r} {'was stopped' if stopped else 'stopped'} before its first "
+                            f"function was complete ({journal.n_results()} runs and {journal.n_features()} feature "
+                            f"jobs are journaled); no table was written; continue it with --resume")
+                    return BuildResult(_write(journal, out, spec), *_n_failed(journal, spec), stopped=stopped,
+                                       retried=retried)
             finally:
                 empty = journal.n_results() == 0 and journal.n_features() == 0
                 journal.close()
@@ -171,7 +217,7 @@ class _Spec:
             raise InvalidInputError(f"journal {where} was written with seeds {config.get('seeds')}; got {self.seeds}")
 
 
-def _check_code(config: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool) -> list[str] | None:
+def check_journal_code(config: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool) -> list[str] | None:
     """None if the journal was written by this code; else the changed parts (refused unless ``allow_change``)."""
     recorded = config.get("code")
     if recorded is None:
@@ -212,7 +258,7 @@ def _open(out: Path, spec: _Spec, code: CodeVersion, *, resume: bool,
     try:
         config = journal.config()
         spec.check(config, path)
-        changed = _check_code(config, code, path, allow_code_change)
+        changed = check_journal_code(config, code, path, allow_code_change)
         journal.add_candidates(spec.plan.functions, [spec.plan.equivalents[f] for f in spec.plan.functions],
                                evaluate_many(spec.plan.functions))
     except BaseException:
@@ -221,9 +267,63 @@ def _open(out: Path, spec: _Spec, code: CodeVersion, *, resume: bool,
     return journal, changed
 
 
+def _plan_rows(journal: Journal, spec: _Spec) -> dict[int, str]:
+    rows = journal.rows()
+    return {rows[f]: f for f in spec.plan.functions}
+
+
+def _n_complete(journal: Journal, spec: _Spec) -> int:
+    """Planned functions whose FIM job and every seed have a record."""
+    featured, done = journal.featured_rows(), journal.done_runs()
+    return sum(row in featured and all((row, s) in done for s in spec.seeds) for row in _plan_rows(journal, spec))
+
+
+def _n_failed(journal: Journal, spec: _Spec) -> tuple[int, int]:
+    """Planned runs and FIM jobs whose failure is final."""
+    rows, seeds = _plan_rows(journal, spec), set(spec.seeds)
+    runs = sum(r.row in rows and r.seed in seeds and r.record.status == "failed" for r in journal.results())
+    features = sum(row in rows and str(f.get("fim_reason") or "").startswith(FEATURE_JOB_FAILED)
+                   for row, f in journal.features().items())
+    return runs, features
+
+
+def _reopen_failed(journal: Journal, spec: _Spec) -> int:
+    """``--retry-failed``: drop the records of the planned jobs whose failure is final, in one transaction with a
+    ``retry_failed`` event that lists them and the attempts they used (their errors stay in ``failures``); returns
+    how many. The runner gives each ``retries`` more (:func:`_retried`)."""
+    rows, seeds = _plan_rows(journal, spec), set(spec.seeds)
+    with journal.transaction() as db:
+        runs = [(int(r), int(s), e) for r, s, e in db.execute(
+            "SELECT row, seed, error FROM results WHERE status = 'failed' ORDER BY seq") if r in rows and s in seeds]
+        feats = [(int(r), why) for r, why in db.execute(
+            "SELECT row, fim_reason FROM features WHERE fim_valid = 0 AND fim_reason LIKE ? ORDER BY row",
+            (FEATURE_JOB_FAILED + "%",)) if r in rows]
+        if not runs and not feats:
+            return 0
+        jobs = [Job(JobKind.RUN, r, rows[r], s) for r, s, _ in runs] + [Job(JobKind.FIM, r, rows[r]) for r, _ in feats]
+        used = {job.key: int(db.execute("SELECT COUNT(*) FROM failures WHERE job = ?", (job.key,)).fetchone()[0])
+                for job in jobs}
+        db.executemany("DELETE FROM results WHERE row = ? AND seed = ?", [(r, s) for r, s, _ in runs])
+        db.executemany("DELETE FROM features WHERE row = ?", [(r,) for r, _ in feats])
+        value = {"jobs": used, "runs": [{"function": rows[r], "seed": s, "error": e} for r, s, e in runs],
+                 "features": [{"function": rows[r], "reason": why} for r, why in feats]}
+        db.execute("INSERT INTO events (type, time, value) VALUES (?, ?, ?)", ("retry_failed", time.time(),
+                                                                               dumps(value)))
+    return len(jobs)
+
+
+def _retried(journal: Journal) -> dict[str, int]:
+    """``{job key: failed attempts before its latest retry}`` of the jobs ``--retry-failed`` made retryable."""
+    used: dict[str, int] = {}
+    for event in journal.events("retry_failed"):
+        used.update(event.get("jobs") or {})
+    return used
+
+
 def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | None, *, workers: int,
          executor: str, address: str | None, progress: bool, max_jobs: int | None, retries: int,
-         heartbeat_timeout: float) -> None:
+         heartbeat_timeout: float) -> bool:
+    """Run the plan's missing jobs; whether a signal stopped it."""
     session = uuid.uuid4().hex[:12]
     with StopFlag() as stop, create_executor(executor, workers=workers, address=address,
                                              heartbeat_timeout=heartbeat_timeout) as ex:
@@ -247,7 +347,8 @@ def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | 
         if max_jobs is not None:
             todo = todo[:max_jobs]
         runner = JobRunner(journal, ex, session, entry_points={JobKind.RUN: run_train_job, JobKind.FIM: run_fim_job},
-                           payload={"recipe": spec.recipe.to_dict()}, retries=retries, gpus=gpus, stop=stop)
+                           payload={"recipe": spec.recipe.to_dict()}, retries=retries, gpus=gpus, stop=stop,
+                           retried=_retried(journal))
         bar = progress_bar(total=total, initial=initial, desc=f"build {spec.recipe.name}", unit="job",
                            disable=not progress, smoothing=0.05)
         try:
@@ -257,6 +358,7 @@ def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | 
             bar.close()
             runner.release_unfinished()
             journal.end_session(session)
+        return stop.flag
 
 
 def _write(journal: Journal, out: Path, spec: _Spec) -> BenchmarkTable:
@@ -269,7 +371,7 @@ def _write(journal: Journal, out: Path, spec: _Spec) -> BenchmarkTable:
     return table
 
 
-def _snapshot(out: Path, spec: _Spec) -> BenchmarkTable:
+def _snapshot(out: Path, spec: _Spec) -> BuildResult:
     """The table of what the journal holds, without writing to it (a JSON-lines journal is converted in memory)."""
     path, legacy = journal_path_for(out), LegacyJournal(journal_dir_for(out))
     if out.exists() and any(out.iterdir()) and not (path.exists() or legacy.exists()):
@@ -278,7 +380,7 @@ def _snapshot(out: Path, spec: _Spec) -> BenchmarkTable:
         journal = Journal.open(path, readonly=True)
         try:
             spec.check(journal.config(), path)
-            return _write(journal, out, spec)
+            return BuildResult(_write(journal, out, spec), *_n_failed(journal, spec))
         finally:
             journal.close()
     if not legacy.exists():
@@ -287,7 +389,7 @@ def _snapshot(out: Path, spec: _Spec) -> BenchmarkTable:
         journal = convert_jsonl(legacy.folder, Path(tmp) / JOURNAL_FILE)
         try:
             spec.check(journal.config(), legacy.path)
-            return _write(journal, out, spec)
+            return BuildResult(_write(journal, out, spec), *_n_failed(journal, spec))
         finally:
             journal.close()
 

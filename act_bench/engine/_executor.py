@@ -4,13 +4,12 @@ helpers every executor shares: one torch thread, and an exit as soon as the driv
 from __future__ import annotations
 
 import os
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from act_bench.errors import InvalidInputError
+from act_bench.utils import PARENT_CHECK_SECONDS, exit_with_parent
 
 __all__ = ["HEARTBEAT_SECONDS", "PARENT_CHECK_SECONDS", "Executor", "JobError", "WorkerLost", "check_gpus_per_run",
            "init_worker"]
@@ -24,8 +23,6 @@ class WorkerLost(JobError):
     """The worker running a job died (any signal) or stopped sending heartbeats; the job did not finish."""
 
 
-#: Seconds between two checks of a local worker that its driver is still alive.
-PARENT_CHECK_SECONDS = 0.5
 #: Seconds between two heartbeats of a local worker running a job.
 HEARTBEAT_SECONDS = 1.0
 
@@ -36,27 +33,7 @@ def init_worker(threads: int, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if parent is not None:
-        _exit_with_parent(parent)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker process as soon as ``parent`` (the driver that spawned it) is gone, whatever killed it.
-
-    A daemon thread compares ``os.getppid()`` with the driver's pid every :data:`PARENT_CHECK_SECONDS`: an orphan
-    is re-parented (to init or a subreaper), so a SIGKILLed driver leaves no worker training on. Unlike a Linux
-    parent-death signal this does not fire when merely the thread that spawned the worker ends, and it works on
-    every POSIX system.
-    """
-    if os.getppid() != parent:  # the driver died before this worker started
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(PARENT_CHECK_SECONDS)
-            if os.getppid() != parent:
-                os._exit(1)  # no cleanup: the job's result has nowhere to go
-
-    threading.Thread(target=watch, name="act-bench-parent-watch", daemon=True).start()
+        exit_with_parent(parent)  # every system; covers the start-up race
 
 
 class Executor(ABC):

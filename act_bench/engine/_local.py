@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -18,27 +15,22 @@ from typing import Any
 
 from act_bench.engine._executor import HEARTBEAT_SECONDS, Executor, JobError, WorkerLost, init_worker
 from act_bench.errors import InvalidInputError
+from act_bench.utils import children_ignore, die_with_spawning_thread, worker_signals
 
 __all__ = ["LocalExecutor"]
 
 
-def _die_with_driver() -> None:
-    """Linux: the kernel sends this worker SIGKILL the moment the driver thread that started it ends (any signal,
-    SIGKILL included), even when the machine is too busy to run the pid watch promptly. The executor starts its
-    workers from the thread that drives it, so that thread ending means the driver is gone."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-
-
-_PR_SET_PDEATHSIG = 1
+#: The signals of a stop: the driver handles them, its workers ignore them.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _worker_main(conn: Connection, threads: int, parent: int) -> None:
     """A local worker: run the jobs the driver sends, beating every :data:`HEARTBEAT_SECONDS` while one runs."""
-    _die_with_driver()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
+    die_with_spawning_thread()  # the executor starts its workers from the thread that drives it
+    # Ctrl-C, and the SIGTERM that timeout, systemd or Slurm send to the whole group, reach the workers too: the
+    # driver decides (it releases the jobs in flight, then ends its workers), so a stop never reads as a failure.
+    # Ignored from the worker's first instruction (children_ignore in _spawn), kept ignored here.
+    worker_signals(ignore=_STOP_SIGNALS)
     init_worker(threads, parent)  # also watches the driver's pid (every system; covers the start-up race)
     send_lock = threading.Lock()
     running: list[int] = []
@@ -103,7 +95,8 @@ class LocalExecutor(Executor):
         ours, theirs = self._ctx.Pipe()
         process = self._ctx.Process(target=_worker_main, args=(theirs, self.threads, os.getpid()),
                                     name="act-bench-worker", daemon=True)
-        process.start()
+        with children_ignore(_STOP_SIGNALS):  # a stop while it imports: no traceback, the driver still sees it
+            process.start()
         theirs.close()
         return _Worker(process, ours)
 

@@ -11,7 +11,11 @@ What the runner owns (its callers only decide *which* jobs to run):
 * **bounded retries**: a job that raised (or lost its worker) is retried up to ``retries`` times; the error of every
   attempt is kept in the journal's ``failures``; after the last one a run is recorded ``failed`` (NaN metrics) and a
   FIM job as invalid features;
-* **stopping**: SIGTERM/SIGINT (:class:`StopFlag`) stop new submissions; what finished is kept.
+* **stopping**: SIGTERM/SIGINT (:class:`StopFlag`) stop new submissions; what finished is kept, and a stop is
+  never a failure: a job whose worker the stop took down is released (no failed attempt, no final record), so a
+  resumed driver trains it again;
+* **retrying final failures**: ``retried`` gives jobs whose failure was final (and then dropped from the journal by
+  the driver, e.g. ``build --retry-failed``) a fresh budget of ``retries``.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from act_bench.engine._executors import Executor, JobError
+from act_bench.engine._executors import Executor, JobError, WorkerLost
 from act_bench.engine._journal import Journal
 from act_bench.engine._store import Job, JobKind
 from act_bench.tables import RunRecord, RunStatus
 
-__all__ = ["HEARTBEAT_JOURNAL_SECONDS", "Finished", "FixedList", "JobRunner", "Proposer", "StopFlag"]
+__all__ = ["FEATURE_JOB_FAILED", "HEARTBEAT_JOURNAL_SECONDS", "Finished", "FixedList", "JobRunner", "Proposer",
+           "StopFlag"]
 
 #: Seconds between two writes of the workers' heartbeats to the journal's claims.
 HEARTBEAT_JOURNAL_SECONDS = 5.0
+#: How the ``fim_reason`` of a FIM job whose failure is final begins (its features are stored as invalid).
+FEATURE_JOB_FAILED = "feature job failed"
 
 
 class StopFlag:
@@ -89,14 +96,19 @@ class JobRunner:
     stop : StopFlag
     on_retry : callable, optional
         ``on_retry(job, attempt, error)`` before a failed job is retried (progress messages).
+    retried : dict, optional
+        ``{job key: failed attempts}`` of jobs whose failure was final and that run again: they get ``retries``
+        retries beyond the attempts they already used.
     """
 
     def __init__(self, journal: Journal, executor: Executor, session: str, *, entry_points: dict[JobKind, Callable],
                  payload: dict[str, Any], retries: int, gpus: float, stop: StopFlag,
-                 on_retry: Callable[[Job, int, str], None] | None = None) -> None:
+                 on_retry: Callable[[Job, int, str], None] | None = None,
+                 retried: dict[str, int] | None = None) -> None:
         self.journal, self.executor, self.session, self.stop = journal, executor, session, stop
         self.entry_points, self.payload, self.retries, self.gpus = entry_points, payload, retries, gpus
         self.on_retry = on_retry
+        self._used = dict(retried or {})  # attempts a job used before its failure was made retryable again
         self.tickets: dict[int, tuple[Job, int]] = {}
         self._ready: list[Finished] = []
         self._beat_written = time.monotonic()
@@ -118,7 +130,7 @@ class JobRunner:
         as failed at once (collected by the next :meth:`poll`)."""
         attempt = self.journal.attempts(job)
         self.journal.claim(job, self.session, attempt)
-        if attempt > self.retries:
+        if attempt - self._used.get(job.key, 0) > self.retries:
             self._ready.append(self._final_failure(job, attempt, "retries exhausted"))
             return
         self._send(job, attempt)
@@ -138,8 +150,11 @@ class JobRunner:
             if error is None:
                 done.append(self._store(job, attempt + 1, result))
                 continue
+            if self.stop.flag and isinstance(result, WorkerLost):  # the stop took its worker down: not a failure
+                self.journal.release(job)
+                continue
             self.journal.record_failure(job, attempt, error, self.session)
-            if attempt < self.retries and not self.stop.flag:
+            if attempt - self._used.get(job.key, 0) < self.retries and not self.stop.flag:
                 if self.on_retry is not None:
                     self.on_retry(job, attempt, error)
                 self._send(job, attempt + 1)
@@ -166,7 +181,7 @@ class JobRunner:
 
     def _final_failure(self, job: Job, attempts: int, error: str) -> Finished:
         if job.kind == JobKind.FIM:
-            return self._store(job, attempts, {"fim_valid": False, "fim_reason": f"feature job failed: {error}",
+            return self._store(job, attempts, {"fim_valid": False, "fim_reason": f"{FEATURE_JOB_FAILED}: {error}",
                                                "fim_cdf": None, "seconds": 0.0})
         record = RunRecord.failed(job.function, int(job.seed), error)
         seq = self.journal.add_result(job.row, record, attempts=attempts, session=self.session)

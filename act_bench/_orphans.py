@@ -1,0 +1,104 @@
+"""Worker processes that die with their driver and stay quiet on Ctrl-C: shared by the job engine's local workers
+and the replay's process pools.
+
+* :func:`exit_with_parent` (in a worker): end the worker as soon as the driver that spawned it is gone, whatever
+  killed it (SIGKILL included), so no worker computes on for nobody.
+* :func:`children_ignore` (in the driver, around the call that starts workers): the signals given (Ctrl-C's SIGINT,
+  the SIGTERM a batch system sends to the whole group) are ignored by the new processes from their first
+  instruction, so a stop that lands while a worker is still importing prints no traceback; the driver still sees
+  every signal (they are held back, not lost, while the workers start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+__all__ = ["PARENT_CHECK_SECONDS", "children_ignore", "die_with_spawning_thread", "exit_with_parent",
+           "worker_signals"]
+
+#: Seconds between two checks of a worker that its driver is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this worker process as soon as ``parent`` (the driver that spawned it) is gone, whatever killed it.
+
+    A daemon thread compares ``os.getppid()`` with the driver's pid every :data:`PARENT_CHECK_SECONDS`: an orphan
+    is re-parented (to init or a subreaper), so a SIGKILLed driver leaves no worker computing on. Unlike a Linux
+    parent-death signal this does not fire when merely the thread that spawned the worker ends, and it works on
+    every POSIX system.
+    """
+    if os.getppid() != parent:  # the driver died before this worker started
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)  # no cleanup: the work's result has nowhere to go
+
+    threading.Thread(target=watch, name="act-bench-parent-watch", daemon=True).start()
+
+
+def die_with_spawning_thread() -> None:
+    """Linux: the kernel sends this worker SIGKILL the moment the driver thread that started it ends (any signal,
+    SIGKILL included), even when the machine is too busy, or the worker too deep in compiled code, to run the pid
+    watch of :func:`exit_with_parent` promptly. Only for workers started from a thread that lives as long as they
+    are needed (the driver's main thread, or the thread that drives an executor). Elsewhere it does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_signals(*, ignore: Iterable[signal.Signals] = (), default: Iterable[signal.Signals] = ()) -> None:
+    """In a worker started under :func:`children_ignore`: ``ignore`` these signals, give ``default`` their default
+    action (SIGINT: end at once, silently), and accept both again (the driver held them back while it started us)."""
+    ignore, default = list(ignore), list(default)
+    for s in ignore:
+        signal.signal(s, signal.SIG_IGN)
+    for s in default:
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, ignore + default)
+
+
+@contextlib.contextmanager
+def children_ignore(signals: Iterable[signal.Signals]) -> Iterator[None]:
+    """While active, processes started from this thread ignore ``signals`` (a disposition they keep across
+    ``exec``, so also a ``spawn`` worker before it has imported anything); this process's own handlers are back
+    afterwards, and a signal that arrives meanwhile is held back and delivered to them (not lost).
+
+    The new processes start with ``signals`` held back too: a worker calls :func:`worker_signals` once it is
+    ready. Outside the main thread (where handlers cannot be changed) it does nothing.
+
+    Examples
+    --------
+    >>> import signal, subprocess, sys
+    >>> with children_ignore([signal.SIGINT]):
+    ...     child = subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT))"],
+    ...                            capture_output=True, text=True)
+    >>> child.stdout.strip()
+    'Handlers.SIG_IGN'
+    """
+    signals = list(signals)
+    if threading.current_thread() is not threading.main_thread() or not signals:
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # held back while the dispositions change
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
