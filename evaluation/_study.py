@@ -30,6 +30,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, create_searcher, embed_candidates, searcher_info, table_frame
 from act_bench.space import BASELINE_FUNCTIONS
+from act_bench.tables import BenchmarkTable, group_ranking
 from act_bench.utils import check_int
 from evaluation._metrics import TableReference, best_so_far, evals_to, unit_median_ci
 from evaluation._replay import replay
@@ -82,6 +83,10 @@ def _named(tables: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
 def align_tables(tables: Mapping[str, Any] | Sequence[Any], *, metric: str = "val_accuracy") -> AlignedTables:
     """Match the functions of several tables by name (any spelling listed in ``equivalents``).
 
+    When every table is a :class:`~act_bench.tables.BenchmarkTable`, a twin group counts once: one entry per twin
+    group (its first shared function's spelling), valued by the group's pooled paper-protocol value in each table
+    (:func:`act_bench.tables.group_ranking`).
+
     Parameters
     ----------
     tables : mapping of name to table, or sequence of tables
@@ -132,7 +137,33 @@ def align_tables(tables: Mapping[str, Any] | Sequence[Any], *, metric: str = "va
     acc = np.stack([np.asarray(fr[metric], dtype=np.float64)[r[k]] for k, fr in enumerate(frames.values())])
     ok = np.stack([(np.asarray(fr["status"].astype(str)) == "ok")[r[k]] if "status" in fr.columns
                    else np.isfinite(acc[k]) for k, fr in enumerate(frames.values())]) & np.isfinite(acc)
+    if all(isinstance(t, BenchmarkTable) for t in named.values()):
+        return _by_twin_group(list(named.values()), list(frames), functions, r, metric)
     return AlignedTables(list(frames), functions, acc, ok, r)
+
+
+def _by_twin_group(tables: list[Any], names: list[str], functions: list[str], rows: np.ndarray,
+                   metric: str) -> AlignedTables:
+    """One entry per twin group of the first table (its first shared row), valued by each table's pooled group
+    value (``act_bench.tables.group_ranking``, the paper's protocol): a twin group counts once."""
+    keep = []
+    seen: set[int] = set()
+    first_groups = tables[0].functions["twin_group"].to_numpy()
+    for j, row in enumerate(rows[0]):
+        g = int(first_groups[row])
+        if g not in seen:
+            seen.add(g)
+            keep.append(j)
+    keep_arr = np.array(keep, dtype=np.int64)
+    rows = rows[:, keep_arr]
+    acc = np.empty(rows.shape)
+    ok = np.empty(rows.shape, dtype=bool)
+    for k, t in enumerate(tables):
+        ranking = group_ranking(t, metric).set_index("twin_group")
+        groups = t.functions["twin_group"].to_numpy()[rows[k]]
+        acc[k] = ranking["paper"].reindex(groups).to_numpy(dtype=np.float64)
+        ok[k] = (ranking["status"].reindex(groups).to_numpy() == "ok") & np.isfinite(acc[k])
+    return AlignedTables(names, [functions[j] for j in keep], acc, ok, rows)
 
 
 def _rank_desc(values: np.ndarray) -> np.ndarray:
@@ -185,8 +216,10 @@ def rank_correlations(tables: Mapping[str, Any] | Sequence[Any] | AlignedTables,
 
 def top_functions(tables: Mapping[str, Any] | Sequence[Any] | AlignedTables, k: int = 5, *,
                   metric: str = "val_accuracy") -> dict[str, list[dict[str, Any]]]:
-    """Each table's ``k`` best shared functions (status ``ok``, highest accuracy; ties by row order) with their rank
-    and accuracy in every table (rank among the shared functions with a finite accuracy; ``None`` if failed there).
+    """Each table's ``k`` best shared functions (status ``ok``, highest accuracy), plus every function tied with the
+    ``k``-th (so a list may be longer than ``k``; ``"tie"`` marks a function whose accuracy equals another listed
+    one's), with their competition rank and accuracy in every table (rank among the shared functions with a finite
+    accuracy; ``None`` if failed there).
 
     Examples
     --------
@@ -203,8 +236,11 @@ def top_functions(tables: Mapping[str, Any] | Sequence[Any] | AlignedTables, k: 
     out: dict[str, list[dict[str, Any]]] = {}
     for t, name in enumerate(al.names):
         cand = np.flatnonzero(al.ok[t])
-        order = cand[np.argsort(-al.accuracy[t, cand], kind="stable")][:k]
-        out[name] = [{"function": al.functions[i],
+        order = cand[np.argsort(-al.accuracy[t, cand], kind="stable")]
+        if order.size > k:
+            order = order[al.accuracy[t, order] >= al.accuracy[t, order[k - 1]]]
+        values = al.accuracy[t, order]
+        out[name] = [{"function": al.functions[i], "tie": bool((values == al.accuracy[t, i]).sum() > 1),
                       "rank": {n: (None if np.isnan(ranks[u, i]) else int(ranks[u, i])) for u, n in enumerate(al.names)},
                       "accuracy": {n: (None if np.isnan(al.accuracy[u, i]) else float(al.accuracy[u, i]))
                                    for u, n in enumerate(al.names)}} for i in order]

@@ -32,6 +32,7 @@ from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import detect_cdf_layout, layout_entries, normalize_layout, read_layout_file
 from act_bench.tables._load import DATA_DIR_ENV, SUITE_TABLES, data_dirs, list_tables, load_table
 from act_bench.tables._meta import default_metadata
+from act_bench.tables._noise import NoiseSummary, noise_summary
 from act_bench.tables._ranking import TOP_FRACTION, BestGroups, best_groups, group_ranking, top_groups
 from act_bench.tables._records import RunRecord
 from act_bench.tables._schema import (

@@ -1,6 +1,9 @@
 """Resumable HTTP downloads with checks: ``Range`` requests guarded by the ``ETag``, the ``Content-Length``, a
 SHA-256 the server states (``x-amz-checksum-sha256``, ``Repr-Digest``, ``Digest``) and an optional pinned one; one
-download per file at a time (a lock file); the file appears atomically only when every check passed."""
+download per file at a time (a lock file); the file appears atomically only when every check passed. Every download
+has an overall deadline (retries included; a server that accepts and never answers, or trickles, is cut off) and a
+size cap (also for a body without ``Content-Length``), both configurable (:data:`DEADLINE_ENV`, :data:`MAX_BYTES_ENV`).
+"""
 
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ from act_bench._version import __version__
 from act_bench.errors import DownloadError, InvalidInputError
 from act_bench.tables._meta import utc_now
 
-__all__ = ["CHUNK_BYTES", "LOCK_SUFFIX", "STATE_SUFFIX", "UPSTREAM_BASE_URL", "UPSTREAM_URL_ENV", "DownloadInfo",
-           "download_file"]
+__all__ = ["CHUNK_BYTES", "DEADLINE_ENV", "DEFAULT_DEADLINE", "DEFAULT_MAX_BYTES", "LOCK_SUFFIX", "MAX_BYTES_ENV",
+           "STATE_SUFFIX", "UPSTREAM_BASE_URL", "UPSTREAM_URL_ENV", "DownloadInfo", "download_file", "network_deadline"]
 
 #: Base URL of the published files, from the upstream repository's ``download-datasets.sh``
 #: (https://github.com/cognizant-ai-labs/act-bench/blob/main/download-datasets.sh).
@@ -37,6 +40,14 @@ UPSTREAM_BASE_URL = "https://act-bench.s3.us-west-2.amazonaws.com"
 UPSTREAM_URL_ENV = "ACT_BENCH_UPSTREAM_URL"
 
 CHUNK_BYTES = 1 << 20
+#: Environment variable: seconds every network call of act-bench may take in all (a download with its retries, a
+#: Hub download or upload), default :data:`DEFAULT_DEADLINE`.
+DEADLINE_ENV = "ACT_BENCH_NET_DEADLINE"
+DEFAULT_DEADLINE = 1800.0
+#: Environment variable: the most bytes a download may bring, default :data:`DEFAULT_MAX_BYTES` (4 GiB; the largest
+#: upstream file is far smaller).
+MAX_BYTES_ENV = "ACT_BENCH_MAX_DOWNLOAD_BYTES"
+DEFAULT_MAX_BYTES = 4 << 30
 #: Suffixes of the files next to a download in progress: its state (URL, ETag, checksum) and its lock.
 STATE_SUFFIX = ".part.json"
 LOCK_SUFFIX = ".lock"
@@ -53,6 +64,39 @@ class DownloadInfo:
     resumed_from: int          # bytes already on disk when the last successful request started
     requests: int              # HTTP requests made (1 = no retry)
     server_checksum: str | None  # which server header verified the content, if any
+
+
+def network_deadline(deadline: float | None = None, *, where: str = "the network deadline") -> float:
+    """Seconds a network call may take: ``deadline`` if given, else ``$ACT_BENCH_NET_DEADLINE``, else
+    :data:`DEFAULT_DEADLINE` (a number > 0)."""
+    source = where
+    if deadline is None:
+        text = os.environ.get(DEADLINE_ENV, "").strip()
+        if not text:
+            return DEFAULT_DEADLINE
+        source = f"${DEADLINE_ENV}"
+        try:
+            deadline = float(text)
+        except ValueError:
+            raise InvalidInputError(f"{source} must be a number of seconds > 0; got {text!r}") from None
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 0 < deadline < float("inf"):
+        raise InvalidInputError(f"{source} must be a number of seconds > 0; got {deadline!r}")
+    return float(deadline)
+
+
+def _max_bytes(max_bytes: int | None) -> int:
+    if max_bytes is not None:
+        return check_int(max_bytes, "max_bytes", "download_file", min_value=1)
+    text = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f"${MAX_BYTES_ENV} must be a whole number of bytes >= 1; got {text!r}")
+    return int(text)
+
+
+class _TooBig(Exception):
+    pass
 
 
 def _server_checksum(headers: http.client.HTTPMessage) -> tuple[str, str] | None:
@@ -104,7 +148,8 @@ def _content_range(text: str | None) -> tuple[int, int | None] | None:
 
 
 def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None, retries: int = 3,
-                  timeout: float = 60.0, retry_wait: float = 1.0, progress: bool = True) -> DownloadInfo:
+                  timeout: float = 60.0, retry_wait: float = 1.0, progress: bool = True,
+                  deadline: float | None = None, max_bytes: int | None = None) -> DownloadInfo:
     """Download ``url`` to ``dest`` with resume, checks and a progress bar on stderr.
 
     Bytes go to ``dest + ".part"`` (with a small ``.part.json`` holding the URL, ``ETag`` and any server checksum);
@@ -123,11 +168,18 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     retries : int
         Further attempts after a dropped connection, a timeout or an HTTP 5xx/429 answer.
     timeout : float
-        Socket timeout in seconds.
+        Socket timeout in seconds (each connection and read).
     retry_wait : float
         Seconds before the first retry (doubled each time, at most 30).
     progress : bool
         Show a tqdm bar on stderr.
+    deadline : float, optional
+        Seconds the whole call may take, retries included (default ``$ACT_BENCH_NET_DEADLINE`` or
+        :data:`DEFAULT_DEADLINE`); a server that never answers or trickles is cut off then (what arrived is kept
+        for a resume).
+    max_bytes : int, optional
+        The most bytes the file may have (default ``$ACT_BENCH_MAX_DOWNLOAD_BYTES`` or :data:`DEFAULT_MAX_BYTES`):
+        a larger ``Content-Length`` is refused before any byte is read, a body without one is cut off there.
 
     Returns
     -------
@@ -142,10 +194,12 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
     expected = sha256.lower() if sha256 else None
     if expected is not None and not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise InvalidInputError(f"parameter sha256 of download_file must be 64 hexadecimal digits; got {sha256!r}")
+    deadline = network_deadline(deadline, where="parameter deadline of download_file")
+    cap = _max_bytes(max_bytes)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(dest.with_name(dest.name + LOCK_SUFFIX), url):
-        return _download(url, dest, expected, retries, timeout, retry_wait, progress)
+        return _download(url, dest, expected, retries, timeout, retry_wait, progress, deadline, cap)
 
 
 @contextlib.contextmanager
@@ -165,7 +219,8 @@ def _exclusive(lock_path: Path, url: str) -> Iterator[None]:
 
 
 def _download(url: str, dest: Path, expected: str | None, retries: int, timeout: float, retry_wait: float,
-              progress: bool) -> DownloadInfo:
+              progress: bool, deadline: float = DEFAULT_DEADLINE, cap: int = DEFAULT_MAX_BYTES) -> DownloadInfo:
+    end = time.monotonic() + deadline
     part = dest.with_name(dest.name + ".part")
     state_path = dest.with_name(dest.name + STATE_SUFFIX)
     state = _read_state(state_path)
@@ -186,9 +241,10 @@ def _download(url: str, dest: Path, expected: str | None, retries: int, timeout:
                 request_headers["If-Range"] = state["etag"]
         requests += 1
         failure: str | None = None
+        late = False
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=request_headers),
-                                        timeout=timeout) as resp:
+                                        timeout=max(0.05, min(timeout, end - time.monotonic()))) as resp:
                 status = resp.status
                 length = resp.headers.get("Content-Length")
                 if status == 206:
@@ -201,6 +257,8 @@ def _download(url: str, dest: Path, expected: str | None, retries: int, timeout:
                 else:  # 200: the whole file (the server ignores Range or the file changed since the ETag)
                     offset, mode = 0, "wb"
                     total = int(length) if length and length.isdigit() else None
+                if total is not None and total > cap:
+                    raise _TooBig(f"{url} is {total:,} bytes, more than the cap of {cap:,} (${MAX_BYTES_ENV})")
                 resumed_from = offset
                 checksum = _server_checksum(resp.headers)
                 state.update({"url": url, "total": total, "etag": resp.headers.get("ETag") or state.get("etag"),
@@ -212,14 +270,26 @@ def _download(url: str, dest: Path, expected: str | None, retries: int, timeout:
                                    unit_divisor=1024, disable=not progress)
                 try:
                     with open(part, mode) as fh:
+                        got = offset
                         while True:
-                            block = resp.read(CHUNK_BYTES)
+                            block = resp.read1(CHUNK_BYTES)  # what one read brings: the deadline is checked often
                             if not block:
                                 break
+                            got += len(block)
+                            if got > cap:
+                                raise _TooBig(f"{url} sent more than the cap of {cap:,} bytes (${MAX_BYTES_ENV}; "
+                                              f"Content-Length {length or 'not sent'})")
                             fh.write(block)
                             bar.update(len(block))
+                            if time.monotonic() > end:
+                                late = True
+                                break
                 finally:
                     bar.close()
+        except _TooBig as exc:
+            part.unlink(missing_ok=True)
+            state_path.unlink(missing_ok=True)
+            raise DownloadError(f"{exc}; nothing was kept") from None
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and offset:  # nothing after offset: the part is stale or already whole
                 rng = re.fullmatch(r"\s*bytes\s+\*/(\d+)\s*", exc.headers.get("Content-Range") or "")
@@ -238,10 +308,17 @@ def _download(url: str, dest: Path, expected: str | None, retries: int, timeout:
         except urllib.error.URLError as exc:
             failure = f"cannot reach the server ({exc.reason})"
         size = part.stat().st_size if part.is_file() else 0
-        if failure is None and total is not None and size != total:
+        if late:
+            failure = "still incomplete"
+        elif failure is None and total is not None and size != total:
             failure = f"connection closed after {size:,} of {total:,} bytes"
         if failure is None:
             break
+        if late or time.monotonic() + min(retry_wait * 2 ** attempt, 30.0) >= end:
+            kept = (f"{size:,} bytes are kept in {str(part)!r}: run the same command again to resume" if size
+                    else "nothing was received")
+            raise DownloadError(f"download of {url} did not finish within the deadline of {deadline:g} s "
+                                f"(${DEADLINE_ENV}) after {requests} request(s): {failure}; {kept}")
         if attempt >= retries:
             of = f" of {total:,}" if total is not None else ""
             kept = (f"{size:,}{of} bytes are kept in {str(part)!r}: run the same command again to resume" if size

@@ -1,25 +1,62 @@
-"""Hugging Face Hub: download a table folder, publish one."""
+"""Hugging Face Hub: download a table folder, publish one. Each call has an overall deadline
+(``$ACT_BENCH_NET_DEADLINE``, default 1800 s): an endpoint that accepts and never
+answers, or trickles, ends the command with one line then."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from act_bench.errors import ActBenchError, InvalidInputError
+from act_bench.tables._download import DEADLINE_ENV, network_deadline
 from act_bench.tables._schema import FILES
 
 __all__ = ["PublishResult", "download_table", "list_upload_files", "publish_folder"]
 
 
-def download_table(repo_id: str, *, revision: str | None = None) -> Path:
-    """Download the table files of Hub dataset ``repo_id`` (HF cache) and return the local folder."""
+_T = TypeVar("_T")
+
+
+def _within_deadline(call: Callable[[], _T], what: str, deadline: float | None) -> _T:
+    """``call()`` in a helper thread, waited for at most ``deadline`` seconds (``$ACT_BENCH_NET_DEADLINE``): a
+    network call that does not return by then is an :class:`~act_bench.errors.ActBenchError` (the helper thread, a
+    daemon, is left to end with the process)."""
+    seconds = network_deadline(deadline)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="act-bench-network", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        from huggingface_hub import constants
+
+        raise ActBenchError(f"{what}: the Hub at {constants.ENDPOINT} did not answer within the deadline of "
+                            f"{seconds:g} s (${DEADLINE_ENV})")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def download_table(repo_id: str, *, revision: str | None = None, deadline: float | None = None) -> Path:
+    """Download the table files of Hub dataset ``repo_id`` (HF cache) and return the local folder, within
+    ``deadline`` seconds (default ``$ACT_BENCH_NET_DEADLINE``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        folder = snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision,
-                                   allow_patterns=list(FILES.values()))
+        folder = _within_deadline(lambda: snapshot_download(repo_id=repo_id, repo_type="dataset", revision=revision,
+                                                            allow_patterns=list(FILES.values())),
+                                  f"cannot download Hub dataset {repo_id!r}", deadline)
     except RepositoryNotFoundError:
         raise InvalidInputError(f"no Hub dataset {repo_id!r} (or it is private and you are not logged in)") from None
     except LocalEntryNotFoundError as exc:
@@ -45,8 +82,9 @@ class PublishResult:
 
 
 def publish_folder(folder: str | os.PathLike[str], repo_id: str, *, private: bool = False,
-                   commit_message: str | None = None) -> PublishResult:
-    """Create (if needed) the Hub dataset ``repo_id`` and upload ``folder``; token from ``HF_TOKEN`` or login."""
+                   commit_message: str | None = None, deadline: float | None = None) -> PublishResult:
+    """Create (if needed) the Hub dataset ``repo_id`` and upload ``folder``; token from ``HF_TOKEN`` or login; all
+    within ``deadline`` seconds (default ``$ACT_BENCH_NET_DEADLINE``)."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
@@ -54,10 +92,14 @@ def publish_folder(folder: str | os.PathLike[str], repo_id: str, *, private: boo
     transport_error = HfHubHTTPError.__mro__[1]
 
     api = HfApi()
-    try:
+
+    def upload() -> Any:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
+        return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
                                  commit_message=commit_message or f"Upload act-bench table {Path(folder).name}")
+
+    try:
+        info = _within_deadline(upload, f"upload to {repo_id!r} failed", deadline)
     except LocalTokenNotFoundError:
         raise InvalidInputError(f"no Hugging Face token to upload to {repo_id!r}: log in with `hf auth login` or "
                                 f"set HF_TOKEN") from None

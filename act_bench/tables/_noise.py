@@ -5,8 +5,8 @@ accuracies; a diverged run counts at its chance-level accuracy, a failed run not
 
 * ``seed_rank_correlation``: Spearman correlation between the accuracies of two paper seeds over the groups whose
   runs of both seeds are ``ok``, averaged over the seed pairs (0-1, 0-2, 1-2).
-* ``se_median``: median standard error of a group's mean accuracy, over groups with 3 runs and over groups with 10 or
-  more (the contenders).
+* ``se_median``: median standard error of a group's mean accuracy, over groups with the paper seeds only and over
+  the contenders (groups with runs of seeds beyond the paper's: 10 runs per row).
 * ``split_half``: the top-1 % agreement of two disjoint halves of the runs. In each of ``n_splits`` random splits
   every group's runs are shuffled and cut into two halves of ``floor(n / 2)`` runs each (``n`` its runs considered);
   each half ranks the groups by the mean of its runs and takes its top 1 % (ties included); the split's figure is the
@@ -132,18 +132,18 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
     return (float(v.mean()), float(lo), float(hi))
 
 
-def _seeds_needed(runs: list[np.ndarray], goal: float, *, seed: int, n_splits: int = 40) -> int | None:
-    """Runs per contender (units with 10+ runs; the others keep theirs) at which a simulated split-half Jaccard
-    reaches ``goal``: each unit's runs drawn from a normal with its measured mean and standard deviation (the median
-    standard deviation of the contenders where a unit has fewer than 10 runs)."""
+def _seeds_needed(runs: list[np.ndarray], extended: list[bool], goal: float, *, seed: int,
+                  n_splits: int = 40) -> int | None:
+    """Runs per contender (``extended`` units; the others keep halves of one run) at which a simulated split-half
+    Jaccard reaches ``goal``: each unit's half-means drawn from a normal with its measured mean and standard deviation
+    (the median standard deviation of the contenders for the other units)."""
     rng = np.random.default_rng(seed)
     means = np.array([x.mean() for x in runs])
-    many = [x for x in runs if len(x) >= 10]
-    if not many:
+    contender = np.array(extended, dtype=bool)
+    if not contender.any():
         return None
-    sd_default = float(np.median([x.std(ddof=1) for x in many]))
-    sds = np.array([x.std(ddof=1) if len(x) >= 10 else sd_default for x in runs])
-    contender = np.array([len(x) >= 10 for x in runs])
+    sd_default = float(np.median([x.std(ddof=1) for x, c in zip(runs, contender) if c]))
+    sds = np.array([x.std(ddof=1) if c else sd_default for x, c in zip(runs, contender)])
     for k in (10, 12, 16, 20, 24, 32, 40, 48, 64, 80):
         h = k // 2
         vals = np.empty(n_splits)
@@ -182,8 +182,9 @@ def noise_summary(table, *, goal: float = 0.6, n_splits: int = 200, seed: int = 
                     xa.append(acc[ma].mean())
                     xb.append(acc[mb].mean())
             cors.append(_spearman(np.array(xa), np.array(xb)))
-    se3 = [x.std(ddof=1) / np.sqrt(len(x)) for x in accs if 2 <= len(x) < 10]
-    se10 = [x.std(ddof=1) / np.sqrt(len(x)) for x in accs if len(x) >= 10]
+    extended = [bool((sd >= len(paper_seeds)).any()) for sd in seeds]  # a contender: runs beyond the paper seeds
+    se3 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e in zip(accs, extended) if len(x) >= 2 and not e]
+    se10 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e in zip(accs, extended) if e]
     paper_runs = [acc[np.isin(sd, paper_seeds)] for acc, sd in zip(accs, seeds)]
     paper = split_half_jaccard(paper_runs, n_splits=n_splits, seed=seed)
     everything = split_half_jaccard(accs, n_splits=n_splits, seed=seed)
@@ -193,5 +194,5 @@ def noise_summary(table, *, goal: float = 0.6, n_splits: int = 200, seed: int = 
         se_median_10=float(np.median(se10)) if se10 else math.nan,
         groups_3=len(se3), groups_10=len(se10),
         split_half_paper=_interval(paper), split_half_all=_interval(everything),
-        seeds_needed=_seeds_needed(accs, goal, seed=seed), goal=goal, n_splits=n_splits)
+        seeds_needed=_seeds_needed(accs, extended, goal, seed=seed), goal=goal, n_splits=n_splits)
 
