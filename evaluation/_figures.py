@@ -49,14 +49,23 @@ def map_figure(table: Any, features: str | list[str], path: str | os.PathLike, *
 
 def eigenvalue_figure(table: Any, path: str | os.PathLike, functions: list[str] | None = None
                       ) -> tuple[Path, list[str]]:
-    """FIM eigenvalue distributions (paper Fig. 5) of ``functions`` (default: the 3 best plus ReLU and tanh)."""
+    """FIM eigenvalue distributions (paper Fig. 5) of ``functions`` (default: the 3 best twin groups plus ReLU and
+    tanh)."""
     cands = CandidateSet.from_table(table)
     names = list(functions or [])
     if not names:
         oracle = TableOracle.from_table(table)
         ok = np.where(np.isfinite(oracle.objective) & cands.fim_valid, oracle.objective, -np.inf)
-        order = np.argsort(-ok)
-        names = [cands.names[i] for i in order[:3] if np.isfinite(ok[i])]
+        order = np.argsort(-ok, kind="stable")
+        groups = np.asarray(table.functions["twin_group"]) if "twin_group" in table.functions.columns \
+            else np.arange(len(cands.names))
+        seen: set[int] = set()
+        for i in order:  # the 3 best twin groups (a group's spellings are one function: shown once)
+            if len(names) == 3 or not np.isfinite(ok[i]):
+                break
+            if int(groups[i]) not in seen:
+                seen.add(int(groups[i]))
+                names.append(cands.names[i])
         for b in ("relu(x)", "tanh(x)"):
             r = cands.index_of(b)
             if r is not None and cands.fim_valid[r] and cands.names[r] not in names:

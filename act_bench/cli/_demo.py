@@ -58,27 +58,30 @@ def suite_text(table_name: str, built: set[str] | None = None) -> str:
 
 
 def _summary(table) -> dict:
-    from act_bench.tables import SUITE_TABLES, list_tables
+    from act_bench.tables import SUITE_TABLES, best_groups, group_ranking, list_tables
 
     shipped = set(list_tables())
     df = table.to_pandas("functions")
     val = df["val_accuracy"].to_numpy(dtype=float)
     ok = np.isfinite(val)
-    best = df.iloc[int(np.nanargmax(np.where(ok, val, -np.inf)))]
+    ranking = group_ranking(table)  # twin groups counted once, ties shown
+    top = best_groups(ranking)
+    best = df.iloc[table.index_of(top.functions[0])]
     try:
         relu = table.query("relu(x)")
         relu_block = {"function": str(relu["function"]), "val_accuracy": float(relu["val_accuracy"]),
                       "test_accuracy": float(relu["test_accuracy"])}
-        rank = int((val > relu_block["val_accuracy"]).sum()) + 1
-        relu_block["rank"] = rank
+        group = int(df["twin_group"].iloc[table.index_of("relu(x)")])
+        relu_block["rank"] = int(ranking.loc[ranking["twin_group"] == group, "rank"].iloc[0])
     except InvalidInputError:
         relu_block = None
     q = np.quantile(val[ok], [0.1, 0.25, 0.5, 0.75, 0.9]) if ok.any() else [np.nan] * 5
     return {
         "table": table.name, "functions": len(df), "runs": len(table.to_pandas("runs")),
         "complete": bool(table.metadata.get("build", {}).get("complete", True)),
-        "best": {"function": str(best["function"]), "val_accuracy": float(best["val_accuracy"]),
-                 "test_accuracy": float(best["test_accuracy"])},
+        "best": {"function": str(best["function"]), "val_accuracy": float(top.value),
+                 "test_accuracy": float(best["test_accuracy"]), "ties": top.ties, "tied": list(top.functions)},
+        "twin_groups": len(ranking),
         "relu": relu_block,
         "val_accuracy_quantiles": {"p10": float(q[0]), "p25": float(q[1]), "median": float(q[2]),
                                    "p75": float(q[3]), "p90": float(q[4])},
@@ -88,17 +91,26 @@ def _summary(table) -> dict:
     }
 
 
+def _best_text(best: dict, *, code: bool = True) -> str:
+    """``f`` or ``one of 17 tied: f, g, h, ...`` (markdown code spans with ``code``)."""
+    q = (lambda f: f"`{f}`") if code else (lambda f: f)
+    if best["ties"] == 1:
+        return q(best["function"])
+    return (f"one of {best['ties']} tied: " + ", ".join(map(q, best["tied"][:3]))
+            + (", ..." if best["ties"] > 3 else ""))
+
+
 def _report(summary: dict, replay: dict, figures: dict[str, str], seconds: float) -> str:
     s = summary
     lines = [f"# act-bench demo: {s['table']}", "",
              (f"{s['functions']} unique activation functions ({s['runs']} training runs"
              f"{'' if s['complete'] else '; the shipped build is partial, a uniform sample of the space'})."), "",
              "## The table", "",
-             (f"* best: `{s['best']['function']}` — validation accuracy {s['best']['val_accuracy']:.4f}, "
-             f"test {s['best']['test_accuracy']:.4f}")]
+             (f"* best (twin groups counted once): {_best_text(s['best'])} — validation accuracy "
+              f"{s['best']['val_accuracy']:.4f}, test {s['best']['test_accuracy']:.4f}")]
     if s["relu"]:
         lines.append(f"* ReLU (`{s['relu']['function']}`): validation {s['relu']['val_accuracy']:.4f}, test "
-                     f"{s['relu']['test_accuracy']:.4f}, rank {s['relu']['rank']} of {s['functions']}")
+                     f"{s['relu']['test_accuracy']:.4f}, rank {s['relu']['rank']} of {s['twin_groups']} twin groups")
     q = s["val_accuracy_quantiles"]
     lines += [(f"* validation accuracy quantiles: 10% {q['p10']:.3f}, 25% {q['p25']:.3f}, median {q['median']:.3f}, "
               f"75% {q['p75']:.3f}, 90% {q['p90']:.3f}"),
@@ -167,10 +179,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     s = summary
     say(f"{s['table']}: {s['functions']} functions, {s['runs']} runs{'' if s['complete'] else ' (partial build)'}")
-    say(f"best: {s['best']['function']}  val {s['best']['val_accuracy']:.4f}  test {s['best']['test_accuracy']:.4f}")
+    say(f"best: {_best_text(s['best'], code=False)}  val {s['best']['val_accuracy']:.4f}  "
+        f"test {s['best']['test_accuracy']:.4f}")
     if s["relu"]:
         say(f"ReLU: val {s['relu']['val_accuracy']:.4f}  test {s['relu']['test_accuracy']:.4f}  "
-            f"(rank {s['relu']['rank']} of {s['functions']})")
+            f"(rank {s['relu']['rank']} of {s['twin_groups']} twin groups)")
     q = s["val_accuracy_quantiles"]
     say(f"val accuracy: 10% {q['p10']:.3f} | 25% {q['p25']:.3f} | median {q['median']:.3f} | 75% {q['p75']:.3f} "
         f"| 90% {q['p90']:.3f}; diverged {100 * s['diverged_fraction']:.1f}%")

@@ -70,6 +70,8 @@ __all__ = [
     "PAPER_THREE_NODE_SCHEMA",
     "PLACEHOLDERS",
     "STANDARD_INPUT_SPEC",
+    "TWIN_ATOL",
+    "TWIN_ULPS",
     "UNARY_OPS",
     "ActivationFunction",
     "BackwardMode",
@@ -81,6 +83,7 @@ __all__ = [
     "OutputSummary",
     "SpaceEntry",
     "X",
+    "are_twins",
     "as_expr",
     "count_graphs",
     "count_unique",
@@ -106,9 +109,6 @@ __all__ = [
     "twin_groups",
     "twin_inputs",
     "value_and_derivative",
-    "are_twins",
-    "TWIN_ATOL",
-    "TWIN_ULPS",
 ]
 
 # `import act_bench.space` stays light: the parser and the operator catalogue need no torch, so `act-bench space show`

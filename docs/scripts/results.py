@@ -169,8 +169,8 @@ def tables_block(tables: dict) -> str:
                    "accuracy of the paper seeds (`act_bench.tables.group_ranking`; ties shown). ReLU rank: competition "
                    "rank of ReLU's twin group. Build wall time from each table's `metadata.json` (all sessions, the "
                    "extension's included)."), "",
-              "| table | runs relabelled (eval-loss / non-finite logit) | contenders (10 runs) | runs added | "
-              "extension wall time (h) |", "|---|---|---|---|---|"]
+              ("| table | runs relabelled (eval-loss / non-finite logit) | contenders (10 runs) | runs added | "
+               "extension wall time (h) |"), "|---|---|---|---|---|"]
     for name, t in tables.items():
         e = _extension(t)
         rel = e["relabelled"]
@@ -224,8 +224,9 @@ def _noise(name: str, t):
 
 def noise_block(tables: dict) -> str:
     """Each table's noise (``act_bench.tables.noise_summary``; its dataset card states the same figures)."""
-    lines = ["| table | twin groups | seed-to-seed Spearman | SE (3 runs) | SE (10 runs) | split-half top-1 % Jaccard, "
-             "3 seeds | all runs | goal | runs per contender the goal needs |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| table | twin groups | seed-to-seed Spearman | SE (3 runs) | SE (10 runs) | split-half top-1 % "
+              "Jaccard, 3 seeds | all runs | goal | runs per contender the goal needs |"),
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, t in tables.items():
         goal = NOISE_GOALS.get(name, 0.6)
         s = _noise(name, t)
