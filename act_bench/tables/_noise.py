@@ -5,8 +5,8 @@ accuracies; a diverged run counts at its chance-level accuracy, a failed run not
 
 * ``seed_rank_correlation``: Spearman correlation between the accuracies of two paper seeds over the groups whose
   runs of both seeds are ``ok``, averaged over the seed pairs (0-1, 0-2, 1-2).
-* ``se_median``: median standard error of a group's mean accuracy, over groups with the paper seeds only and over
-  the contenders (groups with runs of seeds beyond the paper's: 10 runs per row).
+* ``se_median``: median standard error of a group's mean accuracy over the groups whose every run is ``ok``: those
+  with the paper seeds only, and the contenders (groups with runs of seeds beyond the paper's: 10 runs per row).
 * ``split_half``: the top-1 % agreement of two disjoint halves of the runs. In each of ``n_splits`` random splits
   every group's runs are shuffled and cut into two halves of ``floor(n / 2)`` runs each (``n`` its runs considered);
   each half ranks the groups by the mean of its runs and takes its top 1 % (ties included); the split's figure is the
@@ -183,8 +183,9 @@ def noise_summary(table, *, goal: float = 0.6, n_splits: int = 200, seed: int = 
                     xb.append(acc[mb].mean())
             cors.append(_spearman(np.array(xa), np.array(xb)))
     extended = [bool((sd >= len(paper_seeds)).any()) for sd in seeds]  # a contender: runs beyond the paper seeds
-    se3 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e in zip(accs, extended) if len(x) >= 2 and not e]
-    se10 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e in zip(accs, extended) if e]
+    # over trained groups (every run ok): a group diverged in every run sits at chance with no spread
+    se3 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e, ok in zip(accs, extended, oks) if len(x) >= 2 and not e and ok.all()]
+    se10 = [x.std(ddof=1) / np.sqrt(len(x)) for x, e, ok in zip(accs, extended, oks) if e and ok.all()]
     paper_runs = [acc[np.isin(sd, paper_seeds)] for acc, sd in zip(accs, seeds)]
     paper = split_half_jaccard(paper_runs, n_splits=n_splits, seed=seed)
     everything = split_half_jaccard(accs, n_splits=n_splits, seed=seed)
