@@ -12,6 +12,18 @@ Usage: python benchmarks/bench_replay.py [--table PATH] [--seeds 100] [--evals 1
 Without --table a synthetic table over the 2,902 unique functions of binary(unary(x),unary(x)) is used
 (evaluation._synthetic; real functions, made-up accuracies). One UMAP map per feature set is shared by all seeds
 (``embedding_seed=0``); per-seed maps (the default of ``act-bench replay``) only add a cache read per run.
+
+Cold and warm grid with a distinct map per seed (issue 23, the default of ``act-bench replay``), this checkout against
+a reference checkout (e.g. the issue's starting commit c2643e7), each in fresh processes of the CLI:
+
+    git archive c2643e7 act_bench evaluation data_builders | tar -x -C /tmp/ref-c2643e7
+    python benchmarks/bench_replay.py --cli-grid --ref /tmp/ref-c2643e7 --table data/act-bench-mnist1d --jobs 2
+    python benchmarks/bench_replay.py --cli-grid --ref /tmp/ref-c2643e7 --suite --jobs 2
+
+``--cli-grid`` times ``act-bench replay --table T --algorithms <the 11> --seeds 100 --evals 100 --jobs N`` from an
+empty cache (cold: every map computed) and again on the filled cache (warm), for each checkout; ``--suite`` times the
+three-table suite (``--table A,B,C``) cold. Targets (issue 23, 2 cores): cold grid <= 3 min, warm <= 60 s, cold
+suite <= 10 min.
 """
 
 from __future__ import annotations
@@ -28,6 +40,50 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 GRID = ["random"] + [f"{r}:{f}" for r in ("knr", "rfr", "svr") for f in ("fim", "outputs", "both")]
+#: The 11 algorithms of the issue-23 grid (the CLI adds the fair random baselines).
+CLI_GRID = ["random", "evolution"] + GRID[1:]
+SUITE = ["act-bench-mnist1d", "act-bench-mnist1d-resnet", "act-bench-mnist1d-vit"]
+ROOT = Path(__file__).resolve().parents[1]
+
+_CLI = r"""
+import sys
+# an editable install maps act_bench to its own folder ahead of sys.path: drop that finder, import from PYTHONPATH
+sys.meta_path = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+                 and not getattr(f, "__name__", "").startswith("__editable__")]
+from act_bench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _timed_cli(checkout: Path, argv: list[str]) -> float:
+    """Wall-clock seconds of ``act-bench <argv>`` run from ``checkout`` in a fresh process."""
+    import subprocess
+    import tempfile
+
+    env = dict(os.environ, PYTHONPATH=str(checkout), TQDM_DISABLE="1")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _CLI, *argv], env=env, check=True, cwd=tempfile.gettempdir(),
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def cli_grid(tables: list[str], jobs: int, ref: str | None, seeds: int, evals: int, warm: bool) -> None:
+    """Cold (empty cache) and warm grid timings of this checkout and of ``ref``, on the same machine, in turn."""
+    import tempfile
+
+    paths = [str(Path(t).resolve()) if Path(t).exists() else str(ROOT / "data" / t) for t in tables]
+    checkouts = [("this checkout", ROOT)] + ([("reference " + ref, Path(ref))] if ref else [])
+    print(f"{len(CLI_GRID)} algorithms x {seeds} seeds x {evals} evaluations on {', '.join(tables)}; --jobs {jobs}; "
+          f"os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    for label, checkout in checkouts:
+        with tempfile.TemporaryDirectory() as cache:
+            argv = ["replay", "--table", ",".join(paths), "--algorithms", ",".join(CLI_GRID), "--seeds", str(seeds),
+                    "--evals", str(evals), "--jobs", str(jobs), "--cache-dir", cache, "--json"]
+            cold = _timed_cli(checkout, argv)
+            line = f"{label}: cold {cold:.1f} s"
+            if warm:
+                line += f", warm {_timed_cli(checkout, argv):.1f} s"
+            print(line, flush=True)
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -89,7 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--algorithms", default=",".join(GRID))
+    parser.add_argument("--cli-grid", action="store_true",
+                        help="time the CLI's cold and warm grid with a map per seed (see the module docstring)")
+    parser.add_argument("--suite", action="store_true", help="with --cli-grid: the three tables of the suite, cold")
+    parser.add_argument("--ref", default=None, help="with --cli-grid: a reference checkout to time beside this one")
     args = parser.parse_args(argv)
+    if args.cli_grid:
+        tables = SUITE if args.suite else [args.table or "act-bench-mnist1d"]
+        cli_grid(tables, args.jobs, args.ref, args.seeds, args.evals, warm=not args.suite)
+        return 0
 
     from act_bench.search import CandidateSet, embed_candidates, searcher_info
     from evaluation import TableOracle, TableReference, replay_grid, summarize

@@ -32,7 +32,14 @@ from evaluation._metrics import (
     unit_median_ci,
 )
 from evaluation._plots import eigenvalue_density, plot_eigenvalue_distributions, plot_map, plot_search_curves
-from evaluation._replay import DEFAULT_CHECKPOINTS, SearcherFactory, WarmStartFactory, replay, replay_grid
+from evaluation._replay import (
+    DEFAULT_CHECKPOINTS,
+    SearcherFactory,
+    WarmStartFactory,
+    compute_maps,
+    replay,
+    replay_grid,
+)
 from evaluation._report import compare, exact_random_baselines, write_figures, write_summary
 from evaluation._results import OBSERVE, Observations, ReplayResult, TableOracle
 from evaluation._schedulers import MultiFidelityResult, SchedulerKind, replay_multifidelity, rung_epochs
@@ -78,6 +85,7 @@ __all__ = [
     "ci_design",
     "compare",
     "compare_multifidelity",
+    "compute_maps",
     "curve_vs_time",
     "eigenvalue_density",
     "eigenvalue_figure",

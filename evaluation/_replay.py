@@ -29,6 +29,7 @@ from act_bench.search import (
     create_searcher,
     embed_candidates,
     list_searchers,
+    prepare_embeddings,
     searcher_info,
 )
 from act_bench.utils import (
@@ -40,7 +41,7 @@ from act_bench.utils import (
 )
 from evaluation._results import ReplayResult, TableOracle, check_observe
 
-__all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "replay", "replay_grid"]
+__all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "compute_maps", "replay", "replay_grid"]
 
 #: Numbers of results after which the surrogate's predictions are scored.
 DEFAULT_CHECKPOINTS = (10, 25, 50, 100)
@@ -178,12 +179,15 @@ def _run_chunk(factory, candidates, oracle, budget, seeds, workers, checkpoints,
 
 
 def _prewarm(factory, candidates: CandidateSet) -> None:
-    """Compute (and cache) a shared embedding once, before worker processes start (per-seed maps are computed by
-    the workers, in parallel)."""
-    shared = isinstance(factory, SearcherFactory) and factory.kwargs.get("embedding_seed") is not None
-    if shared and searcher_info(factory.name).uses_map:
-        embed_candidates(candidates, searcher_info(factory.name).features, seed=factory.kwargs["embedding_seed"],
-                         cache_dir=factory.kwargs.get("cache_dir"))
+    """Compute (and cache) a shared embedding once, before worker processes start; for per-seed maps, the part every
+    map shares (:func:`act_bench.search.prepare_embeddings`), so the workers compute only their seeded layouts."""
+    if not (isinstance(factory, SearcherFactory) and searcher_info(factory.name).uses_map):
+        return
+    features, cache_dir = searcher_info(factory.name).features, factory.kwargs.get("cache_dir")
+    if factory.kwargs.get("embedding_seed") is not None:
+        embed_candidates(candidates, features, seed=factory.kwargs["embedding_seed"], cache_dir=cache_dir)
+    elif "embedding" not in factory.kwargs:
+        prepare_embeddings(candidates, features, cache_dir=cache_dir)
 
 
 def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1, *,
@@ -357,6 +361,49 @@ def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     return list(need.values())
 
 
+def _prepare_bases(candidates: CandidateSet, maps) -> None:
+    """What the maps of each feature set share, computed once here and cached on disk before processes need it."""
+    for features, cache_dir in dict.fromkeys((m[0], m[2]) for m in maps):
+        prepare_embeddings(candidates, features, cache_dir=cache_dir)
+
+
+def _embed_many(candidates: CandidateSet, maps) -> int:
+    for features, seed, cache_dir in maps:
+        embed_candidates(candidates, features, seed=seed, cache_dir=cache_dir)
+    return len(maps)
+
+
+def compute_maps(candidates: CandidateSet, factories: dict[str, Callable[..., Searcher]], seeds: Sequence[int], *,
+                 n_jobs: int = 1, progress: Callable[[int, int], None] | None = None) -> int:
+    """Compute (and cache) every UMAP map the factories' searchers will load for ``seeds``, before any replay.
+
+    What the maps of a feature set share (graphs, spectral initialisation) is computed once and cached on disk; the
+    seeded layouts then run over ``n_jobs`` processes, each map once. ``progress(done, total)`` follows them.
+    Returns the number of maps.
+    """
+    maps = _maps_needed(factories, seeds)
+    if not maps:
+        return 0
+    _prepare_bases(candidates, maps)
+    done = 0
+    if n_jobs == 1 or len(maps) == 1:
+        for m in maps:
+            done += _embed_many(candidates, [m])
+            if progress is not None:
+                progress(done, len(maps))
+        return done
+    k = min(len(maps), 4 * n_jobs)     # a few maps per task: the candidate set travels once per task
+    chunks = [maps[i::k] for i in range(k)]
+    with _pool(min(n_jobs, k)) as pool:
+        with children_ignore([signal.SIGINT]):  # the workers start here
+            parts = pool.map(_embed_many, [candidates] * k, chunks)
+        for n in parts:
+            done += n
+            if progress is not None:
+                progress(done, len(maps))
+    return done
+
+
 def _grid_task(factory, budget, seeds, workers, checkpoints, k, observe="median"):
     t0 = time.process_time()
     runs = _run_chunk(factory, _WORKER_STATE["candidates"], _WORKER_STATE["oracle"], budget, seeds, workers,
@@ -401,11 +448,7 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     oracle = TableOracle.from_table(table)
     out: dict[str, ReplayResult] = {}
     if n_jobs == 1:
-        maps = _maps_needed(factories, seeds)
-        for i, m in enumerate(maps):
-            embed_candidates(candidates, m[0], seed=m[1], cache_dir=m[2])
-            if map_progress is not None:
-                map_progress(i + 1, len(maps))
+        compute_maps(candidates, factories, seeds, progress=map_progress)
         for a, f in factories.items():
             out[a] = replay(f, table, budget, seeds, workers, checkpoints=checkpoints, precision_k=precision_k,
                             candidates=candidates, oracle=oracle, name=a, observe=observe)
@@ -417,6 +460,7 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     with _pool(n_jobs, _init_worker, (candidates, oracle)) as pool:
         # compute every UMAP map once, spread over the processes, before any replay needs it
         maps = _maps_needed(factories, seeds)
+        _prepare_bases(candidates, maps)     # the shared part of the maps, once, before the workers need it
         with children_ignore([signal.SIGINT]):  # workers start at submissions (here and below)
             embedded = pool.map(_embed_task, *zip(*maps)) if maps else iter(())
         for i, _ in enumerate(embedded):

@@ -26,6 +26,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.utils import check_int
 from evaluation._curves import learning_curves
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
+from evaluation._replay import _as_factory, _normalize_seeds, compute_maps
 from evaluation._report import SCORED_ON, _replay_setup, write_figures
 from evaluation._results import ReplayResult, check_observe
 from evaluation._schedulers import replay_multifidelity
@@ -61,13 +62,16 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
                           eta: int = 3, min_epochs: int = 1, table_name: str = "",
                           searcher_kwargs: Mapping[str, dict] | None = None,
                           out_dir: str | os.PathLike | None = None, progress=None, baselines: bool = True,
-                          observe: str = "median") -> tuple[dict[str, Any], dict[str, ReplayResult]]:
+                          observe: str = "median", n_jobs: int = 1, map_progress=None
+                          ) -> tuple[dict[str, Any], dict[str, ReplayResult]]:
     """Replay every algorithm under ``scheduler`` on ``table``; the summary has the blocks of
     :func:`evaluation.compare` plus, per algorithm, ``simulated_seconds``, ``proposals`` and ``completed`` (mean
     per seed), and the scheduler settings. With ``baselines`` (default) the fair random baselines
     (:func:`evaluation.fair_baselines`) run under the same scheduler and budget; the exact order-statistics values of
     :func:`evaluation.compare` count full evaluations and are not given here. ``observe``: what the scheduler and
-    the searchers see (:func:`evaluation.replay_multifidelity`); scores are the best estimates either way.
+    the searchers see (:func:`evaluation.replay_multifidelity`); scores are the best estimates either way. The UMAP
+    maps the surrogates need are computed first over ``n_jobs`` processes (``map_progress(done, total)`` follows
+    them, :func:`evaluation.compute_maps`); the scheduled replays then run in this process.
 
     Examples
     --------
@@ -96,6 +100,9 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
         "scheduler": {"name": scheduler, "eta": eta, "min_epochs": min_epochs}, "algorithms": {},
     }
     results: dict[str, ReplayResult] = {}
+    factories = {a: _as_factory(a, (searcher_kwargs or {}).get(a)) for a in algos + added}
+    compute_maps(candidates, factories, _normalize_seeds(seeds), n_jobs=check_int(n_jobs, "n_jobs",
+                 "compare_multifidelity", min_value=1), progress=map_progress)
     for a in algos + added:
         res = replay_multifidelity(a, table, scheduler=scheduler, evals=evals, time_budget=time_budget, seeds=seeds,
                                    workers=workers, eta=eta, min_epochs=min_epochs,

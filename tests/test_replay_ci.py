@@ -128,3 +128,44 @@ def test_cli_suite_states_what_the_rank_ci_is_over(maps, tmp_path, capsys):
         assert ranks["units"]["t0"] == {"unit": "map", "n": maps}
     else:
         assert ranks["units"]["t0"] == {"unit": "seed", "n": 6} and ranks["ci_over"].startswith("seeds")
+
+
+def test_cli_progress_bars_name_each_phase(tmp_path, monkeypatch, capsys):
+    """One bar per phase on stderr, labelled with it: the maps of each table, then its replay; numbered by table."""
+    import act_bench._progress
+    from act_bench.cli import main
+    from evaluation._synthetic import synthetic_benchmark_table
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, desc=None, unit="it", **kw):
+            self.n, self.total, self.desc, self.unit = 0, total, desc, unit
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def set_postfix_str(self, *a, **kw):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(act_bench._progress, "progress_bar", lambda iterable=None, **kw: Bar(**kw))
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"t{i}"
+        synthetic_benchmark_table(90, seed=i, name=f"t{i}").save(p)
+        paths.append(str(p))
+    argv = ["replay", "--algorithms", "knr:outputs", "--evals", "10", "--seeds", "3", "--maps", "2",
+            "--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert main([*argv, "--table", ",".join(paths)]) == 0
+    # 2 maps per table (--maps 2); 3 algorithms: knr:outputs and its fair baselines random, random:finite-outputs
+    assert [(b.desc, b.unit, b.n, b.total) for b in bars] == [
+        ("[1/2] maps t0", "map", 2, 2), ("[1/2] replay t0", "algorithm", 3, 3),
+        ("[2/2] maps t1", "map", 2, 2), ("[2/2] replay t1", "algorithm", 3, 3)]
+    bars.clear()
+    assert main([*argv, "--table", paths[0], "--scheduler", "none", "--time-budget", "100"]) == 0
+    assert [(b.desc, b.n) for b in bars] == [("maps t0", 2), ("replay t0", 3)]
+    capsys.readouterr()

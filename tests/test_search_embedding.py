@@ -229,3 +229,120 @@ def test_umap_embedder_estimator(candidates, tmp_path):
     assert est.get_params()["random_state"] == 3
     with pytest.raises(InvalidInputError, match="needs a CandidateSet"):
         est.fit(np.zeros((5, 2)))
+
+
+# -- the seed-independent base (issue 23): maps bit-identical to the code before it was cached ---------------------
+# _reference_spectral_init and _reference_layout are verbatim the code of commit c2643e7 (before the base cache).
+
+
+def _reference_spectral_init(graph, dim, random_state, data=None, metric="euclidean"):
+    import scipy.sparse
+    import scipy.sparse.csgraph
+
+    n_comp, labels = scipy.sparse.csgraph.connected_components(graph)
+    if n_comp == 1:
+        return _embedding._laplacian_eigenvectors(graph, dim)
+    centroids = None
+    if data is not None and n_comp > 2 * dim:
+        centroids = np.stack([data[labels == c].mean(axis=0, dtype=np.float64) for c in range(n_comp)])
+    meta = _embedding._component_positions(n_comp, dim, centroids, metric)
+    csr = scipy.sparse.csr_matrix(graph)
+    out = np.empty((graph.shape[0], dim))
+    for c in range(n_comp):
+        members = np.flatnonzero(labels == c)
+        gaps = np.linalg.norm(meta - meta[c], axis=1)
+        half = gaps[gaps > 0].min() / 2.0
+        if members.size < 2 * dim or members.size <= dim + 1:
+            out[members] = random_state.uniform(-half, half, size=(members.size, dim)) + meta[c]
+        else:
+            vecs = _embedding._laplacian_eigenvectors(csr[members][:, members], dim)
+            out[members] = vecs * (half / np.abs(vecs).max()) + meta[c]
+    return out
+
+
+def _reference_layout(graph, seed, min_dist, *, data=None, metric="euclidean", random_init=False):
+    import warnings
+
+    import scipy.sparse
+    from umap.umap_ import find_ab_params, noisy_scale_coords, simplicial_set_embedding
+
+    rs = np.random.RandomState(seed)
+    dim = _embedding.LAYOUT_SETTINGS["n_components"]
+    g = scipy.sparse.coo_matrix(graph, copy=True)
+    g.sum_duplicates()
+    if random_init:
+        init = rs.uniform(low=-10.0, high=10.0, size=(g.shape[0], dim)).astype(np.float32)
+    else:
+        init = noisy_scale_coords(_reference_spectral_init(_embedding._pruned(g), dim, rs, data, metric), rs,
+                                  max_coord=10, noise=0.0001)
+    a, b = find_ab_params(_embedding.LAYOUT_SETTINGS["spread"], min_dist)
+    s = _embedding.LAYOUT_SETTINGS
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+        coords, _ = simplicial_set_embedding(None, g, dim, s["learning_rate"], a, b, s["repulsion_strength"],
+                                             s["negative_sample_rate"], None, init, rs, "euclidean", {}, False, {},
+                                             False, parallel=False)
+    return np.asarray(coords, dtype=np.float64)
+
+
+def _reference_map(cs, features, seed):
+    import scipy.sparse.csgraph
+
+    rows = np.flatnonzero(cs.feature_valid(features))
+    settings = _embedding._settings_for(features, rows.size)
+    data = {p: (cs.fim_cdf if p == "fim" else cs.outputs)[rows].astype(np.float32) for p in settings}
+    graphs = {p: _embedding._fuzzy_graph(data[p], settings[p], seed) for p in data}
+    if features == "both":
+        graph = _embedding._union_graph(graphs["outputs"], graphs["fim"])
+        disconnected = scipy.sparse.csgraph.connected_components(graph)[0] > 1
+        min_dist = float(np.mean([settings[p]["min_dist"] for p in settings]))
+        return _reference_layout(graph, seed, min_dist, random_init=disconnected)
+    return _reference_layout(graphs[features], seed, settings[features]["min_dist"], data=data[features],
+                             metric=settings[features]["metric"])
+
+
+def _blobs_with_tiny_components() -> CandidateSet:
+    """Six clusters of 20 (more than four components: MDS positions) and three of 2-3 points far away (components too
+    small for eigenvectors: uniform draws from the layout's generator); FIM CDFs too, for the union."""
+    rng = np.random.default_rng(5)
+    sizes = [20] * 6 + [2, 3, 2]
+    centers = 1e3 * rng.normal(size=(len(sizes), 6))
+    x = np.concatenate([c + np.geomspace(4.0, 0.5, 6) * rng.normal(size=(k, 6)) for c, k in zip(centers, sizes)])
+    fim = np.sort(rng.random((len(x), 8)), axis=1).astype(np.float32)
+    return CandidateSet.from_arrays([f"f{i}" for i in range(len(x))], outputs=x.astype(np.float32), fim_cdf=fim)
+
+
+@pytest.mark.parametrize("feats", ["fim", "outputs", "both"])
+def test_maps_from_the_shared_base_equal_the_code_before_it(feats, candidates, tmp_path):
+    """Computed fresh, from the in-memory base and from the base on disk, a map is bit-identical to the uncached
+    code of c2643e7, for several seeds, with tiny components (random draws) and many components."""
+    import scipy.sparse.csgraph
+
+    for cs in (candidates, _blobs_with_tiny_components()):
+        for seed in (0, 3):
+            ref = _reference_map(cs, feats, seed)
+            _embedding._BASES.clear()
+            fresh = embed_candidates(cs, feats, seed=seed, use_cache=False).coords       # base computed now
+            again = embed_candidates(cs, feats, seed=seed, use_cache=False).coords       # base from memory
+            _embedding._BASES.clear()
+            _embedding._MEMORY.clear()
+            embed_candidates(cs, feats, seed=seed + 1, cache_dir=tmp_path)               # writes the base
+            _embedding._BASES.clear()
+            _embedding._MEMORY.clear()
+            disk = embed_candidates(cs, feats, seed=seed, cache_dir=tmp_path).coords     # base read from disk
+            for got in (fresh, again, disk):
+                assert got.tobytes() == ref.tobytes(), (feats, seed)
+    blobs = _blobs_with_tiny_components()
+    rows = np.flatnonzero(blobs.feature_valid("outputs"))
+    graph = _embedding._fuzzy_graph(blobs.outputs[rows], _embedding._settings_for("outputs", rows.size)["outputs"], 0)
+    n_comp, labels = scipy.sparse.csgraph.connected_components(graph)
+    assert n_comp == 9 and min(np.bincount(labels)) == 2       # the case with uniform draws is covered
+    assert len(list((tmp_path / "embeddings").glob("base-*.npz"))) == 2      # one base per candidate set
+
+
+def test_prepare_embeddings(candidates, tmp_path):
+    _embedding._BASES.clear()
+    assert _embedding.prepare_embeddings(candidates, "both", cache_dir=tmp_path)
+    assert len(list((tmp_path / "embeddings").glob("base-*.npz"))) == 1 and len(_embedding._BASES) == 1
+    with pytest.raises(InvalidInputError, match="parameter features of prepare_embeddings"):
+        _embedding.prepare_embeddings(candidates, "pixels")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from pathlib import Path
 
 from act_bench.cli._common import ArgumentParser, IntRange, check_output, emit, seed_int
@@ -76,6 +75,42 @@ def _human(summary: dict) -> str:
     return "\n".join(lines)
 
 
+class _Phases:
+    """The progress bars of one table's replay on stderr, one per phase, labelled with it: ``maps <table>`` (the
+    UMAP maps computed before the replays, counted in maps) then ``replay <table>`` (algorithms done); ``prefix``
+    numbers the table in a multi-table replay. tqdm's ETAs come from the measured rates. Each bar shows after 1 s,
+    so an argument error caught at once leaves one line and no bar."""
+
+    def __init__(self, table: str, n_algorithms: int, prefix: str = "") -> None:
+        self.table, self.n_algorithms, self.prefix = table, n_algorithms, prefix
+        self.maps_bar = self.replay_bar = None
+
+    def maps(self, done: int, total: int) -> None:
+        from act_bench._progress import progress_bar
+
+        if self.maps_bar is None:
+            self.maps_bar = progress_bar(total=total, desc=f"{self.prefix}maps {self.table}", unit="map", delay=1.0)
+        self.maps_bar.update(done - self.maps_bar.n)
+        if done >= total:
+            self.maps_bar.close()
+
+    def algorithm(self, name: str, res) -> None:
+        from act_bench._progress import progress_bar
+
+        if self.replay_bar is None:
+            if self.maps_bar is not None:
+                self.maps_bar.close()
+            self.replay_bar = progress_bar(total=self.n_algorithms, desc=f"{self.prefix}replay {self.table}",
+                                           unit="algorithm", delay=1.0)
+        self.replay_bar.update(1)
+        self.replay_bar.set_postfix_str(f"{name} {res.seconds:.1f} s")
+
+    def close(self) -> None:
+        for bar in (self.maps_bar, self.replay_bar):
+            if bar is not None:
+                bar.close()
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     if args.evals is not None and args.time_budget is not None:
         raise InvalidInputError("--evals and --time-budget exclude each other (a budget in proposals, or in "
@@ -88,8 +123,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay_one(args: argparse.Namespace) -> int:
-    from act_bench._cache import default_cache_dir
-    from act_bench._progress import progress_bar
     from act_bench.search import list_searchers, searcher_info
     from evaluation import compare, fair_baselines, write_summary
 
@@ -105,23 +138,14 @@ def _cmd_replay_one(args: argparse.Namespace) -> int:
         if a in list_searchers() and searcher_info(a).uses_map:
             kwargs[a] = {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
 
-    # shown after 1 s: a bad argument caught at once by compare() leaves a one-line error, no bar
     n_baselines = len([b for b in fair_baselines([a for a in algos if a in list_searchers()]) if b not in algos])
-    bar = progress_bar(total=len(algos) + n_baselines, desc="replay", unit="algorithm", delay=1.0)
-    if any(a in kwargs for a in algos):  # the first surrogate run computes its UMAP maps: say where they are kept
-        cache = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
-        bar.set_postfix_str(f"UMAP maps not yet in {cache / 'embeddings'} are computed first", refresh=False)
-
-    def progress(name, res):
-        bar.update(1)
-        bar.set_postfix_str(f"{name} {res.seconds:.1f} s")
-
+    phases = _Phases(_table_name(table, args.table), len(algos) + n_baselines)
     try:
         summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
                              table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
-                             progress=progress, observe=args.observe)
+                             progress=phases.algorithm, observe=args.observe, map_progress=phases.maps)
     finally:
-        bar.close()
+        phases.close()
     summary["embedding"] = {"shared_seed": args.embedding_seed, "n_maps": args.maps,
                             "per_run_seed": args.embedding_seed is None and args.maps is None}
     if out is not None:
@@ -150,7 +174,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str], kwargs: dict,
-                     out: Path | None, progress) -> tuple[dict, dict]:
+                     out: Path | None, phases: _Phases) -> tuple[dict, dict]:
     """One table of ``replay --scheduler/--time-budget/--table A,B``: the plain replay for ``--scheduler none``
     with ``--evals`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
     from evaluation import compare, compare_multifidelity, simulated_seconds
@@ -159,7 +183,7 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
     if scheduler == "none" and args.time_budget is None:
         summary, results = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers,
                                    out_dir=out, table_name=name, n_jobs=args.jobs, searcher_kwargs=kwargs,
-                                   progress=progress, observe=args.observe)
+                                   progress=phases.algorithm, observe=args.observe, map_progress=phases.maps)
         summary["scheduler"] = {"name": "none", "eta": args.eta, "min_epochs": args.min_epochs}
         summary["time_budget"] = None
         for a, res in results.items():
@@ -167,8 +191,8 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
         return summary, results
     return compare_multifidelity(table, algos, scheduler=scheduler, evals=args.evals, time_budget=args.time_budget,
                                  seeds=args.seeds, workers=args.workers, eta=args.eta, min_epochs=args.min_epochs,
-                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=progress,
-                                 observe=args.observe)
+                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=phases.algorithm,
+                                 observe=args.observe, n_jobs=args.jobs, map_progress=phases.maps)
 
 
 def _human_suite(summary: dict) -> str:
@@ -205,6 +229,7 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
         TableOracle,
         TableReference,
         average_ranks,
+        fair_baselines,
         learning_curves,
         per_seed_scores,
         same_pools,
@@ -215,9 +240,6 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
     algos = [a.strip() for a in args.algorithms.split(",")]
     if args.maps is not None and args.embedding_seed is not None:
         raise InvalidInputError("--maps and --embedding-seed exclude each other (one shared map, or N maps)")
-    if args.jobs > 1 and (args.scheduler not in (None, "none") or args.time_budget is not None):
-        raise InvalidInputError("--jobs > 1 runs the full-fidelity replay only; with --scheduler sh|asha or "
-                                "--time-budget the scheduled replay runs in one process (use --jobs 1)")
     names = [t.strip() for t in args.table.split(",")]
     if any(not t for t in names) or len(set(names)) != len(names):
         raise InvalidInputError(f"--table must list distinct tables separated by commas; got {args.table!r}")
@@ -234,10 +256,6 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
     kwargs = {a: {"embedding_seed": args.embedding_seed, "n_maps": args.maps, "cache_dir": args.cache_dir}
               for a in algos if a in list_searchers() and searcher_info(a).uses_map}
 
-    def progress(name, res):
-        if not args.json:
-            sys.stderr.write(f"  {name}: {res.seconds:.1f} s\n")
-
     per_table: dict[str, dict] = {}
     scores: dict[str, dict] = {}
     clusters: dict[str, object] = {}
@@ -250,9 +268,13 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
         if out is not None:
             sub = out / (label if _SAFE.match(label) and len(tables) > 1 else f"table-{i}") if len(tables) > 1 \
                 else out
-        if not args.json:
-            sys.stderr.write(f"table {label}:\n")
-        summary, results = _one_table_suite(table, label, args, algos, kwargs, sub, progress)
+        known = [a for a in algos if a in list_searchers()]   # compare() names unknown ones in its error
+        n_algos = len(algos) + len([b for b in fair_baselines(known) if b not in algos])
+        phases = _Phases(label, n_algos, prefix=f"[{i + 1}/{len(tables)}] " if len(tables) > 1 else "")
+        try:
+            summary, results = _one_table_suite(table, label, args, algos, kwargs, sub, phases)
+        finally:
+            phases.close()
         per_table[label] = summary
         cands = CandidateSet.from_table(table)
         candidate_sets.append(cands)
@@ -320,7 +342,10 @@ def register(subparsers) -> None:
                                                                     "(default: %(default)s)")
     p.add_argument("--workers", type=IntRange(1, 1024), default=1,
                    help="simulated parallel workers using the table's runtimes (default: %(default)s)")
-    p.add_argument("--jobs", type=IntRange(1, 1024), default=1, help="processes for the seeds (default: %(default)s)")
+    p.add_argument("--jobs", type=IntRange(1, 1024), default=1,
+                   help="processes for the UMAP maps and the seeds (default: %(default)s); with --scheduler sh|asha "
+                        "or --time-budget the maps are computed over them and the scheduled replays run in one "
+                        "process")
     p.add_argument("--embedding-seed", type=seed_int, default=None,
                    help="one UMAP seed shared by all runs (default: each run's seed, i.e. one map per seed, "
                         "computed once and cached)")

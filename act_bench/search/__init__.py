@@ -35,6 +35,7 @@ from act_bench.search._embedding import (
     UMAPEmbedder,
     default_cache_dir,
     embed_candidates,
+    prepare_embeddings,
 )
 from act_bench.search._forest import RandomForestSurrogate
 from act_bench.search._simple import RANDOM_POOLS, EvolutionSearcher, RandomSearcher
@@ -61,6 +62,7 @@ __all__ = [
     "default_cache_dir",
     "embed_candidates",
     "list_searchers",
+    "prepare_embeddings",
     "register_searcher",
     "searcher_info",
     "searcher_spec",

@@ -27,6 +27,13 @@ fixed), components placed as umap-learn does for up to four components and, for 
 varies the map as an unseeded rerun would. The same features and seed give bit-identical coordinates in any process
 on the same software versions (tested).
 
+Speed. What does not depend on the seed is computed once per feature set and content and cached (in memory and as
+``embeddings/base-<key>.npz`` beside the maps, :func:`prepare_embeddings`): below :data:`EXACT_KNN_ROWS` rows the
+k-NN graphs and fuzzy simplicial sets (exact neighbours), the union graph, and the spectral initialisation (the
+Laplacian eigenvectors and component positions: ``_spectral_plan``). Only the seeded part runs per map: the uniform
+draws of components too small for eigenvectors, the initialisation noise and the stochastic layout, from the same
+``RandomState(seed)`` in the same order, so a map is bit-identical to one computed without the cache (tested).
+
 Rows with invalid FIM features or non-finite outputs are left out. ``n_neighbors`` is lowered to ``n_rows - 1`` for
 tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn, pynndescent, numba, numpy, scipy
 and scikit-learn, the feature set, the UMAP and layout settings (:data:`LAYOUT_SETTINGS`), the seed and the feature
@@ -56,7 +63,8 @@ from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
 
-__all__ = ["FEATURE_SETS", "LAYOUT_SETTINGS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates"]
+__all__ = ["FEATURE_SETS", "LAYOUT_SETTINGS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates",
+           "prepare_embeddings"]
 
 #: Feature sets a surrogate can use.
 FEATURE_SETS = ("fim", "outputs", "both")
@@ -248,38 +256,67 @@ def _component_positions(n_comp: int, dim: int, centroids: np.ndarray | None, me
     return np.hstack([np.cos(angle)[:, None], np.sin(angle)[:, None], np.zeros((n_comp, dim - 2))])
 
 
-def _spectral_init(graph, dim: int, random_state: np.random.RandomState, data: np.ndarray | None = None,
-                   metric: str = "euclidean") -> np.ndarray:
-    """Deterministic spectral initialisation of a UMAP layout (umap-learn's ``spectral_layout`` recipe).
+@dataclass(frozen=True)
+class _SpectralPlan:
+    """The seed-independent part of :func:`_spectral_init`: ``base`` holds every component placed by its
+    eigenvectors; the components too small for them (``random``: members, half-width, centre, in component order)
+    are filled from the layout's ``RandomState`` by :func:`_apply_plan`."""
 
-    A connected graph: its Laplacian eigenvectors. Several components: each component's eigenvectors (or, below
-    ``2 dim + 1`` points, uniform noise from ``random_state``, as umap-learn) scaled to half the smallest distance
-    between component positions, around its position (:func:`_component_positions`).
-    """
+    base: np.ndarray
+    random: tuple[tuple[np.ndarray, float, np.ndarray], ...]
+
+
+def _spectral_plan(graph, dim: int, data: np.ndarray | None = None, metric: str = "euclidean") -> _SpectralPlan:
+    """Everything of :func:`_spectral_init` that does not draw random numbers (the costly part: eigenvectors)."""
     n_comp, labels = scipy.sparse.csgraph.connected_components(graph)
     if n_comp == 1:
-        return _laplacian_eigenvectors(graph, dim)
+        return _SpectralPlan(_laplacian_eigenvectors(graph, dim), ())
     centroids = None
     if data is not None and n_comp > 2 * dim:
         centroids = np.stack([data[labels == c].mean(axis=0, dtype=np.float64) for c in range(n_comp)])
     meta = _component_positions(n_comp, dim, centroids, metric)
     csr = scipy.sparse.csr_matrix(graph)
     out = np.empty((graph.shape[0], dim))
+    random = []
     for c in range(n_comp):
         members = np.flatnonzero(labels == c)
         gaps = np.linalg.norm(meta - meta[c], axis=1)
         half = gaps[gaps > 0].min() / 2.0
         if members.size < 2 * dim or members.size <= dim + 1:
-            out[members] = random_state.uniform(-half, half, size=(members.size, dim)) + meta[c]
+            out[members] = 0.0
+            random.append((members, float(half), meta[c].copy()))
         else:
             vecs = _laplacian_eigenvectors(csr[members][:, members], dim)
             out[members] = vecs * (half / np.abs(vecs).max()) + meta[c]
+    return _SpectralPlan(out, tuple(random))
+
+
+def _apply_plan(plan: _SpectralPlan, random_state: np.random.RandomState) -> np.ndarray:
+    """The initialisation of :func:`_spectral_init` from its plan: the small components' uniform draws, in
+    component order (the same draws from the same generator state)."""
+    out = plan.base.copy()
+    dim = out.shape[1]
+    for members, half, center in plan.random:
+        out[members] = random_state.uniform(-half, half, size=(members.size, dim)) + center
     return out
 
 
+def _spectral_init(graph, dim: int, random_state: np.random.RandomState, data: np.ndarray | None = None,
+                   metric: str = "euclidean") -> np.ndarray:
+    """Deterministic spectral initialisation of a UMAP layout (umap-learn's ``spectral_layout`` recipe).
+
+    A connected graph: its Laplacian eigenvectors. Several components: each component's eigenvectors (or, below
+    ``2 dim + 1`` points, uniform noise from ``random_state``, as umap-learn) scaled to half the smallest distance
+    between component positions, around its position (:func:`_component_positions`). Computed as
+    :func:`_apply_plan` of :func:`_spectral_plan` (the plan does not depend on ``random_state`` and is cached).
+    """
+    return _apply_plan(_spectral_plan(graph, dim, data, metric), random_state)
+
+
 def _layout(graph, seed: int, min_dist: float, *, data: np.ndarray | None = None, metric: str = "euclidean",
-            random_init: bool = False) -> np.ndarray:
-    """umap-learn's stochastic layout (``simplicial_set_embedding``, single-threaded) from the deterministic init."""
+            random_init: bool = False, plan: _SpectralPlan | None = None) -> np.ndarray:
+    """umap-learn's stochastic layout (``simplicial_set_embedding``, single-threaded) from the deterministic init
+    (``plan``: the graph's :func:`_spectral_plan`, computed here when not given)."""
     from umap.umap_ import find_ab_params, noisy_scale_coords, simplicial_set_embedding
 
     rs = np.random.RandomState(seed)
@@ -289,7 +326,9 @@ def _layout(graph, seed: int, min_dist: float, *, data: np.ndarray | None = None
     if random_init:   # umap-learn's rule for a disconnected union graph
         init = rs.uniform(low=-10.0, high=10.0, size=(g.shape[0], dim)).astype(np.float32)
     else:             # umap-learn initialises from the graph pruned as the layout will prune it
-        init = noisy_scale_coords(_spectral_init(_pruned(g), dim, rs, data, metric), rs, max_coord=10, noise=0.0001)
+        if plan is None:
+            plan = _spectral_plan(_pruned(g), dim, data, metric)
+        init = noisy_scale_coords(_apply_plan(plan, rs), rs, max_coord=10, noise=0.0001)
     a, b = find_ab_params(LAYOUT_SETTINGS["spread"], min_dist)
     s = LAYOUT_SETTINGS
     with warnings.catch_warnings():
@@ -300,21 +339,137 @@ def _layout(graph, seed: int, min_dist: float, *, data: np.ndarray | None = None
     return coords
 
 
-def _compute(candidates: CandidateSet, rows: np.ndarray, features: str, seed: int, settings: dict) -> np.ndarray:
+@dataclass(frozen=True)
+class _MapBase:
+    """What every map of one feature set and content shares (no seed): the graph laid out, its layout settings and
+    the spectral plan (``None`` for a disconnected union graph, which starts from uniform draws)."""
+
+    graph: scipy.sparse.coo_matrix
+    min_dist: float
+    random_init: bool
+    plan: _SpectralPlan | None
+
+
+def _base_for(candidates: CandidateSet, rows: np.ndarray, features: str, seed: int, settings: dict) -> _MapBase:
     data = {}
     if "fim" in settings:
         data["fim"] = candidates.fim_cdf[rows].astype(np.float32)
     if "outputs" in settings:
         data["outputs"] = candidates.outputs[rows].astype(np.float32)
     graphs = {p: _fuzzy_graph(data[p], settings[p], seed) for p in data}
+    dim = LAYOUT_SETTINGS["n_components"]
     if features == "both":
         graph = _union_graph(graphs["outputs"], graphs["fim"])
         disconnected = scipy.sparse.csgraph.connected_components(graph)[0] > 1
         min_dist = float(np.mean([settings[p]["min_dist"] for p in settings]))
-        coords = _layout(graph, seed, min_dist, random_init=disconnected)
+        plan = None if disconnected else _spectral_plan(_pruned(_summed(graph)), dim)
+        return _MapBase(graph, min_dist, disconnected, plan)
+    graph = graphs[features]
+    plan = _spectral_plan(_pruned(_summed(graph)), dim, data[features], settings[features]["metric"])
+    return _MapBase(graph, settings[features]["min_dist"], False, plan)
+
+
+def _summed(graph) -> scipy.sparse.coo_matrix:
+    g = scipy.sparse.coo_matrix(graph, copy=True)
+    g.sum_duplicates()
+    return g
+
+
+_BASES: dict[str, _MapBase] = {}
+
+
+def _base_key(candidates: CandidateSet, features: str, settings: dict) -> str:
+    payload = {"versions": _versions(), "features": features, "settings": settings, "layout": LAYOUT_SETTINGS,
+               "content": candidates.fingerprint(features), "format": 1, "part": "seed-independent base"}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _save_base(path: Path, base: _MapBase) -> None:
+    g = base.graph
+    arrays = {"row": g.row, "col": g.col, "data": g.data, "shape": np.array(g.shape, dtype=np.int64),
+              "min_dist": np.array(base.min_dist), "random_init": np.array(base.random_init)}
+    if base.plan is not None:
+        arrays["plan_base"] = base.plan.base
+        members = [m for m, _, _ in base.plan.random]
+        arrays["plan_members"] = np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64)
+        arrays["plan_sizes"] = np.array([m.size for m in members], dtype=np.int64)
+        arrays["plan_half"] = np.array([h for _, h, _ in base.plan.random], dtype=np.float64)
+        arrays["plan_center"] = (np.stack([c for _, _, c in base.plan.random]) if members
+                                 else np.zeros((0, base.plan.base.shape[1])))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    _atomic_write(path, write)
+
+
+def _load_base(path: Path) -> _MapBase | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            graph = scipy.sparse.coo_matrix((z["data"], (z["row"], z["col"])), shape=tuple(z["shape"]))
+            plan = None
+            if "plan_base" in z.files:
+                members = np.split(z["plan_members"], np.cumsum(z["plan_sizes"])[:-1]) if z["plan_sizes"].size else []
+                random = tuple((m, float(h), c) for m, h, c in zip(members, z["plan_half"], z["plan_center"]))
+                plan = _SpectralPlan(z["plan_base"], random)
+            return _MapBase(graph, float(z["min_dist"]), bool(z["random_init"]), plan)
+    except (OSError, ValueError, KeyError):
+        return None   # unreadable entry: recomputed and overwritten
+
+
+def _map_base(candidates: CandidateSet, rows: np.ndarray, features: str, settings: dict,
+              cache_dir: str | os.PathLike | None, use_cache: bool) -> _MapBase:
+    """The seed-independent base of ``features``' maps, from memory, the disk cache, or computed (and cached)."""
+    key = _base_key(candidates, features, settings)
+    hit = _BASES.get(key)
+    if hit is not None:
+        return hit
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    path = folder / "embeddings" / f"base-{key}.npz"
+    base = _load_base(path) if use_cache and path.is_file() else None
+    if base is None or base.graph.shape != (rows.size, rows.size):
+        base = _base_for(candidates, rows, features, 0, settings)
+        if use_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_base(path, base)
+    if len(_BASES) >= 6:
+        _BASES.pop(next(iter(_BASES)))
+    _BASES[key] = base
+    return base
+
+
+def prepare_embeddings(candidates: CandidateSet, features: str, *, cache_dir: str | os.PathLike | None = None,
+                       use_cache: bool = True) -> bool:
+    """Compute and cache what every map of ``features`` shares, whatever its seed (graphs and spectral
+    initialisation; see the module notes), so processes that compute maps of several seeds start from it.
+
+    Returns ``False`` (nothing to share) when the candidate set has :data:`EXACT_KNN_ROWS` rows or more, where the
+    k-NN graph depends on the seed.
+
+    Examples
+    --------
+    >>> from act_bench.space import evaluate_many
+    >>> names = ["relu(x)", "tanh(x)", "elu(x)", "selu(x)", "sigmoid(x)", "swish(x)"]
+    >>> cs = CandidateSet.from_arrays(names, outputs=evaluate_many(names))
+    >>> prepare_embeddings(cs, "outputs", use_cache=False)
+    True
+    """
+    check_choice(features, "features", "prepare_embeddings", FEATURE_SETS)
+    rows = np.flatnonzero(candidates.feature_valid(features))
+    if rows.size < _MIN_ROWS or rows.size >= EXACT_KNN_ROWS:
+        return False
+    _map_base(candidates, rows, features, _settings_for(features, rows.size), cache_dir, use_cache)
+    return True
+
+
+def _compute(candidates: CandidateSet, rows: np.ndarray, features: str, seed: int, settings: dict,
+             cache_dir: str | os.PathLike | None = None, use_cache: bool = False) -> np.ndarray:
+    if rows.size < EXACT_KNN_ROWS:   # the graphs do not depend on the seed: one shared base
+        base = _map_base(candidates, rows, features, settings, cache_dir, use_cache)
     else:
-        coords = _layout(graphs[features], seed, settings[features]["min_dist"], data=data[features],
-                         metric=settings[features]["metric"])
+        base = _base_for(candidates, rows, features, seed, settings)
+    coords = _layout(base.graph, seed, base.min_dist, random_init=base.random_init, plan=base.plan)
     coords = np.asarray(coords, dtype=np.float64)
     if coords.shape != (rows.size, 2) or not np.isfinite(coords).all():
         raise RuntimeError(f"UMAP returned an embedding of shape {coords.shape} with non-finite values")
@@ -384,7 +539,7 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
         except (OSError, ValueError):
             coords = None  # unreadable entry: recompute and overwrite
     if coords is None:
-        coords = _compute(candidates, rows, features, seed, settings)
+        coords = _compute(candidates, rows, features, seed, settings, cache_dir, use_cache)
         if use_cache:
             npy.parent.mkdir(parents=True, exist_ok=True)
             def save(path: Path) -> None:
