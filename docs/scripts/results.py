@@ -129,12 +129,18 @@ def _extension(t) -> dict:
     """From a table's journal: runs retrained under the corrected labelling rule (by rule), contender functions and
     runs added, and the extension's wall time (its sessions, start to end)."""
     path = ROOT / "data" / f"{t.name}.journal" / "records.jsonl"
-    out = {"relabelled": {}, "contenders": 0, "added": 0, "seconds": 0.0}
+    out = {"relabelled": {}, "contenders": 0, "added": 0, "seconds": 0.0,
+           "moved": {"functions": 0, "value": 0, "status": 0}}
     if not path.exists():
         return out
     started, contenders = {}, set()
+    first: dict = {}  # (function, seed) -> the run's first record (what the old rule stored)
+    final: dict = {}
     for line in path.open():
         r = json.loads(line)
+        if r["type"] == "run" and r["seed"] < 3:
+            first.setdefault((r["function"], r["seed"]), r)
+            final[(r["function"], r["seed"])] = r
         if r["type"] == "session" and r.get("purpose"):
             started[r["id"]] = r["time"]
         elif r["type"] == "session_end" and r.get("id") in started:
@@ -147,6 +153,17 @@ def _extension(t) -> dict:
                 out["added"] += 1
                 contenders.add(r["function"])
     out["contenders"] = len(contenders)
+    # the paper columns (median of seeds 0-2, the paper's status rule) with the old records and with the new ones
+    touched = {f for (f, _), r in final.items() if r.get("replaces")}
+    moved_value = moved_status = 0
+    for f in touched:
+        old_runs = [first[(f, s)] for s in range(3)]
+        new_runs = [final[(f, s)] for s in range(3)]
+        med = lambda rs: float(np.median([r["val_accuracy"] for r in rs]))
+        status = lambda rs: "diverged" if 2 * sum(r["status"] == "diverged" for r in rs) >= len(rs) else "ok"
+        moved_value += med(old_runs) != med(new_runs)
+        moved_status += status(old_runs) != status(new_runs)
+    out["moved"] = {"functions": len(touched), "value": moved_value, "status": moved_status}
     return out
 
 
@@ -169,12 +186,15 @@ def tables_block(tables: dict) -> str:
                    "accuracy of the paper seeds (`act_bench.tables.group_ranking`; ties shown). ReLU rank: competition "
                    "rank of ReLU's twin group. Build wall time from each table's `metadata.json` (all sessions, the "
                    "extension's included)."), "",
-              ("| table | runs relabelled (eval-loss / non-finite logit) | contenders (10 runs) | runs added | "
-               "extension wall time (h) |"), "|---|---|---|---|---|"]
+              ("| table | runs relabelled (eval-loss / non-finite logit) | their functions: paper value moved / "
+               "status moved | contenders (10 runs) | runs added | extension wall time (h) |"),
+              "|---|---|---|---|---|---|"]
     for name, t in tables.items():
         e = _extension(t)
         rel = e["relabelled"]
+        mv = e.get("moved", {"functions": 0, "value": 0, "status": 0})
         lines.append(f"| `{name}` | {rel.get('eval-loss', 0):,} / {rel.get('nonfinite-logit', 0):,} | "
+                     f"{mv['functions']:,}: {mv['value']:,} / {mv['status']:,} | "
                      f"{e['contenders']:,} | {e['added']:,} | {e['seconds'] / 3600:.2f} |")
     lines += ["", ("Relabelled: runs the old rule stored as `diverged` although training completed (eval-loss), and "
                    "runs whose curve met a non-finite validation loss, where a NaN largest logit counted as a correct "
