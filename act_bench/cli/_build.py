@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snapshot", action="store_true",
                    help="run nothing: write the table of what the journal has completed so far (read-only on the "
                         "journal, safe while a build is running)")
+    p.add_argument("--contenders", action="store_true",
+                   help="extend the finished build of --out: retrain the runs an older labelling rule stored wrongly, "
+                        "then train seeds 3-9 of every contender for the top 5 %% and every function whose seeds "
+                        "disagree on status (docs/builders.md); resumable; then write the table")
     p.add_argument("--name", metavar="NAME", help="table name (default: the name of the --out folder)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -112,6 +116,11 @@ def _build(args: argparse.Namespace) -> int:
     space = [str(parse_schema(s)) for s in args.space] if args.space else None
     functions = _read_functions(args.functions) if args.functions else None
     start = time.perf_counter()
+    if args.contenders:
+        from act_bench.engine import extend_build
+
+        extend_build(recipe, args.out, workers=args.workers, progress=not args.no_progress, retries=args.retries)
+        args.snapshot = True
     built = run_build(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
                       workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
                       snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
