@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from act_bench.errors import InvalidInputError
+from act_bench.tables import TOP_FRACTION, top_groups
 from evaluation._results import ReplayResult, TableOracle
 
 __all__ = [
@@ -55,10 +57,6 @@ class TableReference:
     @classmethod
     def from_oracle(cls, oracle: TableOracle, relu_row: int | None, baseline_rows: list[int] | None = None
                     ) -> TableReference:
-        import pandas as pd
-
-        from act_bench.tables import TOP_FRACTION, top_groups
-
         truth = oracle.truth
         reps = np.unique(oracle.group)
         v = np.sort(truth[reps][np.isfinite(truth[reps])])[::-1]

@@ -19,6 +19,7 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.search import table_frame
+from act_bench.tables import group_ranking
 
 __all__ = ["OBSERVE", "Observations", "ReplayResult", "RunSlots", "TableOracle", "check_observe", "run_slots"]
 
@@ -51,8 +52,6 @@ def _group_truth(table: Any, frame, metric: str, group: np.ndarray) -> np.ndarra
     """Per row, its twin group's best estimate of ``metric``."""
     runs = getattr(table, "runs", None)
     if runs is not None and hasattr(table, "metadata") and "twin_group" in frame.columns and "status" in frame.columns:
-        from act_bench.tables import group_ranking
-
         ranking = group_ranking(table, metric, by="estimate")
         per_group = dict(zip(ranking["twin_group"].to_numpy(), ranking["estimate"].to_numpy(dtype=np.float64)))
         return np.array([per_group.get(int(g), np.nan) for g in frame["twin_group"].to_numpy()], dtype=np.float64)

@@ -302,22 +302,21 @@ def _reference_map(cs, features, seed):
 
 
 def _blobs_with_tiny_components() -> CandidateSet:
-    """Six clusters of 20 (more than four components: MDS positions) and three of 2-3 points far away (components too
-    small for eigenvectors: uniform draws from the layout's generator); FIM CDFs too, for the union."""
+    """Six clusters of 20 (more than four components: MDS positions) and three of 3 points far away: with the FIM
+    setting's 3 neighbours (the point itself and two more) a cluster of 3 is a component of its own, too small for
+    eigenvectors (uniform draws from the layout's generator); the same points as outputs and as "FIM CDFs"."""
     rng = np.random.default_rng(5)
-    sizes = [20] * 6 + [2, 3, 2]
+    sizes = [20] * 6 + [3, 3, 3]
     centers = 1e3 * rng.normal(size=(len(sizes), 6))
     x = np.concatenate([c + np.geomspace(4.0, 0.5, 6) * rng.normal(size=(k, 6)) for c, k in zip(centers, sizes)])
-    fim = np.sort(rng.random((len(x), 8)), axis=1).astype(np.float32)
-    return CandidateSet.from_arrays([f"f{i}" for i in range(len(x))], outputs=x.astype(np.float32), fim_cdf=fim)
+    x = x.astype(np.float32)
+    return CandidateSet.from_arrays([f"f{i}" for i in range(len(x))], outputs=x, fim_cdf=x)
 
 
 @pytest.mark.parametrize("feats", ["fim", "outputs", "both"])
 def test_maps_from_the_shared_base_equal_the_code_before_it(feats, candidates, tmp_path):
     """Computed fresh, from the in-memory base and from the base on disk, a map is bit-identical to the uncached
     code of c2643e7, for several seeds, with tiny components (random draws) and many components."""
-    import scipy.sparse.csgraph
-
     for cs in (candidates, _blobs_with_tiny_components()):
         for seed in (0, 3):
             ref = _reference_map(cs, feats, seed)
@@ -332,12 +331,19 @@ def test_maps_from_the_shared_base_equal_the_code_before_it(feats, candidates, t
             disk = embed_candidates(cs, feats, seed=seed, cache_dir=tmp_path).coords     # base read from disk
             for got in (fresh, again, disk):
                 assert got.tobytes() == ref.tobytes(), (feats, seed)
-    blobs = _blobs_with_tiny_components()
-    rows = np.flatnonzero(blobs.feature_valid("outputs"))
-    graph = _embedding._fuzzy_graph(blobs.outputs[rows], _embedding._settings_for("outputs", rows.size)["outputs"], 0)
-    n_comp, labels = scipy.sparse.csgraph.connected_components(graph)
-    assert n_comp == 9 and min(np.bincount(labels)) == 2       # the case with uniform draws is covered
     assert len(list((tmp_path / "embeddings").glob("base-*.npz"))) == 2      # one base per candidate set
+
+
+def test_the_tiny_component_case_is_covered():
+    """The blobs above exercise the initialisation's uniform draws: a FIM graph component under 2 * dim points."""
+    import scipy.sparse.csgraph
+
+    blobs = _blobs_with_tiny_components()
+    rows = np.flatnonzero(blobs.feature_valid("fim"))
+    graph = _embedding._fuzzy_graph(blobs.fim_cdf[rows], _embedding._settings_for("fim", rows.size)["fim"], 0)
+    n_comp, labels = scipy.sparse.csgraph.connected_components(_embedding._pruned(graph))
+    assert n_comp > 4 and np.bincount(labels).min() < 4
+    assert _embedding._spectral_plan(_embedding._pruned(graph), 2, blobs.fim_cdf[rows], "manhattan").random
 
 
 def test_prepare_embeddings(candidates, tmp_path):
