@@ -222,14 +222,12 @@ def status_changes_paragraph(cnn, old: dict) -> str:
             f"{sum(moved.values()):,} of {sum(f in now for f in old['status']):,} shared functions have another "
             f"status" + (f" ({detail})" if detail else "") + ".")
     measured = DATA / "status_changes.json"
-    if measured.exists():
+    if measured.exists():  # the measurement's own paragraph (it recounts the changes from the journal)
         import runpy
 
         mod = runpy.run_path(str(ROOT / "docs" / "scripts" / "status_changes.py"), run_name="status_changes")
-        text += " " + mod["render"](json.loads(measured.read_text()))
-    else:
-        text += " What moved them is not measured yet (`docs/scripts/status_changes.py`)."
-    return text
+        return mod["render"](json.loads(measured.read_text()))
+    return text + " What moved them is not measured yet (`docs/scripts/status_changes.py`)."
 
 
 _NOISE: dict = {}
