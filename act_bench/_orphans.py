@@ -73,10 +73,12 @@ def worker_signals(*, ignore: Iterable[signal.Signals] = (), default: Iterable[s
 
 
 @contextlib.contextmanager
-def children_ignore(signals: Iterable[signal.Signals]) -> Iterator[None]:
+def children_ignore(signals: Iterable[signal.Signals], *, hold: Iterable[signal.Signals] = ()) -> Iterator[None]:
     """While active, processes started from this thread ignore ``signals`` (a disposition they keep across
     ``exec``, so also a ``spawn`` worker before it has imported anything); this process's own handlers are back
-    afterwards, and a signal that arrives meanwhile is held back and delivered to them (not lost).
+    afterwards, and a signal that arrives meanwhile is held back and delivered to them (not lost). Signals in
+    ``hold`` are held back too (the children keep their default action): e.g. a SIGTERM that would end this
+    process while it still sends a new worker its start data (a worker that would then print a traceback).
 
     The new processes start with ``signals`` held back too: a worker calls :func:`worker_signals` once it is
     ready. Outside the main thread (where handlers cannot be changed) it does nothing.
@@ -94,7 +96,7 @@ def children_ignore(signals: Iterable[signal.Signals]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or not signals:
         yield
         return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # held back while the dispositions change
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals + list(hold))  # held back meanwhile
     old = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
     try:
         yield

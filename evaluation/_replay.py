@@ -270,7 +270,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
         n_jobs = min(n_jobs, len(seeds), os.cpu_count() or 1)
         chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
         with _pool(n_jobs) as pool:
-            with children_ignore([signal.SIGINT]):  # the workers start here
+            with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):  # the workers start here
                 parts_iter = pool.map(_run_chunk, *zip(*[(*args, c, workers, checkpoints, precision_k, observe)
                                                          for c in chunks]))
             parts = list(parts_iter)
@@ -306,15 +306,26 @@ _WORKER_STATE: dict[str, Any] = {}
 
 
 @contextlib.contextmanager
-def _pool(n_jobs: int, init: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
+def _pool(n_jobs: int, state: tuple | None = None) -> Iterator[ProcessPoolExecutor]:
     """A pool of ``n_jobs`` spawned processes that die with this driver: on any signal that kills it (SIGKILL too;
     a worker also watches the driver's pid), and at once when the replay ends by an exception (Ctrl-C included:
     the workers ignore SIGINT, the driver ends them, so the only output is the driver's one line). A worker that
-    dies on its own is an :class:`~act_bench.errors.ActBenchError`."""
+    dies on its own is an :class:`~act_bench.errors.ActBenchError`.
+
+    ``state`` (``(candidates, oracle)``, large) reaches each worker through a queue that a background thread
+    feeds, not with its start data: starting a worker is quick, so a signal is never held back for long and a
+    driver killed meanwhile leaves no worker with half its start data (an unpickling traceback).
+    """
+    ctx = mp.get_context("spawn")
+    queue = None
+    if state is not None:
+        queue = ctx.Queue()
+        queue.cancel_join_thread()  # an aborted replay does not wait for states no worker will read
+        for _ in range(n_jobs):
+            queue.put(state)
     before = {p.pid for p in mp.active_children()}
-    pool = ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"), initializer=_init_pool_worker,
-                               initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), init,
-                                         initargs))
+    pool = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_pool_worker,
+                               initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), queue))
     try:
         yield pool
     except BaseException as exc:
@@ -329,13 +340,13 @@ def _pool(n_jobs: int, init: Callable[..., None] | None = None, initargs: tuple 
     pool.shutdown(wait=True)
 
 
-def _init_pool_worker(parent: int, main_thread: bool, init: Callable[..., None] | None, initargs: tuple) -> None:
+def _init_pool_worker(parent: int, main_thread: bool, queue: Any) -> None:
     worker_signals(ignore=[signal.SIGINT])  # Ctrl-C reaches the whole group: the driver ends its workers
     if main_thread:  # started from the driver's main thread: its end is the driver's end
         die_with_spawning_thread()
     exit_with_parent(parent)
-    if init is not None:
-        init(*initargs)
+    if queue is not None:
+        _init_worker(*queue.get())
 
 
 def _init_worker(candidates, oracle) -> None:
@@ -457,16 +468,16 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
         return out
     n_jobs = min(n_jobs, len(seeds))
     chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
-    with _pool(n_jobs, _init_worker, (candidates, oracle)) as pool:
+    with _pool(n_jobs, (candidates, oracle)) as pool:
         # compute every UMAP map once, spread over the processes, before any replay needs it
         maps = _maps_needed(factories, seeds)
         _prepare_bases(candidates, maps)     # the shared part of the maps, once, before the workers need it
-        with children_ignore([signal.SIGINT]):  # workers start at submissions (here and below)
+        with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):  # workers start at submissions (also below)
             embedded = pool.map(_embed_task, *zip(*maps)) if maps else iter(())
         for i, _ in enumerate(embedded):
             if map_progress is not None:
                 map_progress(i + 1, len(maps))
-        with children_ignore([signal.SIGINT]):
+        with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):
             futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k, observe)
                            for c in chunks] for a, f in factories.items()}
         for a, futs in futures.items():

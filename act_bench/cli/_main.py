@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
 import sqlite3
 import sys
 
@@ -79,11 +82,30 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("act-bench: interrupted\n")
+        if argv is None and _is_program():  # the command itself, not a caller in Python: end now
+            _exit_now(130)
         return 130
     except (ActBenchError, OSError, UnicodeDecodeError, sqlite3.DatabaseError, RecursionError, MemoryError) as exc:
         code, message = _classify(exc)
         sys.stderr.write(f"act-bench {name}: error: {_one_line(exc, message)}\n")
         return code
+
+
+def _is_program() -> bool:
+    """Whether this process is the ``act-bench`` command (its script, or ``python -m act_bench.cli._main``)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    return os.path.basename(main_file) in ("act-bench", "act-bench.exe", "_main.py")
+
+
+def _exit_now(code: int) -> None:
+    """Run the exit handlers (temporary folders, worker pools), flush, and end the process without the teardown of
+    the interpreter's heap, which after a replay or a build takes many seconds on a busy machine: an interrupted
+    command is gone at once."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _classify(exc: BaseException) -> tuple[int, str]:
