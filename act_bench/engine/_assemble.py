@@ -67,8 +67,11 @@ def code_metadata(journal: Journal) -> dict[str, Any] | None:
 
 def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: dict[str, list[str]],
                    seeds: Sequence[int], recipe, name: str, layout: FeatureLayout,
-                   space: Sequence[str]) -> BenchmarkTable:
-    """The table of a build: every planned function whose FIM job and every seed are journaled (in plan order)."""
+                   space: Sequence[str], journal_folder: str | None = None) -> BenchmarkTable:
+    """The table of a build: every planned function whose FIM job and every seed are journaled (in plan order).
+
+    ``journal_folder``: the name the metadata gives the build's journal folder (default: the folder of ``journal``;
+    a snapshot of a JSON-lines journal reads a converted copy in a temporary folder)."""
     rows = journal.rows()
     runs = {(r.record.function, r.record.seed): r.record for r in journal.results()}
     feats = journal.features()
@@ -85,7 +88,7 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
         feat = feats[rows[f]]
         features[f] = {"equivalents": equivalents[f], "fim_valid": bool(feat["fim_valid"]),
                        "fim_reason": feat["fim_reason"], "fim_cdf": feat["fim_cdf"], "outputs": outputs[i]}
-    folder = journal.path.parent.name
+    folder = journal_folder or journal.path.parent.name
     meta = {
         "name": name, "task": recipe.task, "model": recipe.model, "recipe": recipe.to_dict(),
         "fim_layout": layout_metadata(layout), "fim_cdf_layout": "act-bench",

@@ -364,7 +364,8 @@ def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | 
 def _write(journal: Journal, out: Path, spec: _Spec) -> BenchmarkTable:
     layout = fim_model_layout(spec.built)  # the recipe's model with the task's classes, as the FIM jobs measure
     table = assemble_build(journal, functions=spec.plan.functions, equivalents=spec.plan.equivalents,
-                           seeds=spec.seeds, recipe=spec.built, name=spec.name, layout=layout, space=spec.plan.space)
+                           seeds=spec.seeds, recipe=spec.built, name=spec.name, layout=layout, space=spec.plan.space,
+                           journal_folder=journal_dir_for(out).name)
     table.save(out, overwrite=True)
     if len(table):
         write_accuracy_histogram(table, out / HISTOGRAM_FILE)
