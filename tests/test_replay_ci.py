@@ -158,9 +158,9 @@ def test_cli_progress_bars_name_each_phase(tmp_path, monkeypatch, capsys):
         p = tmp_path / f"t{i}"
         synthetic_benchmark_table(90, seed=i, name=f"t{i}").save(p)
         paths.append(str(p))
-    argv = ["replay", "--algorithms", "knr:outputs", "--evals", "10", "--seeds", "3", "--maps", "2",
-            "--cache-dir", str(tmp_path / "cache"), "--json"]
-    assert main([*argv, "--table", ",".join(paths)]) == 0
+    argv = ["replay", "--algorithms", "knr:outputs", "--seeds", "3", "--maps", "2", "--cache-dir",
+            str(tmp_path / "cache"), "--json"]
+    assert main([*argv, "--evals", "10", "--table", ",".join(paths)]) == 0
     # 2 maps per table (--maps 2); 3 algorithms: knr:outputs and its fair baselines random, random:finite-outputs
     assert [(b.desc, b.unit, b.n, b.total) for b in bars] == [
         ("[1/2] maps t0", "map", 2, 2), ("[1/2] replay t0", "algorithm", 3, 3),
