@@ -35,6 +35,9 @@ def _pool_workers(driver: int) -> list[int]:
     return found
 
 
+@pytest.mark.xfail(reason="issue 24 item 5 open: a worker still importing (spawn bootstrap) when its driver dies "
+                          "outlives it until its imports end (over 10 s on a busy machine); a signal that arrives while "
+                          "children_ignore holds SIG_IGN can be lost", strict=False)
 @pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
                          ids=["SIGKILL driver", "SIGTERM driver", "Ctrl-C group"])
 def test_replay_workers_die_with_their_driver(tmp_path, sig, group):
