@@ -4,33 +4,9 @@ are not here yet: they fail on a loaded machine while a worker is still importin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-def _threads(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
-
-
-def _pool_workers(driver: int) -> list[int]:
-    """The spawned pool workers of ``driver`` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == driver and b"spawn_main" in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 def test_replay_grid_in_a_pool_equals_the_sequential_one(tmp_path):
