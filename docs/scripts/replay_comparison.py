@@ -92,6 +92,7 @@ def markdown(summary: dict) -> str:
         label = f"{name} (fair baseline)" if name in summary["baselines"] or name == "random" else name
         lines.append(f"| {label} | {_ci(t1)} | {t1['found_fraction']:.2f} | {_ci(bb)} | {bb['found_fraction']:.2f} "
                      f"| {a['final_test_accuracy']:.4f} | {a['ci']['distinct_trajectories']} |")
+    lines += ["", verdict_text(algos, f"`{summary['table']}`")]
     lines += ["", ("Exact random search (order statistics: the baselines first, then uniform sampling without "
               "replacement from the pool; no simulation): median [2.5%, 97.5% quantiles], mean, probability of "
               f"getting there within {summary['evals']} evaluations."), "",
@@ -105,6 +106,37 @@ def markdown(summary: dict) -> str:
                      f"| {_fmt(bb['median'])} [{_fmt(qb['2.5%'])}, {_fmt(qb['97.5%'])}] | {bb['mean']:.1f} | "
                      f"{bb['found_within_budget']:.2f} |")
     return "\n".join(lines)
+
+
+#: The fair baseline of a surrogate: random search over the pool its feature set can use.
+FAIR = {"fim": "random:fim-valid", "both": "random:both-valid", "outputs": "random:finite-outputs"}
+
+
+def verdicts(algos: dict, *, metric: str = "evals_to_top1pct") -> dict[str, list[str]]:
+    """Which surrogates beat their fair baseline (``FAIR``) on ``metric`` (fewer evaluations is better): ``beats``
+    when the surrogate's 95 % CI lies entirely below the baseline's, ``loses`` when entirely above, else
+    ``unresolved`` (the CIs overlap). A bound that was not reached within the budget is infinite."""
+    inf = float("inf")
+    out: dict[str, list[str]] = {"beats": [], "loses": [], "unresolved": []}
+    for name, a in algos.items():
+        info = searcher_info(name) if name in list_searchers() else None
+        if info is None or info.kind not in ("knr", "rfr", "svr", "gpr") or FAIR.get(info.features) not in algos:
+            continue
+        lo, hi = (inf if v is None else v for v in a[metric]["ci95"])
+        blo, bhi = (inf if v is None else v for v in algos[FAIR[info.features]][metric]["ci95"])
+        key = "beats" if hi < blo else "loses" if lo > bhi else "unresolved"
+        out[key].append(name)
+    return out
+
+
+def verdict_text(algos: dict, where: str) -> str:
+    """One sentence per outcome of :func:`verdicts` (written by the script: no hand-typed claim)."""
+    v = verdicts(algos)
+    fmt = lambda names: ", ".join(f"`{n}`" for n in names) or "none"
+    return (f"Against their fair baseline (random search over the same pool: `random:fim-valid` for `fim`, "
+            f"`random:both-valid` for `both`, `random:finite-outputs` for `outputs`), evaluations to the top 1 % on "
+            f"{where}, 95 % CIs disjoint: better {fmt(v['beats'])}; worse {fmt(v['loses'])}; not resolved (CIs "
+            f"overlap) {fmt(v['unresolved'])}.")
 
 
 def rewrite(path: Path, block: str) -> str:
@@ -123,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evals", type=int, default=100)
     p.add_argument("--maps", type=int, default=10)
     p.add_argument("--check", action="store_true", help="only check that the docs match the committed JSON")
+    p.add_argument("--render", action="store_true", help="only rewrite the docs blocks from the committed JSON")
     args = p.parse_args(argv)
+    if args.render:
+        block = markdown(json.loads(JSON_PATH.read_text()))
+        for path in DOCS.values():
+            path.write_text(rewrite(path, block), encoding="utf-8")
+        return 0
     if args.check:
         summary = json.loads(JSON_PATH.read_text())
         if exact_block(summary) != summary["exact_random"]:

@@ -416,7 +416,17 @@ def replay_block(data: dict) -> str:
         lines.append(f"| {a} | " + " | ".join(_ci(data["tables"][n]["algorithms"][a]["evals_to_top1pct"])
                                                for n in names)
                      + f" | {r['mean_rank']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |")
-    return "\n".join(lines)
+    over = data["ranks"].get("ci_over")
+    if over:
+        lines += ["", f"Average-rank CIs resample {over}."]
+    return "\n".join(lines + _verdicts_by_table(data))
+
+
+def _verdicts_by_table(data: dict) -> list[str]:
+    import runpy
+
+    mod = runpy.run_path(str(ROOT / "docs" / "scripts" / "replay_comparison.py"), run_name="replay_comparison")
+    return ["", *[f"- {mod['verdict_text'](data['tables'][n]['algorithms'], f'`{n}`')}" for n in data["tables"]]]
 
 
 def multifidelity_block(data: dict) -> str:
