@@ -188,7 +188,8 @@ def test_tiny_fixture_is_current_and_loads_by_name(tmp_path, monkeypatch):
         for i in range(len(fresh)):
             _assert_same_value(fresh.functions[col].iloc[i], shipped.functions[col].iloc[i], col)
     assert shipped.info() == {"name": "tiny-table", "rows": 6, "runs": 18, "seeds": 3,
-                              "best": {"function": "relu(x)", "val_accuracy": 0.87}, "fim_dims": 6,
+                              "best": {"function": "relu(x)", "val_accuracy": 0.87, "ties": 1, "tied": ["relu(x)"]},
+                              "fim_dims": 6,
                               "source": shipped.metadata["source"], "runs_with_curves": 0, "code": None}
     # written before learning curves existed: its runs.parquet has no curve columns, which read as empty lists
     import pyarrow.parquet as pq

@@ -269,7 +269,7 @@ def _open(out: Path, spec: _Spec, code: CodeVersion, *, resume: bool,
 
 def _plan_rows(journal: Journal, spec: _Spec) -> dict[int, str]:
     rows = journal.rows()
-    return {rows[f]: f for f in spec.plan.functions}
+    return {rows[f]: f for f in spec.plan.functions if f in rows}  # a snapshot: planned functions not journaled yet
 
 
 def _n_complete(journal: Journal, spec: _Spec) -> int:

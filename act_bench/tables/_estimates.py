@@ -55,9 +55,13 @@ def twin_column(names: list[str]) -> np.ndarray:
     """``twin_group`` of ``names`` (see :func:`act_bench.space.twin_groups`)."""
     if not names:
         return np.zeros(0, np.int32)
+    from act_bench.errors import InvalidInputError
     from act_bench.space import twin_groups  # evaluates the functions: torch, on first use only
 
-    return twin_groups(names).astype(np.int32)
+    try:
+        return twin_groups(names).astype(np.int32)
+    except InvalidInputError:  # a name that does not parse: every row its own group; validation names the row
+        return np.arange(len(names), dtype=np.int32)
 
 
 def fill_derived(functions: pd.DataFrame, runs: pd.DataFrame, *, twin: np.ndarray | None = None) -> pd.DataFrame:

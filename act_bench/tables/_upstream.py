@@ -28,7 +28,7 @@ from act_bench.tables._jsonstream import iter_json_object
 from act_bench.tables._layout import layout_entries, normalize_layout
 from act_bench.tables._meta import default_metadata
 from act_bench.tables._normalize import list_column
-from act_bench.tables._schema import FUNCTIONS_COLUMNS, CdfLayout, RunStatus
+from act_bench.tables._schema import FUNCTIONS_COLUMNS, OPTIONAL_COLUMNS, CdfLayout, RunStatus
 from act_bench.tables._table import BenchmarkTable
 
 __all__ = [
@@ -220,7 +220,9 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
                                 "FILE.json, or --cdf-layout act-bench|upstream")
     path = Path(path)
     name = check_name(name, "name", "import_upstream") if name is not None else _name_from_stem(path.stem)
-    rows: dict[str, list[Any]] = {c: [] for c in FUNCTIONS_COLUMNS if c != "outputs"}
+    # the paper's columns (the all-run estimates and twin groups are derived by the table)
+    columns = [c for c in FUNCTIONS_COLUMNS if c != "outputs" and c not in OPTIONAL_COLUMNS["functions"]]
+    rows: dict[str, list[Any]] = {c: [] for c in columns}
     owner: dict[str, tuple[int, str]] = {}
     detected: CdfLayout | None = fixed
     length_seen: tuple[int, int, str] | None = None  # (length, record, key) of the first vector
@@ -296,7 +298,7 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     outputs = evaluate_many(rows["function"])
     dropped = _check_equivalents(rows["function"], rows["equivalents"], outputs, path, accept_inequivalent)
     functions = pd.DataFrame({c: list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
-                              for c in rows}, columns=[c for c in FUNCTIONS_COLUMNS if c != "outputs"])
+                              for c in rows}, columns=columns)
     functions["outputs"] = list_column(list(outputs))
     metadata = default_metadata(
         name=name,

@@ -206,7 +206,6 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
                     f"functions not listed by another row (row {first_owner} lists it too)", flat[j])
     _check_numbers(f, f"{where} functions", names)
     _check_ok_has_accuracies(f, where, names)
-    _check_estimates(f, where, names)
     n_runs = f["n_runs"].to_numpy()
     i = _first(n_runs < 0)
     if i is not None:
@@ -253,6 +252,7 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
             if i is not None:
                 raise _fail(where, col, i, names[i], f"its number of {st.value!r} runs in the runs config "
                             f"({int(got[i])})", int(f[col].iloc[i]))
+    _check_estimates(f, where, names)
     if deep:
         _verify_outputs(table, where, names, flat, owner)
         from act_bench.space import twin_groups  # evaluates every function: deep only
