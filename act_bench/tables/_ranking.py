@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from act_bench.errors import InvalidInputError
 from act_bench.tables._schema import RunStatus
 
 __all__ = ["TOP_FRACTION", "BestGroups", "best_groups", "group_ranking", "top_groups"]
@@ -102,8 +103,6 @@ def group_ranking(table, metric: str = "val_accuracy", *, by: str = "paper") -> 
     (1, True)
     """
     if by not in BY:
-        from act_bench.errors import InvalidInputError
-
         raise InvalidInputError(f"parameter by of group_ranking must be one of {', '.join(BY)}; got {by!r}")
     seeds = ((table.metadata.get("build") or {}).get("seeds")) if isinstance(table.metadata, dict) else None
     pooled = _pool(table.functions, table.runs, metric, seeds)
