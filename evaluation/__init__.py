@@ -15,7 +15,7 @@ Examples
 
 from __future__ import annotations
 
-from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines
+from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines, fair_verdicts
 from evaluation._curves import CURVE_COLUMNS, CurveColumns, LearningCurves, learning_curves
 from evaluation._figures import eigenvalue_figure, map_figure
 from evaluation._metrics import (
@@ -94,6 +94,7 @@ __all__ = [
     "exact_random_baselines",
     "exact_random_search",
     "fair_baselines",
+    "fair_verdicts",
     "incumbent_test",
     "learning_curves",
     "map_figure",

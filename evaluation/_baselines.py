@@ -21,7 +21,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import RANDOM_POOLS, searcher_info
 
-__all__ = ["QUANTILES", "EvalsDistribution", "exact_random_search", "fair_baselines"]
+__all__ = ["QUANTILES", "EvalsDistribution", "exact_random_search", "fair_baselines", "fair_verdicts"]
 
 #: Quantiles of the exact distribution reported beside its median and mean.
 QUANTILES = (0.025, 0.25, 0.5, 0.75, 0.975)
@@ -151,4 +151,35 @@ def fair_baselines(algorithms: Sequence[str]) -> list[str]:
             name = f"random:{RANDOM_POOLS[feats]}"
             if name not in out:
                 out.append(name)
+    return out
+
+
+def fair_verdicts(algorithms: dict[str, Any], *, metric: str = "evals_to_top1pct") -> dict[str, list[str]]:
+    """Which surrogates of a replay summary beat their fair baseline (random search over the pool their feature set
+    chooses from, :func:`fair_baselines`) on ``metric``, an evaluations-to-target entry (fewer is better).
+
+    ``algorithms`` is a summary's ``"algorithms"`` mapping (name -> entry with ``metric: {"ci95": [lo, hi]}``). A
+    surrogate ``beats`` its baseline when its 95 % CI lies entirely below the baseline's, ``loses`` when entirely
+    above, and is ``unresolved`` when the CIs overlap; a bound not reached within the budget counts as infinite.
+    Algorithms without features, or whose baseline is not in the summary, are left out.
+
+    Examples
+    --------
+    >>> ci = lambda lo, hi: {"evals_to_top1pct": {"ci95": [lo, hi]}}
+    >>> fair_verdicts({"knr:fim": ci(10, 20), "random:fim-valid": ci(30, None)})
+    {'beats': ['knr:fim'], 'loses': [], 'unresolved': []}
+    """
+    inf = float("inf")
+    out: dict[str, list[str]] = {"beats": [], "loses": [], "unresolved": []}
+    for name, entry in algorithms.items():
+        try:
+            info = searcher_info(name)
+        except InvalidInputError:
+            continue
+        base = f"random:{RANDOM_POOLS[info.features]}" if info.features is not None else None
+        if info.kind == "random" or base is None or base not in algorithms:
+            continue
+        lo, hi = (inf if v is None else v for v in entry[metric]["ci95"])
+        blo, bhi = (inf if v is None else v for v in algorithms[base][metric]["ci95"])
+        out["beats" if hi < blo else "loses" if lo > bhi else "unresolved"].append(name)
     return out

@@ -89,8 +89,10 @@ def exact_random_baselines(candidates: CandidateSet, oracle: TableOracle, ref: T
 def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | Sequence[int], workers: int = 1,
             out_dir: str | os.PathLike | None = None, table_name: str = "", n_jobs: int = 1,
             searcher_kwargs: dict[str, dict] | None = None, progress=None, baselines: bool = True,
-            observe: str = "median", map_progress=None) -> tuple[dict[str, Any], dict]:
-    """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``.
+            observe: str = "median", map_progress=None, figure_stem: str = "search_curves"
+            ) -> tuple[dict[str, Any], dict]:
+    """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``
+    (:func:`write_figures`, named ``figure_stem``; their titles name the observation model unless it is the median).
 
     ``observe`` (``"median"``, the paper's protocol, or ``"run"``) is what the searchers are told; every score is the
     table's best estimate by twin group (:func:`evaluation.replay`). ``map_progress(done, total)`` follows the UMAP
@@ -134,27 +136,30 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
                           if any(searcher_info(a).features == f for a in algos + added)]
         summary["exact_random"] = exact_random_baselines(candidates, oracle, ref, pools, int(evals))
     if out_dir is not None:
-        write_figures(results, ref, out_dir, workers=workers)
+        write_figures(results, ref, out_dir, workers=workers, stem=figure_stem,
+                      title_note="" if observe == "median" else f", observe {observe}")
     return summary, results
 
 
 def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir: str | os.PathLike, *,
-                  workers: int = 1) -> list[Path]:
-    """``search_curves.png`` (vs evaluations) and, with simulated workers, ``search_curves_time.png``."""
+                  workers: int = 1, stem: str = "search_curves", title_note: str = "") -> list[Path]:
+    """``{stem}.png`` (vs evaluations) and, with simulated workers, ``{stem}_time.png``; ``title_note`` is added to
+    the titles (e.g. the observation model)."""
     out = Path(out_dir)
     refs = {"top 1%": ref.top1, "ReLU": ref.relu}
     curves = {n: mean_ci(best_so_far(r.objective)) for n, r in results.items()}
     n_seeds = max(r.objective.shape[0] for r in results.values())
-    paths = [plot_search_curves(curves, out / "search_curves.png", reference=refs,
-                                title=f"Best validation accuracy found so far ({n_seeds} seeds per searcher)")]
+    paths = [plot_search_curves(curves, out / f"{stem}.png", reference=refs,
+                                title=f"Best validation accuracy found so far ({n_seeds} seeds per searcher"
+                                      f"{title_note})")]
     if workers > 1:
         tmax = max(float(np.nanmax(r.time)) for r in results.values())
         grid = np.linspace(0, tmax, 200)
         tcurves = {n: mean_ci(curve_vs_time(r, grid)) for n, r in results.items()}
-        paths.append(plot_search_curves(tcurves, out / "search_curves_time.png", x=grid,
+        paths.append(plot_search_curves(tcurves, out / f"{stem}_time.png", x=grid,
                                         xlabel=f"Simulated time (s), {workers} workers", reference=refs,
                                         title=f"Best validation accuracy found vs simulated time ({n_seeds} "
-                                              f"seeds per searcher)"))
+                                              f"seeds per searcher{title_note})"))
     return paths
 
 

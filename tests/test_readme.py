@@ -81,17 +81,21 @@ def test_readme_from_a_clean_clone(tmp_path):
     # the summary is the command's output (stdout); progress goes to stderr, with its final count, off a terminal too
     assert "best: " in demo.stdout and "ReLU: " in demo.stdout and "best: " not in demo.stderr
     # one progress step per replayed algorithm (the demo's --algorithms plus the fair baselines it adds, all in the
-    # summary it writes), then one per figure (UMAP maps, eigenvalues)
-    replayed = json.loads((clone / "act-bench-demo" / "summary.json").read_text())["algorithms"]
-    steps = len(replayed) + 2
+    # summaries it writes) under each observation model (the paper's median and one drawn run), then one per figure
+    # (UMAP maps, eigenvalues)
+    summaries = [json.loads((clone / "act-bench-demo" / name).read_text())
+                 for name in ("summary.json", "summary_observe_run.json")]
+    assert [x["observe"] for x in summaries] == ["median", "run"]
+    steps = sum(len(x["algorithms"]) for x in summaries) + 2
     assert f"{steps}/{steps} [" in demo.stderr
     # the package came from the clone, in the new environment
     where = run("python -c 'import act_bench, sys; print(act_bench.__file__); print(sys.prefix)'").stdout.split()
     assert where[0].startswith(str(clone)) and where[1] == str(venv)
     report = clone / "act-bench-demo" / "report.md"
     assert report.exists() and "knr:both" in report.read_text() and "## The MNIST-1D suite" in report.read_text()
+    assert "`--observe median`" in report.read_text() and "`--observe run`" in report.read_text()
     assert "MNIST-1D suite" in demo.stdout
-    for png in ("search_curves.png", "umap_maps.png", "eigenvalues.png"):
+    for png in ("search_curves.png", "search_curves_observe_run.png", "umap_maps.png", "eigenvalues.png"):
         assert (clone / "act-bench-demo" / png).stat().st_size > 10_000
 
     _upstream_json(clone / "act-bench-cnn.json")  # the user's downloaded upstream file
