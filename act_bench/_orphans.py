@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-__all__ = ["PARENT_CHECK_SECONDS", "children_ignore", "die_with_spawning_thread", "exit_with_parent",
-           "worker_signals"]
+__all__ = ["PARENT_CHECK_SECONDS", "POOL_STATE", "children_ignore", "die_with_spawning_thread", "exit_with_parent",
+           "init_pool_worker", "worker_signals"]
 
 #: Seconds between two checks of a worker that its driver is still alive.
 PARENT_CHECK_SECONDS = 0.5
@@ -97,6 +97,13 @@ def children_ignore(signals: Iterable[signal.Signals], *, hold: Iterable[signal.
         yield
         return
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals + list(hold))  # held back meanwhile
+    # Setting SIG_IGN discards a signal that is already pending: one that arrived since the line above is
+    # delivered now instead (its handler runs, e.g. KeyboardInterrupt, before any worker starts). A blocked signal
+    # that arrives while SIG_IGN is set is kept pending (Linux never ignores a blocked signal) and is delivered to
+    # the restored handler below. What remains is the instant between this check and signal() below.
+    if set(signals) & signal.sigpending():
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals + list(hold))
     old = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
     try:
         yield
@@ -104,3 +111,26 @@ def children_ignore(signals: Iterable[signal.Signals], *, hold: Iterable[signal.
         for s, handler in old.items():
             signal.signal(s, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+#: What :func:`init_pool_worker` received through its queue (in a pool worker): the pool's large shared state.
+POOL_STATE: dict[str, object] = {}
+
+
+def init_pool_worker(parent: int, main_thread: bool, queue=None,
+                     ignore: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    """Initializer of a process pool whose workers die with their driver (``ProcessPoolExecutor(initializer=...)``).
+
+    It lives in this light module on purpose: a spawned worker imports the initializer's module before running it,
+    so its death watch is armed within milliseconds of its start, not after the seconds a heavy module (torch) can
+    take to import on a busy machine. The worker ignores ``ignore`` (the driver decides: a stop reaches the whole
+    group and the driver ends its workers), dies with the driver's thread that started it (``main_thread``: Linux
+    parent-death signal) and with the driver's pid (``parent``), and then takes its state from ``queue`` (unpickling
+    it may import heavy modules: the watch is already armed) into :data:`POOL_STATE` under ``"state"``.
+    """
+    worker_signals(ignore=ignore)
+    if main_thread:
+        die_with_spawning_thread()
+    exit_with_parent(parent)
+    if queue is not None:
+        POOL_STATE["state"] = queue.get()

@@ -20,9 +20,11 @@ from act_bench._env import hardware
 from act_bench._io import atomic_write_text, to_jsonable, try_lock
 from act_bench._orphans import (
     PARENT_CHECK_SECONDS,
+    POOL_STATE,
     children_ignore,
     die_with_spawning_thread,
     exit_with_parent,
+    init_pool_worker,
     worker_signals,
 )
 from act_bench._progress import progress_bar
@@ -32,6 +34,7 @@ from act_bench._validation import NAME_PATTERN, check_choice, check_float, check
 __all__ = [
     "NAME_PATTERN",
     "PARENT_CHECK_SECONDS",
+    "POOL_STATE",
     "atomic_write_text",
     "check_choice",
     "check_float",
@@ -41,6 +44,7 @@ __all__ = [
     "die_with_spawning_thread",
     "exit_with_parent",
     "hardware",
+    "init_pool_worker",
     "progress_bar",
     "to_jsonable",
     "try_lock",

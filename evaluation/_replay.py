@@ -32,13 +32,7 @@ from act_bench.search import (
     prepare_embeddings,
     searcher_info,
 )
-from act_bench.utils import (
-    check_int,
-    children_ignore,
-    die_with_spawning_thread,
-    exit_with_parent,
-    worker_signals,
-)
+from act_bench.utils import POOL_STATE, check_int, children_ignore, init_pool_worker
 from evaluation._results import ReplayResult, TableOracle, check_observe
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "compute_maps", "replay", "replay_grid"]
@@ -270,7 +264,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
         n_jobs = min(n_jobs, len(seeds), os.cpu_count() or 1)
         chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
         with _pool(n_jobs) as pool:
-            with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):  # the workers start here
+            with children_ignore(_STOPS):  # the workers start here
                 parts_iter = pool.map(_run_chunk, *zip(*[(*args, c, workers, checkpoints, precision_k, observe)
                                                          for c in chunks]))
             parts = list(parts_iter)
@@ -302,7 +296,14 @@ def _normalize_seeds(seeds) -> list[int]:
     return seeds
 
 
-_WORKER_STATE: dict[str, Any] = {}
+#: Signals a pool worker ignores from its first instruction (a stop reaches the whole group: the driver decides).
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _state(key: str) -> Any:
+    """The pool worker's shared state (given through the queue of :func:`_pool`)."""
+    candidates, oracle = POOL_STATE["state"]
+    return candidates if key == "candidates" else oracle
 
 
 @contextlib.contextmanager
@@ -324,7 +325,7 @@ def _pool(n_jobs: int, state: tuple | None = None) -> Iterator[ProcessPoolExecut
         for _ in range(n_jobs):
             queue.put(state)
     before = {p.pid for p in mp.active_children()}
-    pool = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_pool_worker,
+    pool = ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=init_pool_worker,
                                initargs=(os.getpid(), threading.current_thread() is threading.main_thread(), queue))
     try:
         yield pool
@@ -340,22 +341,8 @@ def _pool(n_jobs: int, state: tuple | None = None) -> Iterator[ProcessPoolExecut
     pool.shutdown(wait=True)
 
 
-def _init_pool_worker(parent: int, main_thread: bool, queue: Any) -> None:
-    worker_signals(ignore=[signal.SIGINT])  # Ctrl-C reaches the whole group: the driver ends its workers
-    if main_thread:  # started from the driver's main thread: its end is the driver's end
-        die_with_spawning_thread()
-    exit_with_parent(parent)
-    if queue is not None:
-        _init_worker(*queue.get())
-
-
-def _init_worker(candidates, oracle) -> None:
-    _WORKER_STATE["candidates"] = candidates
-    _WORKER_STATE["oracle"] = oracle
-
-
 def _embed_task(features: str, seed: int, cache_dir) -> None:
-    embed_candidates(_WORKER_STATE["candidates"], features, seed=seed, cache_dir=cache_dir)
+    embed_candidates(_state("candidates"), features, seed=seed, cache_dir=cache_dir)
 
 
 def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
@@ -406,7 +393,7 @@ def compute_maps(candidates: CandidateSet, factories: dict[str, Callable[..., Se
     k = min(len(maps), 4 * n_jobs)     # a few maps per task: the candidate set travels once per task
     chunks = [maps[i::k] for i in range(k)]
     with _pool(min(n_jobs, k)) as pool:
-        with children_ignore([signal.SIGINT]):  # the workers start here
+        with children_ignore(_STOPS):  # the workers start here
             parts = pool.map(_embed_many, [candidates] * k, chunks)
         for n in parts:
             done += n
@@ -417,7 +404,7 @@ def compute_maps(candidates: CandidateSet, factories: dict[str, Callable[..., Se
 
 def _grid_task(factory, budget, seeds, workers, checkpoints, k, observe="median"):
     t0 = time.process_time()
-    runs = _run_chunk(factory, _WORKER_STATE["candidates"], _WORKER_STATE["oracle"], budget, seeds, workers,
+    runs = _run_chunk(factory, _state("candidates"), _state("oracle"), budget, seeds, workers,
                       checkpoints, k, observe)
     return runs, time.process_time() - t0
 
@@ -472,12 +459,12 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
         # compute every UMAP map once, spread over the processes, before any replay needs it
         maps = _maps_needed(factories, seeds)
         _prepare_bases(candidates, maps)     # the shared part of the maps, once, before the workers need it
-        with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):  # workers start at submissions (also below)
+        with children_ignore(_STOPS):  # workers start at submissions (also below)
             embedded = pool.map(_embed_task, *zip(*maps)) if maps else iter(())
         for i, _ in enumerate(embedded):
             if map_progress is not None:
                 map_progress(i + 1, len(maps))
-        with children_ignore([signal.SIGINT], hold=[signal.SIGTERM]):
+        with children_ignore(_STOPS):
             futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k, observe)
                            for c in chunks] for a, f in factories.items()}
         for a, futs in futures.items():
