@@ -123,6 +123,8 @@ def test_a_final_failure_is_reported_and_retried_with_retry_failed(tmp_path):
     assert proc.returncode == 1 and len(_lines(err)) == 1 and "1 run failed for good" in err, err
     summary = json.loads(stdout)
     assert (summary["complete"], summary["failed_runs"]) == (False, 1)
+    build = json.loads((out / "metadata.json").read_text())["build"]  # the table says so too
+    assert (build["complete"], build["failed_runs"]) == (False, 1)
 
     again = cli_process(*args, "--resume")  # a resume alone does not call it complete
     stdout, err = again.communicate(timeout=300)
@@ -133,6 +135,8 @@ def test_a_final_failure_is_reported_and_retried_with_retry_failed(tmp_path):
     assert retried.returncode == 0, err
     summary = json.loads(stdout)
     assert (summary["complete"], summary["failed_runs"], summary["retried"]) == (True, 0, 1)
+    build = json.loads((out / "metadata.json").read_text())["build"]
+    assert build["complete"] is True and "failed_runs" not in build
     assert _failed_runs(db) == 0
     assert _count(db, "SELECT COUNT(*) FROM failures") == 1  # the lost attempt's error is kept
     assert _count(db, "SELECT COUNT(*) FROM events WHERE type = 'retry_failed'") == 1

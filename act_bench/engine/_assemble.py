@@ -89,11 +89,13 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
         features[f] = {"equivalents": equivalents[f], "fim_valid": bool(feat["fim_valid"]),
                        "fim_reason": feat["fim_reason"], "fim_cdf": feat["fim_cdf"], "outputs": outputs[i]}
     folder = journal_folder or journal.path.parent.name
+    failed = sum(1 for r in records if r.status == "failed")  # a build with failed runs is never complete
     meta = {
         "name": name, "task": recipe.task, "model": recipe.model, "recipe": recipe.to_dict(),
         "fim_layout": layout_metadata(layout), "fim_cdf_layout": "act-bench",
-        "build": {**effort(journal), "complete": len(complete) == len(functions),
+        "build": {**effort(journal), "complete": len(complete) == len(functions) and not failed,
                   "functions_planned": len(functions), "functions_complete": len(complete),
+                  **({"failed_runs": failed} if failed else {}),
                   "seeds": list(seeds), "space": list(space), "journal": folder,
                   **({"extra_runs": {"functions": sum(1 for f in complete if f in extra),
                                      "runs": sum(len(extra.get(f, [])) for f in complete),
@@ -106,7 +108,9 @@ def assemble_build(journal: Journal, *, functions: Sequence[str], equivalents: d
                   f"`{folder}/` next to this folder holds every run and lets the build resume. "
                   f"{len(complete)} of {len(functions)} planned functions are complete"
                   + ("." if len(complete) == len(functions) else
-                     " (a partial build: the functions are a uniform sample of the space, baselines first).")),
+                     " (a partial build: the functions are a uniform sample of the space, baselines first).")
+                  + (f" {failed} runs failed (rerun them with `act-bench build --resume --retry-failed`)."
+                     if failed else "")),
     }
     return BenchmarkTable.from_runs(runs_df, features=features, metadata=meta, paper_seeds=seeds)
 
