@@ -163,7 +163,7 @@ def test_fetch_resumes_an_interrupted_download_and_records_the_source(tmp_path, 
     assert main(["cache", "info", "--json"]) == 0
     kinds = {e["kind"]: e for e in json.loads(capsys.readouterr().out)["entries"]}
     assert kinds["table"]["name"] == "act-bench-cnn" and "license" in kinds
-    assert main(["cache", "clear"]) == 0
+    assert main(["cache", "clear", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "removed from" in out and "act-bench-cnn" in out
     assert cache_info(cache) == [] and not (cache / "tables").exists()

@@ -50,9 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cache_info)
     p = csub.add_parser("clear", help="delete the cache's tables, downloads, embeddings and licence record",
-                        description="Delete everything 'cache info' lists and print it; other files in the folder "
-                                    "are left alone. Fetched tables must be fetched again afterwards.")
+                        description="Delete what 'cache info' lists (or only the UMAP embeddings), after listing it "
+                                    "and asking y/N on a terminal (--yes: without asking; without a terminal --yes "
+                                    "is needed). Only in a folder act-bench created (it holds act-bench's marker "
+                                    "file .act-bench-cache; a folder without it is refused) and there only the "
+                                    "entries act-bench writes: other files and symbolic links are left alone. "
+                                    "Fetched tables must be fetched again afterwards.")
     p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
+    p.add_argument("--embeddings", action="store_true",
+                   help="delete only the UMAP embeddings (maps and their shared bases)")
+    p.add_argument("--yes", action="store_true", help="delete without asking")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cache_clear)
 
@@ -86,7 +93,7 @@ def _entries_text(entries, verb: str, cache: str) -> str:
     if not entries:
         return f"{cache}: nothing {verb}"
     total = sum(e.bytes for e in entries)
-    lines = [f"{verb} in {cache}:" if verb == "cached" else f"{verb} from {cache}:"]
+    lines = [f"{verb} in {cache}:" if verb == "cached" else f"{verb} from {cache}:"]  # 'removed', 'to delete'
     lines += [f"  {e.kind:<16} {e.name:<28} {e.bytes:>15,} bytes  {e.path}" for e in entries]
     lines.append(f"  total {total:,} bytes")
     return "\n".join(lines)
@@ -105,10 +112,24 @@ def _cache_info(args: argparse.Namespace) -> int:
 
 def _cache_clear(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
+    from act_bench.errors import InvalidInputError
     from act_bench.tables import clear_cache
 
     cache = str(args.cache_dir or default_cache_dir())
-    removed = clear_cache(cache)
+    planned = clear_cache(cache, embeddings_only=args.embeddings, dry_run=True)   # refuses a folder not act-bench's
+    if planned and not args.yes:
+        total = sum(e.bytes for e in planned)
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise InvalidInputError(f"cache clear would delete {len(planned)} entr{'y' if len(planned) == 1 else 'ies'} "
+                                    f"({total:,} bytes) from {cache!r}; there is no terminal to ask on: pass --yes "
+                                    f"to delete them ('act-bench cache info' lists them)")
+        sys.stderr.write(_entries_text(planned, "to delete", cache) + "\n")
+        sys.stderr.write(f"Delete these {len(planned)} entr{'y' if len(planned) == 1 else 'ies'}? [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            sys.stderr.write("nothing deleted\n")
+            return 1
+    removed = clear_cache(cache, embeddings_only=args.embeddings) if planned else []
     result = {"cache_dir": cache, "removed": [vars(e) for e in removed], "total_bytes": sum(e.bytes for e in removed)}
     emit(result, args.json, _entries_text(removed, "removed", cache))
     return 0

@@ -8,7 +8,9 @@ import importlib
 import os
 import sqlite3
 import sys
+import warnings
 
+from act_bench._cache import CacheWarning
 from act_bench._version import __version__
 from act_bench.cli._common import ArgumentParser
 from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependencyError, ParseError
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, sub, None):
             name = f"{name} {getattr(args, sub)}"
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_cache_warning(name, warnings.showwarning)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("act-bench: interrupted\n")
         if argv is None and _is_program():  # the command itself, not a caller in Python: end now
@@ -89,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
         code, message = _classify(exc)
         sys.stderr.write(f"act-bench {name}: error: {_one_line(exc, message)}\n")
         return code
+
+
+def _one_line_cache_warning(name: str, default):
+    """``warnings.showwarning`` printing a :class:`CacheWarning` as one line (the others as before)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CacheWarning):
+            sys.stderr.write(f"act-bench {name}: warning: {_one_line(None, message)}\n")
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 def _is_program() -> bool:

@@ -39,6 +39,12 @@ tiny candidate sets. The cache key hashes the versions of act-bench, umap-learn,
 and scikit-learn, the feature set, the UMAP and layout settings (:data:`LAYOUT_SETTINGS`), the seed and the feature
 content (valid rows' names and values); entries are a ``.npy`` array and a ``.json`` description, written to a
 temporary name and renamed (never pickle).
+
+Cache safety. Each entry carries the SHA-256 of its arrays (a map's in its ``.json`` as ``coords_sha256``, a base's
+in its ``.npz`` as ``sha256``), checked on load with the arrays' dtypes and shapes: an entry that is unreadable,
+of the wrong type or shape, or corrupt but finite (a checksum mismatch) is recomputed and overwritten, with one
+:class:`~act_bench._cache.CacheWarning` per process. A cache that cannot be written (read-only, a file where the
+folder should be, a symbolic link) is skipped with one warning: the maps are computed all the same.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +65,15 @@ import scipy.sparse.csgraph
 import scipy.sparse.linalg
 from sklearn.base import BaseEstimator
 
-from act_bench._cache import default_cache_dir
+from act_bench._cache import (
+    CacheWarning,
+    cache_root,
+    default_cache_dir,
+    known_uncached,
+    make_cache_folder,
+    warn_uncached,
+)
+from act_bench._io import make_temp_file, remove_stale_temps
 from act_bench._validation import check_choice, check_int
 from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
@@ -384,7 +399,52 @@ def _base_key(candidates: CandidateSet, features: str, settings: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _save_base(path: Path, base: _MapBase) -> None:
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of named arrays: names, dtypes, shapes and bytes (the arrays as stored)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+_WARNED_CORRUPT: set[str] = set()
+
+
+def _warn_corrupt(path: Path) -> None:
+    """One warning per process for cache entries found corrupt, recomputed and overwritten (an entry that cannot be
+    overwritten is reported by :func:`_cache_write` instead)."""
+    if not _WARNED_CORRUPT:
+        warnings.warn(f"cache entry {str(path)!r} is corrupt or not act-bench's (checksum, type or shape); "
+                      f"recomputed and overwritten", CacheWarning, stacklevel=3)
+    _WARNED_CORRUPT.add(str(path))
+
+
+def _cache_write(cache_dir: str | os.PathLike | None, path: Path, write) -> bool:
+    """Write a cache entry through a temporary sibling and a rename; a cache that cannot be written is skipped
+    with one warning (:func:`act_bench._cache.warn_uncached`). Returns whether the entry was written."""
+    root = cache_root(cache_dir)
+    if known_uncached(root):
+        return False
+    tmp = None
+    try:
+        make_cache_folder("embeddings", cache_dir)
+        remove_stale_temps(path)
+        tmp = make_temp_file(path)
+        os.chmod(tmp, 0o644)
+        write(tmp)
+        os.replace(tmp, path)   # replaces a link at ``path`` itself, never its target
+        return True
+    except OSError as exc:
+        warn_uncached(root, exc)
+        return False
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+
+
+def _save_base(cache_dir: str | os.PathLike | None, path: Path, base: _MapBase) -> bool:
     g = base.graph
     arrays = {"row": g.row, "col": g.col, "data": g.data, "shape": np.array(g.shape, dtype=np.int64),
               "min_dist": np.array(base.min_dist), "random_init": np.array(base.random_init)}
@@ -396,26 +456,68 @@ def _save_base(path: Path, base: _MapBase) -> None:
         arrays["plan_half"] = np.array([h for _, h, _ in base.plan.random], dtype=np.float64)
         arrays["plan_center"] = (np.stack([c for _, _, c in base.plan.random]) if members
                                  else np.zeros((0, base.plan.base.shape[1])))
+    arrays["sha256"] = np.array(_checksum(arrays))
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    _atomic_write(path, write)
+    return _cache_write(cache_dir, path, write)
 
 
-def _load_base(path: Path) -> _MapBase | None:
+_BASE_KINDS = {"row": "iu", "col": "iu", "data": "f", "shape": "iu", "min_dist": "f", "random_init": "b",
+               "plan_base": "f", "plan_members": "iu", "plan_sizes": "iu", "plan_half": "f", "plan_center": "f"}
+
+
+def _base_arrays_ok(z: dict[str, np.ndarray], n: int) -> bool:
+    """Whether a base's arrays have the dtypes and shapes :func:`_save_base` writes, for ``n`` rows."""
+    if any(k in z and z[k].dtype.kind not in kinds for k, kinds in _BASE_KINDS.items()):
+        return False
+    row, col, data = z["row"], z["col"], z["data"]
+    if not (row.ndim == col.ndim == data.ndim == 1 and row.size == col.size == data.size):
+        return False
+    if z["shape"].tolist() != [n, n] or z["min_dist"].shape != () or z["random_init"].shape != ():
+        return False
+    if (row.size and (min(row.min(), col.min()) < 0 or max(row.max(), col.max()) >= n)) \
+            or not np.isfinite(data).all() or not np.isfinite(z["min_dist"]):
+        return False
+    if "plan_base" not in z:
+        return True
+    pb, members, sizes, half, center = (z[k] for k in ("plan_base", "plan_members", "plan_sizes", "plan_half",
+                                                        "plan_center"))
+    return (pb.ndim == 2 and pb.shape[0] == n and members.ndim == sizes.ndim == half.ndim == 1
+            and center.shape == (sizes.size, pb.shape[1]) and half.size == sizes.size
+            and bool((sizes >= 0).all()) and int(sizes.sum()) == members.size
+            and (members.size == 0 or (members.min() >= 0 and members.max() < n)))
+
+
+def _load_base(path: Path, n: int) -> tuple[_MapBase | None, bool]:
+    """The base stored at ``path`` for ``n`` rows and whether the entry was corrupt (``None`` then): unreadable,
+    a checksum mismatch, or arrays of another dtype or shape. An entry without a checksum (older format) is
+    recomputed without a warning."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            graph = scipy.sparse.coo_matrix((z["data"], (z["row"], z["col"])), shape=tuple(z["shape"]))
-            plan = None
-            if "plan_base" in z.files:
-                members = np.split(z["plan_members"], np.cumsum(z["plan_sizes"])[:-1]) if z["plan_sizes"].size else []
-                random = tuple((m, float(h), c) for m, h, c in zip(members, z["plan_half"], z["plan_center"]))
-                plan = _SpectralPlan(z["plan_base"], random)
-            return _MapBase(graph, float(z["min_dist"]), bool(z["random_init"]), plan)
-    except (OSError, ValueError, KeyError):
-        return None   # unreadable entry: recomputed and overwritten
+        with open(path, "rb") as fh:   # closed however the archive turns out
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):   # a plain array where an archive should be
+                return None, True
+            with z:
+                arrays = {k: z[k] for k in z.files}
+        stored = arrays.pop("sha256", None)
+        if stored is None:
+            return None, False
+        if stored.dtype.kind != "U" or stored.shape != () or str(stored) != _checksum(arrays) \
+                or not set(arrays) <= set(_BASE_KINDS) or not _base_arrays_ok(arrays, n):
+            return None, True
+        graph = scipy.sparse.coo_matrix((arrays["data"], (arrays["row"], arrays["col"])), shape=(n, n))
+        plan = None
+        if "plan_base" in arrays:
+            sizes = arrays["plan_sizes"]
+            members = np.split(arrays["plan_members"], np.cumsum(sizes)[:-1]) if sizes.size else []
+            random = tuple((m, float(h), c) for m, h, c in zip(members, arrays["plan_half"], arrays["plan_center"]))
+            plan = _SpectralPlan(arrays["plan_base"], random)
+        return _MapBase(graph, float(arrays["min_dist"]), bool(arrays["random_init"]), plan), False
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None, True   # unreadable entry: recomputed and overwritten
 
 
 def _map_base(candidates: CandidateSet, rows: np.ndarray, features: str, settings: dict,
@@ -425,14 +527,12 @@ def _map_base(candidates: CandidateSet, rows: np.ndarray, features: str, setting
     hit = _BASES.get(key)
     if hit is not None:
         return hit
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    path = folder / "embeddings" / f"base-{key}.npz"
-    base = _load_base(path) if use_cache and path.is_file() else None
-    if base is None or base.graph.shape != (rows.size, rows.size):
+    path = cache_root(cache_dir) / "embeddings" / f"base-{key}.npz"
+    base, corrupt = _load_base(path, rows.size) if use_cache and path.is_file() else (None, False)
+    if base is None:
         base = _base_for(candidates, rows, features, 0, settings)
-        if use_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _save_base(path, base)
+        if use_cache and _save_base(cache_dir, path, base) and corrupt:
+            _warn_corrupt(path)
     if len(_BASES) >= 6:
         _BASES.pop(next(iter(_BASES)))
     _BASES[key] = base
@@ -476,14 +576,27 @@ def _compute(candidates: CandidateSet, rows: np.ndarray, features: str, seed: in
     return coords
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _load_map(npy: Path, meta: Path, key: str, n: int) -> tuple[np.ndarray | None, bool]:
+    """The coordinates stored for ``key`` (``n`` rows) and whether the entry was corrupt (``None`` then):
+    unreadable, a description that is not this key's, a checksum mismatch, coordinates of another dtype or shape.
+    An entry without a checksum (older format) is recomputed without a warning."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if not isinstance(info, dict) or info.get("key") != key:
+            return None, True
+        checksum = info.get("coords_sha256")
+        if checksum is None:
+            return None, False
+        with open(npy, "rb") as fh:
+            loaded = np.load(fh, allow_pickle=False)
+        if not isinstance(loaded, np.ndarray) or loaded.dtype != np.float64 or loaded.shape != (n, 2) \
+                or checksum != _checksum({"coords": loaded}) or not np.isfinite(loaded).all():
+            return None, True
+        return loaded, False
+    except FileNotFoundError:
+        return None, False   # half of an entry (another process is writing or clearing it): recomputed
+    except (OSError, ValueError, TypeError, EOFError, RecursionError):
+        return None, True
 
 
 def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
@@ -526,30 +639,26 @@ def embed_candidates(candidates: CandidateSet, features: str, *, seed: int = 0,
         # same valid functions and features at other row positions (e.g. a table holding only the valid rows of a
         # live search's candidates): the coordinates apply, the row indices are this candidate set's
         return Embedding(rows=rows, coords=hit.coords, features=features, seed=seed, key=key)
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    npy = folder / "embeddings" / f"{key}.npy"
-    meta = folder / "embeddings" / f"{key}.json"
-    coords = None
-    if use_cache and npy.is_file() and meta.is_file():
-        try:
-            info = json.loads(meta.read_text())
-            loaded = np.load(npy, allow_pickle=False)
-            if info.get("key") == key and loaded.shape == (rows.size, 2) and np.isfinite(loaded).all():
-                coords = loaded.astype(np.float64)
-        except (OSError, ValueError):
-            coords = None  # unreadable entry: recompute and overwrite
+    folder = cache_root(cache_dir) / "embeddings"
+    npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
+    coords, corrupt = None, False
+    if use_cache and meta.exists():
+        coords, corrupt = _load_map(npy, meta, key, rows.size)
     if coords is None:
         coords = _compute(candidates, rows, features, seed, settings, cache_dir, use_cache)
         if use_cache:
-            npy.parent.mkdir(parents=True, exist_ok=True)
             def save(path: Path) -> None:
                 with open(path, "wb") as fh:
                     np.save(fh, coords, allow_pickle=False)
 
-            _atomic_write(npy, save)
             info = {"key": key, "features": features, "seed": seed, "settings": settings, "n_rows": int(rows.size),
-                    "versions": _versions(), "content_sha256": candidates.fingerprint(features)}
-            _atomic_write(meta, lambda p: p.write_text(json.dumps(info, indent=1, sort_keys=True)))
+                    "versions": _versions(), "content_sha256": candidates.fingerprint(features),
+                    "coords_sha256": _checksum({"coords": coords})}
+            # the description (with the checksum) last: a map without its description is never read
+            if _cache_write(cache_dir, npy, save) and _cache_write(
+                    cache_dir, meta, lambda p: p.write_text(json.dumps(info, indent=1, sort_keys=True),
+                                                            encoding="utf-8")) and corrupt:
+                _warn_corrupt(npy)
     emb = Embedding(rows=rows, coords=coords, features=features, seed=seed, key=key)
     if use_cache:
         _MEMORY[key] = emb

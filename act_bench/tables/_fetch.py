@@ -16,8 +16,10 @@ a cache needs ``accept_license=True`` (``--accept-license`` or ``ACT_BENCH_ACCEP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -26,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from act_bench._cache import default_cache_dir
+from act_bench._cache import CACHE_MARKER, cache_is_marked, default_cache_dir, make_cache_folder
 from act_bench._validation import check_choice
 from act_bench.errors import DownloadError, InvalidInputError
 from act_bench.tables._download import (
@@ -73,7 +75,7 @@ LICENSE_NOTICE = (
     f"Full text: {LICENSE_URL}\n"
     "act-bench downloads the files from their publisher and keeps them in your cache; it never redistributes them.")
 
-_DOWNLOADS, _TABLES, _LICENSES = "downloads", "tables", "licenses"
+_DOWNLOADS, _TABLES, _LICENSES, _EMBEDDINGS = "downloads", "tables", "licenses", "embeddings"
 _LICENSE_RECORD = "act-bench-academic-public-license.json"
 
 
@@ -175,8 +177,7 @@ def license_accepted(cache_dir: str | os.PathLike[str] | None = None) -> bool:
 
 def record_license_acceptance(cache_dir: str | os.PathLike[str] | None = None, *, how: str = "accept_license=True") -> Path:
     """Record in the cache that the user accepted the upstream licence; returns the record's path."""
-    folder = _cache(cache_dir) / _LICENSES
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_cache_folder(_LICENSES, cache_dir)
     path = folder / _LICENSE_RECORD
     record = {"license": LICENSE_NAME, "url": LICENSE_URL, "accepted": utc_now(), "how": how}
     tmp = path.with_name(path.name + ".tmp")
@@ -243,6 +244,7 @@ def fetch_upstream(name: str, *, base_url: str | None = None, cache_dir: str | o
                                     f"{ACCEPT_LICENSE_ENV}=1; full text: {LICENSE_URL}")
         record_license_acceptance(cache, how="--accept-license" if accept_license else f"{ACCEPT_LICENSE_ENV}=1")
     expected = sha256 or table_info.sha256
+    make_cache_folder(None, cache)   # marks a cache act-bench creates, so `cache clear` may empty it
     dest = cache / _DOWNLOADS / table_info.file
     info = download_file(url, dest, sha256=expected, retries=retries, timeout=timeout, retry_wait=retry_wait,
                          progress=progress)
@@ -271,36 +273,107 @@ def fetch_upstream(name: str, *, base_url: str | None = None, cache_dir: str | o
 
 # --- cache inspection ----------------------------------------------------------------------------------------------
 
-def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """What the cache holds: fetched tables, downloads (complete or partial), embeddings, the licence record."""
-    cache = _cache(cache_dir)
+_TEMP = r"(?:\.tmp-\d+-[^/]*|\.\d+\.tmp)"   # temporary siblings (act_bench._io and older writers)
+
+
+def _temp_of(name: str, target: str) -> bool:
+    return re.fullmatch(rf"\.{re.escape(target)}{_TEMP}", name) is not None
+
+
+def _ours(sub: str, entry: Path) -> bool:
+    """Whether ``entry`` (in ``<cache>/<sub>``, not a link) is one act-bench writes there."""
+    name = entry.name
+    if sub == _TABLES:
+        return entry.is_dir() and any(name == t or _temp_of(name, t) for t in UPSTREAM_TABLES)
+    if not entry.is_file():
+        return False
+    if sub == _DOWNLOADS:
+        files = [f"{t.file}{suffix}" for t in UPSTREAM_TABLES.values()
+                 for suffix in ("", ".part", STATE_SUFFIX, LOCK_SUFFIX)]
+        return any(name == f or _temp_of(name, f) for f in files)
+    if sub == _EMBEDDINGS:
+        plain = re.fullmatch(r"[0-9a-f]{32}\.(?:npy|json)|base-[0-9a-f]{32}\.npz", name)
+        temp = re.fullmatch(rf"\.(?:[0-9a-f]{{32}}\.(?:npy|json)|base-[0-9a-f]{{32}}\.npz){_TEMP}", name)
+        return bool(plain or temp)
+    if sub == _LICENSES:
+        return name == _LICENSE_RECORD or _temp_of(name, _LICENSE_RECORD) or name == _LICENSE_RECORD + ".tmp"
+    return False
+
+
+def _own_entries(cache: Path, subs: tuple[str, ...]) -> dict[str, list[Path]]:
+    """Per subfolder, the entries act-bench wrote there (links and anything else are left out)."""
+    found: dict[str, list[Path]] = {}
+    for sub in subs:
+        folder = cache / sub
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        found[sub] = [p for p in sorted(folder.iterdir()) if not p.is_symlink() and _ours(sub, p)]
+    return found
+
+
+def _entries(cache: Path, found: dict[str, list[Path]]) -> list[CacheEntry]:
     entries: list[CacheEntry] = []
-    tables = cache / _TABLES
-    if tables.is_dir():
-        entries += [CacheEntry("table", p.name, str(p), _size(p)) for p in sorted(tables.iterdir()) if p.is_dir()]
-    downloads = cache / _DOWNLOADS
-    if downloads.is_dir():
-        entries += [CacheEntry("partial download" if p.name.endswith(".part") else "download", p.name, str(p),
-                               _size(p)) for p in sorted(downloads.iterdir())
-                    if p.is_file() and not p.name.endswith((STATE_SUFFIX, LOCK_SUFFIX))]
-    emb = cache / "embeddings"
-    if emb.is_dir():
-        n = sum(1 for p in emb.glob("*.npy"))
-        entries.append(CacheEntry("embeddings", f"{n} UMAP embedding(s)", str(emb), _size(emb)))
-    lic = cache / _LICENSES / _LICENSE_RECORD
-    if lic.is_file():
-        entries.append(CacheEntry("license", "licence accepted", str(lic), _size(lic)))
+    for p in found.get(_TABLES, []):
+        entries.append(CacheEntry("table", p.name, str(p), _size(p)))
+    for p in found.get(_DOWNLOADS, []):
+        kind = "download" if p.name in {t.file for t in UPSTREAM_TABLES.values()} else "partial download"
+        entries.append(CacheEntry(kind, p.name, str(p), _size(p)))
+    emb = found.get(_EMBEDDINGS, [])
+    if emb:
+        maps = sum(1 for p in emb if p.name.endswith(".npy") and not p.name.startswith("."))
+        bases = sum(1 for p in emb if p.name.endswith(".npz") and not p.name.startswith("."))
+        entries.append(CacheEntry("embeddings", f"{maps} UMAP map(s), {bases} shared base(s)", str(cache / _EMBEDDINGS),
+                                  sum(_size(p) for p in emb)))
+    for p in found.get(_LICENSES, []):
+        if p.name == _LICENSE_RECORD:
+            entries.append(CacheEntry("license", "licence accepted", str(p), _size(p)))
     return entries
 
 
-def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
-    """Delete everything :func:`cache_info` lists (the licence record included); returns what was removed.
+def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """What the cache holds of act-bench's: fetched tables, downloads (complete or partial), embeddings (UMAP maps
+    and their shared bases), the licence record."""
+    cache = _cache(cache_dir)
+    return _entries(cache, _own_entries(cache, (_TABLES, _DOWNLOADS, _EMBEDDINGS, _LICENSES)))
 
-    Only the folders act-bench creates (``tables``, ``downloads``, ``embeddings``, ``licenses``) are removed, never
-    other files a user put in the folder.
+
+def clear_cache(cache_dir: str | os.PathLike[str] | None = None, *, embeddings_only: bool = False,
+                dry_run: bool = False) -> list[CacheEntry]:
+    """Delete what :func:`cache_info` lists (the licence record included), or only the embeddings; returns what was
+    (with ``dry_run``: would be) removed.
+
+    Only in a folder act-bench marked as its cache (:data:`act_bench._cache.CACHE_MARKER`, written when act-bench
+    creates the folder), and there only the entries act-bench writes (``tables/<name>`` of the published tables,
+    their downloads, ``embeddings/<key>.npy|.json``, ``embeddings/base-<key>.npz``, the licence record and their
+    temporary files); anything else, and any symbolic link, is left alone. A folder without the marker that holds
+    such entries (a cache made before the marker, or a folder that is not act-bench's) is refused with
+    :class:`~act_bench.errors.InvalidInputError`: nothing is deleted there.
     """
     cache = _cache(cache_dir)
-    removed = cache_info(cache)
-    for sub in (_TABLES, _DOWNLOADS, "embeddings", _LICENSES):
-        shutil.rmtree(cache / sub, ignore_errors=True)
+    if cache.is_symlink():
+        raise InvalidInputError(f"cache folder {str(cache)!r} is a symbolic link: act-bench deletes nothing through "
+                                f"links; pass --cache-dir with the folder it points to")
+    if cache.exists() and not cache.is_dir():
+        raise InvalidInputError(f"cache folder {str(cache)!r} is not a folder; nothing removed")
+    subs = (_EMBEDDINGS,) if embeddings_only else (_TABLES, _DOWNLOADS, _EMBEDDINGS, _LICENSES)
+    found = _own_entries(cache, subs) if cache.is_dir() else {}
+    removed = _entries(cache, found)
+    if not any(found.values()):
+        return []
+    if not cache_is_marked(cache):
+        raise InvalidInputError(f"{str(cache)!r} has no act-bench marker file {CACHE_MARKER!r}, so act-bench did not "
+                                f"create it (or created it before markers) and deletes nothing there; delete what "
+                                f"you no longer need by hand")
+    if dry_run:
+        return removed
+    for sub, paths in found.items():
+        for p in paths:
+            if p.is_symlink():
+                continue
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):   # the subfolder goes too when nothing else is in it
+            (cache / sub).rmdir()
     return removed
