@@ -8,6 +8,7 @@ save leaves one behind).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -23,7 +24,8 @@ try:
 except ImportError:  # not POSIX: no advisory locks
     fcntl = None
 
-__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "remove_stale_temps", "to_jsonable", "try_lock"]
+__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "refuse_symlink", "remove_stale_temps", "to_jsonable",
+           "try_lock"]
 
 _PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -63,6 +65,30 @@ def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def refuse_symlink(path: str | os.PathLike[str], what: str) -> Path:
+    """Return ``path`` as a ``Path``; raise :class:`~act_bench.errors.InvalidInputError` (one line: what, where, what
+    to do) if it is a symbolic link. act-bench never writes, replaces, truncates or copies through a link: its target
+    is not ours. Only the last component is checked (a linked parent folder is the user's own layout).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> refuse_symlink(pathlib.Path(tempfile.mkdtemp()) / "new", "--out").name
+    'new'
+    """
+    from act_bench.errors import InvalidInputError
+
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        raise InvalidInputError(f"{what} {str(path)!r} is a symbolic link (to {target!r}); act-bench does not write "
+                                f"or copy through links: give the real path, or remove the link")
+    return path
+
+
 def make_temp_dir(target: str | os.PathLike[str]) -> Path:
     """A new hidden temporary folder next to ``target`` (same file system, so it can be renamed onto it)."""
     target = Path(target)
@@ -79,7 +105,7 @@ def make_temp_file(target: str | os.PathLike[str]) -> Path:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` through a temporary sibling and a rename; nothing is left on failure."""
-    path = Path(path)
+    path = refuse_symlink(path, "output file")
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory, expected a file", str(path))
     remove_stale_temps(path)
@@ -100,10 +126,17 @@ def try_lock(path: str | os.PathLike[str]) -> tuple[int, bool]:
     removes the file when it releases cannot leave us holding a lock on a removed file: we retry on the new one --
     or ``(fd, False)`` when another process holds it (the caller may read the holder's note from ``fd``). The caller
     closes ``fd`` in both cases; the kernel releases the lock when its holder dies by any signal. Without ``fcntl``
-    (not POSIX) the lock is always granted. Raises :class:`OSError` when the file cannot be opened.
+    (not POSIX) the lock is always granted. Raises :class:`OSError` when the file cannot be opened, or when ``path``
+    is a symbolic link (``ELOOP``): the holder writes its note into the file, and a link's target is not ours.
     """
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or os.path.islink(path):
+                raise OSError(errno.ELOOP, "is a symbolic link; act-bench does not write through links (remove "
+                                           "the link)", os.fspath(path)) from None
+            raise
         if fcntl is None:
             return fd, True
         try:

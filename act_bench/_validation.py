@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 from act_bench.errors import InvalidInputError
 
-__all__ = ["NAME_PATTERN", "InvalidInputError", "check_choice", "check_float", "check_int", "check_name"]
+__all__ = ["MAX_SEED", "NAME_PATTERN", "InvalidInputError", "check_choice", "check_float", "check_int", "check_name", "expand_home"]
 
 #: A name that may become a file or folder name (table names, Hub dataset names): 1-96 characters out of letters,
 #: digits, ``_``, ``.`` and ``-``, starting with a letter or digit; never ``..``, never a path separator.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+#: Largest seed: numpy's ``RandomState`` and ``SeedSequence``-based code accept seeds in [0, 2**32).
+MAX_SEED = 2**32 - 1
 
 
 def _fail(name: str, func: str, must: str, got: Any) -> InvalidInputError:
@@ -65,3 +69,21 @@ def check_name(value: Any, name: str, func: str) -> str:
         raise _fail(name, func, "1-96 characters out of letters, digits, '_', '.', '-', starting with a letter or "
                     "digit, without '..' or a path separator", shown)
     return value
+
+
+def expand_home(value: str | os.PathLike[str], name: str) -> Path:
+    """``value`` as a ``Path`` with a leading ``~`` or ``~user`` expanded; a home folder that cannot be determined
+    (``~nosuchuser``, no ``$HOME``) is an :class:`InvalidInputError` naming ``name``, not a ``RuntimeError``.
+
+    Examples
+    --------
+    >>> expand_home("/tmp/x", "path").as_posix()
+    '/tmp/x'
+    """
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        text = os.fspath(value)
+        user = str(text).split("/", 1)[0]
+        raise InvalidInputError(f"{name} {text!r}: cannot expand {user!r} (no such user or home folder); give the "
+                                f"full path") from None

@@ -239,3 +239,49 @@ def test_twin_groups_of_a_candidate_set():
     s = create_searcher("random", cs, seed=0, initial=())
     got = [g.index for g in s.ask(4)]
     assert sorted(got) in ([0, 1, 3], [0, 2, 3]) and s.ask() == []
+
+
+# --- tell() and _propose validate before they change anything (issue 24) --------------------------------------------
+
+_BAD_OBJECTIVES = ["high", "0.5", None, True, np.bool_(False), float("inf"), -np.inf, [0.5], Result("x"),
+                   Result(True), Result(float("inf"))]
+
+
+def _state(s):
+    return (sorted(s.pending), s.evaluated, s.n_told, s._blocked.tolist(), s._next_trial,
+            str(s.rng.bit_generator.state))
+
+
+@pytest.mark.parametrize("name", list_searchers())
+def test_tell_refuses_bad_results_and_keeps_the_suggestion_pending(name, candidates, cache):
+    s = _make(name, candidates, cache, seed=0)
+    g, h = s.ask(2)  # the first baselines: no model is fitted yet
+    before = _state(s)
+    for bad in _BAD_OBJECTIVES:
+        with pytest.raises(InvalidInputError, match="Result or a number"):
+            s.tell(g, bad)
+        assert _state(s) == before, bad
+    s.tell(g, float("nan"))      # NaN: a failed evaluation
+    s.tell(h, Result(np.float32(0.5), {"test_accuracy": 0.4}))
+    assert s.evaluated == [g.index, h.index] and s.pending == []
+
+
+_BAD_PROPOSALS = {"negative": lambda n, allowed: [-1], "past the end": lambda n, allowed: [len(allowed)],
+                  "a float": lambda n, allowed: [float(np.flatnonzero(allowed)[0])],
+                  "a string": lambda n, allowed: [str(np.flatnonzero(allowed)[0])],
+                  "a boolean": lambda n, allowed: [True],
+                  "blocked": lambda n, allowed: [int(np.flatnonzero(~allowed)[0])],
+                  "twice": lambda n, allowed: [int(np.flatnonzero(allowed)[0])] * 2,
+                  "not a list": lambda n, allowed: None}
+
+
+@pytest.mark.parametrize("name", list_searchers())
+def test_a_custom_propose_returning_an_invalid_row_is_refused(name, candidates, cache):
+    s = _make(name, candidates, cache, seed=0)
+    s.tell(s.ask()[0], 0.5)      # one row evaluated: "blocked" has a row to name
+    before = _state(s)
+    for case, propose in _BAD_PROPOSALS.items():
+        s._propose = propose     # a subclass's _propose, on this instance
+        with pytest.raises(InvalidInputError, match=r"_propose (returned row|must return)"):
+            s.ask(10)            # the 7 baselines left are taken first, then _propose is asked: all undone
+        assert _state(s) == before, case

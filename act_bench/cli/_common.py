@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from act_bench._io import to_jsonable
+from act_bench._io import refuse_symlink, to_jsonable
+from act_bench._validation import MAX_SEED
 from act_bench.errors import InvalidInputError
 
 __all__ = ["MAX_SEED", "ArgumentParser", "IntRange", "UsageError", "check_output", "emit", "nonnegative_int", "positive_int",
@@ -66,8 +67,6 @@ class IntRange:
         return value
 
 
-#: Largest seed: numpy's ``RandomState`` and ``SeedSequence``-based code accept seeds below 2**32.
-MAX_SEED = 2**32 - 1
 #: Default bounds of the generic types (kept for options added elsewhere; prefer an explicit IntRange).
 positive_int = IntRange(1, 2**31 - 1)
 nonnegative_int = IntRange(0, 2**31 - 1)
@@ -76,9 +75,15 @@ seed_int = IntRange(0, MAX_SEED)
 
 def check_output(path: str | os.PathLike[str], option: str, *, folder: bool) -> Path:
     """Refuse an output path before any work is done: a file where a folder is expected (``folder=True``) or the
-    reverse, or a path whose nearest existing ancestor is not a writable folder (e.g. a path under a regular file).
+    reverse, a path whose nearest existing ancestor is not a writable folder (e.g. a path under a regular file), a
+    symbolic link (act-bench never writes through one), or a path starting with a '~' the shell did not expand
+    (``'~nosuchuser/x'``; ``./~x`` names a folder called ``~x``).
     """
-    p = Path(path)
+    p = refuse_symlink(path, option)
+    if p.parts and p.parts[0].startswith("~"):
+        raise InvalidInputError(f"{option} {str(path)!r} starts with '~', which was not expanded to a home folder "
+                                f"(no such user, or quoted); give the full path, or ./{path} for a folder "
+                                f"named so")
     if folder and p.exists() and not p.is_dir():
         raise InvalidInputError(f"{option} must be a directory; {str(path)!r} is a file")
     if not folder and p.is_dir():

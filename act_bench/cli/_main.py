@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     where a file is expected or the reverse, no permission, read-only or full file system, corrupted Parquet, JSON or
     SQLite); 1 other failures (network, training); 130 interrupted. Errors are one line on stderr, never a traceback.
     """
+    if sys.stdout is None or sys.stdout.closed:  # fd 1 closed: a file opened later would get it and our output
+        if sys.stderr is not None and not sys.stderr.closed:
+            sys.stderr.write("act-bench: error: standard output is closed; run it with stdout open (e.g. "
+                             ">/dev/null)\n")
+        return 2
+    _escape_unencodable()
     parser = build_parser()
     args = parser.parse_args(argv)
     name = args.command
@@ -89,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None and _is_program():  # the command itself, not a caller in Python: end now
             _exit_now(130)
         return 130
-    except (ActBenchError, OSError, UnicodeDecodeError, sqlite3.DatabaseError, RecursionError, MemoryError) as exc:
+    except (ActBenchError, OSError, UnicodeError, sqlite3.DatabaseError, RecursionError, MemoryError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            _silence_stdout()
         code, message = _classify(exc)
         sys.stderr.write(f"act-bench {name}: error: {_one_line(exc, message)}\n")
         return code
@@ -103,6 +111,23 @@ def _one_line_cache_warning(name: str, default):
         else:
             default(message, category, filename, lineno, file, line)
     return show
+
+
+def _escape_unencodable() -> None:
+    """Print what the terminal's encoding cannot show (a non-UTF-8 file name, a lone surrogate) as backslash escapes
+    instead of failing after the work is done; the C locale included."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away (``| head``): send what is left to /dev/null so that the final flush at exit
+    does not fail again."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _is_program() -> bool:
@@ -126,12 +151,19 @@ def _classify(exc: BaseException) -> tuple[int, str]:
     """Exit code and message of an error that ends a command."""
     if isinstance(exc, (InvalidInputError, OptionalDependencyError)):
         return 2, str(exc)
+    if isinstance(exc, BrokenPipeError):
+        return 2, "standard output was closed by its reader (broken pipe); output left unwritten"
     if isinstance(exc, FileNotFoundError):
         return 2, f"no such file or folder: {exc.filename or exc}"
     if isinstance(exc, OSError):  # permissions, read-only or full file system, a folder where a file is expected
         return 2, f"cannot read or write {_os_error(exc)}"
     if isinstance(exc, UnicodeDecodeError):
         return 2, f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, UnicodeEncodeError) and all("\udc80" <= c <= "\udcff" for c in exc.object[exc.start:exc.end]):
+        return 2, (f"a file name that is not valid UTF-8 ({exc.object[exc.start:exc.end]!r} in {exc.object[:200]!r}) "
+                   f"cannot be used (the Parquet library needs UTF-8 paths); rename it")
+    if isinstance(exc, UnicodeError):  # a lone surrogate in text to be written
+        return 2, f"text that is not valid Unicode cannot be written ({exc.reason}); fix the input that holds it"
     if isinstance(exc, sqlite3.DatabaseError):
         return 2, f"an SQLite file is corrupted or not a database: {exc}"
     if isinstance(exc, RecursionError):

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from act_bench._io import make_temp_file, remove_stale_temps
-from act_bench.cli._common import IntRange, emit
+from act_bench.cli._common import IntRange, check_output, emit
 from act_bench.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,6 +190,7 @@ def _list(args: argparse.Namespace) -> int:
 
     from act_bench.space import equivalence_classes
 
+    check_output(args.out, "--out", folder=False)  # a symbolic link, a '~' left unexpanded
     out = os.path.abspath(args.out)
     folder = os.path.dirname(out)
     if not os.path.isdir(folder):

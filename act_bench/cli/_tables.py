@@ -107,10 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_out(out: str) -> Path:
-    path = Path(out)
+    path = check_output(out, "--out", folder=True)  # first: a link is named as one, not as a non-empty folder
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InvalidInputError(f"--out {out!r} exists and is not an empty directory; choose a new path")
-    return check_output(path, "--out", folder=True)
+    return path
 
 
 def _import_upstream(args: argparse.Namespace) -> int:

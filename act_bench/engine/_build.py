@@ -13,6 +13,7 @@ and read as it is by a snapshot.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from act_bench._io import refuse_symlink
 from act_bench.engine._assemble import HISTOGRAM_FILE, assemble_build, write_accuracy_histogram
 from act_bench.engine._executors import check_gpus_per_run, create_executor, list_executors
 from act_bench.engine._journal import Journal
@@ -32,7 +34,7 @@ from act_bench.engine._runner import FEATURE_JOB_FAILED, FixedList, JobRunner, S
 from act_bench.engine._store import Job, JobKind, dumps
 from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.space import evaluate_many
-from act_bench.tables import BenchmarkTable
+from act_bench.tables import FILES, BenchmarkTable
 from act_bench.utils import NAME_PATTERN, check_int, hardware, progress_bar
 from data_builders.build import (
     BuildPlan,
@@ -155,6 +157,7 @@ def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | Non
     spec = _Spec(recipe, built, plan, seed_list, table_name)
     if retry_failed and not resume:
         raise InvalidInputError("retry_failed needs resume (it retries the failed jobs of an earlier build)")
+    _check_paths(out)
     if snapshot:
         return _snapshot(out, spec)
     if executor not in list_executors():
@@ -361,7 +364,39 @@ def _run(journal: Journal, spec: _Spec, code: CodeVersion, changed: list[str] | 
         return stop.flag
 
 
+def _check_paths(out: Path) -> None:
+    """Before any work: no path the build writes is a symbolic link (``--out``, its journal folder, the journal and
+    its lock), and an existing ``--out`` holds only files a build writes (:func:`_foreign_files`), which are
+    replaced when the table is written; anything else there is the user's and is never deleted."""
+    jdir = journal_dir_for(out)
+    for path, what in ((out, "--out"), (jdir, "journal folder"), (jdir / JOURNAL_FILE, "journal"),
+                       (jdir / (JOURNAL_FILE + ".lock"), "journal lock")):
+        refuse_symlink(path, what)
+    foreign = _foreign_files(out)
+    if foreign:
+        shown = ", ".join(repr(f) for f in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise InvalidInputError(f"--out {str(out)!r} holds {len(foreign)} file(s) a build does not write ({shown}); "
+                                f"the table is rewritten there: move them elsewhere and run again (with --resume once a journal "
+                                f"exists: it keeps every result); nothing in --out was changed")
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """Names in an existing table folder ``out`` that a build did not write: anything but the table's files
+    (``FILES``), the accuracy histogram and the card figures its ``metadata.json`` lists (empty for a new folder)."""
+    if not out.is_dir():
+        return []
+    ours = {*FILES.values(), HISTOGRAM_FILE}
+    try:
+        meta = json.loads((out / FILES["metadata"]).read_text(encoding="utf-8"))
+        ours.update(f["file"] for f in meta.get("figures") or []
+                    if isinstance(f, dict) and isinstance(f.get("file"), str))
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # no readable metadata: only the fixed names are ours
+    return sorted(p.name for p in out.iterdir() if p.name not in ours or p.is_symlink() or not p.is_file())
+
+
 def _write(journal: Journal, out: Path, spec: _Spec) -> BenchmarkTable:
+    _check_paths(out)  # again: a file may have appeared during the build (the journal keeps every result)
     layout = fim_model_layout(spec.built)  # the recipe's model with the task's classes, as the FIM jobs measure
     table = assemble_build(journal, functions=spec.plan.functions, equivalents=spec.plan.equivalents,
                            seeds=spec.seeds, recipe=spec.built, name=spec.name, layout=layout, space=spec.plan.space,

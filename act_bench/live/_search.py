@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from act_bench._io import refuse_symlink
 from act_bench._version import __version__
 from act_bench.engine import Journal, StopFlag, create_executor, layout_metadata
 from act_bench.errors import InvalidInputError
@@ -302,6 +303,8 @@ class LiveSearch:
         """
         budget = check_int(budget, "budget", "LiveSearch.run", min_value=1)
         start = time.perf_counter()
+        for path, what in ((self.journal_path, "journal"), (Path(f"{self.journal_path}.lock"), "journal lock")):
+            refuse_symlink(path, what)  # before the journal is created: nothing is written through a link
         self._preflight()
         journal = self._open(budget)
         try:

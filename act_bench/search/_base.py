@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,8 +116,27 @@ class Searcher:
     # -- public protocol ----------------------------------------------------------------------------------------
 
     def ask(self, n: int = 1) -> list[Suggestion]:
-        """Return up to ``n`` new suggestions (fewer when the candidates run out), all distinct classes."""
+        """Return up to ``n`` new suggestions (fewer when the candidates run out), all distinct classes.
+
+        A :meth:`_propose` that returns something other than allowed rows (an integer index of an unblocked
+        candidate, not twice) is refused with :class:`InvalidInputError`, and the searcher is left as it was before
+        this call (no row blocked, no trial used, the generator's state restored)."""
         n = check_int(n, "n", f"{type(self).__name__}.ask", min_value=1)
+        blocked, rng_state = self._blocked.copy(), self.rng.bit_generator.state
+        try:
+            rows = self._ask_rows(n)
+        except BaseException:
+            self._blocked, self.rng.bit_generator.state = blocked, rng_state
+            raise
+        out = []
+        for r in rows:
+            s = Suggestion(self.candidates.names[r], r, self._next_trial)
+            self._next_trial += 1
+            self._pending[r] = s
+            out.append(s)
+        return out
+
+    def _ask_rows(self, n: int) -> list[int]:
         rows: list[int] = []
         for row in self.initial_rows:
             if len(rows) == n:
@@ -125,11 +146,20 @@ class Searcher:
                 self._block(row)
         while len(rows) < n:
             allowed = self._allowed_mask()
-            extra = [int(r) for r in self._propose(n - len(rows), allowed)]
+            try:
+                extra = list(self._propose(n - len(rows), allowed))
+            except TypeError as exc:
+                raise InvalidInputError(f"{type(self).__name__}._propose must return a list of row indices; "
+                                        f"{exc}") from None
             taken = 0
             for r in extra:
-                if not allowed[r] or r in rows:
-                    raise RuntimeError(f"{type(self).__name__} proposed row {r}, which is not allowed")
+                if (isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer))
+                        or not 0 <= r < len(allowed) or not allowed[r] or r in rows):
+                    raise InvalidInputError(
+                        f"{type(self).__name__}._propose returned row {r!r}, which is not allowed: it must return "
+                        f"distinct integer indices in [0, {len(allowed)}) of rows that are neither pending, evaluated "
+                        f"nor twins of one (the mask it is given)")
+                r = int(r)
                 if self._blocked[r]:    # a twin of a row taken from this same proposal: ask again for the rest
                     continue
                 self._block(r)
@@ -137,27 +167,21 @@ class Searcher:
                 taken += 1
             if not taken:
                 break
-        out = []
-        for r in rows:
-            s = Suggestion(self.candidates.names[r], r, self._next_trial)
-            self._next_trial += 1
-            self._pending[r] = s
-            out.append(s)
-        return out
+        return rows
 
     def tell(self, suggestion: Suggestion, result: Result | float) -> None:
-        """Report the result of a pending suggestion (a :class:`Result` or the objective as a float)."""
+        """Report the result of a pending suggestion (a :class:`Result` or the objective as a number).
+
+        The objective is a real number (NaN: the evaluation failed); a non-number, a boolean or an infinity is
+        refused with :class:`InvalidInputError` before anything changes (the suggestion stays pending)."""
+        name = f"{type(self).__name__}.tell"
         if not isinstance(suggestion, Suggestion) or self._pending.get(suggestion.index) != suggestion:
-            raise InvalidInputError(f"{type(self).__name__}.tell got {suggestion!r}, which is not a pending "
-                                    f"suggestion of this searcher")
-        if not isinstance(result, Result):
-            try:
-                result = Result(float(result))
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"{type(self).__name__}.tell needs a Result or a number; got "
-                                        f"{result!r}") from None
+            raise InvalidInputError(f"{name} got {suggestion!r}, which is not a pending suggestion of this searcher")
+        value = _objective(result.objective if isinstance(result, Result) else result, name)
+        if isinstance(result, Result) and not isinstance(result.metrics, Mapping):
+            raise InvalidInputError(f"parameter result of {name} must have a dict of metrics; got "
+                                    f"{type(result.metrics).__name__}")
         del self._pending[suggestion.index]
-        value = float(result.objective)
         self._evaluated_rows.append(suggestion.index)
         self._evaluated_values.append(value)
         self._observe(suggestion.index, value)
@@ -200,10 +224,16 @@ class Searcher:
             raise InvalidInputError(f"parameter functions of {name} must be a sequence of names, not one string; "
                                     f"got {functions!r}")
         functions = list(functions)
+        if isinstance(values, (str, bytes)):
+            raise InvalidInputError(f"parameter values of {name} must be a sequence of numbers; got {values!r}")
         try:
-            vals = np.asarray(list(values), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"parameter values of {name} must be numbers; got {values!r}") from None
+            vals = np.asarray([_objective(v, name) for v in values], dtype=np.float64)
+        except TypeError:
+            raise InvalidInputError(f"parameter values of {name} must be a sequence of numbers; got "
+                                    f"{values!r}") from None
+        bad = next((f for f in functions if not isinstance(f, str)), None)
+        if bad is not None:  # checked before any prior result is taken
+            raise InvalidInputError(f"parameter functions of {name} must hold strings; got {bad!r}")
         if vals.ndim != 1 or vals.size != len(functions):
             raise InvalidInputError(f"parameters functions and values of {name} must have the same length; got "
                                     f"{len(functions)} and {vals.size}")
@@ -278,6 +308,16 @@ class Searcher:
             _, first = np.unique(self.candidates.twin_group[choices], return_index=True)
             choices = choices[np.sort(first)]
         return [int(r) for r in self.rng.choice(choices, size=min(n, choices.size), replace=False)]
+
+
+def _objective(value: Any, where: str) -> float:
+    """An objective as a float: a real number or NaN (a failed evaluation); never a boolean, a string or an
+    infinity."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer))
+            or math.isinf(value)):
+        raise InvalidInputError(f"{where} needs a Result or a number as the objective: a real number, or NaN for a "
+                                f"failed evaluation (not a boolean, a string or an infinity); got {value!r}")
+    return float(value)
 
 
 def _impute(values: np.ndarray) -> np.ndarray:

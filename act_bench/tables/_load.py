@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+from act_bench._validation import expand_home
 from act_bench.errors import InvalidInputError
 from act_bench.tables._fetch import ACCEPT_LICENSE_ENV, LICENSE_NAME, UPSTREAM_TABLES, cached_table_path
 from act_bench.tables._hub import download_table
@@ -82,7 +83,7 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
         raise InvalidInputError(f"parameter name_or_path_or_hub_id of load_table must be a non-empty string or "
                                 f"path; got {name_or_path_or_hub_id!r}")
     text = name_or_path_or_hub_id
-    path = Path(text).expanduser()
+    path = expand_home(text, "table")
     if path.is_dir():
         if revision is not None:
             raise InvalidInputError(f"parameter revision of load_table applies to Hub ids only; {text!r} is a "
@@ -114,6 +115,19 @@ def load_table(name_or_path_or_hub_id: str | os.PathLike[str], revision: str | N
                                 f"{', '.join(str(d) for d in data_dirs())}); a path must exist; a Hub id looks like "
                                 f"'owner/name'")
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
+        _check_hub_id(text)
         return BenchmarkTable.load(download_table(text, revision=revision), verify=verify)
     raise InvalidInputError(f"{text!r} is neither an existing directory, a shipped table name nor a Hub id "
                             f"('owner/name')")
+
+
+def _check_hub_id(text: str) -> None:
+    """Refuse a Hub id the Hub itself would refuse (length, characters) before any network call, in one line."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        shown = repr(text) if len(text) <= 80 else repr(text[:80]) + f"… ({len(text)} characters)"
+        raise InvalidInputError(f"{shown} is not a valid Hub id: 'owner/name', each made of letters, digits, '-', "
+                                f"'_', '.', the name at most 96 characters") from None

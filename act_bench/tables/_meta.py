@@ -64,15 +64,35 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _check_unicode(value: Any, where: str, path: str) -> None:
+    """Refuse a string holding a lone surrogate (JSON allows ``"\\ud800"``; UTF-8 cannot write it: the card,
+    a printed value and the Hub upload would fail later), naming the key where it is."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SchemaMismatchError(f"{where}: {path} holds a lone surrogate ({value[exc.start]!r} at character "
+                                      f"{exc.start}); metadata text must be valid Unicode") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k, where, f"{path} key")
+            _check_unicode(v, where, f"{path}[{_short(k, 40)}]")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_unicode(v, where, f"{path}[{i}]")
+
+
 def check_metadata(meta: Any, where: str) -> dict[str, Any]:
     """Validate the structure of a metadata dict read from disk; returns it."""
     if not isinstance(meta, dict):
         raise SchemaMismatchError(f"{where}: metadata must be a JSON object; got {type(meta).__name__}")
+    _check_unicode(meta, where, "metadata")
     version = meta.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise SchemaMismatchError(f"{where}: 'schema_version' must be an integer; got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SchemaMismatchError(f"{where}: 'schema_version' must be an integer >= 1 (this act-bench writes "
+                                  f"{SCHEMA_VERSION}); got {_short(version)}")
     if version > SCHEMA_VERSION:
-        raise SchemaMismatchError(f"{where}: schema_version {version} is newer than this act-bench supports "
+        raise SchemaMismatchError(f"{where}: schema_version {_short(version)} is newer than this act-bench supports "
                                   f"({SCHEMA_VERSION}); upgrade act-bench")
     for key in ("name", "source"):
         if not isinstance(meta.get(key), str):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from act_bench._io import make_temp_dir, remove_stale_temps, to_jsonable
+from act_bench._io import make_temp_dir, refuse_symlink, remove_stale_temps, to_jsonable
 from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
 from act_bench.tables._card import dataset_card
@@ -310,10 +310,12 @@ class BenchmarkTable:
 
         The folder holds ``functions.parquet`` and ``runs.parquet`` (zstd), ``metadata.json`` and a dataset card
         ``README.md``; it is also a Hugging Face dataset folder (``datasets.load_dataset(path, "functions")``).
-        ``path`` must not exist or be an empty directory unless ``overwrite``.
+        ``path`` must not exist or be an empty directory unless ``overwrite``; it must not be a symbolic link, and a
+        card figure that is a link is refused rather than copied with its target's content.
         """
-        target = Path(path)
+        target = refuse_symlink(path, "output folder")
         self._check_names()
+        figure_files = self._figure_files()
         if target.exists() and not target.is_dir():
             raise InvalidInputError(f"output path {str(target)!r} exists and is not a directory")
         nonempty = target.is_dir() and any(target.iterdir())
@@ -332,12 +334,10 @@ class BenchmarkTable:
             figures = list(self._metadata.get("figures") or [])
             if self._source is not None:
                 figures = []
-                for fig in self._metadata.get("figures") or []:
-                    file = fig.get("file") if isinstance(fig, Mapping) else None
-                    if isinstance(file, str) and _FIGURE_NAME.fullmatch(file) and (self._source / file).is_file():
-                        shutil.copyfile(self._source / file, tmp / file)
-                        os.chmod(tmp / file, 0o644)
-                        figures.append(fig)
+                for fig, file in figure_files:
+                    shutil.copyfile(self._source / file, tmp / file, follow_symlinks=False)
+                    os.chmod(tmp / file, 0o644)
+                    figures.append(fig)
             view = self
             if figures != list(self._metadata.get("figures") or []):
                 meta = {**self._metadata, "figures": figures}
@@ -363,6 +363,20 @@ class BenchmarkTable:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return target
+
+    def _figure_files(self) -> list[tuple[Any, str]]:
+        """``(entry, file)`` of the card figures that travel with a table read from a folder (regular files named
+        plainly next to the card); a figure that is a symbolic link is refused (its target is not the table's)."""
+        found: list[tuple[Any, str]] = []
+        if self._source is None:
+            return found
+        for fig in self._metadata.get("figures") or []:
+            file = fig.get("file") if isinstance(fig, Mapping) else None
+            if isinstance(file, str) and _FIGURE_NAME.fullmatch(file):
+                refuse_symlink(self._source / file, "card figure")
+                if (self._source / file).is_file():
+                    found.append((fig, file))
+        return found
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, verify: bool = False) -> BenchmarkTable:

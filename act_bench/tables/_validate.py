@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from act_bench._validation import MAX_SEED
 from act_bench.errors import InvalidInputError, SchemaMismatchError
 from act_bench.space import get_spec, list_operators, parse  # the torch-free catalogue and parser
-from act_bench.tables._schema import ESTIMATE_COLUMNS, ESTIMATE_FLOATS, METRICS, RunStatus
+from act_bench.tables._schema import CURVE_COLUMNS, ESTIMATE_COLUMNS, ESTIMATE_FLOATS, METRICS, RunStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from act_bench.tables._table import BenchmarkTable
@@ -64,6 +65,38 @@ def _check_numbers(df: pd.DataFrame, where: str, names: list[Any]) -> None:
             i = _first(bad)
             if i is not None:
                 raise _fail(where, col, i, names[i], must, float(a[i]))
+
+
+def _check_curves(r: pd.DataFrame, where: str, names: list[Any]) -> None:
+    """Learning curves (one value per finished epoch; all four of a run the same length, empty when it never
+    trained): accuracies in [0, 1], losses finite or missing (NaN: a non-finite evaluation loss), seconds finite,
+    >= 0 and non-decreasing (time since the start of training)."""
+    if not all(c in r.columns for c in CURVE_COLUMNS):
+        return
+    lengths = {c: np.fromiter((len(v) for v in r[c]), dtype=np.int64, count=len(r)) for c in CURVE_COLUMNS}
+    first = CURVE_COLUMNS[-1]
+    for c in CURVE_COLUMNS[:-1]:
+        i = _first(lengths[c] != lengths[first])
+        if i is not None:
+            raise _fail(where, c, i, names[i], f"one value per epoch like {first!r} ({int(lengths[first][i])})",
+                        f"{int(lengths[c][i])} values")
+    if not lengths[first].sum():
+        return
+    owner = np.repeat(np.arange(len(r)), lengths[first])
+    for c in CURVE_COLUMNS:
+        a = np.concatenate([np.asarray(v, dtype=np.float64) for v in r[c]])
+        if c == "curve_val_accuracy":
+            bad, must = ~((a >= 0.0) & (a <= 1.0)), "accuracies in [0, 1]"
+        elif c == "curve_seconds":
+            step = np.diff(a, prepend=0.0)
+            step[np.r_[0, np.cumsum(lengths[c])[:-1]][lengths[c] > 0]] = 0.0  # each run's first epoch
+            bad, must = ~np.isfinite(a) | (a < 0) | (step < 0), "finite seconds >= 0 that never decrease"
+        else:
+            bad, must = np.isinf(a), "finite losses or missing (NaN)"
+        j = _first(bad)
+        if j is not None:
+            i = int(owner[j])
+            raise _fail(where, c, i, names[i], must, [float(v) for v in r[c].iloc[i]][:8])
 
 
 def _check_estimates(f: pd.DataFrame, where: str, names: list[Any]) -> None:
@@ -210,6 +243,10 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
     i = _first(n_runs < 0)
     if i is not None:
         raise _fail(where, "n_runs", i, names[i], "an integer >= 0", int(n_runs[i]))
+    outputs = table.outputs_matrix()
+    if outputs.size and np.isnan(outputs).all():
+        raise SchemaMismatchError(f"{where}: column 'outputs' is NaN in every row; it holds each function's values on "
+                                  f"the standard inputs (finite for relu(x) and most functions)")
     fim = table.fim_matrix()
     valid = f["fim_valid"].to_numpy(dtype=bool)
     if fim.shape[1]:
@@ -235,6 +272,11 @@ def validate_table(table: BenchmarkTable, *, where: str | None = None, deep: boo
             raise _fail(where + " runs", "function", i, None, "a function with a row in the functions config",
                         rnames[i])
         _check_numbers(r, f"{where} runs", rnames)
+        seeds = r["seed"].to_numpy()
+        i = _first((seeds < 0) | (seeds > MAX_SEED))
+        if i is not None:
+            raise _fail(where + " runs", "seed", i, rnames[i], f"an integer in [0, {MAX_SEED}]", int(seeds[i]))
+        _check_curves(r, where + " runs", rnames)
         i = _first(r.duplicated(["function", "seed"]).to_numpy())
         if i is not None:
             raise _fail(where + " runs", "seed", i, rnames[i], "unique per function", int(r["seed"].iloc[i]))
