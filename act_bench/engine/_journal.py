@@ -1,10 +1,11 @@
 """The job engine's journal: one SQLite file holding everything a build or a live search knows, so a killed driver
 resumes where it stopped (layout: :mod:`act_bench.engine._store`).
 
-Writes happen in short ``BEGIN IMMEDIATE`` transactions in WAL mode with ``synchronous=FULL``; SQL is always
-parameterised. Arrays are stored as little-endian float32 bytes with explicit dtype and shape columns (no pickle).
-Only one driver may hold a journal at a time (an advisory ``flock`` on ``<journal>.lock``, see
-:class:`~act_bench.engine.JournalLock`).
+Writes happen in short ``BEGIN IMMEDIATE`` transactions in WAL mode with ``synchronous=FULL``, each checkpointed into
+the journal file; SQL is always parameterised. A journal is checked before anything is written to it, created whole
+or not at all, and read without creating files next to it (:mod:`act_bench.engine._sqlfile`). Arrays are stored as
+little-endian float32 bytes with explicit dtype and shape columns (no pickle). Only one driver may hold a journal at
+a time (an advisory ``flock`` on ``<journal>.lock``, see :class:`~act_bench.engine.JournalLock`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from typing import Any
 import numpy as np
 
 from act_bench.engine._lock import JournalLock
+from act_bench.engine._sqlfile import (
+    check_journal,
+    check_wal,
+    config_values,
+    connect_readonly,
+    free_space,
+    sync_path,
+)
 from act_bench.engine._store import (
     RESULT_COLUMNS,
     SCHEMA,
@@ -38,7 +47,6 @@ from act_bench.engine._store import (
     insert_features,
     insert_result,
     job_of,
-    read_version,
     remove_sqlite,
 )
 from act_bench.errors import InvalidInputError, SchemaMismatchError
@@ -71,17 +79,37 @@ class Journal:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> Journal:
-        """Open an existing journal, checking that it is an act-bench journal of :data:`SCHEMA_VERSION`.
+        """Open an existing journal, checking that it is an intact act-bench journal of :data:`SCHEMA_VERSION`.
 
-        Nothing is written before the check passes, so a journal of another version is left untouched.
+        The check (:func:`~act_bench.engine._sqlfile.check_journal`: SQLite's ``quick_check``, version, tables,
+        columns, config values) and the check of its write-ahead log run on a connection that cannot write, so a
+        corrupted journal or one of another version is refused with its bytes untouched. A read-only open reads
+        without creating ``-shm``/``-wal`` files (in a read-only folder too).
         """
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(f"journal {str(path)!r} does not exist")
-        db = connect(path, readonly=readonly)
+        check_wal(path)
+        db = connect_readonly(path)
         try:
-            version = read_version(db, path)
-            if version in UPGRADES and not readonly:
+            version = check_journal(db, path)
+        except BaseException:
+            db.close()
+            raise
+        if not readonly:
+            db.close()
+            db = cls._connect_writable(path, version)
+            version = SCHEMA_VERSION
+        journal = cls(path, db)
+        journal._columns = RESULT_COLUMNS if version == SCHEMA_VERSION else RESULT_COLUMNS[:-1]
+        return journal
+
+    @staticmethod
+    def _connect_writable(path: Path, version: int) -> sqlite3.Connection:
+        """The driver's connection to a checked journal: upgraded to :data:`SCHEMA_VERSION`, in WAL mode."""
+        db = connect(path)
+        try:
+            if version in UPGRADES:
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     for stmt in UPGRADES[version]:
@@ -89,23 +117,21 @@ class Journal:
                     db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                     raise
-                version = SCHEMA_VERSION
-            if version != SCHEMA_VERSION and version not in UPGRADES:
-                raise SchemaMismatchError(
-                    f"journal {str(path)!r} has journal schema version {version}; this act-bench reads version "
-                    f"{SCHEMA_VERSION} (use the act-bench that wrote it, or start a new journal)")
-            if not readonly:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute("SELECT COUNT(*) FROM schema_version").fetchone()  # the log's index can be made (disk space)
+        except sqlite3.Error as exc:
+            db.close()
+            raise InvalidInputError(f"cannot open journal {str(path)!r} for writing: {exc} ({free_space(path.parent)}"
+                                    f"; the journal is unchanged)") from None
         except BaseException:
             db.close()
             raise
-        journal = cls(path, db)
-        journal._columns = RESULT_COLUMNS if version == SCHEMA_VERSION else RESULT_COLUMNS[:-1]
-        return journal
+        return db
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, config: dict[str, Any], functions: Sequence[str],
@@ -135,9 +161,11 @@ class Journal:
         tmp = folder / f".{path.name}.{os.getpid()}.tmp"
         remove_sqlite(tmp)
         try:
+            # the whole journal is written to the temporary file in rollback mode (no log that a full disk could
+            # keep from being copied in at close), synced, read back and checked, and only then linked in place
             db = sqlite3.connect(str(tmp), isolation_level=None, timeout=30.0)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
                 db.execute("BEGIN IMMEDIATE")
                 for stmt in SCHEMA:
                     db.execute(stmt)
@@ -150,6 +178,12 @@ class Journal:
                 db.execute("COMMIT")
             finally:
                 db.close()
+            sync_path(tmp)
+            check = connect_readonly(tmp)
+            try:
+                check_journal(check, tmp)
+            finally:
+                check.close()
             try:
                 os.link(tmp, path)  # fails if another process created the journal meanwhile
             except FileExistsError:
@@ -158,10 +192,15 @@ class Journal:
                 if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP):
                     raise
                 os.replace(tmp, path)  # file systems without hard links
-        except sqlite3.Error as exc:
-            raise InvalidInputError(f"cannot create journal {str(path)!r}: {exc}") from None
+        except (sqlite3.Error, SchemaMismatchError) as exc:
+            raise InvalidInputError(f"cannot create journal {str(path)!r}: {exc} ({free_space(folder)}); nothing "
+                                    f"was written") from None
+        except OSError as exc:
+            raise InvalidInputError(f"cannot create journal {str(path)!r}: {exc.strerror or exc} "
+                                    f"({free_space(folder)}); nothing was written") from None
         finally:
             remove_sqlite(tmp)
+        sync_path(folder)
         return cls.open(path)
 
     # -- locking ------------------------------------------------------------------------------------------------
@@ -192,19 +231,29 @@ class Journal:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), then a checkpoint.
+
+        The checkpoint copies the committed transaction from the write-ahead log into the journal file (passive: it
+        never waits for a reader), so that finished results do not live only in the ``-wal`` file, which a user or a
+        cleaner may delete after a crash (about 20 ms a commit on a local disk; see docs/builders.md).
+        """
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        # committed already: a checkpoint that cannot finish (a full disk) leaves the transaction in the log, where
+        # SQLite reads it and check_wal guards it; the next commit tries again
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- configuration and candidates ---------------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM config")}
+        return config_values(self._db.execute("SELECT key, value FROM config"), self.path)
 
     def set_config(self, key: str, value: Any) -> None:
         with self.transaction() as db:

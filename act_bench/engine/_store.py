@@ -168,27 +168,12 @@ def job_of(kind: str, row: int, function: str, seed: int | None) -> Job:
     return Job(JobKind(kind), int(row), str(function), None if seed is None else int(seed))
 
 
-def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection that may write (for reading only, see :func:`act_bench.engine._sqlfile.connect_readonly`)."""
     try:
-        if readonly:
-            return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
         return sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
     except sqlite3.Error as exc:
         raise InvalidInputError(f"cannot open journal {str(path)!r}: {exc}") from None
-
-
-def read_version(db: sqlite3.Connection, path: Path) -> int:
-    try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        raise SchemaMismatchError(f"journal {str(path)!r} is not an act-bench journal (SQLite says: {exc})") from None
-    if "schema_version" not in tables:
-        raise SchemaMismatchError(f"journal {str(path)!r} is an SQLite file but not an act-bench journal (no "
-                                  f"schema_version table)")
-    rows = db.execute("SELECT version FROM schema_version").fetchall()
-    if len(rows) != 1 or not isinstance(rows[0][0], int):
-        raise SchemaMismatchError(f"journal {str(path)!r} has a malformed schema_version table")
-    return int(rows[0][0])
 
 
 def insert_features(db: sqlite3.Connection, row: int, record: dict[str, Any], session: str, when: float) -> bool:
