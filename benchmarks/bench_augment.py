@@ -15,7 +15,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from data_builders.augment import rand_augment, random_crop, random_horizontal_flip, random_resized_crop, train_batch
+from data_builders.augment import (
+    rand_augment,
+    random_crop,
+    random_horizontal_flip,
+    random_resized_crop,
+    train_batch,
+)
 from data_builders.recipes import get_recipe
 
 

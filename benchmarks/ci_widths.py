@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from act_bench.search import CandidateSet, list_searchers, searcher_info  # noqa: E402
-from act_bench.space import BASELINE_FUNCTIONS  # noqa: E402
-from act_bench.tables import SUITE_TABLES, load_table  # noqa: E402
-from evaluation import (  # noqa: E402
+from act_bench.search import CandidateSet, list_searchers, searcher_info
+from act_bench.space import BASELINE_FUNCTIONS
+from act_bench.tables import SUITE_TABLES, load_table
+from evaluation import (
     TableOracle,
     TableReference,
     average_ranks,
@@ -36,7 +36,7 @@ from evaluation import (  # noqa: E402
     same_pools,
     seed_clusters,
 )
-from evaluation._metrics import median_ci, unit_median_ci  # noqa: E402
+from evaluation._metrics import ci_design, median_ci, unit_median_ci
 
 
 def _width(ci) -> float:
@@ -76,14 +76,14 @@ def main(argv: list[str] | None = None) -> int:
               "(per seed -> clustered by map)")
         print(f"  {'algorithm':<14}{'per seed':>22}{'clustered':>22}{'ratio':>8}")
         for a, res in results.items():
-            if res.map_seeds is None or len(np.unique(res.map_seeds)) == len(res.map_seeds):
+            if ci_design(res.map_seeds, len(res.seeds))["unit"] != "map":   # no map shared: nothing to cluster
                 continue
             x = scores[name][a]
             naive, clustered = median_ci(x), unit_median_ci(x, res.map_seeds)
             wn, wc = _width(naive["ci95"]), _width(clustered["ci95"])
             fmt = lambda c: f"[{'–' if c[0] is None else f'{c[0]:g}'}, {'–' if c[1] is None else f'{c[1]:g}'}]"
             ratio = wc / wn if math.isfinite(wn) and math.isfinite(wc) and wn > 0 else math.nan
-            print(f"  {a:<14}{fmt(naive['ci95']):>22}{fmt(clustered['ci95']):>22}{ratio:>8.2f}")
+            print(f"  {a:<22}{fmt(naive['ci95']):>14}{fmt(clustered['ci95']):>22}{ratio:>8.2f}")
     aliases = same_pools(cand_sets, list(next(iter(scores.values()))))
     scores = {t: {a: v for a, v in sc.items() if a not in aliases} for t, sc in scores.items()}
     by_seed = average_ranks(scores, higher_is_better=False)

@@ -137,8 +137,8 @@ def _report(summary: dict, replays: dict[str, dict], figures: dict[str, str], se
     for observe, replay in replays.items():
         lines += ["", (f"## Search replayed against the table, `--observe {observe}` ({replay['seeds']} seeds x "
                        f"{replay['evals']} evaluations)"), "",
-                  f"{OBSERVE_TEXT[observe][0].upper()}{OBSERVE_TEXT[observe][1:]}; every score is the table's best "
-                  "estimate (the all-run mean of the function's twin group).", "",
+                  (f"{OBSERVE_TEXT[observe][0].upper()}{OBSERVE_TEXT[observe][1:]}; every score is the table's "
+                   "best estimate (the all-run mean of the function's twin group)."), "",
                   ("| searcher | evaluations to top-1% (median [95% CI]) | found | after the baselines, to beat the "
                    "best one | final val | final test |"),
                   "|---|---|---|---|---|---|"]
