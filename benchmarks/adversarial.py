@@ -52,12 +52,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +64,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the harness's helpers, shared with tests
+from _procs import live_session_members, n_threads, pool_workers
+from _servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -79,54 +81,6 @@ CLASSES = ("stops", "symlinks", "cache", "journals", "replay", "network", "input
 
 # --------------------------------------------------------------------------------------------------------------------
 # processes
-
-
-def live_session_members(session: int) -> list[str]:
-    """``pid comm`` of every non-zombie process of ``session`` (read from /proc, as tests/_procs.py does)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = stat[stat.index("(") + 1: stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        if int(rest[3]) == session and rest[0] != "Z":
-            found.append(f"{entry.name} {comm}")
-    return found
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
-def pool_workers(driver: int) -> list[int]:
-    found = []
-    for pid in children_of(driver):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
-            found.append(pid)
-    return found
-
-
-def n_threads(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        return 0
 
 
 @dataclasses.dataclass
@@ -249,61 +203,6 @@ def snapshot_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------------------------------------------------
 # local servers
-
-
-class Server:
-    """A local TCP server answering every connection by ``mode``: ``silent`` (accepts, never answers), ``trickle``
-    (a 200 with a Content-Length of 1 MB, then a byte every 0.2 s), ``endless`` (a 200 without Content-Length, then
-    bytes until the client goes away) or ``notfound`` (a 404 at once)."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode, self.sock = mode, socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        try:
-            conn.recv(65536)
-            if self.mode == "silent":
-                time.sleep(3600)
-            elif self.mode == "trickle":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-                while True:
-                    conn.sendall(b"x")
-                    time.sleep(0.2)
-            elif self.mode == "endless":
-                conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-                block = b"x" * 65536
-                while True:
-                    conn.sendall(block)
-            else:
-                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                conn.close()
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
 
 
 # --------------------------------------------------------------------------------------------------------------------

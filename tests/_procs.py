@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -56,3 +57,38 @@ def members_after(session: int, bound: float) -> list[str]:
     while (left := live_session_members(session)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (read from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def pool_workers(driver: int) -> list[int]:
+    """The spawned multiprocessing workers of ``driver`` (not its resource tracker)."""
+    found = []
+    for pid in children_of(driver):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            found.append(pid)
+    return found
+
+
+def n_threads(pid: int) -> int:
+    """How many threads ``pid`` runs (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0

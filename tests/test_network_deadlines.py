@@ -6,14 +6,13 @@ brings more than its cap (``$ACT_BENCH_MAX_DOWNLOAD_BYTES``)."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _procs import cli_process
+from _servers import Server
 
 from act_bench.errors import ActBenchError, DownloadError
 from act_bench.tables import download_file, download_table, publish_folder
@@ -22,57 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny-table"
 
 
-class _Server:
-    """A TCP server on 127.0.0.1 whose every connection is answered by ``mode``: ``silent`` (accepts, reads the
-    request, never answers), ``trickle`` (a 200 with a Content-Length, then one byte every 0.2 s) or ``endless``
-    (a 200 without Content-Length, then bytes until the client goes away)."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode, self.sock = mode, socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        try:
-            conn.recv(65536)
-            if self.mode == "silent":
-                time.sleep(3600)
-            elif self.mode == "trickle":
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-                while True:
-                    conn.sendall(b"x")
-                    time.sleep(0.2)
-            elif self.mode == "endless":
-                conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-                block = b"x" * 65536
-                while True:
-                    conn.sendall(block)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
-
-
 @pytest.fixture
-def server(request) -> Iterator[_Server]:
-    srv = _Server(request.param)
+def server(request) -> Iterator[Server]:
+    srv = Server(request.param)
     yield srv
     srv.close()
 

@@ -7,45 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
-from _procs import cli_process, members_after, wait_for
+from _procs import cli_process, members_after, n_threads, pool_workers, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
-def _pool_workers(driver: int) -> list[int]:
-    """The driver's spawned pool workers (not its resource tracker)."""
-    found = []
-    for pid in _children(driver):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
-            found.append(pid)
-    return found
-
-
-def _threads(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        return 0
 
 
 @pytest.mark.parametrize("sig, group, when", [(signal.SIGKILL, False, "starting"), (signal.SIGTERM, False, "starting"),
@@ -57,9 +23,9 @@ def test_replay_workers_die_with_their_driver(tmp_path, sig, group, when):
                        "--seeds", "3000", "--jobs", "2", "--cache-dir", str(tmp_path / "cache"),
                        "--out", str(tmp_path / "out"))
     if when == "starting":   # both workers exist; they may still be importing
-        wait_for(lambda: len(_pool_workers(proc.pid)) == 2, proc, timeout=120)
+        wait_for(lambda: len(pool_workers(proc.pid)) == 2, proc, timeout=120)
     else:                    # both initialised (their driver watch is a second thread) and computing
-        wait_for(lambda: len(w := _pool_workers(proc.pid)) == 2 and all(_threads(p) > 1 for p in w), proc,
+        wait_for(lambda: len(w := pool_workers(proc.pid)) == 2 and all(n_threads(p) > 1 for p in w), proc,
                  timeout=120)
     (os.killpg if group else os.kill)(proc.pid, sig)
     assert members_after(proc.pid, 10) == []  # workers and resource tracker too
