@@ -19,6 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from act_bench._validation import expand_home
 from act_bench._version import __version__
 
 __all__ = ["CACHE_ENV", "CACHE_MARKER", "CacheWarning", "cache_is_marked", "cache_root", "default_cache_dir",
@@ -52,7 +53,7 @@ def default_cache_dir() -> Path:
     """
     env = os.environ.get(CACHE_ENV)
     if env:
-        return Path(env).expanduser()
+        return expand_home(env, f"${CACHE_ENV}")
     home = Path(os.path.expanduser("~"))
     if sys.platform == "darwin":
         return home / "Library" / "Caches" / "act-bench"
@@ -65,7 +66,7 @@ def default_cache_dir() -> Path:
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """``cache_dir`` (``~`` expanded) or :func:`default_cache_dir`. Nothing is created."""
-    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return expand_home(cache_dir, "cache folder") if cache_dir is not None else default_cache_dir()
 
 
 def cache_is_marked(root: str | os.PathLike[str]) -> bool:

@@ -116,6 +116,16 @@ def test_clear_without_a_terminal_needs_yes_and_embeddings_alone(tmp_path):
     assert done.returncode == 0 and "nothing removed" in done.stdout, done.stderr
 
 
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_a_cache_folder_in_an_unknown_users_home_is_one_line(tmp_path, how):
+    """``~nosuchuser`` as the cache folder (``$ACT_BENCH_CACHE`` or ``--cache-dir``): one line naming it, exit 2."""
+    env = {**os.environ, "ACT_BENCH_CACHE": "~nosuchuser/cache"} if how == "env" else None
+    args = ["cache", "clear", "--yes"] if how == "env" else \
+        ["plot", "map", "--table", str(TINY), "--out", str(tmp_path / "m.png"), "--cache-dir", "~nosuchuser/c"]
+    err = _one_line_error(_cli(*args, env=env, cwd=tmp_path))
+    assert "~nosuchuser" in err and not (tmp_path / "~nosuchuser").exists()
+
+
 def _on_terminal(args: list[str], answer: str) -> tuple[int, str]:
     """Run the command with stdin and stderr on a real pseudo-terminal, type ``answer``, return (code, screen)."""
     master, slave = pty.openpty()
