@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,10 +13,19 @@ from pathlib import Path
 from typing import Any
 
 
+def _terminal_signals() -> None:
+    """In the started command: Ctrl-C and SIGTERM as a terminal user's command gets them (their default actions),
+    whatever this test process inherited (a test run started in the background by a shell without job control
+    ignores SIGINT, and an ignored signal stays ignored across exec)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def cli_process(*args: str, **kw: Any) -> subprocess.Popen:
-    """``python -m act_bench.cli._main ARGS`` in a session of its own (a test can signal its whole group), text
-    stdout and stderr piped unless ``kw`` says otherwise (e.g. ``stderr=`` a log file, ``env=``)."""
-    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
+    """``python -m act_bench.cli._main ARGS`` in a session of its own (a test can signal its whole group), with the
+    signal dispositions of a terminal user's command, text stdout and stderr piped unless ``kw`` says otherwise
+    (e.g. ``stderr=`` a log file, ``env=``)."""
+    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "preexec_fn": _terminal_signals, **kw}
     return subprocess.Popen([sys.executable, "-m", "act_bench.cli._main", *args], text=True, start_new_session=True,
                             **kw)
 

@@ -72,7 +72,9 @@ def test_learning_curves_become_the_epoch_fidelity_axis(tmp_path):
     rng = np.random.default_rng(0)
     lengths = np.full(len(runs), epochs)
     lengths[0] = 1  # a run that diverged during its second epoch keeps one epoch of curve
-    runs["curve_val_accuracy"] = [list(rng.uniform(0, 1, n - 1)) + [v] for n, v in zip(lengths, runs["val_accuracy"])]
+    # the last epoch's accuracy is the run's final one where it has one (a curve holds only finite accuracies)
+    runs["curve_val_accuracy"] = [list(rng.uniform(0, 1, n - 1)) + [v if np.isfinite(v) else rng.uniform(0, 1)]
+                                  for n, v in zip(lengths, runs["val_accuracy"])]
     runs["curve_val_loss"] = [list(rng.uniform(0, 3, n)) for n in lengths]
     runs["curve_train_loss"] = [list(rng.uniform(0, 3, n)) for n in lengths]
     runs["curve_seconds"] = [list(np.cumsum(rng.uniform(0.1, 1, n))) for n in lengths]

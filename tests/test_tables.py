@@ -51,7 +51,11 @@ def _runs(seed: int = 0) -> pd.DataFrame:
                 m[:3] = 0.1
                 m[3:] = np.nan if s == 0 else 2.3
             epochs = {"ok": 3, "diverged": s % 2, "failed": 0}[status]
-            curves = {c: curve_rng.uniform(0, 3, size=epochs).tolist() if epochs else None for c in CURVE_COLUMNS}
+            # valid curves (the table validates them): accuracies in [0, 1], losses finite, seconds increasing
+            draw = {"curve_val_accuracy": lambda n: curve_rng.uniform(0, 1, size=n),
+                    "curve_seconds": lambda n: np.cumsum(curve_rng.uniform(0.1, 1, size=n))}
+            curves = {c: draw.get(c, lambda n: curve_rng.uniform(0, 3, size=n))(epochs).tolist() if epochs else None
+                      for c in CURVE_COLUMNS}
             rows.append({"function": f, "seed": 10 + s, **dict(zip(METRICS, m)), "runtime": rng.uniform(1, 5),
                          "status": status, "error": "boom" if status == "failed" else None, **curves})
     return pd.DataFrame(rows)

@@ -218,7 +218,7 @@ def test_other_bad_inputs(tmp_path, layout_file, capsys):
         (["import-upstream", str(tmp_path / "nope.json"), "--out", str(out), "--cdf-layout", "upstream"],
          "does not exist"),
         (["import-upstream", str(src), "--out", str(src), "--layout", str(layout_file)],
-         "exists and is not an empty directory"),
+         "--out must be a directory"),
     ]
     for argv, fragment in cases:
         assert main(argv) == 2
