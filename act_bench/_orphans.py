@@ -7,6 +7,9 @@ and the replay's process pools.
   the SIGTERM a batch system sends to the whole group) are ignored by the new processes from their first
   instruction, so a stop that lands while a worker is still importing prints no traceback; the driver still sees
   every signal (they are held back, not lost, while the workers start).
+* :func:`quiet_resource_tracker` and :func:`quiet_pool_teardown` (in the driver): what the standard library prints
+  when a pool is ended on a stop (the resource tracker's shutdown warnings, the pool's manager thread meeting the
+  queues the driver closed) is not the user's business; the stop is one line.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 __all__ = ["PARENT_CHECK_SECONDS", "POOL_STATE", "children_ignore", "die_with_spawning_thread", "exit_with_parent",
-           "init_pool_worker", "worker_signals"]
+           "init_pool_worker", "quiet_pool_teardown", "quiet_resource_tracker", "worker_signals"]
 
 #: Seconds between two checks of a worker that its driver is still alive.
 PARENT_CHECK_SECONDS = 0.5
@@ -134,3 +137,47 @@ def init_pool_worker(parent: int, main_thread: bool, queue=None,
     exit_with_parent(parent)
     if queue is not None:
         POOL_STATE["state"] = queue.get()
+
+
+def quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (if it is not running) with its stderr on the null device.
+
+    The tracker is a helper process that unlinks the named semaphores of processes that die without doing it. When
+    a stop ends a pool while its workers start, it cleans up after them and then warns, at its own exit, about each
+    semaphore it found ("leaked semaphore objects", "No such file or directory"): after the driver's one line. The
+    cleanup is what matters and still happens; the warnings go nowhere. Called by the driver before it creates its
+    first queue (the tracker starts once per process and inherits the stderr it has then).
+    """
+    from multiprocessing import resource_tracker
+
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep quiet
+        resource_tracker.ensure_running()
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_pool_teardown() -> None:
+    """From now on, an exception in a thread of ``concurrent.futures.process`` or ``multiprocessing`` (a pool's
+    manager thread, a queue's feeder thread) is not printed: the driver is ending the pool on a stop or an error,
+    and these threads can meet the pipes it closed (``terminate_broken`` closing a reader already closed by
+    ``shutdown``). Exceptions of every other thread are printed as before."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        module = type(args.thread).__module__ if args.thread is not None else ""
+        if module.startswith(("concurrent.futures", "multiprocessing")):
+            return
+        previous(args)
+
+    threading.excepthook = hook

@@ -25,6 +25,8 @@ from act_bench._orphans import (
     die_with_spawning_thread,
     exit_with_parent,
     init_pool_worker,
+    quiet_pool_teardown,
+    quiet_resource_tracker,
     worker_signals,
 )
 from act_bench._progress import progress_bar
@@ -46,6 +48,8 @@ __all__ = [
     "hardware",
     "init_pool_worker",
     "progress_bar",
+    "quiet_pool_teardown",
+    "quiet_resource_tracker",
     "to_jsonable",
     "try_lock",
     "watch_local_cluster",

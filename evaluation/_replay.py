@@ -32,7 +32,14 @@ from act_bench.search import (
     prepare_embeddings,
     searcher_info,
 )
-from act_bench.utils import POOL_STATE, check_int, children_ignore, init_pool_worker
+from act_bench.utils import (
+    POOL_STATE,
+    check_int,
+    children_ignore,
+    init_pool_worker,
+    quiet_pool_teardown,
+    quiet_resource_tracker,
+)
 from evaluation._results import ReplayResult, TableOracle, check_observe
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "compute_maps", "replay", "replay_grid"]
@@ -318,6 +325,7 @@ def _pool(n_jobs: int, state: tuple | None = None) -> Iterator[ProcessPoolExecut
     driver killed meanwhile leaves no worker with half its start data (an unpickling traceback).
     """
     ctx = mp.get_context("spawn")
+    quiet_resource_tracker()
     queue = None
     if state is not None:
         queue = ctx.Queue()
@@ -330,6 +338,7 @@ def _pool(n_jobs: int, state: tuple | None = None) -> Iterator[ProcessPoolExecut
     try:
         yield pool
     except BaseException as exc:
+        quiet_pool_teardown()
         pool.shutdown(wait=False, cancel_futures=True)
         for p in mp.active_children():
             if p.pid not in before:
