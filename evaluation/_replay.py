@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -23,7 +23,9 @@ import numpy as np
 
 from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.search import (
+    REGRESSORS,
     CandidateSet,
+    Embedding,
     Result,
     Searcher,
     create_searcher,
@@ -31,6 +33,7 @@ from act_bench.search import (
     list_searchers,
     prepare_embeddings,
     searcher_info,
+    warm_up_layout,
 )
 from act_bench.utils import (
     POOL_STATE,
@@ -354,11 +357,46 @@ def _embed_task(features: str, seed: int, cache_dir) -> None:
     embed_candidates(_state("candidates"), features, seed=seed, cache_dir=cache_dir)
 
 
+def _warm_up(regressors: tuple[str, ...]) -> None:
+    """In a pool worker, while the driver computes the maps' shared bases (a core would otherwise wait): compile the
+    numba code of the map layouts and of the named surrogate regressors on a toy table and map. The argument types
+    are those of a real run, so the real run uses the same compiled code; no result depends on this."""
+    import pandas as pd
+
+    warm_up_layout()
+    n = 40
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(n)]
+    toy = pd.DataFrame({"function": names, "equivalents": [[x] for x in names],
+                        "outputs": list(rng.random((n, 8), dtype=np.float32)), "val_accuracy": rng.random(n),
+                        "test_accuracy": rng.random(n), "runtime": np.ones(n)})
+    cs, oracle = CandidateSet.from_table(toy), TableOracle.from_table(toy)
+    emb = Embedding(np.arange(n), rng.random((n, 2), dtype=np.float32), "outputs", 0, "warm-up")
+    for r in regressors:
+        _run_one(SearcherFactory(f"{r}:outputs", {"embedding": emb}), cs, oracle, 30, 0, 1, {25}, 10)
+
+
+def _regressors(factories) -> tuple[str, ...]:
+    """The built-in surrogate regressors among the factories' map-based searchers (``knr`` of ``knr:fim``)."""
+    out = []
+    for f in factories.values():
+        if _loads_maps(f) and f.name.split(":")[0] in REGRESSORS and f"{f.name.split(':')[0]}:outputs" in \
+                list_searchers():
+            out.append(f.name.split(":")[0])
+    return tuple(dict.fromkeys(out))
+
+
+def _loads_maps(factory) -> bool:
+    """Whether the factory's searchers load UMAP maps (a map-based searcher not given its ``embedding``)."""
+    return (isinstance(factory, SearcherFactory) and searcher_info(factory.name).uses_map
+            and "embedding" not in factory.kwargs)
+
+
 def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     """(features, UMAP seed, cache_dir) of every map the named surrogates will load."""
     need = {}
     for f in factories.values():
-        if not (isinstance(f, SearcherFactory) and searcher_info(f.name).uses_map) or "embedding" in f.kwargs:
+        if not _loads_maps(f):
             continue
         feats = searcher_info(f.name).features
         es, n_maps = f.kwargs.get("embedding_seed"), f.kwargs.get("n_maps")
@@ -465,19 +503,33 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     n_jobs = min(n_jobs, len(seeds))
     chunks = [seeds[i::n_jobs] for i in range(n_jobs)]
     with _pool(n_jobs, (candidates, oracle)) as pool:
-        # compute every UMAP map once, spread over the processes, before any replay needs it
+        # Every UMAP map once, spread over the processes, before any replay that needs it. The workers start (and
+        # compile the layout) while this process computes the shared base of the first feature set; each feature
+        # set's maps are queued as soon as its base is ready; the replays without maps go last, where they fill the
+        # wait for the last maps. Scheduling only: every map and replay is the same as computed one by one.
         maps = _maps_needed(factories, seeds)
-        _prepare_bases(candidates, maps)     # the shared part of the maps, once, before the workers need it
         with children_ignore(_STOPS):  # workers start at submissions (also below)
-            embedded = pool.map(_embed_task, *zip(*maps)) if maps else iter(())
-        for i, _ in enumerate(embedded):
+            for _ in range(n_jobs if maps else 0):
+                pool.submit(_warm_up, _regressors(factories))
+        map_futures = []
+        for features, cache_dir in dict.fromkeys((m[0], m[2]) for m in maps):
+            prepare_embeddings(candidates, features, cache_dir=cache_dir)
+            with children_ignore(_STOPS):
+                map_futures += [pool.submit(_embed_task, *m) for m in maps if (m[0], m[2]) == (features, cache_dir)]
+
+        def submit(names):
+            with children_ignore(_STOPS):
+                return {a: [pool.submit(_grid_task, factories[a], budget, c, workers, checkpoints, precision_k,
+                                        observe) for c in chunks] for a in names}
+
+        futures = submit([a for a, f in factories.items() if not _loads_maps(f)])
+        for i, fu in enumerate(as_completed(map_futures)):
+            fu.result()
             if map_progress is not None:
                 map_progress(i + 1, len(maps))
-        with children_ignore(_STOPS):
-            futures = {a: [pool.submit(_grid_task, f, budget, c, workers, checkpoints, precision_k, observe)
-                           for c in chunks] for a, f in factories.items()}
-        for a, futs in futures.items():
-            parts = [fu.result() for fu in futs]
+        futures.update(submit([a for a in factories if a not in futures]))
+        for a in factories:
+            parts = [fu.result() for fu in futures[a]]
             by_seed = {s: r for c, (p, _) in zip(chunks, parts) for s, r in zip(c, p)}
             out[a] = _assemble(a, seeds, [by_seed[s] for s in seeds], checkpoints, workers, precision_k,
                                sum(sec for _, sec in parts), observe)

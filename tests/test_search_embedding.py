@@ -289,13 +289,44 @@ def _reference_layout(graph, seed, min_dist, *, data=None, metric="euclidean", r
     return np.asarray(coords, dtype=np.float64)
 
 
+def _umap_graph(X, settings, seed):
+    """umap-learn's own fuzzy graph of ``X`` (the model's ``graph_`` before any layout prunes it)."""
+    import warnings
+
+    import umap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = umap.UMAP(n_components=2, random_state=seed, transform_mode="graph", **settings).fit(X)
+    return model.graph_.tocoo()
+
+
+@pytest.mark.parametrize("table", ["act-bench-mnist1d", "act-bench-mnist1d-vit"])
+def test_exact_graphs_equal_umaps_on_the_shipped_feature_sets(table):
+    """The exact k-NN path (:func:`_embedding._exact_graph`: umap-learn's numba metric in a compiled loop, then its
+    ``fuzzy_simplicial_set``) gives umap-learn's graph bit for bit on real FIM CDFs (Manhattan) and function outputs
+    (Euclidean): a random 700 valid rows of each, and the map's union of both."""
+    import act_bench
+
+    cs = CandidateSet.from_table(act_bench.load_table(table))
+    rng = np.random.default_rng(0)
+    for part in ("fim", "outputs"):
+        rows = np.sort(rng.choice(np.flatnonzero(cs.feature_valid(part)), 700, replace=False))
+        X = (cs.fim_cdf if part == "fim" else cs.outputs)[rows].astype(np.float32)
+        settings = _embedding._settings_for(part, rows.size)[part]
+        got, ref = _embedding._exact_graph(X, settings), _umap_graph(X, settings, 0)
+        assert got.shape == ref.shape and got.data.dtype == ref.data.dtype
+        for a, b in ((got.row, ref.row), (got.col, ref.col), (got.data, ref.data)):
+            assert a.tobytes() == b.tobytes(), (table, part)
+
+
 def _reference_map(cs, features, seed):
     import scipy.sparse.csgraph
 
     rows = np.flatnonzero(cs.feature_valid(features))
     settings = _embedding._settings_for(features, rows.size)
     data = {p: (cs.fim_cdf if p == "fim" else cs.outputs)[rows].astype(np.float32) for p in settings}
-    graphs = {p: _embedding._fuzzy_graph(data[p], settings[p], seed) for p in data}
+    graphs = {p: _umap_graph(data[p], settings[p], seed) for p in data}
     if features == "both":
         graph = _embedding._union_graph(graphs["outputs"], graphs["fim"])
         disconnected = scipy.sparse.csgraph.connected_components(graph)[0] > 1

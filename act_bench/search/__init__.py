@@ -36,6 +36,7 @@ from act_bench.search._embedding import (
     default_cache_dir,
     embed_candidates,
     prepare_embeddings,
+    warm_up_layout,
 )
 from act_bench.search._forest import RandomForestSurrogate
 from act_bench.search._simple import RANDOM_POOLS, EvolutionSearcher, RandomSearcher
@@ -67,4 +68,5 @@ __all__ = [
     "searcher_info",
     "searcher_spec",
     "table_frame",
+    "warm_up_layout",
 ]

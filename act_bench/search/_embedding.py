@@ -79,7 +79,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.search._candidates import CandidateSet
 
 __all__ = ["FEATURE_SETS", "LAYOUT_SETTINGS", "UMAP_SETTINGS", "Embedding", "default_cache_dir", "embed_candidates",
-           "prepare_embeddings"]
+           "prepare_embeddings", "warm_up_layout"]
 
 #: Feature sets a surrogate can use.
 FEATURE_SETS = ("fim", "outputs", "both")
@@ -186,6 +186,8 @@ def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_m
 
 
 def _fit_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
+    if X.shape[0] < EXACT_KNN_ROWS and settings["metric"] in _EXACT_METRICS:
+        return _exact_graph(X, settings)
     import umap
 
     with warnings.catch_warnings():
@@ -195,6 +197,58 @@ def _fit_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_mat
         model = umap.UMAP(n_components=LAYOUT_SETTINGS["n_components"], random_state=seed, transform_mode="graph",
                           **settings).fit(X)
     return model.graph_.tocoo()
+
+
+#: Metrics of the exact path of :func:`_exact_graph` (umap-learn sets no disconnection distance for them).
+_EXACT_METRICS = ("euclidean", "manhattan")
+
+
+@functools.cache
+def _upper_distances_kernel(metric: str):
+    """A numba kernel filling the upper triangle of the float32 distance matrix with umap-learn's own numba
+    ``metric`` function (``umap.distances.named_distances``), pair by pair in the order scikit-learn's
+    ``pairwise_distances`` calls a callable metric."""
+    import numba
+    from umap.distances import named_distances
+
+    dist = named_distances[metric]
+
+    @numba.njit(cache=False)
+    def kernel(X: np.ndarray, out: np.ndarray) -> None:
+        n = X.shape[0]
+        for i in range(n):
+            for j in range(i + 1, n):
+                out[i, j] = dist(X[i], X[j])
+
+    return kernel
+
+
+def _exact_graph(X: np.ndarray, settings: dict) -> scipy.sparse.coo_matrix:
+    """The fuzzy simplicial set umap-learn's ``UMAP(**settings).fit(X)`` computes below :data:`EXACT_KNN_ROWS` rows,
+    bit for bit, without its per-pair Python loop (12 million calls of the metric through scikit-learn for the
+    three feature sets of a table, about 8 s).
+
+    umap-learn takes that path as: the dense distance matrix ``pairwise_distances(X, metric=<its numba metric>)``
+    (scikit-learn evaluates a callable metric on each pair ``i < j`` into an array of the input's floating dtype,
+    float32 here, adds the transpose and sets the diagonal to ``metric(x, x)``, 0 for these metrics), then
+    ``fuzzy_simplicial_set(dmat, ..., "precomputed")`` (exact k-NN, no random draws). Here the same numba metric
+    fills the same triangle (:func:`_upper_distances_kernel`) and umap-learn's public ``fuzzy_simplicial_set`` does
+    the rest with the arguments ``UMAP.fit`` passes. ``tests/test_embedding.py`` checks it equals the model's graph
+    on the shipped tables' feature sets.
+    """
+    from umap.umap_ import fuzzy_simplicial_set
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n = X.shape[0]
+    dmat = np.zeros((n, n), dtype=np.float32)
+    _upper_distances_kernel(settings["metric"])(X, dmat)
+    dmat = dmat + dmat.T
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="umap")
+        graph, _, _, _ = fuzzy_simplicial_set(dmat, settings["n_neighbors"], np.random.RandomState(0), "precomputed",
+                                              {}, None, None, False, LAYOUT_SETTINGS["set_op_mix_ratio"],
+                                              LAYOUT_SETTINGS["local_connectivity"], True, False, False)
+    return graph.tocoo()
 
 
 def _pruned(graph, *, keep_zeros: bool = False) -> scipy.sparse.coo_matrix:
@@ -561,6 +615,17 @@ def prepare_embeddings(candidates: CandidateSet, features: str, *, cache_dir: st
         return False
     _map_base(candidates, rows, features, _settings_for(features, rows.size), cache_dir, use_cache)
     return True
+
+
+def warm_up_layout() -> None:
+    """Compile umap-learn's numba layout kernels in this process by laying out a 24-point ring (milliseconds once
+    compiled): a replay pool's workers do it while the driver computes the maps' shared bases, so their first map
+    does not wait for the compiler. Same argument types as a real map, so the same compiled code."""
+    n = 24
+    rows = np.arange(n)
+    ring = scipy.sparse.coo_matrix((np.ones(2 * n, dtype=np.float32), (np.r_[rows, (rows + 1) % n],
+                                                                       np.r_[(rows + 1) % n, rows])), shape=(n, n))
+    _layout(ring, 0, UMAP_SETTINGS["outputs"]["min_dist"])
 
 
 def _compute(candidates: CandidateSet, rows: np.ndarray, features: str, seed: int, settings: dict,

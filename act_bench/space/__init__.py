@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from act_bench._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time (PEP 562)
+    from act_bench.space._baselines import BASELINE_FUNCTIONS
     from act_bench.space._enumerate import (
-        BASELINE_FUNCTIONS,
         PAPER_FOUR_NODE_SCHEMAS,
         PAPER_THREE_NODE_SCHEMA,
         EquivalenceClasses,
@@ -119,7 +119,7 @@ _LAZY: dict[str, str] = {
     "are_twins": "act_bench.space._twins",
     "twin_groups": "act_bench.space._twins",
     "twin_inputs": "act_bench.space._twins",
-    "BASELINE_FUNCTIONS": "act_bench.space._enumerate",
+    "BASELINE_FUNCTIONS": "act_bench.space._baselines",
     "PAPER_FOUR_NODE_SCHEMAS": "act_bench.space._enumerate",
     "PAPER_THREE_NODE_SCHEMA": "act_bench.space._enumerate",
     "EquivalenceClasses": "act_bench.space._enumerate",

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from act_bench.errors import InvalidInputError
+from act_bench.space._baselines import BASELINE_FUNCTIONS
 from act_bench.space._evaluate import as_expr, standard_inputs
 from act_bench.space._expr import Expr, parse, parse_schema
 from act_bench.space._fast import exact_kernels
@@ -50,9 +51,6 @@ PAPER_FOUR_NODE_SCHEMAS = (
     "unary(binary(unary(x),unary(x)))",
     "unary(unary(unary(x)))",
 )
-#: The paper's 8 baseline activation functions, evaluated first by every searcher.
-BASELINE_FUNCTIONS = ("elu(x)", "relu(x)", "selu(x)", "sigmoid(x)", "softplus(x)", "softsign(x)", "swish(x)",
-                      "tanh(x)")
 
 _CHUNK_ROWS = 16384  # rows of outputs materialised at once while streaming a schema's root node
 
