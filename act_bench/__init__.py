@@ -16,8 +16,9 @@ from act_bench._version import __version__
 from act_bench.errors import ActBenchError, InvalidInputError, ParseError
 
 if TYPE_CHECKING:  # pragma: no cover - the names resolve lazily at run time (PEP 562)
+    from act_bench.interop import load_table
     from act_bench.space import ActivationFunction, Expr, function_outputs, parse
-    from act_bench.tables import BenchmarkTable, load_table
+    from act_bench.tables import BenchmarkTable
 
 __all__ = [
     "ActBenchError",
@@ -35,10 +36,10 @@ __all__ = [
 # `import act_bench` stays light (no torch, pyarrow or datasets): these names load their package on first use, so the
 # CLI answers --help and --version without importing torch
 _LAZY = {"ActivationFunction": "act_bench.space", "Expr": "act_bench.space", "function_outputs": "act_bench.space",
-         "parse": "act_bench.space", "BenchmarkTable": "act_bench.tables", "load_table": "act_bench.tables"}
+         "parse": "act_bench.space", "BenchmarkTable": "act_bench.tables", "load_table": "act_bench.interop"}
 
 
-_SUBPACKAGES = ("space", "features", "tables", "search", "live", "cli")
+_SUBPACKAGES = ("space", "features", "tables", "interop", "search", "live", "cli")
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBPACKAGES)

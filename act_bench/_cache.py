@@ -1,8 +1,8 @@
 """The act-bench cache folder: UMAP embeddings, fetched upstream tables and their downloads.
 
 The cache is act-bench's only: when act-bench creates the cache folder (or finds it empty) it writes the marker
-file :data:`CACHE_MARKER` in it, and ``act-bench cache clear`` (:func:`act_bench.tables.clear_cache`) deletes only in
-a marked folder, and there only the entries act-bench writes (see :mod:`act_bench.tables._fetch`). Nothing is
+file :data:`CACHE_MARKER` in it, and ``act-bench cache clear`` (:func:`act_bench.interop.clear_cache`) deletes only in
+a marked folder, and there only the entries act-bench writes (see :mod:`act_bench.interop`). Nothing is
 written through a symbolic link: a cache folder, or a folder inside it, that is a link counts as unwritable.
 
 A cache that cannot be written (a read-only folder, a file where the folder should be, a link) is not an error for
@@ -19,6 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from act_bench._io import atomic_write_text
 from act_bench._validation import expand_home
 from act_bench._version import __version__
 
@@ -92,15 +93,7 @@ def _write_marker(root: Path) -> None:
     text = json.dumps({"what": _MARKER_SIGNATURE, "created_by": f"act-bench {__version__}",
                        "note": "act-bench cache clear deletes only in folders holding this file, and only the "
                                "entries act-bench writes"}, indent=1) + "\n"
-    tmp = root / f".{CACHE_MARKER}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, marker)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(marker, text)
 
 
 def make_cache_folder(sub: str | None = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:

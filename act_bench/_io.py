@@ -8,6 +8,7 @@ save leaves one behind).
 
 from __future__ import annotations
 
+import datetime as _dt
 import errno
 import math
 import os
@@ -15,7 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,8 @@ try:
 except ImportError:  # not POSIX: no advisory locks
     fcntl = None
 
-__all__ = ["atomic_write_text", "make_temp_dir", "make_temp_file", "refuse_symlink", "remove_stale_temps", "to_jsonable",
-           "try_lock"]
+__all__ = ["atomic_write", "atomic_write_text", "make_temp_dir", "make_temp_file", "refuse_symlink", "remove_stale_temps", "to_jsonable",
+           "try_lock", "utc_now"]
 
 _PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -89,34 +90,63 @@ def refuse_symlink(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's file mode creation mask, read without changing it (``/proc/self/status`` on Linux; elsewhere
+    the classic set-and-restore, which is not thread-safe but is what there is)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def make_temp_dir(target: str | os.PathLike[str]) -> Path:
-    """A new hidden temporary folder next to ``target`` (same file system, so it can be renamed onto it)."""
+    """A new hidden temporary folder next to ``target`` (same file system, so it can be renamed onto it), with the
+    mode ``mkdir`` would give it (``tempfile.mkdtemp`` makes it 0700)."""
     target = Path(target)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
 
 
 def make_temp_file(target: str | os.PathLike[str]) -> Path:
-    """A new hidden temporary file next to ``target``."""
+    """A new hidden temporary file next to ``target``, with the mode ``open()`` would give it (``0644`` under the
+    usual umask; ``tempfile.mkstemp`` makes it 0600, and a renamed report would stay unreadable to others)."""
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary sibling and a rename; nothing is left on failure."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """The one way act-bench replaces a file: ``write(tmp)`` fills a new temporary sibling (same folder, the mode
+    ``open()`` would give), which is then renamed onto ``path``; readers see the old file or the new one, never a
+    part, and nothing is left on failure or interruption. ``path`` must not be a symbolic link (refused: we never
+    write through one) nor a directory; stale temporaries of dead writers are removed first."""
     path = refuse_symlink(path, "output file")
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory, expected a file", str(path))
     remove_stale_temps(path)
     tmp = make_temp_file(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def try_lock(path: str | os.PathLike[str]) -> tuple[int, bool]:
@@ -175,3 +205,9 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 to the second (``2026-12-07T10:00:00+00:00``): dates in metadata and
+    cache records."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()

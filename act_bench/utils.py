@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 from act_bench._env import hardware
-from act_bench._io import atomic_write_text, to_jsonable, try_lock
+from act_bench._io import atomic_write, atomic_write_text, to_jsonable, try_lock
 from act_bench._orphans import (
     PARENT_CHECK_SECONDS,
     POOL_STATE,
@@ -37,6 +37,7 @@ __all__ = [
     "NAME_PATTERN",
     "PARENT_CHECK_SECONDS",
     "POOL_STATE",
+    "atomic_write",
     "atomic_write_text",
     "check_choice",
     "check_float",

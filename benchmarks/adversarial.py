@@ -863,7 +863,7 @@ TELL_SCRIPT = """
 import json, sys
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, create_searcher
-from act_bench.tables import load_table
+from act_bench.interop import load_table
 bad = {"bool": True, "inf": float("inf"), "string": "0.5"}[sys.argv[1]]
 s = create_searcher("random", CandidateSet.from_table(load_table(sys.argv[2])), seed=0)
 g = s.ask()[0]

@@ -14,7 +14,8 @@ Without --table a synthetic table over the 2,902 unique functions of binary(unar
 (``embedding_seed=0``); per-seed maps (the default of ``act-bench replay``) only add a cache read per run.
 
 Cold and warm grid with a distinct map per seed (issue 23, the default of ``act-bench replay``), this checkout against
-a reference checkout (e.g. the issue's starting commit c2643e7), each in fresh processes of the CLI:
+a reference checkout (e.g. the issue's starting commit c2643e7), each in fresh processes of the CLI (cold twice: as
+the first run after an install, numba's compile cache emptied, and as a later cold run):
 
     git archive c2643e7 act_bench evaluation data_builders | tar -x -C /tmp/ref-c2643e7
     python benchmarks/bench_replay.py --cli-grid --ref /tmp/ref-c2643e7 --table data/act-bench-mnist1d --jobs 2
@@ -67,8 +68,23 @@ def _timed_cli(checkout: Path, argv: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def _clear_numba_cache(checkout: Path) -> int:
+    """Delete numba's on-disk compiled code of the checkout's kernels and of umap-learn's (``*.nbi``/``*.nbc`` in
+    their ``__pycache__``): the next run compiles as the first run after an install does. Returns the files deleted."""
+    import umap
+
+    n = 0
+    for folder in (checkout / "act_bench", Path(umap.__file__).parent):
+        for f in [*folder.rglob("*.nbi"), *folder.rglob("*.nbc")]:
+            f.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 def cli_grid(tables: list[str], jobs: int, ref: str | None, seeds: int, evals: int, warm: bool) -> None:
-    """Cold (empty cache) and warm grid timings of this checkout and of ``ref``, on the same machine, in turn."""
+    """Grid timings of this checkout and of ``ref``, on the same machine, in turn: cold (an empty act-bench cache)
+    as the first run after an install (numba's compile cache emptied too) and as any later cold run (numba's cache
+    as the previous run left it), then warm (the act-bench cache filled)."""
     import tempfile
 
     paths = [str(Path(t).resolve()) if Path(t).exists() else str(ROOT / "data" / t) for t in tables]
@@ -76,14 +92,18 @@ def cli_grid(tables: list[str], jobs: int, ref: str | None, seeds: int, evals: i
     print(f"{len(CLI_GRID)} algorithms x {seeds} seeds x {evals} evaluations on {', '.join(tables)}; --jobs {jobs}; "
           f"os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     for label, checkout in checkouts:
-        with tempfile.TemporaryDirectory() as cache:
-            argv = ["replay", "--table", ",".join(paths), "--algorithms", ",".join(CLI_GRID), "--seeds", str(seeds),
-                    "--evals", str(evals), "--jobs", str(jobs), "--cache-dir", cache, "--json"]
-            cold = _timed_cli(checkout, argv)
-            line = f"{label}: cold {cold:.1f} s"
-            if warm:
-                line += f", warm {_timed_cli(checkout, argv):.1f} s"
-            print(line, flush=True)
+        parts = []
+        for first in (True, False) if warm else (True,):
+            with tempfile.TemporaryDirectory() as cache:
+                argv = ["replay", "--table", ",".join(paths), "--algorithms", ",".join(CLI_GRID), "--seeds",
+                        str(seeds), "--evals", str(evals), "--jobs", str(jobs), "--cache-dir", cache, "--json"]
+                if first:
+                    _clear_numba_cache(checkout)
+                parts.append(f"cold{' (first run: numba cache empty)' if first else ''} "
+                             f"{_timed_cli(checkout, argv):.1f} s")
+                if warm and not first:
+                    parts.append(f"warm {_timed_cli(checkout, argv):.1f} s")
+        print(f"{label}: " + ", ".join(parts), flush=True)
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -159,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation import TableOracle, TableReference, replay_grid, summarize
 
     if args.table:
-        from act_bench.tables import load_table
+        from act_bench.interop import load_table
 
         table = load_table(args.table)
     else:

@@ -82,8 +82,8 @@ def bench_upstream(n_records: int, seed: int = 0) -> None:
     import json
     import resource
 
+    from act_bench.interop import import_upstream, iter_json_object
     from act_bench.space import PAPER_THREE_NODE_SCHEMA, equivalence_classes
-    from act_bench.tables import import_upstream, iter_json_object
 
     rng = np.random.default_rng(seed)
     classes = equivalence_classes(schemas=PAPER_THREE_NODE_SCHEMA)
@@ -130,7 +130,7 @@ def main() -> None:
     if args.upstream:
         bench_upstream(args.upstream)
         return
-    from act_bench.tables import load_table
+    from act_bench.interop import load_table
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.dir) if args.dir else Path(tmp) / "bench-table"

@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from act_bench.interop import load_table
 from act_bench.search import CandidateSet, list_searchers, searcher_info
 from act_bench.space import BASELINE_FUNCTIONS
-from act_bench.tables import SUITE_TABLES, load_table
+from act_bench.tables import SUITE_TABLES
 from evaluation import (
     TableOracle,
     TableReference,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
+from act_bench.utils import atomic_write
 
 __all__ = ["eigenvalue_density", "plot_eigenvalue_distributions", "plot_map", "plot_search_curves"]
 
@@ -29,14 +30,7 @@ def _save(fig, path: str | os.PathLike) -> Path:
     if path.suffix.lower() != ".png":
         raise InvalidInputError(f"plots are written as PNG; the output path must end in .png; got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
 
 #: What the shaded band of a search curve is (``evaluation.mean_ci``), printed under every curve figure.

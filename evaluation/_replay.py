@@ -386,6 +386,14 @@ def _regressors(factories) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+#: Rough CPU cost order of the built-in regressors' replays (forests and Gaussian processes refit most per step).
+_COST_ORDER = {"rfr": 0, "gpr": 0, "svr": 1, "knr": 2}
+
+
+def _cost_order(name: str) -> int:
+    return _COST_ORDER.get(name.split(":")[0], 3)
+
+
 def _loads_maps(factory) -> bool:
     """Whether the factory's searchers load UMAP maps (a map-based searcher not given its ``embedding``)."""
     return (isinstance(factory, SearcherFactory) and searcher_info(factory.name).uses_map
@@ -527,7 +535,8 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
             fu.result()
             if map_progress is not None:
                 map_progress(i + 1, len(maps))
-        futures.update(submit([a for a in factories if a not in futures]))
+        # the costliest surrogates first (longest task first), so the last tasks to finish are short ones
+        futures.update(submit(sorted((a for a in factories if a not in futures), key=_cost_order)))
         for a in factories:
             parts = [fu.result() for fu in futures[a]]
             by_seed = {s: r for c, (p, _) in zip(chunks, parts) for s, r in zip(c, p)}

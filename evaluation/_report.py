@@ -136,21 +136,22 @@ def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | S
                           if any(searcher_info(a).features == f for a in algos + added)]
         summary["exact_random"] = exact_random_baselines(candidates, oracle, ref, pools, int(evals))
     if out_dir is not None:
-        write_figures(results, ref, out_dir, workers=workers, stem=figure_stem,
+        write_figures(results, ref, out_dir, workers=workers, stem=figure_stem, table=table_name,
                       title_note="" if observe == "median" else f", observe {observe}")
     return summary, results
 
 
 def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir: str | os.PathLike, *,
-                  workers: int = 1, stem: str = "search_curves", title_note: str = "") -> list[Path]:
-    """``{stem}.png`` (vs evaluations) and, with simulated workers, ``{stem}_time.png``; ``title_note`` is added to
-    the titles (e.g. the observation model)."""
+                  workers: int = 1, stem: str = "search_curves", title_note: str = "", table: str = "") -> list[Path]:
+    """``{stem}.png`` (vs evaluations) and, with simulated workers, ``{stem}_time.png``; the titles name ``table``
+    (when given) and end with ``title_note`` (e.g. the observation model)."""
     out = Path(out_dir)
     refs = {"top 1%": ref.top1, "ReLU": ref.relu}
     curves = {n: mean_ci(best_so_far(r.objective)) for n, r in results.items()}
     n_seeds = max(r.objective.shape[0] for r in results.values())
+    on = f"{table}: " if table else ""
     paths = [plot_search_curves(curves, out / f"{stem}.png", reference=refs,
-                                title=f"Best validation accuracy found so far ({n_seeds} seeds per searcher"
+                                title=f"{on}Best validation accuracy found so far ({n_seeds} seeds per searcher"
                                       f"{title_note})")]
     if workers > 1:
         tmax = max(float(np.nanmax(r.time)) for r in results.values())
@@ -158,7 +159,7 @@ def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir
         tcurves = {n: mean_ci(curve_vs_time(r, grid)) for n, r in results.items()}
         paths.append(plot_search_curves(tcurves, out / f"{stem}_time.png", x=grid,
                                         xlabel=f"Simulated time (s), {workers} workers", reference=refs,
-                                        title=f"Best validation accuracy found vs simulated time ({n_seeds} "
+                                        title=f"{on}Best validation accuracy found vs simulated time ({n_seeds} "
                                               f"seeds per searcher{title_note})"))
     return paths
 

@@ -120,7 +120,7 @@ def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: s
         if progress is not None:
             progress(a, res)
     if out_dir is not None:
-        write_figures(results, ref, out_dir, workers=max(workers, 2))
+        write_figures(results, ref, out_dir, workers=max(workers, 2), table=table_name)
     return summary, results
 
 

@@ -45,7 +45,7 @@ def test_import_act_bench_is_light_and_lazy_names_resolve():
             "y = act_bench.function_outputs('relu(x)')\nprint(light, y.shape, act_bench.load_table.__module__, "
             "act_bench.space.parse('max(x, zero(x))'))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
-    assert proc.stdout.split() == ["True", "(1000,)", "act_bench.tables._load", "max(x,zero(x))"], proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "(1000,)", "act_bench.interop._load", "max(x,zero(x))"], proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("package", ["act_bench", "act_bench.space", "act_bench.features"])

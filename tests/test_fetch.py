@@ -16,15 +16,8 @@ import pytest
 from act_bench.cli import main
 from act_bench.errors import DownloadError
 from act_bench.features import fim_layout
-from act_bench.tables import (
-    CdfLayout,
-    cache_info,
-    download_file,
-    fetch_upstream,
-    load_table,
-    normalize_layout,
-    upstream_url,
-)
+from act_bench.interop import cache_info, download_file, fetch_upstream, load_table, upstream_url
+from act_bench.tables import CdfLayout, normalize_layout
 from data_builders.models import create_model
 
 NAMES = ["relu(x)", "tanh(x)", "swish(x)", "add(x,sigmoid(x))", "exp(x)"]

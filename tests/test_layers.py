@@ -25,10 +25,10 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess:
 def test_import_linter_contracts_are_kept():
     proc = _lint_imports(ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "Contracts: 3 kept, 0 broken." in proc.stdout, proc.stdout[-2000:]
+    assert "Contracts: 4 kept, 0 broken." in proc.stdout, proc.stdout[-2000:]
 
 
-def test_import_linter_contracts_catch_an_upward_import_a_private_import_and_a_cycle(tmp_path):
+def test_import_linter_contracts_catch_an_upward_import_a_private_import_a_cycle_and_core_to_interop(tmp_path):
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "data"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -38,9 +38,12 @@ def test_import_linter_contracts_catch_an_upward_import_a_private_import_and_a_c
         fh.write("\nfrom act_bench.tables._meta import utc_now  # noqa\n")
     with open(tmp_path / "act_bench/tables/_schema.py", "a", encoding="utf-8") as fh:  # a module circle
         fh.write("\nfrom act_bench.tables import _layout  # noqa\n")
+    with open(tmp_path / "act_bench/tables/_records.py", "a", encoding="utf-8") as fh:  # the core using the interop
+        fh.write("\nfrom act_bench.interop import fetch_upstream  # noqa\n")
     proc = _lint_imports(tmp_path)
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "Contracts: 0 kept, 3 broken." in proc.stdout, proc.stdout[-4000:]
+    assert "Contracts: 0 kept, 4 broken." in proc.stdout, proc.stdout[-4000:]
+    assert "act_bench.tables is not allowed to import act_bench.interop" in proc.stdout
     assert "act_bench.space is not allowed to import evaluation" in proc.stdout
     assert "evaluation._metrics -> act_bench.tables._meta" in proc.stdout
     assert "._layout -> ._schema" in proc.stdout or "._schema -> ._layout" in proc.stdout

@@ -249,3 +249,21 @@ def test_live_candidates_carry_twin_groups_and_old_histories_replay(tmp_path, ti
     old = search._candidate_set(j, history=[b, a])
     assert old.twin_group[a] != old.twin_group[b]
     j.close()
+
+
+def test_best_result_follows_the_table_info_rule_on_ties():
+    """Among ok results only (a diverged run's accuracy does not count), the best value; on a tie the first in
+    candidate order (the exported table's row order, so info()["best"] names it too), whatever the finishing order."""
+    from act_bench.engine import JournalRun
+    from act_bench.live._summary import best_result
+
+    nan = math.nan
+
+    def run(seq, row, function, val, status="ok"):
+        return JournalRun(seq, row, RunRecord(function, 0, nan, val, 0.5, nan, nan, nan, 1.0, status=status), 1,
+                          "s", 0.0)
+
+    results = [run(1, 7, "g", 0.9), run(2, 3, "f", 0.9), run(3, 1, "h", 0.8), run(4, 0, "d", 0.95, "diverged")]
+    best = best_result(results)
+    assert (best["function"], best["val_accuracy"], best["ties"], best["tied"]) == ("f", 0.9, 2, ["f", "g"])
+    assert best_result([run(1, 0, "d", 0.95, "diverged")]) is None

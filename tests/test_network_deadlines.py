@@ -15,7 +15,7 @@ from _procs import cli_process
 from _servers import Server
 
 from act_bench.errors import ActBenchError, DownloadError
-from act_bench.tables import download_file, download_table, publish_folder
+from act_bench.interop import download_file, download_table, publish_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny-table"

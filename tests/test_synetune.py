@@ -11,7 +11,8 @@ from syne_tune.blackbox_repository.blackbox_tabular import deserialize
 from syne_tune.config_space import Categorical
 
 from act_bench.cli import main
-from act_bench.tables import SYNETUNE_FILES, SYNETUNE_OBJECTIVES, BenchmarkTable, export_synetune, load_table
+from act_bench.interop import SYNETUNE_FILES, SYNETUNE_OBJECTIVES, export_synetune
+from act_bench.tables import BenchmarkTable, load_table
 
 TINY = Path(__file__).resolve().parent / "data" / "tiny-table"
 

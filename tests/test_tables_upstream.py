@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from act_bench.cli import main
+from act_bench.interop import import_upstream, iter_json_object, load_table
 from act_bench.space import function_outputs, parse
-from act_bench.tables import import_upstream, iter_json_object, load_table
 
 # a small model layout: act-bench layout floor(w/100) -> 5+1+0+3 = 9 values; upstream floor(w/100)-1 -> 4+0+0+2 = 6
 LAYERS = [{"layer": "conv1", "weights": 530}, {"layer": "conv2", "weights": 120}, {"layer": "fc", "weights": 99},
@@ -277,8 +277,8 @@ def test_recorded_upstream_layouts_are_those_of_the_models_and_the_file_is_fresh
     import importlib.util
 
     from act_bench.features import fim_layout
-    from act_bench.tables import UPSTREAM_MODELS
-    from act_bench.tables._upstream import model_layout
+    from act_bench.interop import UPSTREAM_MODELS
+    from act_bench.interop._upstream import model_layout
     from data_builders.models import create_model
 
     dims = {"all-cnn-c": 13_692, "resnet-56": 16_500, "mobilevitv2-0.5": 11_013}  # the paper's dimensionalities

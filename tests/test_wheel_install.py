@@ -91,7 +91,7 @@ def test_wheel_installs_into_a_fresh_venv_and_loads_the_shipped_tables(tmp_path)
             if parts[:2] == ["act_bench", "data"]:
                 shipped.setdefault(parts[2], {})["/".join(parts[3:])] = _sha(zf.read(info))
         assert shipped == built
-        assert "act_bench/tables/data/upstream_layouts.json" in zf.namelist()
+        assert "act_bench/interop/data/upstream_layouts.json" in zf.namelist()
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size / 2**20:.1f} MiB, tables {sorted(built)}")
 
     # 3. a fresh venv with only the wheel installed; dependencies from this interpreter's site-packages

@@ -98,6 +98,11 @@ def check_output(path: str | os.PathLike[str], option: str, *, folder: bool) -> 
     return p
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 seed``, ``3 seeds``, ``6 fidelities``: a number and its noun, in the right number."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def emit(result: dict[str, Any], as_json: bool, human: str | None = None) -> None:
     """Print ``result`` as one JSON document (``--json``) or the human-readable text ``human``."""
     if as_json:

@@ -180,8 +180,8 @@ def _report(summary: dict, replays: dict[str, dict], figures: dict[str, str], se
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from act_bench.interop import load_table
     from act_bench.search import searcher_info
-    from act_bench.tables import load_table
 
     start = time.perf_counter()
     out = Path(args.out)

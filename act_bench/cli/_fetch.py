@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _fetch(args: argparse.Namespace) -> int:
     from act_bench.errors import InvalidInputError
-    from act_bench.tables import ACCEPT_LICENSE_ENV, LICENSE_NOTICE, fetch_upstream, license_accepted
+    from act_bench.interop import ACCEPT_LICENSE_ENV, LICENSE_NOTICE, fetch_upstream, license_accepted
 
     names = list(dict.fromkeys(args.names))
     if args.sha256 and len(names) > 1:
@@ -101,7 +101,7 @@ def _entries_text(entries, verb: str, cache: str) -> str:
 
 def _cache_info(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
-    from act_bench.tables import cache_info
+    from act_bench.interop import cache_info
 
     cache = str(args.cache_dir or default_cache_dir())
     entries = cache_info(cache)
@@ -113,7 +113,7 @@ def _cache_info(args: argparse.Namespace) -> int:
 def _cache_clear(args: argparse.Namespace) -> int:
     from act_bench._cache import default_cache_dir
     from act_bench.errors import InvalidInputError
-    from act_bench.tables import clear_cache
+    from act_bench.interop import clear_cache
 
     cache = str(args.cache_dir or default_cache_dir())
     planned = clear_cache(cache, embeddings_only=args.embeddings, dry_run=True)   # refuses a folder not act-bench's

@@ -16,7 +16,7 @@ _int_at_least_2 = IntRange(2, 1000)
 
 
 def _load(table: str):
-    from act_bench.tables import load_table
+    from act_bench.interop import load_table
 
     return load_table(table)
 
@@ -203,11 +203,12 @@ def _human_suite(summary: dict) -> str:
             text[1] = _setup_line(s, f"{s['time_budget']:g} simulated seconds")
         lines.extend(text)
         sched = s["scheduler"]
-        lines.append(f"scheduler {sched['name']} (eta {sched['eta']}, min epochs {sched['min_epochs']}); simulated "
-                     "seconds used per run (mean / max):")
-        for a, blk in s["algorithms"].items():
-            sec = blk["simulated_seconds"]
-            lines.append(f"  {a:<32}{sec['mean']:>12.1f}{sec['max']:>12.1f}")
+        if sched["name"] != "none" or s["evals"] is None:   # a scheduler or a time budget was asked for
+            lines.append(f"scheduler {sched['name']} (eta {sched['eta']}, min epochs {sched['min_epochs']}); "
+                         "simulated seconds used per run (mean / max):")
+            for a, blk in s["algorithms"].items():
+                sec = blk["simulated_seconds"]
+                lines.append(f"  {a:<32}{sec['mean']:>12.1f}{sec['max']:>12.1f}")
         lines.append("")
     ranks = summary["ranks"]
     lines.append(f"average rank over {len(summary['tables'])} table(s) by {summary['rank_by']} "

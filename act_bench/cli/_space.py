@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from act_bench._io import make_temp_file, remove_stale_temps
+from act_bench._io import atomic_write
 from act_bench.cli._common import IntRange, check_output, emit
 from act_bench.errors import InvalidInputError
 
@@ -213,17 +213,7 @@ def _list(args: argparse.Namespace) -> int:
                                            "act_bench.signed_zero": str(args.signed_zero)})
     if os.path.isdir(out):
         raise InvalidInputError(f"--out {args.out!r} is a directory; give a .parquet file path")
-    remove_stale_temps(out)
-    tmp = str(make_temp_file(out))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; the file gets the mode open() would give (0644 usually)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(out, lambda tmp: pq.write_table(table, str(tmp), compression="zstd"))
     result = {"out": out, "rows": table.num_rows, "graphs": classes.n_graphs, "unique": len(classes)}
     emit(result, args.json, f"wrote {table.num_rows:,} rows to {out} ({classes.n_graphs:,} graphs, "
                             f"{len(classes):,} unique)")

@@ -9,7 +9,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from act_bench.cli._common import IntRange, check_output, emit
+from act_bench.cli._common import IntRange, check_output, count, emit
 from act_bench.errors import InvalidInputError
 
 _MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
@@ -114,7 +114,8 @@ def _check_out(out: str) -> Path:
 
 
 def _import_upstream(args: argparse.Namespace) -> int:
-    from act_bench.tables import import_upstream, read_layout_file
+    from act_bench.interop import import_upstream
+    from act_bench.tables import read_layout_file
 
     out = _check_out(args.out)
     layout = read_layout_file(args.layout) if args.layout else None
@@ -142,7 +143,7 @@ def _import_upstream(args: argparse.Namespace) -> int:
 
 
 def _export_hf(args: argparse.Namespace) -> int:
-    from act_bench.tables import list_upload_files, load_table
+    from act_bench.interop import list_upload_files, load_table
 
     out = _check_out(args.out)
     table = load_table(args.table, verify=args.verify)
@@ -160,7 +161,7 @@ def _export_synetune(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from act_bench.tables import SYNETUNE_FILES, export_synetune, load_table
+    from act_bench.interop import SYNETUNE_FILES, export_synetune, load_table
 
     out = _check_out(args.out)
     table = load_table(args.table)
@@ -169,8 +170,9 @@ def _export_synetune(args: argparse.Namespace) -> int:
     meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
     result = {"out": str(out), "task": table.name, "configurations": shape[1], "seeds": meta["seeds"],
               "fidelities": shape[3], "objectives": meta["objectives_names"], "files": list(SYNETUNE_FILES)}
-    human = (f"wrote the Syne Tune blackbox {table.name!r} to {out}: {shape[1]} activation functions x "
-             f"{shape[2]} seed(s) x {shape[3]} fidelity x {shape[4]} objectives ({', '.join(meta['objectives_names'])})")
+    human = (f"wrote the Syne Tune blackbox {table.name!r} to {out}: {count(shape[1], 'activation function')} x "
+             f"{count(shape[2], 'seed')} x {count(shape[3], 'fidelity', 'fidelities')} x "
+             f"{count(shape[4], 'objective')} ({', '.join(meta['objectives_names'])})")
     emit(result, args.json, human)
     return 0
 
@@ -178,7 +180,7 @@ def _export_synetune(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from act_bench.tables import list_upload_files, load_table, publish_folder
+    from act_bench.interop import list_upload_files, load_table, publish_folder
 
     try:
         validate_repo_id(args.repo_id)
@@ -226,11 +228,11 @@ def _best_text(best) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from act_bench.tables import load_table
+    from act_bench.interop import load_table
 
     info = load_table(args.table, revision=args.revision, verify=args.verify).info()
     best = info["best"]
-    human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({info['seeds']} seeds)\n"
+    human = (f"name: {info['name']}\nfunctions: {info['rows']}\nruns: {info['runs']} ({count(info['seeds'], 'seed')})\n"
              f"best: {_best_text(best)}"
              f"\nFIM dims: {info['fim_dims']}\nsource: {info['source']}\nruns with learning curves: "
              f"{info['runs_with_curves']}")
@@ -246,7 +248,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from act_bench.tables import METRICS, load_table
+    from act_bench.interop import load_table
+    from act_bench.tables import METRICS
 
     table = load_table(args.table, revision=args.revision, verify=args.verify)
     row = table.query(args.expr)

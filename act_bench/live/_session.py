@@ -91,7 +91,7 @@ class Session:
         self.done_rows.add(row)
         suggestion = self.s._pending.pop(row)
         self.s._searcher.tell(suggestion, as_result(record))
-        if record.status != RunStatus.FAILED.value and math.isfinite(record.val_accuracy) and (
+        if record.status == RunStatus.OK.value and math.isfinite(record.val_accuracy) and (
                 self.best is None or record.val_accuracy > self.best["val_accuracy"]):
             self.best = {"function": record.function, "val_accuracy": record.val_accuracy,
                          "test_accuracy": record.test_accuracy, "status": record.status, "seq": done.seq}

@@ -34,7 +34,8 @@ class LiveSummary:
     with_features : int
         Rows whose FIM features are computed.
     best : dict or None
-        ``function``, ``val_accuracy``, ``test_accuracy`` of the best ``ok`` result.
+        ``function``, ``val_accuracy``, ``test_accuracy`` of the best ``ok`` result, ``ties`` and ``tied`` (the
+        rule of ``BenchmarkTable.info()["best"]``: on a tie, the first in candidate order; :func:`best_result`).
     stopped : str
         ``"budget"``, ``"exhausted"`` (nothing left to suggest) or ``"interrupted"``.
     seconds : float
@@ -57,13 +58,19 @@ class LiveSummary:
 
 
 def best_result(results: Sequence[JournalRun]) -> dict[str, Any] | None:
-    """The ``ok`` or ``diverged`` result with the highest validation accuracy (``None`` if there is none)."""
-    alive = [r for r in results if r.record.status != RunStatus.FAILED.value and math.isfinite(r.record.val_accuracy)]
-    if not alive:
+    """The ``ok`` result with the highest validation accuracy (``None`` if there is none), the rule of
+    ``BenchmarkTable.info()["best"]``: on a tie, the one first in candidate order (the row order of the exported
+    table), with ``ties`` (how many results share that value) and ``tied`` (their functions, in that order), so the
+    summary and the exported table's info name the same function."""
+    ok = [r for r in results if r.record.status == RunStatus.OK.value and math.isfinite(r.record.val_accuracy)]
+    if not ok:
         return None
-    b = max(alive, key=lambda r: (r.record.val_accuracy, -r.seq))
+    top = max(r.record.val_accuracy for r in ok)
+    tied = sorted((r for r in ok if r.record.val_accuracy == top), key=lambda r: r.row)
+    b = tied[0]
     return {"function": b.record.function, "val_accuracy": b.record.val_accuracy,
-            "test_accuracy": b.record.test_accuracy, "status": b.record.status, "seq": b.seq}
+            "test_accuracy": b.record.test_accuracy, "status": b.record.status, "seq": b.seq, "ties": len(tied),
+            "tied": [r.record.function for r in tied]}
 
 
 def as_result(record) -> Result:

@@ -173,6 +173,32 @@ EXACT_KNN_ROWS = 4096
 _GRAPHS: dict[tuple, scipy.sparse.coo_matrix] = {}
 
 
+#: umap-learn's numba kernels that every map computes (the fuzzy graph's and the layout's): :func:`_cache_kernels`.
+_UMAP_KERNELS = (("umap.umap_", "smooth_knn_dist"), ("umap.umap_", "compute_membership_strengths"),
+                 ("umap.utils", "fast_knn_indices"), ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"))
+
+
+@functools.cache
+def _cache_kernels() -> None:
+    """Let numba keep umap-learn's compiled kernels of :data:`_UMAP_KERNELS` in its on-disk cache (what
+    ``numba.njit(cache=True)`` does, which umap-learn does not ask for), as act-bench's own kernels do: each process
+    of a replay otherwise compiles them again (about 6 s for the fuzzy graph's, 1 s for the layout's), on the
+    critical path of every cold replay. The cached code is the same compiled code (numba keys it by signature, target
+    and the function's bytecode), so maps do not change. Only before a kernel's first compilation in this process; a
+    kernel umap-learn no longer has, or numba cannot cache, is left as it is."""
+    import importlib
+
+    from numba.core.errors import NumbaError
+
+    for module, name in _UMAP_KERNELS:
+        kernel = getattr(importlib.import_module(module), name, None)
+        if kernel is not None and hasattr(kernel, "enable_caching") and not kernel.signatures:
+            try:
+                kernel.enable_caching()
+            except (NumbaError, RuntimeError, TypeError, OSError):
+                continue
+
+
 def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
     """umap-learn's fuzzy simplicial set of ``X`` (its own code: ``UMAP(transform_mode="graph").fit``; no layout),
     kept in memory per content (and seed, from :data:`EXACT_KNN_ROWS` rows)."""
@@ -186,6 +212,7 @@ def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_m
 
 
 def _fit_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
+    _cache_kernels()
     if X.shape[0] < EXACT_KNN_ROWS and settings["metric"] in _EXACT_METRICS:
         return _exact_graph(X, settings)
     import umap
@@ -388,6 +415,7 @@ def _layout(graph, seed: int, min_dist: float, *, data: np.ndarray | None = None
     (``plan``: the graph's :func:`_spectral_plan`, computed here when not given)."""
     from umap.umap_ import find_ab_params, noisy_scale_coords, simplicial_set_embedding
 
+    _cache_kernels()
     rs = np.random.RandomState(seed)
     dim = LAYOUT_SETTINGS["n_components"]
     g = scipy.sparse.coo_matrix(graph, copy=True)

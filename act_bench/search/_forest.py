@@ -22,7 +22,7 @@ __all__ = ["RandomForestSurrogate", "fit_predict_forest"]
 _EPS = float(np.finfo(np.float64).eps)
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out):  # pragma: no cover - compiled
     """Grow one tree on the points ``idx`` (weights ``w``); returns the number of nodes.
 
@@ -154,7 +154,7 @@ def _build_tree(X, y, w, idx, feat, thr, left, right, value, P, pool, buf, out):
     return n_nodes
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _positive_indices(w):  # pragma: no cover - compiled
     """Indices of the samples with positive weight (those in the tree's bootstrap sample)."""
     k = 0
@@ -170,7 +170,7 @@ def _positive_indices(w):  # pragma: no cover - compiled
     return idx
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     """Mean prediction on ``P`` of trees grown on ``X, y`` with per-tree sample weights ``counts[t]``."""
     n_trees = counts.shape[0]
@@ -198,7 +198,7 @@ def _forest_fit_predict(X, y, counts, P):  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _tree_arrays(X, y, w):  # pragma: no cover - compiled
     n = X.shape[0]
     max_nodes = 2 * n + 1
@@ -284,7 +284,7 @@ class RandomForestSurrogate(RegressorMixin, BaseEstimator):
         return out / len(self.trees_)
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _apply_tree(P, feat, thr, left, right, value):  # pragma: no cover - compiled
     out = np.empty(P.shape[0], np.float64)
     for p in range(P.shape[0]):

@@ -42,7 +42,7 @@ __all__ = ["REGRESSORS", "SurrogateSearcher"]
 REGRESSORS = ("knr", "rfr", "svr", "gpr")
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _knn_insert(P, x0, x1, new_id, kd, ki):  # pragma: no cover - compiled
     k = kd.shape[1]
     for p in range(P.shape[0]):
@@ -59,7 +59,7 @@ def _knn_insert(P, x0, x1, new_id, kd, ki):  # pragma: no cover - compiled
             ki[p, j] = new_id
 
 
-@njit(cache=False, nogil=True)
+@njit(cache=True, nogil=True)
 def _knn_predict(ki, values, out):  # pragma: no cover - compiled
     k = ki.shape[1]
     for p in range(ki.shape[0]):

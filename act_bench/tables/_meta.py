@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import platform
 from importlib import metadata as _importlib_metadata
 from typing import Any
 
 from act_bench._env import hardware
+from act_bench._io import utc_now
 from act_bench._validation import NAME_PATTERN
 from act_bench.errors import SchemaMismatchError
 from act_bench.tables._schema import SCHEMA_VERSION
@@ -27,10 +27,6 @@ def versions() -> dict[str, str]:
         except _importlib_metadata.PackageNotFoundError:
             out[name] = "unknown"
     return out
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def default_metadata(**overrides: Any) -> dict[str, Any]:

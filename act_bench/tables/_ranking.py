@@ -55,16 +55,21 @@ def _pool(functions: pd.DataFrame, runs: pd.DataFrame, metric: str, paper_seeds)
         vals = r[metric].to_numpy(dtype=np.float64)
         seeds = r["seed"].to_numpy()
         in_paper = np.isin(seeds, list(paper_seeds)) if paper_seeds is not None else np.ones(len(r), bool)
-        for g in np.unique(g_of_run):
-            sel = g_of_run == g
-            alive = sel & (st != RunStatus.FAILED.value) & ~np.isnan(vals)
-            p = alive & in_paper
-            n_runs[g] = int(sel.sum())
+        alive_all = (st != RunStatus.FAILED.value) & ~np.isnan(vals)
+        # each group's runs in table order (a stable sort by group), so every median and mean sees its values in the
+        # same order as a boolean selection would give them
+        order = np.argsort(g_of_run, kind="stable")
+        uniq, starts = np.unique(g_of_run[order], return_index=True)
+        for g, a, b in zip(uniq, starts, np.r_[starts[1:], len(order)]):
+            at = order[a:b]
+            v, alive, in_p = vals[at], alive_all[at], in_paper[at]
+            p = alive & in_p
+            n_runs[g] = int(b - a)
             if p.any():
-                paper[g] = float(np.median(vals[p]))
+                paper[g] = float(np.median(v[p]))
             if alive.any():
-                est[g] = float(vals[alive].mean())
-            ps = st[sel & in_paper]
+                est[g] = float(v[alive].mean())
+            ps = st[at][in_p]
             n_ok, n_div = int((ps == RunStatus.OK.value).sum()), int((ps == RunStatus.DIVERGED.value).sum())
             status[g] = (RunStatus.FAILED.value if n_ok + n_div == 0 else
                          RunStatus.DIVERGED.value if n_div and n_div >= n_ok else RunStatus.OK.value)

@@ -1,4 +1,4 @@
-"""Write ``act_bench/tables/data/upstream_layouts.json``: the FIM layer layout (``layer``, ``weights``) of each model of
+"""Write ``act_bench/interop/data/upstream_layouts.json``: the FIM layer layout (``layer``, ``weights``) of each model of
 the upstream Act-Bench tables, measured on ``data_builders.models`` (10 classes, as all three published datasets).
 
 The upstream import reads this file, so the tables layer never imports the model code (the layout is injected as
@@ -16,10 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from act_bench.features import fim_layout
-from act_bench.tables import UPSTREAM_MODELS
+from act_bench.interop import UPSTREAM_MODELS
 from data_builders.models import create_model
 
-TARGET = REPO / "act_bench" / "tables" / "data" / "upstream_layouts.json"
+TARGET = REPO / "act_bench" / "interop" / "data" / "upstream_layouts.json"
 
 
 def layouts() -> dict[str, list[dict[str, object]]]:

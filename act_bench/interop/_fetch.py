@@ -29,19 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from act_bench._cache import CACHE_MARKER, cache_is_marked, default_cache_dir, make_cache_folder
+from act_bench._io import atomic_write_text, utc_now
 from act_bench._validation import check_choice
 from act_bench.errors import DownloadError, InvalidInputError
-from act_bench.tables._download import (
+from act_bench.interop._download import (
     LOCK_SUFFIX,
     STATE_SUFFIX,
     UPSTREAM_BASE_URL,
     UPSTREAM_URL_ENV,
     download_file,
 )
-from act_bench.tables._meta import utc_now
-from act_bench.tables._schema import FILES
-from act_bench.tables._table import BenchmarkTable
-from act_bench.tables._upstream import import_upstream
+from act_bench.interop._upstream import import_upstream
+from act_bench.tables import FILES, BenchmarkTable
 
 __all__ = [
     "ACCEPT_LICENSE_ENV",
@@ -180,10 +179,7 @@ def record_license_acceptance(cache_dir: str | os.PathLike[str] | None = None, *
     folder = make_cache_folder(_LICENSES, cache_dir)
     path = folder / _LICENSE_RECORD
     record = {"license": LICENSE_NAME, "url": LICENSE_URL, "accepted": utc_now(), "how": how}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
 def _env_accepts() -> bool:

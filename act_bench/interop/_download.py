@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from act_bench._io import try_lock
+from act_bench._io import try_lock, utc_now
 from act_bench._progress import progress_bar
 from act_bench._validation import check_int
 from act_bench._version import __version__
 from act_bench.errors import DownloadError, InvalidInputError
-from act_bench.tables._meta import utc_now
 
 __all__ = ["CHUNK_BYTES", "DEADLINE_ENV", "DEFAULT_DEADLINE", "DEFAULT_MAX_BYTES", "LOCK_SUFFIX", "MAX_BYTES_ENV",
            "STATE_SUFFIX", "UPSTREAM_BASE_URL", "UPSTREAM_URL_ENV", "DownloadInfo", "download_file", "network_deadline"]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from act_bench.errors import ActBenchError, InvalidInputError
-from act_bench.tables._download import DEADLINE_ENV, network_deadline
-from act_bench.tables._schema import FILES
+from act_bench.interop._download import DEADLINE_ENV, network_deadline
+from act_bench.tables import FILES
 
 __all__ = ["PublishResult", "download_table", "list_upload_files", "publish_folder"]
 

@@ -23,13 +23,18 @@ import pandas as pd
 
 from act_bench._validation import check_choice, check_name
 from act_bench.errors import InvalidInputError
+from act_bench.interop._jsonstream import iter_json_object
 from act_bench.space import parse
-from act_bench.tables._jsonstream import iter_json_object
-from act_bench.tables._layout import layout_entries, normalize_layout
-from act_bench.tables._meta import default_metadata
-from act_bench.tables._normalize import list_column
-from act_bench.tables._schema import FUNCTIONS_COLUMNS, OPTIONAL_COLUMNS, CdfLayout, RunStatus
-from act_bench.tables._table import BenchmarkTable
+from act_bench.tables import (
+    FUNCTIONS_COLUMNS,
+    OPTIONAL_COLUMNS,
+    BenchmarkTable,
+    CdfLayout,
+    RunStatus,
+    default_metadata,
+    layout_entries,
+    normalize_layout,
+)
 
 __all__ = [
     "UPSTREAM_KEYS",
@@ -297,9 +302,9 @@ def import_upstream(path: str | os.PathLike[str], *, model: str | None = None,
     detected = detected or CdfLayout.ACT_BENCH
     outputs = evaluate_many(rows["function"])
     dropped = _check_equivalents(rows["function"], rows["equivalents"], outputs, path, accept_inequivalent)
-    functions = pd.DataFrame({c: list_column(rows[c]) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
+    functions = pd.DataFrame({c: pd.Series(rows[c], dtype=object) if c in ("equivalents", "fim_cdf", "fim_reason") else rows[c]
                               for c in rows}, columns=columns)
-    functions["outputs"] = list_column(list(outputs))
+    functions["outputs"] = pd.Series(list(outputs), dtype=object)
     metadata = default_metadata(
         name=name,
         task=info.task if info else None,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from act_bench._io import make_temp_dir
 from act_bench.errors import InvalidInputError
-from act_bench.tables._table import BenchmarkTable
+from act_bench.tables import BenchmarkTable
 
 __all__ = ["SYNETUNE_FILES", "SYNETUNE_OBJECTIVES", "export_synetune"]
 
@@ -160,7 +160,7 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
                    "license": table.metadata.get("license_name") or table.metadata.get("license")},
     }
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = make_temp_dir(target)
     try:
         pq.write_table(pa.table({"activation": pa.array(names, pa.string())}), tmp / "hyperparameters.parquet")
         (tmp / "configspace.json").write_text(
@@ -172,7 +172,6 @@ def export_synetune(table: BenchmarkTable, path: str | os.PathLike[str]) -> Path
         with open(tmp / "fidelities_values.npy", "wb") as fh:
             np.save(fh, np.array(fidelities, dtype=np.int64), allow_pickle=False)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1), encoding="utf-8")
-        os.chmod(tmp, 0o755)
         if target.is_dir():
             os.rmdir(target)
         os.rename(tmp, target)
