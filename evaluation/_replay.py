@@ -378,12 +378,9 @@ def _warm_up(regressors: tuple[str, ...]) -> None:
 
 def _regressors(factories) -> tuple[str, ...]:
     """The built-in surrogate regressors among the factories' map-based searchers (``knr`` of ``knr:fim``)."""
-    out = []
-    for f in factories.values():
-        if _loads_maps(f) and f.name.split(":")[0] in REGRESSORS and f"{f.name.split(':')[0]}:outputs" in \
-                list_searchers():
-            out.append(f.name.split(":")[0])
-    return tuple(dict.fromkeys(out))
+    registered = set(list_searchers())
+    out = [f.name.split(":")[0] for f in factories.values() if _loads_maps(f)]
+    return tuple(dict.fromkeys(r for r in out if r in REGRESSORS and f"{r}:outputs" in registered))
 
 
 #: Rough CPU cost order of the built-in regressors' replays (forests and Gaussian processes refit most per step).
@@ -414,9 +411,17 @@ def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     return list(need.values())
 
 
+def _by_base(maps) -> dict[tuple[str, Any], list[tuple[str, int, Any]]]:
+    """The maps grouped by the base they share, ``(features, cache_dir)``, in the order the maps name them."""
+    groups: dict[tuple[str, Any], list[tuple[str, int, Any]]] = {}
+    for m in maps:
+        groups.setdefault((m[0], m[2]), []).append(m)
+    return groups
+
+
 def _prepare_bases(candidates: CandidateSet, maps) -> None:
     """What the maps of each feature set share, computed once here and cached on disk before processes need it."""
-    for features, cache_dir in dict.fromkeys((m[0], m[2]) for m in maps):
+    for features, cache_dir in _by_base(maps):
         prepare_embeddings(candidates, features, cache_dir=cache_dir)
 
 
@@ -516,14 +521,15 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
         # set's maps are queued as soon as its base is ready; the replays without maps go last, where they fill the
         # wait for the last maps. Scheduling only: every map and replay is the same as computed one by one.
         maps = _maps_needed(factories, seeds)
+        regressors = _regressors(factories)
         with children_ignore(_STOPS):  # workers start at submissions (also below)
             for _ in range(n_jobs if maps else 0):
-                pool.submit(_warm_up, _regressors(factories))
+                pool.submit(_warm_up, regressors)
         map_futures = []
-        for features, cache_dir in dict.fromkeys((m[0], m[2]) for m in maps):
+        for (features, cache_dir), group in _by_base(maps).items():
             prepare_embeddings(candidates, features, cache_dir=cache_dir)
             with children_ignore(_STOPS):
-                map_futures += [pool.submit(_embed_task, *m) for m in maps if (m[0], m[2]) == (features, cache_dir)]
+                map_futures += [pool.submit(_embed_task, *m) for m in group]
 
         def submit(names):
             with children_ignore(_STOPS):

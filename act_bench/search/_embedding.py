@@ -188,15 +188,13 @@ def _cache_kernels() -> None:
     kernel umap-learn no longer has, or numba cannot cache, is left as it is."""
     import importlib
 
-    from numba.core.errors import NumbaError
-
     for module, name in _UMAP_KERNELS:
         kernel = getattr(importlib.import_module(module), name, None)
         if kernel is not None and hasattr(kernel, "enable_caching") and not kernel.signatures:
             try:
                 kernel.enable_caching()
-            except (NumbaError, RuntimeError, TypeError, OSError):
-                continue
+            except RuntimeError:  # numba's "cannot cache function ...: no locator available" (nowhere writable)
+                continue          # the kernel is compiled in each process, as without this function
 
 
 def _fuzzy_graph(X: np.ndarray, settings: dict, seed: int) -> scipy.sparse.coo_matrix:
@@ -260,7 +258,7 @@ def _exact_graph(X: np.ndarray, settings: dict) -> scipy.sparse.coo_matrix:
     float32 here, adds the transpose and sets the diagonal to ``metric(x, x)``, 0 for these metrics), then
     ``fuzzy_simplicial_set(dmat, ..., "precomputed")`` (exact k-NN, no random draws). Here the same numba metric
     fills the same triangle (:func:`_upper_distances_kernel`) and umap-learn's public ``fuzzy_simplicial_set`` does
-    the rest with the arguments ``UMAP.fit`` passes. ``tests/test_embedding.py`` checks it equals the model's graph
+    the rest with the arguments ``UMAP.fit`` passes. ``tests/test_search_embedding.py`` checks it equals the model's graph
     on the shipped tables' feature sets.
     """
     from umap.umap_ import fuzzy_simplicial_set
