@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -44,8 +43,8 @@ def default_cache_dir() -> Path:
     """``$ACT_BENCH_CACHE`` if set, else the user cache folder of the platform plus ``act-bench``.
 
     Linux and other Unix: ``$XDG_CACHE_HOME/act-bench`` (default ``~/.cache/act-bench``); macOS:
-    ``~/Library/Caches/act-bench``; Windows: ``%LOCALAPPDATA%\\act-bench\\Cache`` (the folders ``platformdirs``
-    uses). Nothing is created.
+    ``~/Library/Caches/act-bench``; Windows: ``%LOCALAPPDATA%\\act-bench\\Cache``, as ``platformdirs`` gives them.
+    Nothing is created.
 
     Examples
     --------
@@ -55,14 +54,9 @@ def default_cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env:
         return expand_home(env, f"${CACHE_ENV}")
-    home = Path(os.path.expanduser("~"))
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "act-bench"
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
-        return Path(base) / "act-bench" / "Cache"
-    base = os.environ.get("XDG_CACHE_HOME") or str(home / ".cache")
-    return Path(base) / "act-bench"
+    import platformdirs
+
+    return platformdirs.user_cache_path("act-bench", appauthor=False)
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -8,6 +8,7 @@ save leaves one behind).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import math
@@ -22,11 +23,11 @@ from typing import Any
 
 try:
     import fcntl
-except ImportError:  # not POSIX: no advisory locks
+except ImportError:  # not POSIX: no read-only probe of a lock
     fcntl = None
 
-__all__ = ["atomic_write", "atomic_write_text", "make_temp_dir", "make_temp_file", "refuse_symlink", "remove_stale_temps", "to_jsonable",
-           "try_lock", "utc_now"]
+__all__ = ["atomic_write", "atomic_write_text", "lock_held", "lock_note", "make_temp_dir", "make_temp_file", "refuse_symlink",
+           "remove_stale_temps", "to_jsonable", "try_lock", "utc_now"]
 
 _PID = re.compile(r"\.tmp-(\d+)-")
 
@@ -149,37 +150,91 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def try_lock(path: str | os.PathLike[str]) -> tuple[int, bool]:
-    """Open ``path`` (created with mode 0644 if missing) and try an exclusive, non-blocking ``flock`` on it.
+def try_lock(path: str | os.PathLike[str], note: str | None = None):
+    """Try an exclusive, non-blocking lock on the lock file ``path`` (:class:`filelock.FileLock`).
 
-    Returns ``(fd, True)`` when this process now holds the lock on the file that is at ``path`` -- a holder that
-    removes the file when it releases cannot leave us holding a lock on a removed file: we retry on the new one --
-    or ``(fd, False)`` when another process holds it (the caller may read the holder's note from ``fd``). The caller
-    closes ``fd`` in both cases; the kernel releases the lock when its holder dies by any signal. Without ``fcntl``
-    (not POSIX) the lock is always granted. Raises :class:`OSError` when the file cannot be opened, or when ``path``
-    is a symbolic link (``ELOOP``): the holder writes its note into the file, and a link's target is not ours.
+    Returns the held lock (release it with ``.release()``), or ``None`` when another process holds it (the holder's
+    ``note`` can then be read with :func:`lock_note`). ``note`` (e.g. the pid and host of the holder) is written into
+    the file once the lock is ours. The kernel releases the lock when its holder dies by any signal; ``release()``
+    removes the file. Raises :class:`OSError` when the file cannot be opened,
+    or when ``path`` is a symbolic link (``ELOOP``: filelock opens it with ``O_NOFOLLOW``; the holder writes its
+    note into the file, and a link's target is not ours).
     """
-    while True:
+    import filelock
+
+    held: list[os.stat_result] = []
+
+    def write_note(fd: int) -> None:
+        held.append(os.fstat(fd))  # the file this lock is on (removed on release only if still at ``path``)
+        if note is not None:
+            os.ftruncate(fd, 0)
+            os.write(fd, note.encode())
+
+    lock = filelock.FileLock(os.fspath(path), blocking=False, mode=0o644, thread_local=False, is_singleton=False,
+                             fallback_to_soft=False, on_acquired=write_note)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise OSError(errno.ELOOP, "is a symbolic link; act-bench does not write through links (remove "
+                                       "the link)", os.fspath(path)) from None
+        raise
+    return _HeldLock(lock, Path(path), held[0] if held else None)
+
+
+class _HeldLock:
+    """A held :class:`filelock.FileLock` whose file is removed on release, so a finished or stopped command leaves
+    no lock file behind (filelock keeps it). It is unlinked while still held; a process that opened the old file
+    and takes its lock afterwards sees a removed inode and retries on the new file (filelock checks ``st_nlink``)."""
+
+    def __init__(self, lock, path: Path, stat: os.stat_result | None) -> None:
+        self._lock, self.path, self._stat = lock, path, stat
+
+    def release(self) -> None:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP or os.path.islink(path):
-                raise OSError(errno.ELOOP, "is a symbolic link; act-bench does not write through links (remove "
-                                           "the link)", os.fspath(path)) from None
-            raise
-        if fcntl is None:
-            return fd, True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return fd, False
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd, True
+            with contextlib.suppress(FileNotFoundError):
+                if self._stat is not None and os.path.samestat(os.lstat(self.path), self._stat):
+                    os.unlink(self.path)
+        finally:
+            self._lock.release()
+
+
+def lock_note(path: str | os.PathLike[str]) -> str:
+    """The first line of the note the holder of the lock file ``path`` wrote (``"holder unknown"`` if none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return "holder unknown"
+    try:
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    finally:
         os.close(fd)
+    return text.splitlines()[0] if text else "holder unknown"
+
+
+def lock_held(path: str | os.PathLike[str]) -> bool:
+    """Whether some process holds the lock file ``path``, asked without taking it or creating the file.
+
+    A read-only probe (a shared ``flock`` that is refused while the holder's exclusive one is held): filelock can only
+    answer this by taking the lock, which needs write access to the folder and would, for that moment, turn a real
+    driver away as "busy"."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -23,8 +23,9 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-__all__ = ["PARENT_CHECK_SECONDS", "POOL_STATE", "children_ignore", "die_with_spawning_thread", "exit_with_parent",
-           "init_pool_worker", "quiet_pool_teardown", "quiet_resource_tracker", "worker_signals"]
+__all__ = ["PARENT_CHECK_SECONDS", "POOL_STATE", "children_ignore", "die_with_spawning_thread",
+           "exit_with_parent", "init_pool_worker", "interrupt_message", "quiet_pool_teardown", "quiet_resource_tracker",
+           "worker_signals"]
 
 #: Seconds between two checks of a worker that its driver is still alive.
 PARENT_CHECK_SECONDS = 0.5
@@ -181,3 +182,50 @@ def quiet_pool_teardown() -> None:
         previous(args)
 
     threading.excepthook = hook
+
+
+def interrupt_message(message: str):
+    """Decorator of a public API function: Ctrl-C inside it is re-raised from the API call itself as a plain
+    :class:`KeyboardInterrupt` (a script still stops with status 130, ``except KeyboardInterrupt`` still catches it)
+    whose message says what was stopped and how to go on (``message``, formatted with the call's arguments and
+    ``self``), without the chain of internal frames the signal happened to land in. The function's own clean-up
+    (``finally`` blocks, released jobs, closed journals) has run; a message already given by an inner API call is
+    kept.
+
+    Examples
+    --------
+    >>> @interrupt_message("counting stopped at {n}")
+    ... def count(n):
+    ...     raise KeyboardInterrupt
+    >>> try:
+    ...     count(n=3)
+    ... except KeyboardInterrupt as exc:
+    ...     print(type(exc).__name__, exc, exc.__suppress_context__)
+    KeyboardInterrupt counting stopped at 3 True
+    """
+    import functools
+    import inspect
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except KeyboardInterrupt as exc:
+                if exc.args and getattr(exc, "_act_bench_api", False):
+                    raise
+                try:
+                    bound = signature.bind_partial(*args, **kwargs)
+                    bound.apply_defaults()
+                    text = message.format(**bound.arguments)
+                except (TypeError, KeyError, IndexError, AttributeError, ValueError):
+                    text = message
+                stop = KeyboardInterrupt(text)
+                stop._act_bench_api = True
+                raise stop from None
+
+        return wrapper
+
+    return decorate

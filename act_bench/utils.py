@@ -17,7 +17,15 @@ Examples
 from __future__ import annotations
 
 from act_bench._env import hardware
-from act_bench._io import atomic_write, atomic_write_text, to_jsonable, try_lock
+from act_bench._io import (
+    atomic_write,
+    atomic_write_text,
+    lock_held,
+    lock_note,
+    refuse_symlink,
+    to_jsonable,
+    try_lock,
+)
 from act_bench._orphans import (
     PARENT_CHECK_SECONDS,
     POOL_STATE,
@@ -25,6 +33,7 @@ from act_bench._orphans import (
     die_with_spawning_thread,
     exit_with_parent,
     init_pool_worker,
+    interrupt_message,
     quiet_pool_teardown,
     quiet_resource_tracker,
     worker_signals,
@@ -48,9 +57,13 @@ __all__ = [
     "exit_with_parent",
     "hardware",
     "init_pool_worker",
+    "interrupt_message",
+    "lock_held",
+    "lock_note",
     "progress_bar",
     "quiet_pool_teardown",
     "quiet_resource_tracker",
+    "refuse_symlink",
     "to_jsonable",
     "try_lock",
     "watch_local_cluster",

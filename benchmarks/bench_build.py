@@ -152,7 +152,7 @@ def main() -> None:
     journal = REPO / "data" / "act-bench-mnist1d.journal" / "records.jsonl"
     if journal.exists():
         sys.path.insert(0, str(REPO))
-        from act_bench.engine import LegacyJournal
+        from data_builders.build import LegacyJournal
 
         j = LegacyJournal(journal.parent)
         j.load()

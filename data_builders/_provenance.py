@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import marshal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,8 @@ import data_builders
 from act_bench import __version__
 from act_bench.errors import InvalidInputError
 
-__all__ = ["CODE_PARTS", "EQUIVALENT_FILE", "PENDING_FILE", "CodeVersion", "changed_parts", "check_shipped_tables", "code_version", "source_files"]
+__all__ = ["CODE_PARTS", "EQUIVALENT_FILE", "PENDING_FILE", "CodeVersion", "changed_parts", "check_shipped_tables", "code_version",
+           "source_files", "user_code_parts", "with_parts"]
 
 #: Fixed parts: name -> file patterns relative to the source root (the folder holding ``act_bench/`` and
 #: ``data_builders/``). ``model`` and ``task`` are found from the recipe (see the module docstring).
@@ -178,6 +180,57 @@ def code_version(recipe, *, task=None, read: Callable[[str], bytes] | None = Non
     return CodeVersion(version or __version__, parts, digest, files)
 
 
+def _source_digest(obj: Any) -> str:
+    """sha256 of an object's source text (line endings normalised); for a function whose source cannot be read
+    (defined in ``python -c`` or a notebook cell that is gone), of its compiled code, names and constants."""
+    try:
+        text = inspect.getsource(obj).replace("\r\n", "\n").encode()
+    except (OSError, TypeError):
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            return "unavailable"
+        text = marshal.dumps(code)
+    return hashlib.sha256(text).hexdigest()
+
+
+def user_code_parts(*, task: Any = None, model_fn: Callable[..., Any] | None = None) -> dict[str, str]:
+    """Extra code-version parts for a user's own task and network (the ones that are not files of the builders).
+
+    * ``user_network`` -- the parameter names and shapes of ``model_fn``'s network (built with ``relu(x)``) and
+      the source of ``model_fn``;
+    * ``user_task`` -- the source of every class of ``task`` (and its bases) outside ``data_builders``.
+
+    Both are empty dicts for the recipe's own task and model (the ``model`` and ``task`` parts cover those).
+    """
+    parts: dict[str, str] = {}
+    if model_fn is not None:
+        from data_builders.models import activation_factory
+
+        net = model_fn(activation_factory("relu(x)"))
+        shapes = [[name, list(p.shape)] for name, p in net.named_parameters()]
+        h = hashlib.sha256(json.dumps(shapes).encode())
+        h.update(b"\0" + _source_digest(model_fn).encode())
+        parts["user_network"] = h.hexdigest()
+    if task is not None:
+        classes = [c for c in type(task).__mro__
+                   if c is not object and not c.__module__.split(".")[0] in ("data_builders", "builtins")]
+        if classes:
+            h = hashlib.sha256()
+            for c in classes:
+                h.update(f"{c.__module__}.{c.__qualname__}\0{_source_digest(c)}\n".encode())
+            parts["user_task"] = h.hexdigest()
+    return parts
+
+
+def with_parts(code: CodeVersion, extra: dict[str, str]) -> CodeVersion:
+    """``code`` with ``extra`` parts added (the overall digest recomputed); ``code`` itself if there are none."""
+    if not extra:
+        return code
+    parts = {**code.parts, **extra}
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return CodeVersion(code.version, parts, digest, code.files)
+
+
 #: The reviewed list of shipped tables that may lag the current code (in the data folder).
 PENDING_FILE = "REBUILD_PENDING.yaml"
 
@@ -206,7 +259,7 @@ def _journal_code_digests(journal: Path) -> tuple[str | None, set[str], int]:
 def _extended_by(entry: Any) -> set[str]:
     """Digests of the code versions that extended a table's journal (``extended_by`` of its CODE_EQUIVALENT entry:
     a list of ``{digest, reason}``), each verified to train as the table's code did (contender seeds, runs retrained
-    under a corrected labelling rule; see ``act_bench.engine.extend_build``)."""
+    under a corrected labelling rule; see ``data_builders.build.extend_build``)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("extended_by"), list):
         return set()
     return {str(e["digest"]) for e in entry["extended_by"] if isinstance(e, dict) and e.get("digest") and

@@ -66,9 +66,10 @@ def eigenvalue_figure(table: Any, path: str | os.PathLike, functions: list[str] 
             if int(groups[i]) not in seen:
                 seen.add(int(groups[i]))
                 names.append(cands.names[i])
-        for b in ("relu(x)", "tanh(x)"):
+        for b in ("relu(x)", "tanh(x)"):  # unless a spelling of theirs (their twin group) is already shown
             r = cands.index_of(b)
-            if r is not None and cands.fim_valid[r] and cands.names[r] not in names:
+            if r is not None and cands.fim_valid[r] and int(groups[r]) not in seen:
+                seen.add(int(groups[r]))
                 names.append(cands.names[r])
     cdfs = {}
     for n in names:

@@ -14,10 +14,11 @@ import pytest
 from _procs import cli_process, live_session_members, members_after, wait_for
 from _recipes import save_tiny_recipe
 
-from act_bench.engine import Journal, journal_path_for
+from act_bench.engine import Journal
+from act_bench.tables import CURVE_COLUMNS as CURVES
 from act_bench.tables import load_table
 from act_bench.utils import hardware
-from data_builders.build import CURVES, plan_functions, train_run
+from data_builders.build import journal_path_for, plan_functions, train_run
 from data_builders.recipes import get_recipe
 
 pytestmark = pytest.mark.slow

@@ -15,16 +15,10 @@ from _procs import cli_process, wait_for
 from _recipes import tiny_recipe as _tiny_recipe
 from PIL import Image
 
-from act_bench.engine import (
-    LEGACY_FILE,
-    Journal,
-    LegacyJournal,
-    build_table,
-    journal_dir_for,
-    journal_path_for,
-)
+from act_bench.engine import Journal
 from act_bench.errors import ActBenchError, SchemaMismatchError
 from act_bench.tables import load_table
+from data_builders.build import LEGACY_FILE, LegacyJournal, build_table, journal_dir_for, journal_path_for
 from data_builders.models import create_model
 from data_builders.recipes import get_recipe, save_recipe
 

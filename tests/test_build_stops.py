@@ -15,7 +15,7 @@ import pytest
 from _procs import cli_process, members_after, wait_for
 from _recipes import tiny_recipe
 
-from act_bench.engine import journal_path_for
+from data_builders.build import journal_path_for
 from data_builders.recipes import get_recipe, save_recipe
 
 pytestmark = pytest.mark.slow

@@ -298,8 +298,8 @@ def build_journals(draw) -> bytes:
 @settings(FUZZ, max_examples=80)
 @given(content=build_journals())
 def test_fuzz_build_journal_records(workdir, content):
-    from act_bench.engine import LegacyJournal
     from act_bench.errors import InvalidInputError
+    from data_builders.build import LegacyJournal
 
     root = _fresh(workdir)
     (root / "records.jsonl").write_bytes(content)
@@ -326,7 +326,7 @@ def test_fuzz_build_journal_cli(workdir, content):
 @pytest.fixture(scope="module")
 def live_journal(workdir) -> Path:
     """A real live-search journal (3 candidates, no results), the pristine copy every example starts from."""
-    from act_bench.live import LiveJournal
+    from act_bench.engine import Journal as LiveJournal
 
     functions = ["relu(x)", "tanh(x)", "swish(x)"]
     path = workdir / "pristine.db"

@@ -14,8 +14,11 @@ import pytest
 import torch
 from _recipes import tiny_recipe
 
-from act_bench.engine import (
-    Journal,
+from act_bench.engine import Journal
+from act_bench.tables import load_table
+from data_builders._extend import OLD_EVAL_LOSS_ERROR
+from data_builders._train import _evaluate, _Split
+from data_builders.build import (
     LegacyJournal,
     build_table,
     contender_functions,
@@ -24,9 +27,6 @@ from act_bench.engine import (
     journal_dir_for,
     journal_path_for,
 )
-from act_bench.engine._extend import OLD_EVAL_LOSS_ERROR
-from act_bench.tables import load_table
-from data_builders._train import _evaluate, _Split
 
 pytestmark = pytest.mark.slow
 

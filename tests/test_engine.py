@@ -17,11 +17,18 @@ from _procs import cli_process, wait_for
 from _recipes import tiny_recipe
 from torch import nn
 
-from act_bench.engine import Journal, LegacyJournal, build_table, journal_dir_for, journal_path_for
+from act_bench.engine import Journal
 from act_bench.live import LiveSearch
 from act_bench.space import ActivationFunction
 from act_bench.tables import CURVE_COLUMNS, METRICS, load_table
-from data_builders.build import plan_functions, train_run
+from data_builders.build import (
+    LegacyJournal,
+    build_table,
+    journal_dir_for,
+    journal_path_for,
+    plan_functions,
+    train_run,
+)
 from data_builders.recipes import Recipe, save_recipe
 
 pytestmark = pytest.mark.slow

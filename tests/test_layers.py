@@ -25,10 +25,11 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess:
 def test_import_linter_contracts_are_kept():
     proc = _lint_imports(ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "Contracts: 4 kept, 0 broken." in proc.stdout, proc.stdout[-2000:]
+    assert "Contracts: 5 kept, 0 broken." in proc.stdout, proc.stdout[-2000:]
 
 
-def test_import_linter_contracts_catch_an_upward_import_a_private_import_a_cycle_and_core_to_interop(tmp_path):
+def test_import_linter_contracts_catch_an_upward_import_a_private_import_a_cycle_core_to_interop_and_engine(
+        tmp_path):
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "data"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -40,9 +41,12 @@ def test_import_linter_contracts_catch_an_upward_import_a_private_import_a_cycle
         fh.write("\nfrom act_bench.tables import _layout  # noqa\n")
     with open(tmp_path / "act_bench/tables/_records.py", "a", encoding="utf-8") as fh:  # the core using the interop
         fh.write("\nfrom act_bench.interop import fetch_upstream  # noqa\n")
+    with open(tmp_path / "act_bench/engine/_lock.py", "a", encoding="utf-8") as fh:  # the engine plotting
+        fh.write("\nimport matplotlib  # noqa\n")
     proc = _lint_imports(tmp_path)
     assert proc.returncode == 1, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "Contracts: 0 kept, 4 broken." in proc.stdout, proc.stdout[-4000:]
+    assert "Contracts: 0 kept, 5 broken." in proc.stdout, proc.stdout[-4000:]
+    assert "act_bench.engine is not allowed to import matplotlib" in proc.stdout
     assert "act_bench.tables is not allowed to import act_bench.interop" in proc.stdout
     assert "act_bench.space is not allowed to import evaluation" in proc.stdout
     assert "evaluation._metrics -> act_bench.tables._meta" in proc.stdout
@@ -103,6 +107,21 @@ def private_imports(root: Path, packages: tuple[str, ...]) -> list[str]:
                 if not (importer == owner or importer.startswith(owner + ".")):
                     bad.append(f"{path.relative_to(root)}:{line}: {importer} -> {module}")
     return bad
+
+
+#: What the job engine must not import (the builders, searchers, activation functions, features, plotting).
+ENGINE_FORBIDDEN = ("data_builders", "evaluation", "act_bench.live", "act_bench.cli", "act_bench.search",
+                    "act_bench.space", "act_bench.features", "act_bench.interop", "matplotlib")
+
+
+def test_the_engine_imports_no_builder_searcher_function_feature_or_plotting_module():
+    bad = [f"{path.relative_to(ROOT)}:{line}: {module}"
+           for path in sorted((ROOT / "act_bench/engine").rglob("*.py"))
+           for line, module in _imported_modules(path, ROOT)
+           if any(module == f or module.startswith(f + ".") for f in ENGINE_FORBIDDEN)]
+    assert bad == []
+    assert not (ROOT / "act_bench/engine/_build.py").exists()  # the build driver lives with the builders
+    assert (ROOT / "data_builders/_driver.py").is_file()
 
 
 def test_no_module_imports_a_private_module_of_another_package():

@@ -13,8 +13,9 @@ from _recipes import save_tiny_recipe
 
 from act_bench.cli._main import main
 from act_bench.engine import Job, JobKind
+from act_bench.engine import Journal as LiveJournal
 from act_bench.errors import SchemaMismatchError
-from act_bench.live import SCHEMA_VERSION, JournalBusyError, LiveJournal, LiveSearch
+from act_bench.live import SCHEMA_VERSION, JournalBusyError, LiveSearch
 from act_bench.search import CandidateSet, Result, create_searcher
 from act_bench.space import equivalence_classes, evaluate_many, twin_groups
 from act_bench.tables import RunRecord

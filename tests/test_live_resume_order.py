@@ -20,7 +20,8 @@ import pytest
 from torch import nn
 
 from act_bench.engine import Job, JobKind
-from act_bench.live import LiveJournal, LiveSearch
+from act_bench.engine import Journal as LiveJournal
+from act_bench.live import LiveSearch
 from act_bench.space import BASELINE_FUNCTIONS, ActivationFunction
 from data_builders.recipes import get_recipe
 

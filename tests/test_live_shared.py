@@ -10,7 +10,8 @@ import torch
 from _recipes import tiny_recipe
 from torch import nn
 
-from act_bench.live import LiveJournal, LiveSearch, export_table, journal_status
+from act_bench.engine import Journal as LiveJournal
+from act_bench.live import LiveSearch, export_table, journal_status
 from act_bench.space import ActivationFunction
 from data_builders.build import train_run
 

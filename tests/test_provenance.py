@@ -14,9 +14,9 @@ import pytest
 from _recipes import save_tiny_recipe
 
 from act_bench.cli import main
-from act_bench.engine import Journal, RayExecutor, check_gpus_per_run, journal_dir_for, journal_path_for
+from act_bench.engine import Journal, RayExecutor, check_gpus_per_run
 from act_bench.errors import InvalidInputError
-from data_builders.build import code_version
+from data_builders.build import code_version, journal_dir_for, journal_path_for
 from data_builders.recipes import get_recipe
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,8 @@ from _procs import cli_process, live_session_members, wait_for
 from _recipes import save_tiny_recipe
 
 from act_bench._ray_watchdog import ENV_VARIABLE, Cluster, find_session_dir, reap, watch_local_cluster
-from act_bench.engine import Journal, journal_path_for
+from act_bench.engine import Journal
+from data_builders.build import journal_path_for
 
 SLEEPER = "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN) if 'stubborn' in sys.argv else 0; " \
           "f = open(sys.argv[1], 'a') if len(sys.argv) > 1 and sys.argv[1] != '-' else None; time.sleep(600)"

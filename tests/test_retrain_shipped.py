@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from act_bench.engine import build_table
 from act_bench.space import BASELINE_FUNCTIONS
+from data_builders.build import build_table
 from data_builders.recipes import get_recipe
 
 DATA = Path(__file__).resolve().parents[1] / "data"

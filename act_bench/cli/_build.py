@@ -97,8 +97,8 @@ def _read_functions(path: str) -> list[str]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from act_bench.engine import run_build
     from act_bench.space import parse_schema
+    from data_builders.build import run_build
     from data_builders.recipes import get_recipe
 
     check_output(args.out, "--out", folder=True)
@@ -117,7 +117,7 @@ def _build(args: argparse.Namespace) -> int:
     functions = _read_functions(args.functions) if args.functions else None
     start = time.perf_counter()
     if args.contenders:
-        from act_bench.engine import extend_build
+        from data_builders.build import extend_build
 
         extend_build(recipe, args.out, workers=args.workers, progress=not args.no_progress, retries=args.retries)
         args.snapshot = True

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--epochs", type=IntRange(1, 100_000), metavar="N", help="override the recipe's epochs")
     r.add_argument("--retries", type=IntRange(0, 100), default=1, metavar="N",
                    help="retries of a run that raised before it is recorded as failed (default 1)")
+    r.add_argument("--allow-code-change", action="store_true",
+                   help="resume a journal written by other code (a different code digest); the change is recorded "
+                        "in the journal and the exported table's metadata")
     r.add_argument("--no-baselines", action="store_true",
                    help="do not add and evaluate the 8 baseline functions first")
     r.add_argument("--no-background-features", action="store_true",
@@ -84,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
                         seed=args.seed, baselines=not args.no_baselines, fim_warmup=args.fim_warmup,
                         background_features=not args.no_background_features, workers=args.workers,
                         executor=args.executor, address=args.address, retries=args.retries,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, allow_code_change=args.allow_code_change)
     summary = search.run(budget=args.budget).to_dict()
     best = summary["best"]
     best_text = f"; best {best['function']} (val_accuracy {best['val_accuracy']:.4f})" if best else ""

@@ -1,20 +1,19 @@
-"""One driver per journal: an advisory OS lock on ``<journal>.lock`` held by the running driver (build or search).
+"""One driver per journal: an OS lock on ``<journal>.lock`` held by the running driver (build or search).
 
-The lock is an ``flock`` on a file next to the journal, so the kernel releases it when its holder dies by any
-signal. The holder writes its pid and host into the file; a second driver on the same journal is refused at once
-with a :class:`~act_bench.errors.JournalBusyError` naming them (the CLI prints that one line and exits with 2).
+The lock is a :class:`filelock.FileLock` (an ``flock`` on a file next to the journal), so the kernel releases it when
+its holder dies by any signal. The holder writes its pid and host into the file; a second driver on the same journal
+is refused at once with a :class:`~act_bench.errors.JournalBusyError` naming them (the CLI prints that one line and
+exits with 2). A lock file that is a symbolic link is refused (nothing is written through a link).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import socket
 from pathlib import Path
 
 from act_bench.errors import InvalidInputError, JournalBusyError
-from act_bench.utils import try_lock
+from act_bench.utils import lock_held, lock_note, try_lock
 
 __all__ = ["JournalLock"]
 
@@ -26,65 +25,46 @@ class JournalLock:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "j.sqlite.lock"
-    >>> with JournalLock(path):
-    ...     path.exists()
-    True
-    >>> path.exists()
-    False
+    >>> with JournalLock(path) as lock:
+    ...     lock.held, JournalLock(path).held_by_anyone()
+    (True, True)
+    >>> JournalLock(path).held_by_anyone(), path.exists()
+    (False, False)
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._fd: int | None = None
+        self._lock = None
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._fd is not None
+        return self._lock is not None
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`JournalBusyError` (pid and host of the holder) at once."""
-        if self._fd is not None:
+        if self._lock is not None:
             return
         try:
-            fd, held = try_lock(self.path)
+            lock = try_lock(self.path, f"pid {os.getpid()} on host {socket.gethostname()}\n")
         except OSError as exc:
             raise InvalidInputError(f"cannot lock journal {str(self.path)!r}: {exc.strerror}") from None
-        if not held:
-            holder = _read_holder(fd)
-            os.close(fd)
+        if lock is None:
             journal = self.path.with_name(self.path.name.removesuffix(".lock"))
-            raise JournalBusyError(f"journal {str(journal)!r} is busy: another driver ({holder}) is running on it; "
-                                   f"wait for it to finish or stop it")
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
-        self._fd = fd
+            raise JournalBusyError(f"journal {str(journal)!r} is busy: another driver ({lock_note(self.path)}) is "
+                                   f"running on it; wait for it to finish or stop it")
+        self._lock = lock
 
     def held_by_anyone(self) -> bool:
-        """Whether some process (this one included) holds the lock."""
-        if self._fd is not None:
-            return True
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        """Whether some process (this one included) holds the lock (asked without taking it)."""
+        return self._lock is not None or lock_held(self.path)
 
     def release(self) -> None:
         """Release the lock and remove its file."""
-        if self._fd is None:
+        if self._lock is None:
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+        self._lock.release()
+        self._lock = None
 
     def __enter__(self) -> JournalLock:  # noqa: PYI034 - no subclasses
         self.acquire()
@@ -92,11 +72,3 @@ class JournalLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    return text.splitlines()[0] if text else "holder unknown"

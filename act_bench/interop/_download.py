@@ -203,18 +203,16 @@ def download_file(url: str, dest: str | os.PathLike[str], *, sha256: str | None 
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path, url: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``): two fetches never write one partial file."""
-    fd, held = try_lock(lock_path)
+    """Hold an exclusive lock on ``lock_path`` (:class:`filelock.FileLock`): two fetches never write one partial
+    file."""
+    lock = try_lock(lock_path, f"pid {os.getpid()}\n")
+    if lock is None:
+        raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
+                            f"holds {lock_path.name}); wait for it to finish")
     try:
-        if not held:
-            raise DownloadError(f"another process is downloading {url} into {str(lock_path.parent)!r} (it "
-                                f"holds {lock_path.name}); wait for it to finish")
-        try:
-            yield
-        finally:
-            lock_path.unlink(missing_ok=True)  # still held: a process that opens it later gets a fresh file
+        yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def _download(url: str, dest: Path, expected: str | None, retries: int, timeout: float, retry_wait: float,

@@ -16,13 +16,21 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from act_bench.engine import SCHEMA_VERSION, Journal, JournalBusyError
 from act_bench.live._search import IDENTITY_KEYS, LiveSearch
 from act_bench.live._status import export_table, journal_status
 from act_bench.live._summary import LiveSummary
 
-#: The journal of a live search is the job engine's journal (kept under its former name).
-LiveJournal = Journal
+__all__ = ["IDENTITY_KEYS", "SCHEMA_VERSION", "JournalBusyError", "LiveSearch", "LiveSummary", "export_table",
+           "journal_status"]
 
-__all__ = ["IDENTITY_KEYS", "SCHEMA_VERSION", "JournalBusyError", "LiveJournal", "LiveSearch", "LiveSummary",
-           "export_table", "journal_status"]
+
+def __getattr__(name: str) -> Any:
+    if name == "LiveJournal":  # the journal of a live search is the job engine's journal
+        warnings.warn("act_bench.live.LiveJournal is deprecated and will be removed in the next release; use "
+                      "act_bench.engine.Journal", DeprecationWarning, stacklevel=2)
+        return Journal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

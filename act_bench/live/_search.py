@@ -34,7 +34,7 @@ import numpy as np
 
 from act_bench._io import refuse_symlink
 from act_bench._version import __version__
-from act_bench.engine import Journal, StopFlag, create_executor, layout_metadata
+from act_bench.engine import Journal, StopFlag, create_executor
 from act_bench.errors import InvalidInputError
 from act_bench.live._session import Session
 from act_bench.live._status import export_table
@@ -49,8 +49,19 @@ from act_bench.space import (
     twin_groups,
 )
 from act_bench.tables import BenchmarkTable
-from act_bench.utils import check_float, check_int
-from data_builders.build import check_buildable, check_task_loads, fim_model_layout, task_for
+from act_bench.utils import check_float, check_int, interrupt_message
+from data_builders.build import (
+    CodeVersion,
+    check_buildable,
+    check_journal_code,
+    check_task_loads,
+    code_version,
+    fim_model_layout,
+    layout_metadata,
+    task_for,
+    user_code_parts,
+    with_parts,
+)
 from data_builders.recipes import Recipe, get_recipe
 
 __all__ = ["IDENTITY_KEYS", "LiveSearch"]
@@ -112,6 +123,11 @@ class LiveSearch:
         Progress bar on a terminal, else a line per evaluation on stderr.
     heartbeat_timeout : float, default=120
         Seconds without a heartbeat after which a local worker's job is reclaimed (the worker is killed).
+    allow_code_change : bool, default=False
+        Resume a journal written by other code. The journal records the code version as a build does (the
+        recipe's model, task, training and features code, plus the parameter names and shapes of ``model_fn``'s
+        network, the source of ``model_fn`` and of a user's ``task`` class); a resume with other code is refused
+        with the message a build gives, unless this is set (the change is then recorded in the journal).
 
     Examples
     --------
@@ -129,7 +145,7 @@ class LiveSearch:
                  background_features: bool = True, workers: int = 1, executor: str = "local",
                  address: str | None = None, retries: int = 1, refresh: float = 0.1, task: Any = None,
                  model_fn: Callable[..., Any] | None = None, progress: bool = True,
-                 heartbeat_timeout: float = 120.0) -> None:
+                 heartbeat_timeout: float = 120.0, allow_code_change: bool = False) -> None:
         where = "LiveSearch"
         self.recipe = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
         self.journal_path = Path(journal)
@@ -162,6 +178,8 @@ class LiveSearch:
         self.refresh = check_float(refresh, "refresh", where, min_value=0.0)
         self.task, self.model_fn = task, model_fn
         self.progress = progress
+        self.allow_code_change = bool(allow_code_change)
+        self._code_changed: list[str] | None = None
         self._searcher = None
         self._pending: dict[int, Any] = {}  # row -> Suggestion of the current searcher
 
@@ -209,8 +227,26 @@ class LiveSearch:
                                     f"{exc}") from None
         check_task_loads(task, where=where)
 
+    def _code_version(self) -> CodeVersion:
+        """The code version of what the jobs train: the builder's parts for the recipe (and the user's task), plus
+        the user's network and task code (:func:`data_builders.build.user_code_parts`)."""
+        return with_parts(code_version(self.recipe, task=self.task),
+                          user_code_parts(task=self.task, model_fn=self.model_fn))
+
+    def _check_layout(self, stored: list[dict[str, Any]]) -> None:
+        """An accepted code change must keep the network's FIM layout: features of two layouts cannot share one
+        journal (nor one table)."""
+        layout = self._layout()
+        if layout != stored:
+            sizes = [sum(int(r["bins"]) for r in x) for x in (stored, layout)]
+            raise InvalidInputError(f"journal {str(self.journal_path)!r} holds FIM features of another network "
+                                    f"layout ({len(stored)} layers, {sizes[0]} values -> {len(layout)} layers, "
+                                    f"{sizes[1]} values); features of both cannot be mixed even with "
+                                    f"--allow-code-change: start a new --journal")
+
     def _open(self, budget: int | None = None) -> Journal:
         identity = self._identity()
+        code = self._code = self._code_version()
         if self.journal_path.exists():
             journal = Journal.open(self.journal_path)
             try:
@@ -226,13 +262,18 @@ class LiveSearch:
                         detail = "; ".join(filter(None, [f"recipe differs in {', '.join(keys)}", detail]))
                     raise InvalidInputError(f"journal {str(self.journal_path)!r} belongs to another search ({detail});"
                                             f" resume it with the same settings or choose a new --journal")
+                self._code_changed = check_journal_code(stored, code, self.journal_path, self.allow_code_change,
+                                                        elsewhere="start a new --journal")
+                if self._code_changed is not None:
+                    self._check_layout(stored.get("fim_layout") or [])
             except BaseException:
                 journal.close()
                 raise
             return journal
         names, eqs, outputs, rank = self._candidates()
         config = {"kind": "search", **identity, "fim_layout": self._layout(), "created": time.time(),
-                  "act_bench_version": __version__}
+                  "act_bench_version": __version__, "code": code.to_dict()}
+        self._code_changed = None
         return Journal.create(self.journal_path, config=config, functions=names, equivalents=eqs,
                                   outputs=outputs, feature_rank=rank)
 
@@ -294,6 +335,8 @@ class LiveSearch:
 
     # -- running ----------------------------------------------------------------------------------------------
 
+    @interrupt_message("the live search was interrupted (Ctrl-C); its journal {self.journal_path} keeps every "
+                       "finished evaluation: run the same search again to resume")
     def run(self, budget: int) -> LiveSummary:
         """Evaluate functions until ``budget`` of them have a final result (baselines included); resumable.
 
@@ -310,7 +353,12 @@ class LiveSearch:
         try:
             journal.acquire()
             session = uuid.uuid4().hex[:12]
-            released = journal.start_session(session, executor=self.executor, workers=self.workers, budget=budget)
+            released = journal.start_session(session, executor=self.executor, workers=self.workers, budget=budget,
+                                             code_digest=self._code.digest)
+            if self._code_changed is not None:  # an accepted change of code, recorded as a build records it
+                journal.add_event("code_change", {"from": (journal.config().get("code") or {}).get("digest"),
+                                                  "to": self._code.digest, "changed": self._code_changed,
+                                                  "version": self._code.version, "code": self._code.to_dict()})
             journal.set_config("budget", budget)
             journal.set_config("fim_warmup", self.fim_warmup)
             journal.set_config("retries", self.retries)

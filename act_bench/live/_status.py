@@ -6,13 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from act_bench.engine import Journal, effort
+from act_bench.engine import Journal
 from act_bench.errors import InvalidInputError
 from act_bench.live._summary import best_result
-from act_bench.tables import RUNS_COLUMNS, BenchmarkTable
+from data_builders.build import journal_to_table
 
 __all__ = ["export_table", "journal_status"]
 
@@ -67,51 +64,29 @@ def export_table(journal: str | os.PathLike[str], out: str | os.PathLike[str] | 
 
     One run per evaluated function (the search's training seed), so the ``functions`` medians equal the runs; rows
     follow the candidate order of the journal. Features are the journal's FIM CDFs (functions whose features were
-    not computed get ``fim_valid=False``), outputs and equivalents come from the candidates. The metadata follows the
-    builders' tables (``recipe``, ``fim_layout``, ``build``) with ``source="act-bench search"``, so the table can be
-    loaded, replayed and published like a built one.
+    not computed get ``fim_valid=False``), equivalents come from the candidates. It is the builders' assembler
+    (:func:`data_builders.build.journal_to_table`), so the metadata is a built table's (``recipe``, ``fim_layout``,
+    ``build``, the ``code`` version the journal was written with) with ``source="act-bench search"``: the table can
+    be loaded, replayed and published like a built one.
 
     Examples
     --------
     >>> table = export_table("search.sqlite", "my-table")   # doctest: +SKIP
     """
     with Journal.open(journal, readonly=True) as j:
+        if j.n_results() == 0:
+            raise InvalidInputError(f"journal {str(journal)!r} has no results yet; nothing to export")
         config = j.config()
-        names, eqs, outputs, _ = j.candidates()
-        results = sorted(j.results(), key=lambda r: r.row)
-        feats = j.features()
-        work = effort(j)
-    if not results:
-        raise InvalidInputError(f"journal {str(journal)!r} has no results yet; nothing to export")
-    cols = list(RUNS_COLUMNS)  # learning curves included
-    runs = pd.DataFrame([{c: getattr(r.record, c) for c in cols} for r in results], columns=cols)
-    runs["runtime"] = runs["runtime"].fillna(0.0)
-    features = {}
-    for r in results:
-        f = feats.get(r.row)
-        features[r.record.function] = {
-            "equivalents": eqs[r.row], "outputs": np.asarray(outputs[r.row], dtype=np.float32),
-            "fim_valid": bool(f and f["fim_valid"]),
-            "fim_reason": None if f and f["fim_valid"] else (f["fim_reason"] if f else "no FIM features"),
-            "fim_cdf": None if not f or f["fim_cdf"] is None else f["fim_cdf"],
-        }
-    recipe = config.get("recipe") or {}
-    meta = {
-        "name": f"live-{recipe.get('name', 'search')}",
-        "task": recipe.get("task") if config.get("task") == "recipe" else config.get("task"),
-        "model": recipe.get("model") if config.get("model") == "recipe" else config.get("model"),
-        "recipe": recipe,
-        "fim_layout": config.get("fim_layout") or [],
-        "fim_cdf_layout": "act-bench",
-        "build": {**work, "complete": False, "functions_planned": len(names),
-                  "functions_complete": len(results), "seeds": [int(config.get("train_seed", 0))],
-                  "space": config.get("spaces"), "journal": Path(journal).name,
-                  "search": {"searcher": config.get("searcher"), "searcher_kwargs": config.get("searcher_kwargs"),
-                             "seed": config.get("seed"), "budget": config.get("budget"),
-                             "order": [r.record.function for r in sorted(results, key=lambda r: r.seq)]}},
-        "source": "act-bench search",
-    }
-    table = BenchmarkTable.from_runs(runs, features=features, metadata=meta)
+        recipe = config.get("recipe") or {}
+        order = [r.record.function for r in sorted(j.results(), key=lambda r: r.seq)]
+        table = journal_to_table(
+            j, name=f"live-{recipe.get('name', 'search')}", recipe=recipe, fim_layout=config.get("fim_layout") or [],
+            source="act-bench search", space=config.get("spaces"), seeds=[int(config.get("train_seed", 0))],
+            task=recipe.get("task") if config.get("task") == "recipe" else config.get("task"),
+            model=recipe.get("model") if config.get("model") == "recipe" else config.get("model"),
+            journal_folder=Path(journal).name,
+            search={"searcher": config.get("searcher"), "searcher_kwargs": config.get("searcher_kwargs"),
+                    "seed": config.get("seed"), "budget": config.get("budget"), "order": order})
     if out is not None:
         table.save(out, overwrite=overwrite)
     return table

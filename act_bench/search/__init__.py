@@ -27,7 +27,7 @@ from act_bench.search._base import (
     searcher_info,
     searcher_spec,
 )
-from act_bench.search._candidates import CandidateSet, LayerLayout, table_frame
+from act_bench.search._candidates import CandidateSet, table_frame
 from act_bench.search._embedding import (
     FEATURE_SETS,
     UMAP_SETTINGS,
@@ -50,7 +50,6 @@ __all__ = [
     "CandidateSet",
     "Embedding",
     "EvolutionSearcher",
-    "LayerLayout",
     "RandomForestSurrogate",
     "RandomSearcher",
     "Result",
@@ -70,3 +69,15 @@ __all__ = [
     "table_frame",
     "warm_up_layout",
 ]
+
+
+def __getattr__(name: str):
+    if name == "LayerLayout":  # the one FIM-layout type, under the name searchers used before it was shared
+        import warnings
+
+        from act_bench.features import LayoutRow
+
+        warnings.warn("act_bench.search.LayerLayout is deprecated and will be removed in the next release; use "
+                      "act_bench.features.LayoutRow", DeprecationWarning, stacklevel=2)
+        return LayoutRow
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,12 +21,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.features import LayoutRow
 
-__all__ = ["CandidateSet", "LayerLayout", "table_frame"]
-
-
-#: The one FIM-layout type (``act_bench.features.LayoutRow``: ``layer``, ``weights``, ``bins``), under the name
-#: searchers used before it was shared.
-LayerLayout = LayoutRow
+__all__ = ["CandidateSet", "table_frame"]
 
 
 def _layout_from(obj: Any) -> tuple[LayoutRow, ...]:

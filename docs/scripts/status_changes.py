@@ -75,7 +75,7 @@ def paper_status(statuses: list[str]) -> str:
 def journal_runs(folder: Path = JOURNAL) -> tuple[dict, dict]:
     """(first, final) record of every paper-seed run by (function, seed), read from the JSON-lines journal (never
     written; a torn last line, the background build appending, is skipped by the reader)."""
-    from act_bench.engine import LegacyJournal
+    from data_builders.build import LegacyJournal
 
     j = LegacyJournal(folder)
     j.load()

@@ -29,17 +29,25 @@ from typing import Any
 
 import numpy as np
 
-from act_bench.engine._build import JOURNAL_FILE, check_journal_code, journal_dir_for
-from act_bench.engine._executors import check_gpus_per_run, create_executor
-from act_bench.engine._journal import Journal
-from act_bench.engine._legacy import LegacyJournal
-from act_bench.engine._lock import JournalLock
-from act_bench.engine._runner import FixedList, JobRunner, StopFlag
-from act_bench.engine._store import Job, JobKind, remove_sqlite
+from act_bench.engine import (
+    FixedList,
+    Job,
+    JobKind,
+    JobRunner,
+    Journal,
+    JournalLock,
+    StopFlag,
+    check_gpus_per_run,
+    create_executor,
+    remove_sqlite,
+)
 from act_bench.errors import InvalidInputError
 from act_bench.space import evaluate_many
-from act_bench.utils import hardware, progress_bar
-from data_builders.build import check_buildable, code_version, run_train_job
+from act_bench.utils import hardware, interrupt_message, progress_bar
+from data_builders._build import check_buildable, run_train_job
+from data_builders._driver import JOURNAL_FILE, check_journal_code, journal_dir_for
+from data_builders._legacy import LegacyJournal
+from data_builders._provenance import code_version
 
 __all__ = ["CONTENDER_FRACTION", "EXTEND_FILE", "OLD_EVAL_LOSS_ERROR", "ExtensionReport", "contender_functions",
            "extend_build", "relabel_runs"]
@@ -138,6 +146,8 @@ def _merge(work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int],
     return last
 
 
+@interrupt_message("the extension of the build {out} was interrupted (Ctrl-C); its journal keeps every finished "
+                   "run: run it again to continue")
 def extend_build(recipe, out: str | os.PathLike[str], *, extra_seeds: Sequence[int] = tuple(range(3, 10)),
                  relabel: bool = True, contenders: bool = True, fraction: float = CONTENDER_FRACTION,
                  workers: int = 1, progress: bool = True, retries: int = 1,

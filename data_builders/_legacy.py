@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from act_bench.engine._journal import Journal
-from act_bench.engine._store import insert_features, insert_result
+from act_bench.engine import Journal, insert_features, insert_result
 from act_bench.errors import SchemaMismatchError
 from act_bench.space import evaluate_many
 from act_bench.tables import CURVE_COLUMNS, RunRecord
@@ -100,7 +99,7 @@ class LegacyJournal:
 
     def runs(self) -> dict[tuple[str, int], dict[str, Any]]:
         """The record that counts for every (function, seed) run: the first one, unless a later record says it
-        ``replaces`` it (a run retrained under a corrected rule, see :mod:`act_bench.engine._extend`)."""
+        ``replaces`` it (a run retrained under a corrected rule, see :mod:`data_builders._extend`)."""
         out: dict[tuple[str, int], dict[str, Any]] = {}
         for r in self.records:
             if r["type"] == "run":

@@ -24,29 +24,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from act_bench._io import refuse_symlink
-from act_bench.engine._assemble import HISTOGRAM_FILE, assemble_build, write_accuracy_histogram
-from act_bench.engine._executors import check_gpus_per_run, create_executor, list_executors
-from act_bench.engine._journal import Journal
-from act_bench.engine._legacy import LegacyJournal, convert_jsonl
-from act_bench.engine._lock import JournalLock
-from act_bench.engine._runner import FEATURE_JOB_FAILED, FixedList, JobRunner, StopFlag
-from act_bench.engine._store import Job, JobKind, dumps
+from act_bench.engine import (
+    FEATURE_JOB_FAILED,
+    FixedList,
+    Job,
+    JobKind,
+    JobRunner,
+    Journal,
+    JournalLock,
+    StopFlag,
+    check_gpus_per_run,
+    create_executor,
+    dumps,
+    list_executors,
+)
 from act_bench.errors import ActBenchError, InvalidInputError
 from act_bench.space import evaluate_many
 from act_bench.tables import FILES, BenchmarkTable
-from act_bench.utils import NAME_PATTERN, check_int, hardware, progress_bar
-from data_builders.build import (
+from act_bench.utils import NAME_PATTERN, check_int, hardware, interrupt_message, progress_bar, refuse_symlink
+from data_builders._assemble import HISTOGRAM_FILE, assemble_build, write_accuracy_histogram
+from data_builders._build import (
     BuildPlan,
-    CodeVersion,
-    changed_parts,
     check_buildable,
-    code_version,
     fim_model_layout,
     plan_functions,
     run_fim_job,
     run_train_job,
 )
+from data_builders._legacy import LegacyJournal, convert_jsonl
+from data_builders._provenance import CodeVersion, changed_parts, code_version
 
 __all__ = ["JOURNAL_FILE", "BuildResult", "build_table", "check_journal_code", "journal_dir_for", "journal_path_for", "run_build"]
 
@@ -91,6 +97,8 @@ def build_table(recipe, out: str | os.PathLike[str], **kwargs: Any) -> Benchmark
     return run_build(recipe, out, **kwargs).table
 
 
+@interrupt_message("the build into {out} was interrupted (Ctrl-C); its journal keeps every finished job: run it "
+                   "again with resume=True to continue")
 def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
               functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
               limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
@@ -220,22 +228,26 @@ class _Spec:
             raise InvalidInputError(f"journal {where} was written with seeds {config.get('seeds')}; got {self.seeds}")
 
 
-def check_journal_code(config: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool) -> list[str] | None:
-    """None if the journal was written by this code; else the changed parts (refused unless ``allow_change``)."""
+def check_journal_code(config: dict[str, Any], code: CodeVersion, where: Path, allow_change: bool, *,
+                       elsewhere: str = "build into a new --out") -> list[str] | None:
+    """None if the journal was written by this code; else the changed parts (refused unless ``allow_change``).
+
+    The one check of builds and live searches (``elsewhere`` names the way to start afresh: a new ``--out`` for a
+    build, a new ``--journal`` for a search)."""
     recorded = config.get("code")
     if recorded is None:
         if allow_change:
             return ["unknown"]
         raise InvalidInputError(f"journal {where} records no code version (written by an older act-bench); "
-                                f"pass --allow-code-change to continue it with this code, or build into a new --out")
+                                f"pass --allow-code-change to continue it with this code, or {elsewhere}")
     old = CodeVersion.from_dict(recorded, where=f"journal {where} header")
     if old.digest == code.digest:
         return None
     changed = changed_parts(old, code) or ["(overall digest)"]
     if not allow_change:
         raise InvalidInputError(f"journal {where} was written by other code: changed parts {', '.join(changed)} "
-                                f"(digest {old.digest[:12]} -> {code.digest[:12]}); resume with that code, build into "
-                                f"a new --out, or pass --allow-code-change to mix results of both")
+                                f"(digest {old.digest[:12]} -> {code.digest[:12]}); resume with that code, "
+                                f"{elsewhere}, or pass --allow-code-change to mix results of both")
     return changed
 
 
