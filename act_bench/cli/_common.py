@@ -213,7 +213,7 @@ class DeprecatedAlias(argparse.Action):
 class IntRange:
     """An argparse ``type``: an integer in [``min_value``, ``max_value``]; the range is shown in ``--help``.
 
-    Every numeric option of the CLI uses one of these, so no option accepts an unbounded value (``--evals 1e20``).
+    Every numeric option of the CLI uses one of these, so no option accepts an unbounded value (``--budget 1e20``).
 
     Examples
     --------

@@ -177,7 +177,7 @@ def _positive_seconds(text: str) -> float:
 def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str], kwargs: dict,
                      out: Path | None, phases: _Phases) -> tuple[dict, dict]:
     """One table of ``replay --scheduler/--time-budget/--table A,B``: the plain replay for ``--scheduler none``
-    with ``--evals`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
+    with ``--budget`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
     from evaluation import compare, compare_multifidelity, simulated_seconds
 
     scheduler = args.scheduler or "none"
