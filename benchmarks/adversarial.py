@@ -396,8 +396,8 @@ def stop_build(sig: int, workers: int, seeds: int) -> Callable[[Ctx], None]:
     def body(ctx: Ctx) -> None:
         out = ctx.dir / "t"
         db = ctx.dir / "t.journal" / "journal.sqlite"
-        args = ["build", "--recipe", str(ctx.fx.slow), "--out", str(out), "--limit", "1", "--seeds", str(seeds),
-                "--workers", str(workers), "--no-progress", "--json"]
+        args = ["build", "--recipe", str(ctx.fx.slow), "--out", str(out), "--limit", "1", "--train-seeds", str(seeds),
+                "--jobs", str(workers), "--no-progress", "--json"]
         proc = ctx.start(args)
         if not wait_until(lambda: db_count(db, "SELECT COUNT(*) FROM claims WHERE kind = 'run'") > 0, proc, 600):
             ctx.notes.append("no run in flight was seen before the build ended")
@@ -447,8 +447,8 @@ def symlinked_build_out(ctx: Ctx) -> None:
     target.mkdir()
     link = ctx.dir / "t"
     link.symlink_to(target)
-    run = ctx.cli(["build", "--recipe", str(ctx.fx.recipe), "--out", str(link), "--limit", "1", "--seeds", "1",
-                   "--workers", "1", "--no-progress", "--json"])
+    run = ctx.cli(["build", "--recipe", str(ctx.fx.recipe), "--out", str(link), "--limit", "1", "--train-seeds", "1",
+                   "--jobs", "1", "--no-progress", "--json"])
     expect_ok_or_refusal(ctx, run)
     if run.rc == 0 and not (link / "functions.parquet").exists():
         ctx.wrong.append("exit 0 but no table behind the symlinked --out")
@@ -474,7 +474,7 @@ def symlinked_card_figure(ctx: Ctx) -> None:
     meta["figures"] = [{"file": "fig.png", "title": "a figure"}]
     (table / "metadata.json").write_text(json.dumps(meta, indent=2))
     out = ctx.dir / "export"
-    run = ctx.cli(["export-hf", str(table), "--out", str(out), "--json"])
+    run = ctx.cli(["export-hf", "--table", str(table), "--out", str(out), "--json"])
     expect_ok_or_refusal(ctx, run)
     leaked = [p for p in out.rglob("*") if p.is_file() and b"SECRET-CONTENT" in p.read_bytes()] if out.exists() else []
     if leaked:
@@ -514,7 +514,7 @@ def symlinked_export_out(ctx: Ctx) -> None:
     (user / "draft.txt").write_text("keep me\n")
     link = ctx.dir / "exp"
     link.symlink_to(user)
-    run = ctx.cli(["export-synetune", str(ctx.fx.tiny), "--out", str(link), "--json"])
+    run = ctx.cli(["export-synetune", "--table", str(ctx.fx.tiny), "--out", str(link), "--json"])
     expect_refusal(ctx, run)
     if not (user / "draft.txt").exists():
         ctx.lost.append("the user's file behind the symlinked --out was deleted")
@@ -750,7 +750,7 @@ def read_only_journal_folder(ctx: Ctx) -> None:
 
 def replay_stop(sig: int, group: bool, when: str) -> Callable[[Ctx], None]:
     def body(ctx: Ctx) -> None:
-        proc = ctx.start(["replay", "--table", "act-bench-mnist1d", "--algorithms", "random", "--evals", "300",
+        proc = ctx.start(["replay", "--table", "act-bench-mnist1d", "--algorithms", "random", "--budget", "300",
                           "--seeds", "3000", "--jobs", "2", "--cache-dir", str(ctx.dir / "cache"),
                           "--out", str(ctx.dir / "out")])
         if when == "starting":
@@ -780,8 +780,8 @@ def network(mode: str, command: str) -> Callable[[Ctx], None]:
             env = {"ACT_BENCH_NET_DEADLINE": str(NET_DEADLINE_S), "HF_ENDPOINT": server.url, "HF_TOKEN": "hf_test",
                    "HF_HUB_OFFLINE": None, "ACT_BENCH_CACHE": str(cache), "ACT_BENCH_MAX_DOWNLOAD_BYTES": "1000000"}
             args = {"fetch": ["fetch", "act-bench-cnn", "--url", server.url, "--accept-license", "--retries", "2"],
-                    "table info": ["table", "info", "someone/some-table"],
-                    "publish": ["publish", str(ctx.fx.tiny), "--repo-id", "someone/some-table"]}[command]
+                    "table info": ["table", "info", "--table", "someone/some-table"],
+                    "publish": ["publish", "--table", str(ctx.fx.tiny), "--repo-id", "someone/some-table"]}[command]
             run = ctx.cli(args, env=env, timeout=NET_DEADLINE_S + NET_MARGIN_S)
             errors = [ln for ln in run.lines() if "error" in ln.lower() or TRACEBACK in ln]
             if not run.hung and (run.rc != 1 or len(errors) != 1):
@@ -809,16 +809,16 @@ def bad_cli(args_of: Callable[[Ctx], list], *, env: dict[str, str | None] | None
 def non_utf8_table(ctx: Ctx) -> list:
     folder = ctx.dir.joinpath(os.fsdecode(b"tbl-\xff\xfe"))
     tiny_copy(ctx, folder)
-    return ["table", "info", os.fsencode(folder)]
+    return ["table", "info", "--table", os.fsencode(folder)]
 
 
 def non_utf8_out(ctx: Ctx) -> list:
-    return ["export-hf", str(ctx.fx.tiny), "--out", os.fsencode(ctx.dir) + b"/out-\xff"]
+    return ["export-hf", "--table", str(ctx.fx.tiny), "--out", os.fsencode(ctx.dir) + b"/out-\xff"]
 
 
 def c_locale_table(ctx: Ctx) -> list:
     folder = tiny_copy(ctx, ctx.dir / "tablé-ü")
-    return ["table", "info", str(folder)]
+    return ["table", "info", "--table", str(folder)]
 
 
 def closed_stdout(args_of: Callable[[Ctx], list]) -> Callable[[Ctx], None]:
@@ -834,7 +834,7 @@ def crafted(what: str) -> Callable[[Ctx], None]:
         table = tiny_copy(ctx, ctx.dir / "crafted")
         runs, funcs = pd.read_parquet(table / "runs.parquet"), pd.read_parquet(table / "functions.parquet")
         meta = json.loads((table / "metadata.json").read_text())
-        command = ["table", "info", str(table), "--json"]
+        command = ["table", "info", "--table", str(table), "--json"]
         if what == "negative seed":
             runs.loc[0, "seed"] = -5
         elif what == "huge seed":
@@ -851,7 +851,7 @@ def crafted(what: str) -> Callable[[Ctx], None]:
             runs["curve_val_loss"] = [[1.0, 0.9, 0.8]] * len(runs)
             runs["curve_train_loss"] = [[1.0, 0.9, 0.8]] * len(runs)
             runs["curve_seconds"] = [seconds] * len(runs)
-            command = ["export-synetune", str(table), "--out", str(ctx.dir / "st"), "--json"]
+            command = ["export-synetune", "--table", str(table), "--out", str(ctx.dir / "st"), "--json"]
         runs.to_parquet(table / "runs.parquet", index=False)
         funcs.to_parquet(table / "functions.parquet", index=False)
         (table / "metadata.json").write_text(json.dumps(meta, indent=2))
@@ -949,14 +949,14 @@ CASES: list[Case] = [
     Case("inputs", "LC_ALL=C: table info of a non-ASCII folder",
          bad_cli(c_locale_table, ok_allowed=True,
                  env={"LC_ALL": "C", "LANG": None, "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"})),
-    Case("inputs", "table info ~nosuchuser/t", bad_cli(lambda ctx: ["table", "info", "~nosuchuser/t"])),
+    Case("inputs", "table info ~nosuchuser/t", bad_cli(lambda ctx: ["table", "info", "--table", "~nosuchuser/t"])),
     Case("inputs", "export-hf --out ~nosuchuser/out",
-         bad_cli(lambda ctx: ["export-hf", str(ctx.fx.tiny), "--out", "~nosuchuser/out"])),
+         bad_cli(lambda ctx: ["export-hf", "--table", str(ctx.fx.tiny), "--out", "~nosuchuser/out"])),
     Case("inputs", "table info of a 300-character Hub id",
-         bad_cli(lambda ctx: ["table", "info", LONG_ID], env={"HF_ENDPOINT": "http://127.0.0.1:9"})),
+         bad_cli(lambda ctx: ["table", "info", "--table", LONG_ID], env={"HF_ENDPOINT": "http://127.0.0.1:9"})),
     Case("inputs", "recipes list >&- (closed stdout)", closed_stdout(lambda ctx: ["recipes", "list"])),
     Case("inputs", "table info --json >&- (closed stdout)",
-         closed_stdout(lambda ctx: ["table", "info", str(ctx.fx.tiny), "--json"])),
+         closed_stdout(lambda ctx: ["table", "info", "--table", str(ctx.fx.tiny), "--json"])),
     Case("inputs", "crafted table: a negative seed", crafted("negative seed")),
     Case("inputs", "crafted table: a seed of 2**62", crafted("huge seed")),
     Case("inputs", "crafted table: schema_version 'one'", crafted("schema_version")),
@@ -1030,8 +1030,8 @@ class Harness:
             fx.build = fx.base / "build"
             fx.build.mkdir()
             # the cases run build_args[:2] + ["--out", X] + build_args[4:] (and the live ones live_args likewise)
-            fx.build_args = ["build", f"--recipe={fx.recipe}", "--out", "OUT", "--limit", "2", "--seeds", "1",
-                             "--workers", "1", "--no-progress", "--json"]
+            fx.build_args = ["build", f"--recipe={fx.recipe}", "--out", "OUT", "--limit", "2", "--train-seeds", "1",
+                             "--jobs", "1", "--no-progress", "--json"]
             self._fixture_run([*fx.build_args[:2], "--out", str(fx.build / "t"), *fx.build_args[4:]])
         if "journals" in classes:
             fx.live = fx.base / "live" / "s.sqlite"

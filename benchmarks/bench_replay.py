@@ -8,7 +8,7 @@ Prints
   the plain scikit-learn estimator on the same data, and their ratio (median of several repetitions),
 - the grid's wall-clock time (median over ``--repeats``) and each algorithm's CPU seconds.
 
-Usage: python benchmarks/bench_replay.py [--table PATH] [--seeds 100] [--evals 100] [--jobs 2] [--repeats 3]
+Usage: python benchmarks/bench_replay.py [--table PATH] [--seeds 100] [--budget 100] [--jobs 2] [--repeats 3]
 Without --table a synthetic table over the 2,902 unique functions of binary(unary(x),unary(x)) is used
 (evaluation._synthetic; real functions, made-up accuracies). One UMAP map per feature set is shared by all seeds
 (``embedding_seed=0``); per-seed maps (the default of ``act-bench replay``) only add a cache read per run.
@@ -21,7 +21,7 @@ the first run after an install, numba's compile cache emptied, and as a later co
     python benchmarks/bench_replay.py --cli-grid --ref /tmp/ref-c2643e7 --table data/act-bench-mnist1d --jobs 2
     python benchmarks/bench_replay.py --cli-grid --ref /tmp/ref-c2643e7 --suite --jobs 2
 
-``--cli-grid`` times ``act-bench replay --table T --algorithms <the 11> --seeds 100 --evals 100 --jobs N`` from an
+``--cli-grid`` times ``act-bench replay --table T --algorithms <the 11> --seeds 100 --budget 100 --jobs N`` from an
 empty cache (cold: every map computed) and again on the filled cache (warm), for each checkout; ``--suite`` times the
 three-table suite (``--table A,B,C``) cold. Targets (issue 23, 2 cores): cold grid <= 3 min, warm <= 60 s, cold
 suite <= 10 min.
@@ -96,7 +96,7 @@ def cli_grid(tables: list[str], jobs: int, ref: str | None, seeds: int, evals: i
         for first in (True, False) if warm else (True,):
             with tempfile.TemporaryDirectory() as cache:
                 argv = ["replay", "--table", ",".join(paths), "--algorithms", ",".join(CLI_GRID), "--seeds",
-                        str(seeds), "--evals", str(evals), "--jobs", str(jobs), "--cache-dir", cache, "--json"]
+                        str(seeds), "--budget", str(evals), "--jobs", str(jobs), "--cache-dir", cache, "--json"]
                 if first:
                     _clear_numba_cache(checkout)
                 parts.append(f"cold{' (first run: numba cache empty)' if first else ''} "
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default=None)
     parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--evals", type=int, default=100)
+    parser.add_argument("--budget", dest="evals", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cache-dir", default=None)

@@ -24,7 +24,7 @@ COMMANDS = {
     "act-bench --help": ["--help"],
     "act-bench --version": ["--version"],
     "act-bench recipes list": ["recipes", "list"],
-    "act-bench table info act-bench-mnist1d": ["table", "info", "act-bench-mnist1d"],
+    "act-bench table info --table act-bench-mnist1d": ["table", "info", "--table", "act-bench-mnist1d"],
     "act-bench space show relu(x)": ["space", "show", "relu(x)"],
 }
 HEAVY = ("torch", "umap", "numba", "datasets", "sklearn", "matplotlib", "scipy", "pandas", "pyarrow")

@@ -2,7 +2,7 @@
 independent (the seeds resampled one by one) and over the independent unit (the clusters of seeds that share a UMAP
 map resampled whole, what act-bench reports), on the same replays.
 
-Usage: python benchmarks/ci_widths.py [--tables A,B,C] [--seeds 100] [--evals 100] [--maps 10] [--jobs 2]
+Usage: python benchmarks/ci_widths.py [--tables A,B,C] [--seeds 100] [--budget 100] [--maps 10] [--jobs 2]
                                       [--observe median|run]
 
 Prints, per table, the width of each map-using surrogate's CI of evaluations to the top 1 % (binomial order-statistic
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tables", default=",".join(SUITE_TABLES))
     p.add_argument("--seeds", type=int, default=100)
-    p.add_argument("--evals", type=int, default=100)
+    p.add_argument("--budget", dest="evals", type=int, default=100)
     p.add_argument("--maps", type=int, default=10)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--observe", choices=("median", "run"), default="median")

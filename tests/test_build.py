@@ -115,8 +115,8 @@ def test_plan_puts_baselines_first_and_dedups():
 
 def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
     out = tmp_path / "table"
-    args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--seeds", "2",
-            "--workers", "2", "--json"]
+    args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "6", "--train-seeds", "2",
+            "--jobs", "2", "--json"]
     proc = cli_process(*args)
     journal_file = journal_path_for(out)
     wait_for(lambda: _journaled_runs(journal_file) >= 3, proc)
@@ -167,11 +167,11 @@ def test_kill_and_resume_gives_complete_table(tmp_path, tiny_recipe_file):
 
 
 def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
-    common = ["--recipe", str(tiny_recipe_file), "--limit", "3", "--seeds", "2", "--json"]
-    local = cli_process("build", "--out", str(tmp_path / "local"), "--workers", "1", *common)
+    common = ["--recipe", str(tiny_recipe_file), "--limit", "3", "--train-seeds", "2", "--json"]
+    local = cli_process("build", "--out", str(tmp_path / "local"), "--jobs", "1", *common)
     _out, err = local.communicate(timeout=600)
     assert local.returncode == 0, err
-    ray = cli_process("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2", *common)
+    ray = cli_process("build", "--out", str(tmp_path / "ray"), "--executor", "ray", "--jobs", "2", *common)
     _out, err = ray.communicate(timeout=900)
     assert ray.returncode == 0, err
     a = load_table(tmp_path / "local").to_pandas("functions").drop(columns=["runtime"])
@@ -187,9 +187,9 @@ def test_ray_executor_builds_the_same_table(tmp_path, tiny_recipe_file):
 
 def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
     out = tmp_path / "t"
-    first = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    first = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--train-seeds", "1")
     assert first.wait(timeout=300) == 0
-    other = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1",
+    other = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--train-seeds", "1",
                  "--epochs", "2", "--resume")
     _, err = other.communicate(timeout=120)
     assert other.returncode == 2 and "different recipe" in err and "epochs" in err
@@ -197,7 +197,7 @@ def test_resume_with_other_recipe_is_refused(tmp_path, tiny_recipe_file):
 
 def test_test_build_is_named_after_its_folder_and_embeds_the_seeds_it_used(tmp_path, tiny_recipe_file):
     out = tmp_path / "my-test-build"
-    proc = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--train-seeds", "1")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     meta = json.loads((out / "metadata.json").read_text())

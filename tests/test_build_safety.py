@@ -65,7 +65,7 @@ def cifar100_recipe_file(tmp_path_factory) -> Path:
 
 def test_100_class_build_records_the_layout_of_the_model_the_fim_job_measures(tmp_path, cifar100_recipe_file):
     out = tmp_path / "c100-table"
-    proc = cli_process("build", "--recipe", str(cifar100_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(cifar100_recipe_file), "--out", str(out), "--limit", "1", "--train-seeds", "1")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     table = load_table(out)
@@ -84,7 +84,7 @@ def test_100_class_build_records_the_layout_of_the_model_the_fim_job_measures(tm
 def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny_recipe):
     recipe = _save(tiny_recipe, tmp_path, "tiny")
     out = tmp_path / "table"
-    args = ["build", "--recipe", str(recipe), "--out", str(out), "--limit", "2", "--seeds", "2", "--json"]
+    args = ["build", "--recipe", str(recipe), "--out", str(out), "--limit", "2", "--train-seeds", "2", "--json"]
     first = cli_process(*args)
     records = journal_path_for(out)
 
@@ -127,7 +127,7 @@ def test_second_build_on_the_same_out_is_refused_naming_the_first(tmp_path, tiny
 def test_a_recipe_that_cannot_run_is_refused_before_anything_is_written(tmp_path, tiny_recipe, overrides, expected):
     recipe = _save(tiny_recipe.with_overrides(**overrides), tmp_path, "bad")
     out = tmp_path / "table"
-    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1")
+    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--train-seeds", "1")
     _, err = proc.communicate(timeout=300)
     lines = _message_lines(err)
     assert proc.returncode == 2 and len(lines) == 1, err
@@ -164,7 +164,7 @@ def test_a_corrupt_record_in_the_middle_of_a_journal_is_an_error_naming_its_line
     offset = len(b"".join(lines[:3]))
     with pytest.raises(SchemaMismatchError, match=f"line 4 \\(byte {offset}\\) is not valid JSON"):
         LegacyJournal(journal.folder).load()
-    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--seeds", "1", "--resume")
+    proc = cli_process("build", "--recipe", str(recipe), "--out", str(out), "--limit", "1", "--train-seeds", "1", "--resume")
     _, err = proc.communicate(timeout=300)
     msg = _message_lines(err)
     assert proc.returncode == 2 and len(msg) == 1 and f"line 4 (byte {offset}) is not valid JSON" in msg[0], err

@@ -58,8 +58,8 @@ def _failed_runs(db: Path) -> int:
 def test_a_stopped_build_releases_its_runs_in_flight_and_resume_trains_them(tmp_path, sig):
     out = tmp_path / "t"
     db = journal_path_for(out)
-    args = ["build", "--recipe", str(_slow_recipe(tmp_path)), "--out", str(out), "--limit", "1", "--seeds", "2",
-            "--workers", "2", "--no-progress", "--json"]
+    args = ["build", "--recipe", str(_slow_recipe(tmp_path)), "--out", str(out), "--limit", "1", "--train-seeds", "2",
+            "--jobs", "2", "--no-progress", "--json"]
     proc = cli_process(*args)
     wait_for(lambda: _running(db), proc)
     os.killpg(proc.pid, sig)  # as timeout, systemd and Slurm do: the whole group
@@ -113,8 +113,8 @@ def _workers_of(pid: int) -> list[int]:
 def test_a_final_failure_is_reported_and_retried_with_retry_failed(tmp_path):
     out = tmp_path / "t"
     db = journal_path_for(out)
-    args = ["build", "--recipe", str(_slow_recipe(tmp_path)), "--out", str(out), "--limit", "1", "--seeds", "1",
-            "--workers", "1", "--retries", "0", "--no-progress", "--json"]
+    args = ["build", "--recipe", str(_slow_recipe(tmp_path)), "--out", str(out), "--limit", "1", "--train-seeds", "1",
+            "--jobs", "1", "--retries", "0", "--no-progress", "--json"]
     proc = cli_process(*args)
     wait_for(lambda: _running(db), proc)
     (worker,) = _workers_of(proc.pid)

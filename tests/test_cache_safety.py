@@ -286,7 +286,7 @@ def test_an_unwritable_cache_is_skipped_with_one_warning(umap_cases, case):
 def test_replay_with_an_unwritable_cache_finishes_with_one_warning_line(tmp_path):
     (tmp_path / "a-file").write_text("x")
     out = tmp_path / "out"
-    done = _cli("replay", "--table", TINY, "--algorithms", "knr:outputs", "--seeds", "2", "--evals", "4",
+    done = _cli("replay", "--table", TINY, "--algorithms", "knr:outputs", "--seeds", "2", "--budget", "4",
                 "--bootstrap", "10", "--cache-dir", str(tmp_path / "a-file" / "cache"), "--out", str(out), "--json",
                 cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -128,9 +128,9 @@ def corrupted(draw, valid: bytes) -> bytes:
 @given(expr=expressions)
 def test_fuzz_expressions(workdir, expr):
     root = _fresh(workdir)
-    check(run(["space", "show", expr, "--schema", "unary(x)"], root), ok_allowed=True)
-    check(run(["table", "query", str(TINY), expr], root), ok_allowed=True)
-    check(run(["fim", "--model", "nope", "--fn", expr], root))
+    check(run(["space", "show", expr, "--space", "unary(x)"], root), ok_allowed=True)
+    check(run(["table", "query", "--table", str(TINY), expr], root), ok_allowed=True)
+    check(run(["fim", "--model", "nope", expr], root))
     check(run(["plot", "eigenvalues", "--table", str(root / "missing"), "--functions", expr, "--out",
                str(root / "e.png")], root))
 
@@ -139,8 +139,8 @@ def test_fuzz_expressions(workdir, expr):
 @given(schema=schemas)
 def test_fuzz_schemas(workdir, schema):
     root = _fresh(workdir)
-    check(run(["space", "count", "--schema", schema, "--max-graphs", "3000"], root), ok_allowed=True)
-    check(run(["space", "list", "--schema", schema, "--max-graphs", "3000", "--out", str(root / "s.parquet")], root),
+    check(run(["space", "count", "--space", schema, "--max-graphs", "3000"], root), ok_allowed=True)
+    check(run(["space", "list", "--space", schema, "--max-graphs", "3000", "--out", str(root / "s.parquet")], root),
           ok_allowed=True, outputs=("s.parquet",))
     check(run(["build", "--recipe", "act-bench-mnist1d", "--out", str(root / "b"), "--space", schema,
                "--snapshot"], root))
@@ -151,13 +151,13 @@ def test_fuzz_schemas(workdir, schema):
 def _numeric_cases(root: Path) -> list[tuple[list[str], str]]:
     missing = str(root / "missing")
     return [
-        (["replay", "--table", missing], "--evals"), (["replay", "--table", missing], "--seeds"),
+        (["replay", "--table", missing], "--budget"), (["replay", "--table", missing], "--seeds"),
         (["replay", "--table", missing], "--workers"), (["replay", "--table", missing], "--jobs"),
         (["replay", "--table", missing], "--maps"), (["replay", "--table", missing], "--embedding-seed"),
         (["demo", "--table", missing, "--out", str(root / "d")], "--seeds"),
-        (["demo", "--table", missing, "--out", str(root / "d")], "--evals"),
-        (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--seeds"),
-        (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--workers"),
+        (["demo", "--table", missing, "--out", str(root / "d")], "--budget"),
+        (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--train-seeds"),
+        (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--jobs"),
         (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--limit"),
         (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--epochs"),
         (["build", "--recipe", missing + ".yaml", "--out", str(root / "b")], "--max-jobs"),
@@ -169,9 +169,9 @@ def _numeric_cases(root: Path) -> list[tuple[list[str], str]]:
          "--fim-warmup"),
         (["search", "run", "--recipe", missing + ".yaml", "--journal", str(root / "j"), "--budget", "1"],
          "--retries"),
-        (["fim", "--model", "nope", "--fn", "relu(x)"], "--batch"),
-        (["fim", "--model", "nope", "--fn", "relu(x)"], "--seed"),
-        (["fim", "--model", "nope", "--fn", "relu(x)"], "--num-classes"),
+        (["fim", "--model", "nope", "relu(x)"], "--batch"),
+        (["fim", "--model", "nope", "relu(x)"], "--seed"),
+        (["fim", "--model", "nope", "relu(x)"], "--num-classes"),
         (["models", "describe", "nope"], "--num-classes"),
         (["import-upstream", missing + ".json", "--out", str(root / "u")], "--n-runs"),
         (["plot", "map", "--table", missing, "--out", str(root / "m.png")], "--seed"),
@@ -211,10 +211,10 @@ def test_fuzz_table_files(workdir, data, which):
     table = root / "t"
     shutil.copytree(TINY, table)
     (table / which).write_bytes(data.draw(corrupted((TINY / which).read_bytes())))
-    check(run(["table", "info", str(table)], root), ok_allowed=True)
-    check(run(["table", "query", str(table), "relu(x)", "--verify"], root), ok_allowed=True)
-    check(run(["export-hf", str(table), "--out", str(root / "e")], root), ok_allowed=True, outputs=("e",))
-    check(run(["publish", str(table), "--repo-id", "a/b", "--dry-run"], root), ok_allowed=True)
+    check(run(["table", "info", "--table", str(table)], root), ok_allowed=True)
+    check(run(["table", "query", "--table", str(table), "relu(x)", "--verify"], root), ok_allowed=True)
+    check(run(["export-hf", "--table", str(table), "--out", str(root / "e")], root), ok_allowed=True, outputs=("e",))
+    check(run(["publish", "--table", str(table), "--repo-id", "a/b", "--dry-run"], root), ok_allowed=True)
     check(run(["replay", "--table", str(table), "--algorithms", "nope"], root))
 
 
@@ -229,8 +229,8 @@ def test_fuzz_metadata_types(workdir, key, value):
     meta = json.loads((table / "metadata.json").read_text())
     meta[key] = value
     (table / "metadata.json").write_text(json.dumps(meta))
-    check(run(["table", "info", str(table)], root), ok_allowed=True)
-    check(run(["export-hf", str(table), "--out", str(root / "e")], root), ok_allowed=True, outputs=("e",))
+    check(run(["table", "info", "--table", str(table)], root), ok_allowed=True)
+    check(run(["export-hf", "--table", str(table), "--out", str(root / "e")], root), ok_allowed=True, outputs=("e",))
 
 
 def _upstream_file() -> bytes:
@@ -268,7 +268,7 @@ def test_fuzz_recipe_and_functions_files(workdir, data):
     check(run(["build", "--recipe", str(recipe), "--out", str(root / "b"), "--snapshot"], root))
     functions = root / "f.txt"
     functions.write_bytes(data.draw(corrupted(b"relu(x)\ntanh(x)  # a comment\nmax(x,zero(x))\n")))
-    check(run(["build", "--recipe", "act-bench-mnist1d", "--functions", str(functions), "--out", str(root / "b"),
+    check(run(["build", "--recipe", "act-bench-mnist1d", "--functions-file", str(functions), "--out", str(root / "b"),
                "--snapshot"], root))
 
 
@@ -365,9 +365,9 @@ def test_fuzz_search_journal(workdir, live_journal, data):
 # --- output paths that cannot be written ----------------------------------------------------------------------
 
 OUTPUT_CASES = {
-    "export-hf --out FILE": lambda r: ["export-hf", str(TINY), "--out", str(r / "file")],
-    "export-hf --out under a FILE": lambda r: ["export-hf", str(TINY), "--out", str(r / "file" / "x")],
-    "export-hf --out /proc": lambda r: ["export-hf", str(TINY), "--out", "/proc/act-bench-x"],
+    "export-hf --out FILE": lambda r: ["export-hf", "--table", str(TINY), "--out", str(r / "file")],
+    "export-hf --out under a FILE": lambda r: ["export-hf", "--table", str(TINY), "--out", str(r / "file" / "x")],
+    "export-hf --out /proc": lambda r: ["export-hf", "--table", str(TINY), "--out", "/proc/act-bench-x"],
     "import-upstream --out under a FILE": lambda r: ["import-upstream", str(r / "up.json"), "--out",
                                                      str(r / "file" / "x"), "--cdf-layout", "act-bench"],
     "space list --out DIR": lambda r: ["space", "list", "--out", str(r / "dir.parquet")],
@@ -376,9 +376,9 @@ OUTPUT_CASES = {
     "plot map --out DIR": lambda r: ["plot", "map", "--table", str(TINY), "--out", str(r / "dir.parquet")],
     "plot eigenvalues --out under a FILE": lambda r: ["plot", "eigenvalues", "--table", str(TINY), "--out",
                                                       str(r / "file" / "x.png")],
-    "replay --out FILE": lambda r: ["replay", "--table", str(TINY), "--algorithms", "random", "--evals", "2",
+    "replay --out FILE": lambda r: ["replay", "--table", str(TINY), "--algorithms", "random", "--budget", "2",
                                     "--seeds", "1", "--out", str(r / "file")],
-    "replay --out under a FILE": lambda r: ["replay", "--table", str(TINY), "--algorithms", "random", "--evals", "2",
+    "replay --out under a FILE": lambda r: ["replay", "--table", str(TINY), "--algorithms", "random", "--budget", "2",
                                             "--seeds", "1", "--out", str(r / "file" / "x")],
     "demo --out FILE": lambda r: ["demo", "--table", str(TINY), "--out", str(r / "file")],
     "demo --algorithms nope": lambda r: ["demo", "--table", str(TINY), "--out", str(r / "d"), "--algorithms",
@@ -406,9 +406,9 @@ def test_unwritable_outputs_are_one_line_errors(workdir, case):
 
 @pytest.mark.parametrize("argv", [
     ["space", "show", "relu(" * 2000 + "x"],
-    ["table", "query", str(TINY), "nope(" + "x" * 100_000 + ")"],
-    ["replay", "--table", str(TINY), "--evals", "1e20"],
-    ["fim", "--model", "nope", "--fn", "relu(x)", "--seed", str(2**64)],
+    ["table", "query", "--table", str(TINY), "nope(" + "x" * 100_000 + ")"],
+    ["replay", "--table", str(TINY), "--budget", "1e20"],
+    ["fim", "--model", "nope", "relu(x)", "--seed", str(2**64)],
 ])
 def test_subprocess_has_no_traceback(tmp_path, argv):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -446,7 +446,7 @@ def test_publish_to_an_unreachable_or_garbage_hub_is_one_line(tmp_path):
             env = {**os.environ, "PYTHONPATH": str(REPO), "HF_ENDPOINT": f"http://127.0.0.1:{port}",
                    "HF_TOKEN": "hf_not_a_real_token", "HF_HUB_DISABLE_TELEMETRY": "1"}
             env.pop("HF_HUB_OFFLINE", None)
-            proc = subprocess.run([*CLI, "publish", str(TINY), "--repo-id",
+            proc = subprocess.run([*CLI, "publish", "--table", str(TINY), "--repo-id",
                                    "someone/tiny"], check=False, capture_output=True, text=True, env=env,
                                   cwd=tmp_path, timeout=300)
             assert proc.returncode == 1 and expect in proc.stderr, proc.stderr[-500:]

@@ -41,7 +41,7 @@ def test_plot_rejects_a_non_png_output_before_loading_the_table(figure, tmp_path
     assert code == 2 and "must end in .png" in err and "no-such-table" not in err
 
 
-@pytest.mark.parametrize("argv,option", [(["fim", "--model", "resnet56", "--fn", "relu(x)"], "--model 'resnet56'"),
+@pytest.mark.parametrize("argv,option", [(["fim", "--model", "resnet56", "relu(x)"], "--model 'resnet56'"),
                                          (["models", "describe", "resnet56"], "NAME 'resnet56'")])
 def test_unknown_model_names_the_option_the_user_typed(argv, option, capsys):
     assert main(argv) == 2

@@ -22,7 +22,7 @@ def run_cli(capsys, *argv):
 
 
 def test_space_count_json(capsys):
-    code, out, err = run_cli(capsys, "space", "count", "--schema", "binary(unary(x),unary(x))", "--json")
+    code, out, err = run_cli(capsys, "space", "count", "--space", "binary(unary(x),unary(x))", "--json")
     assert code == 0 and err == ""
     result = json.loads(out)
     assert result["graphs"] == 5103
@@ -31,7 +31,7 @@ def test_space_count_json(capsys):
 
 
 def test_space_count_union_of_schemas(capsys):
-    code, out, _ = run_cli(capsys, "space", "count", "--schema", "unary(x)", "--schema", "unary(unary(x))",
+    code, out, _ = run_cli(capsys, "space", "count", "--space", "unary(x)", "--space", "unary(unary(x))",
                            "--json")
     assert code == 0
     result = json.loads(out)
@@ -54,7 +54,7 @@ def test_space_show(capsys):
 
 def test_space_list_writes_parquet(capsys, tmp_path):
     out_file = tmp_path / "classes.parquet"
-    code, out, _ = run_cli(capsys, "space", "list", "--schema", "unary(unary(x))", "--unique", "--out",
+    code, out, _ = run_cli(capsys, "space", "list", "--space", "unary(unary(x))", "--unique", "--out",
                            str(out_file), "--json")
     assert code == 0
     table = pq.read_table(out_file).to_pandas()
@@ -67,11 +67,11 @@ def test_space_list_writes_parquet(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["space", "show", "max(relu(x)"], "expected ')' at position 11"),
-    (["space", "count", "--schema", "binary(unary(x))"], "placeholder 'binary' cannot take 1 arguments"),
-    (["space", "count", "--schema", "binary(foo(x),x)"], "unknown operator 'foo'"),
+    (["space", "count", "--space", "binary(unary(x))"], "placeholder 'binary' cannot take 1 arguments"),
+    (["space", "count", "--space", "binary(foo(x),x)"], "unknown operator 'foo'"),
     (["space", "list", "--out", "/nonexistent-dir/x.parquet"], "does not exist"),
     (["space", "list", "--out", "classes.csv"], "must end with .parquet"),
-    (["space", "count", "--bogus"], "unrecognized arguments: --bogus"),
+    (["space", "count", "--bogus"], "unrecognized option '--bogus'"),
     (["space"], "required"),
 ])
 def test_space_errors_exit_2_one_line(capsys, argv, message):
@@ -100,7 +100,7 @@ def test_space_list_file_mode_follows_the_umask(capsys, tmp_path, umask):
     out_file = tmp_path / "x.parquet"
     old = os.umask(umask)
     try:
-        assert main(["space", "list", "--schema", "unary(x)", "--out", str(out_file)]) == 0
+        assert main(["space", "list", "--space", "unary(x)", "--out", str(out_file)]) == 0
         (tmp_path / "peer").write_text("")  # the peer: a file created with open()
     finally:
         os.umask(old)

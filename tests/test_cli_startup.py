@@ -24,7 +24,7 @@ def _modules(argv: list[str]) -> set[str]:
     return {m.split(".")[0] for m in json.loads(proc.stderr.rsplit("MODULES ", 1)[1])}
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["recipes", "list"], ["table", "info", TINY],
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["recipes", "list"], ["table", "info", "--table", TINY],
                                   ["fetch", "--help"], ["cache", "info", "--cache-dir", "{tmp}"],
                                   ["space", "show", "relu(x)"], ["space", "show", "max(elu(x),relu(x))"]],
                          ids=" ".join)

@@ -74,7 +74,7 @@ def test_engine_builds_exactly_what_train_run_gives_fresh_and_after_a_kill(tmp_p
     recipe = _tiny()
     path = tmp_path / "tiny.yaml"
     save_recipe(recipe, path)
-    args = ["--recipe", str(path), "--limit", "3", "--seeds", "2", "--workers", "2", "--no-progress"]
+    args = ["--recipe", str(path), "--limit", "3", "--train-seeds", "2", "--jobs", "2", "--no-progress"]
     fresh = cli_process("build", "--out", str(tmp_path / "fresh"), *args)
     assert fresh.wait(timeout=600) == 0, fresh.communicate()
     killed_out = tmp_path / "killed"
@@ -126,7 +126,7 @@ def test_a_dead_workers_job_is_reclaimed_and_journaled_once(tmp_path):
     path = tmp_path / "slow.yaml"
     save_recipe(recipe, path)
     out = tmp_path / "t"
-    proc = cli_process("build", "--recipe", str(path), "--out", str(out), "--limit", "1", "--seeds", "2", "--workers", "1",
+    proc = cli_process("build", "--recipe", str(path), "--out", str(out), "--limit", "1", "--train-seeds", "2", "--jobs", "1",
                 "--json", "--no-progress")
 
     def running_run() -> bool:

@@ -143,18 +143,18 @@ def test_cli_models_describe_gives_the_paper_dimensions(capsys, name, dims):
 
 
 def test_cli_fim_valid_invalid_and_errors(capsys):
-    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "swish(x)", "--batch", "16", "--json",
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "swish(x)", "--batch", "16", "--json",
                         "--features")
     doc = json.loads(out)
     assert code == 0 and doc["valid"] is True and doc["fim_dims"] == 95 and len(doc["features"]) == 95
     assert [r["layer"] for r in doc["layers"]] == ["features.0", "features.2", "features.4", "classifier"]
     assert doc["seconds"] > 0
-    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "exp(exp(x))", "--batch", "16", "--json")
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "exp(exp(x))", "--batch", "16", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["valid"] is False and "non-finite" in doc["reason"]
-    code, _, err = _run(capsys, "fim", "--model", "nope", "--fn", "relu(x)")
+    code, _, err = _run(capsys, "fim", "--model", "nope", "relu(x)")
     assert code == 2 and "all-cnn-c" in err and "Traceback" not in err
-    code, _, err = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "relu(x)", "--data", "bogus")
+    code, _, err = _run(capsys, "fim", "--model", "mnist1d-cnn", "relu(x)", "--data", "bogus")
     assert code == 2 and "synthetic" in err and "mnist1d" in err
     code, _, err = _run(capsys, "models", "describe", "nope")
     assert code == 2 and "resnet-56" in err
@@ -163,13 +163,13 @@ def test_cli_fim_valid_invalid_and_errors(capsys):
 @pytest.mark.slow
 def test_cli_fim_on_task_data(capsys):
     """--data TASK: a seeded batch of the task's training split (data_builders.tasks), normalised."""
-    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "tanh(x)", "--data", "mnist1d",
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "tanh(x)", "--data", "mnist1d",
                         "--batch", "32", "--seed", "1", "--json", "--features")
     doc = json.loads(out)
     assert code == 0 and doc["valid"] is True and doc["data"] == "mnist1d" and doc["fim_dims"] == 95
-    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "--fn", "tanh(x)", "--data", "mnist1d",
+    code, out, _ = _run(capsys, "fim", "--model", "mnist1d-cnn", "tanh(x)", "--data", "mnist1d",
                         "--batch", "32", "--seed", "1", "--json", "--features")
     assert json.loads(out)["features"] == doc["features"]  # same seed, same batch and initialisation
-    code, _, err = _run(capsys, "fim", "--model", "all-cnn-c", "--fn", "tanh(x)", "--data", "mnist1d",
+    code, _, err = _run(capsys, "fim", "--model", "all-cnn-c", "tanh(x)", "--data", "mnist1d",
                         "--batch", "4")
     assert code == 2 and "expects (3, 32, 32)" in err

@@ -127,7 +127,7 @@ def test_fetch_resumes_an_interrupted_download_and_records_the_source(tmp_path, 
         srv.drop_first.add("act-bench-cnn.json")
         srv.digest["act-bench-cnn.json"] = base64.b64encode(hashlib.sha256(data).digest()).decode()
         # before the fetch the name points to the command
-        assert main(["table", "info", "act-bench-cnn"]) == 2
+        assert main(["table", "info", "--table", "act-bench-cnn"]) == 2
         assert "run `act-bench fetch act-bench-cnn --accept-license`" in capsys.readouterr().err
         code = main(["fetch", "act-bench-cnn", "--accept-license", "--url", srv.url, "--json"])
         captured = capsys.readouterr()

@@ -134,7 +134,7 @@ def test_tiny_build_with_each_suite_recipe(recipe, tmp_path, capsys):
                                              task_args={"num_samples": 600, "val_size": 100})
     save_recipe(tiny, tmp_path / "tiny.yaml")
     out = tmp_path / "table"
-    assert main(["build", "--recipe", str(tmp_path / "tiny.yaml"), "--out", str(out), "--seeds", "1", "--limit", "2",
+    assert main(["build", "--recipe", str(tmp_path / "tiny.yaml"), "--out", str(out), "--train-seeds", "1", "--limit", "2",
                  "--no-progress", "--json"]) == 0
     capsys.readouterr()
     table = load_table(out)

@@ -75,8 +75,8 @@ def test_network_commands_end_with_one_line_within_the_deadline(tmp_path, server
     env = {**os.environ, "ACT_BENCH_NET_DEADLINE": "3", "HF_ENDPOINT": server.url, "HF_TOKEN": "hf_test",
            "HF_HOME": str(tmp_path / "hf"), "ACT_BENCH_CACHE": str(tmp_path / "cache")}
     args = {"fetch": ["fetch", "act-bench-cnn", "--url", server.url, "--accept-license", "--retries", "2"],
-            "table info": ["table", "info", "someone/some-table"],
-            "publish": ["publish", str(TINY), "--repo-id", "someone/some-table"]}[command]
+            "table info": ["table", "info", "--table", "someone/some-table"],
+            "publish": ["publish", "--table", str(TINY), "--repo-id", "someone/some-table"]}[command]
     proc = cli_process(*args, env=env)
     _, err = proc.communicate(timeout=600)  # the deadline is timed in-process above; this is start-up on a busy host
     lines = _error_lines(err)

@@ -73,7 +73,7 @@ def test_digest_hashes_contents_wherever_installed_and_names_the_changed_parts(t
 
 def test_resume_with_other_code_is_refused_unless_allowed(tmp_path, tiny_recipe_file, other_code):
     out = tmp_path / "t"
-    args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "2", "--seeds", "1",
+    args = ["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "2", "--train-seeds", "1",
             "--max-jobs", "2"]
     first = _cli(args, other_code)  # a partial build by other code
     assert first.returncode == 0, first.stderr
@@ -95,7 +95,7 @@ def test_resume_with_other_code_is_refused_unless_allowed(tmp_path, tiny_recipe_
     assert len(changes) == 1 and changes[0]["changed"] == ["model", "training"]
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["code"]["digest"] == header["code"]["digest"] and len(meta["code"]["overrides"]) == 1
-    info = _cli(["table", "info", str(out)])
+    info = _cli(["table", "info", "--table", str(out)])
     assert info.returncode == 0 and "1 accepted code change(s)" in info.stdout and "training: " in info.stdout
 
 
@@ -165,7 +165,7 @@ def test_gpus_per_run_validation_and_cli(tmp_path, tiny_recipe_file, capsys):
     import torch
 
     if not torch.cuda.is_available():  # here: a GPU share asked of a local executor without GPUs is refused
-        code = main(["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--seeds", "1",
+        code = main(["build", "--recipe", str(tiny_recipe_file), "--out", str(out), "--limit", "1", "--train-seeds", "1",
                      "--gpus-per-run", "0.25", "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2 and "sees no GPU" in err and err.count("\n") == 1

@@ -266,8 +266,8 @@ def _journaled_runs(out: Path) -> int:
 @pytest.mark.slow
 def test_sigkilled_ray_build_leaves_no_process_and_resumes_exactly(tmp_path, tiny_recipe):
     out = tmp_path / "table"
-    args = ["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--seeds", "2",
-            "--workers", "2", "--executor", "ray", "--no-progress", "--json"]
+    args = ["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--train-seeds", "2",
+            "--jobs", "2", "--executor", "ray", "--no-progress", "--json"]
     proc = _cli(args, tmp_path, "first.log")
     wait_for(lambda: _journaled_runs(out) >= 1, proc, log=tmp_path / "first.log")
     processes, left, _ = _kill_frozen_driver(proc)
@@ -352,7 +352,7 @@ def test_a_cluster_the_driver_connected_to_outlives_it(tmp_path, tiny_recipe):
         cluster = {pid: p for pid, p in cluster.items()
                    if not p[0].startswith("ray::") or p[0] in ("ray::DashboardA", "ray::RuntimeEnv")}
         out = tmp_path / "table"
-        proc = _cli(["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--seeds", "2",
+        proc = _cli(["build", "--recipe", str(tiny_recipe), "--out", str(out), "--limit", "3", "--train-seeds", "2",
                      "--executor", "ray", "--address", address, "--no-progress", "--json"], tmp_path, "driver.log",
                     RAY_AUTH_MODE="token")  # Ray asks for it with an explicit address (the token: ~/.ray/auth_token)
         wait_for(lambda: _journaled_runs(out) >= 1, proc, log=tmp_path / "driver.log")

@@ -189,7 +189,7 @@ def saved_table(tmp_path_factory):
 def test_cli_replay_json_and_figures(saved_table, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ACT_BENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    code = main(["replay", "--table", str(saved_table), "--algorithms", "random,knr:fim", "--evals", "12",
+    code = main(["replay", "--table", str(saved_table), "--algorithms", "random,knr:fim", "--budget", "12",
                  "--seeds", "6", "--out", str(out), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -220,10 +220,10 @@ def test_cli_plot_map_and_eigenvalues(saved_table, tmp_path, capsys, monkeypatch
 
 
 def test_cli_errors(saved_table, tmp_path, capsys):
-    assert main(["replay", "--table", str(saved_table), "--algorithms", "random,nope", "--evals", "5"]) == 2
+    assert main(["replay", "--table", str(saved_table), "--algorithms", "random,nope", "--budget", "5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown algorithm(s) 'nope'" in err and "knr:both" in err
-    assert main(["replay", "--table", str(tmp_path / "missing"), "--evals", "5"]) == 2
+    assert main(["replay", "--table", str(tmp_path / "missing"), "--budget", "5"]) == 2
     assert "Traceback" not in capsys.readouterr().err
     afile = tmp_path / "file"
     afile.write_text("x")

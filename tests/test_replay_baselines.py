@@ -186,7 +186,7 @@ def test_two_cli_replays_from_fresh_caches_give_identical_json(tmp_path, capsys,
     (apart from the wall-clock "seconds" fields)."""
     table = tmp_path / "syn"
     synthetic_benchmark_table(70, seed=5).save(table)
-    args = ["replay", "--table", str(table), "--algorithms", "knr:outputs,svr:both", "--evals", "15", "--seeds", "3",
+    args = ["replay", "--table", str(table), "--algorithms", "knr:outputs,svr:both", "--budget", "15", "--seeds", "3",
             "--json"]
     monkeypatch.setenv("ACT_BENCH_CACHE", str(tmp_path / "cache1"))
     _embedding._MEMORY.clear()

@@ -118,7 +118,7 @@ def test_cli_suite_states_what_the_rank_ci_is_over(maps, tmp_path, capsys):
         p = tmp_path / f"t{i}"
         synthetic_benchmark_table(100, seed=i, name=f"t{i}").save(p)
         paths.append(str(p))
-    argv = ["replay", "--table", ",".join(paths), "--algorithms", "knr:outputs", "--evals", "12", "--seeds", "6",
+    argv = ["replay", "--table", ",".join(paths), "--algorithms", "knr:outputs", "--budget", "12", "--seeds", "6",
             "--cache-dir", str(tmp_path / "cache"), "--json"]
     if maps:
         argv += ["--maps", str(maps)]
@@ -160,7 +160,7 @@ def test_cli_progress_bars_name_each_phase(tmp_path, monkeypatch, capsys):
         paths.append(str(p))
     argv = ["replay", "--algorithms", "knr:outputs", "--seeds", "3", "--maps", "2", "--cache-dir",
             str(tmp_path / "cache"), "--json"]
-    assert main([*argv, "--evals", "10", "--table", ",".join(paths)]) == 0
+    assert main([*argv, "--budget", "10", "--table", ",".join(paths)]) == 0
     # 2 maps per table (--maps 2); 3 algorithms: knr:outputs and its fair baselines random, random:finite-outputs
     assert [(b.desc, b.unit, b.n, b.total) for b in bars] == [
         ("[1/2] maps t0", "map", 2, 2), ("[1/2] replay t0", "algorithm", 3, 3),

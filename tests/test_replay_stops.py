@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
                          ids=["SIGKILL driver, workers starting", "SIGTERM driver, workers starting",
                               "Ctrl-C group, workers starting", "Ctrl-C group, workers computing"])
 def test_replay_workers_die_with_their_driver(tmp_path, sig, group, when):
-    proc = cli_process("replay", "--table", "act-bench-mnist1d", "--algorithms", "random", "--evals", "300",
+    proc = cli_process("replay", "--table", "act-bench-mnist1d", "--algorithms", "random", "--budget", "300",
                        "--seeds", "3000", "--jobs", "2", "--cache-dir", str(tmp_path / "cache"),
                        "--out", str(tmp_path / "out"))
     if when == "starting":   # both workers exist; they may still be importing

@@ -65,14 +65,14 @@ def test_average_ranks_against_brute_force():
 
 def test_cli_several_tables_reports_each_table_and_average_ranks(two_tables, capsys):
     a, b = two_tables
-    code = main(["replay", "--table", f"{a},{b}", "--algorithms", "random,evolution", "--evals", "15",
+    code = main(["replay", "--table", f"{a},{b}", "--algorithms", "random,evolution", "--budget", "15",
                  "--seeds", "6", "--bootstrap", "50", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out["tables"]) == ["syn-a", "syn-b"] and out["rank_by"] == "evals_to_top1pct"
     for name, path in (("syn-a", a), ("syn-b", b)):
         # each table's block equals the single-table replay of that table
-        assert main(["replay", "--table", path, "--algorithms", "random,evolution", "--evals", "15", "--seeds", "6",
+        assert main(["replay", "--table", path, "--algorithms", "random,evolution", "--budget", "15", "--seeds", "6",
                      "--json"]) == 0
         single = json.loads(capsys.readouterr().out)
         for algo in ("random", "evolution"):
@@ -85,7 +85,7 @@ def test_cli_several_tables_reports_each_table_and_average_ranks(two_tables, cap
     ranks = out["ranks"]["algorithms"]
     assert sum(r["mean_rank"] for r in ranks.values()) == pytest.approx(3.0)
     # human output names both tables and the ranks
-    assert main(["replay", "--table", f"{a},{b}", "--algorithms", "random,evolution", "--evals", "5",
+    assert main(["replay", "--table", f"{a},{b}", "--algorithms", "random,evolution", "--budget", "5",
                  "--seeds", "3", "--bootstrap", "20"]) == 0
     text = capsys.readouterr().out
     assert "table syn-a" in text and "table syn-b" in text and "average rank over 2 table(s)" in text
@@ -106,7 +106,7 @@ def test_cli_time_budget_reports_simulated_seconds(two_tables, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--evals", "5", "--time-budget", "10"], "--evals and --time-budget exclude each other"),
+    (["--budget", "5", "--time-budget", "10"], "--budget and --time-budget exclude each other"),
     # tables saved without curves load with empty curve columns (act_bench.tables): "learning curves are all empty"
     (["--scheduler", "asha"], "learning curves are all empty"),
     (["--time-budget", "-3"], "expected a number of seconds > 0"),

@@ -63,7 +63,7 @@ def journal(name):
 
 def test_table_info_passes(name, capsys, journal):
     _, runs, _, _ = journal
-    assert main(["table", "info", name, "--json"]) == 0
+    assert main(["table", "info", "--table", name, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     seeds = {r["seed"] for rs in runs.values() for r in rs}
     assert (info["rows"], info["runs"], info["seeds"]) == (2902, sum(map(len, runs.values())), len(seeds))

@@ -62,10 +62,10 @@ def test_a_symlinked_card_figure_is_refused_not_copied(tmp_path):
     (table / "figure.png").symlink_to(secret)
     meta = json.loads((table / "metadata.json").read_text())
     (table / "metadata.json").write_text(json.dumps({**meta, "figures": [{"file": "figure.png", "title": "x"}]}))
-    one_line(cli("export-hf", str(table), "--out", str(tmp_path / "out"), cwd=tmp_path), "card figure",
+    one_line(cli("export-hf", "--table", str(table), "--out", str(tmp_path / "out"), cwd=tmp_path), "card figure",
              "symbolic link")
     assert not (tmp_path / "out").exists()
-    one_line(cli("publish", str(table), "--repo-id", "someone/tiny", "--dry-run", cwd=tmp_path), "symbolic link")
+    one_line(cli("publish", "--table", str(table), "--repo-id", "someone/tiny", "--dry-run", cwd=tmp_path), "symbolic link")
     assert secret.read_text() == "SECRET\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt", "t"]
 
@@ -94,7 +94,7 @@ def test_the_lock_never_opens_through_a_link(tmp_path):
     assert victim.read_text() == "precious\n" and not missing.exists()
 
 
-@pytest.mark.parametrize("case", ["export-hf", "space list", "build", "build journal lock"])
+@pytest.mark.parametrize("case", ["export-hf", "--table", "space list", "build", "build journal lock"])
 def test_a_symlinked_output_is_refused_before_any_work(tmp_path, case):
     target = tmp_path / "target"
     target.mkdir()
@@ -102,10 +102,10 @@ def test_a_symlinked_output_is_refused_before_any_work(tmp_path, case):
     link = tmp_path / ("link.parquet" if case == "space list" else "link")
     if case == "export-hf":
         link.symlink_to(target)
-        argv = ["export-hf", str(TINY), "--out", str(link)]
+        argv = ["export-hf", "--table", str(TINY), "--out", str(link)]
     elif case == "space list":
         link.symlink_to(target / "keep.txt")
-        argv = ["space", "list", "--schema", "unary(x)", "--out", str(link)]
+        argv = ["space", "list", "--space", "unary(x)", "--out", str(link)]
     else:
         recipe = save_tiny_recipe(tmp_path)
         (tmp_path / "f.txt").write_text("relu(x)\n")
@@ -116,8 +116,8 @@ def test_a_symlinked_output_is_refused_before_any_work(tmp_path, case):
             out = tmp_path / "out"
             (tmp_path / "out.journal").mkdir()
             (tmp_path / "out.journal" / "journal.sqlite.lock").symlink_to(target / "keep.txt")
-        argv = ["build", "--recipe", str(recipe), "--out", str(out), "--functions", str(tmp_path / "f.txt"),
-                "--seeds", "1", "--no-progress"]
+        argv = ["build", "--recipe", str(recipe), "--out", str(out), "--functions-file", str(tmp_path / "f.txt"),
+                "--train-seeds", "1", "--no-progress"]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     one_line(cli(*argv, cwd=tmp_path), "symbolic link")
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
@@ -128,7 +128,7 @@ def test_build_resume_never_deletes_a_users_file_in_out(tmp_path):
     recipe = save_tiny_recipe(tmp_path)
     (tmp_path / "f.txt").write_text("relu(x)\n")
     out = tmp_path / "out"
-    build = ["build", "--recipe", str(recipe), "--out", str(out), "--functions", str(tmp_path / "f.txt"), "--seeds",
+    build = ["build", "--recipe", str(recipe), "--out", str(out), "--functions-file", str(tmp_path / "f.txt"), "--train-seeds",
              "1", "--no-progress"]
     first = cli(*build, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -151,41 +151,41 @@ def test_non_utf8_paths_in_any_locale(tmp_path, locale):
     odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/t\xff")
     shutil.copytree(TINY, odd)
     # pyarrow takes UTF-8 paths only: reading or writing a table there is refused in one line, nothing written
-    one_line(cli("table", "info", odd, cwd=tmp_path, env=env), "not valid UTF-8", "rename it")
-    one_line(cli("export-hf", str(TINY), "--out", odd + "-out", cwd=tmp_path, env=env), "not valid UTF-8")
+    one_line(cli("table", "info", "--table", odd, cwd=tmp_path, env=env), "not valid UTF-8", "rename it")
+    one_line(cli("export-hf", "--table", str(TINY), "--out", odd + "-out", cwd=tmp_path, env=env), "not valid UTF-8")
     assert not os.path.exists(odd + "-out")
-    one_line(cli("table", "info", odd + "-missing", cwd=tmp_path, env=env), "\\udcff")
+    one_line(cli("table", "info", "--table", odd + "-missing", cwd=tmp_path, env=env), "\\udcff")
 
 
 def test_a_lone_surrogate_in_metadata_is_one_line(tmp_path):
     table = tiny_copy(tmp_path)
     text = (table / "metadata.json").read_text()
     (table / "metadata.json").write_text(text.replace('"source": "', '"source": "\\ud800', 1))
-    one_line(cli("table", "info", str(table), cwd=tmp_path), "lone surrogate", "source")
-    one_line(cli("export-hf", str(table), "--out", str(tmp_path / "out"), cwd=tmp_path), "lone surrogate")
+    one_line(cli("table", "info", "--table", str(table), cwd=tmp_path), "lone surrogate", "source")
+    one_line(cli("export-hf", "--table", str(table), "--out", str(tmp_path / "out"), cwd=tmp_path), "lone surrogate")
     assert not (tmp_path / "out").exists()
 
 
 def test_a_home_that_does_not_exist_is_one_line(tmp_path):
-    one_line(cli("table", "info", "~nosuchuser-act-bench/t", cwd=tmp_path), "~nosuchuser-act-bench")
-    one_line(cli("export-hf", str(TINY), "--out", "~nosuchuser-act-bench/t", cwd=tmp_path), "starts with '~'")
+    one_line(cli("table", "info", "--table", "~nosuchuser-act-bench/t", cwd=tmp_path), "~nosuchuser-act-bench")
+    one_line(cli("export-hf", "--table", str(TINY), "--out", "~nosuchuser-act-bench/t", cwd=tmp_path), "starts with '~'")
     assert os.listdir(tmp_path) == []
 
 
 def test_a_300_character_hub_id_is_one_line(tmp_path):
-    err = one_line(cli("table", "info", "a/" + "b" * 300, cwd=tmp_path), "not a valid Hub id")
+    err = one_line(cli("table", "info", "--table", "a/" + "b" * 300, cwd=tmp_path), "not a valid Hub id")
     assert "b" * 100 not in err
     assert os.listdir(tmp_path) == []
 
 
 def test_a_closed_or_broken_stdout_is_one_line(tmp_path):
-    closed = cli("table", "info", str(TINY), cwd=tmp_path, stdout=None, pass_fds=(),
+    closed = cli("table", "info", "--table", str(TINY), cwd=tmp_path, stdout=None, pass_fds=(),
                  preexec_fn=lambda: os.close(1))
     one_line(closed, "standard output is closed")
     read, write = os.pipe()
     os.close(read)  # nobody reads: the first write fails with EPIPE
     try:
-        broken = subprocess.run([*CLI, "table", "info", str(TINY)], stdout=write, stderr=subprocess.PIPE,
+        broken = subprocess.run([*CLI, "table", "info", "--table", str(TINY)], stdout=write, stderr=subprocess.PIPE,
                                 env=ENV, cwd=tmp_path, timeout=600, check=False)
     finally:
         os.close(write)
@@ -235,7 +235,7 @@ def test_crafted_tables_are_refused_in_one_line(tmp_path, case):
     kw, expected = CRAFTED[case]
     table = _crafted(tmp_path, "crafted", **kw)
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    for argv in (["table", "info", str(table)], ["export-hf", str(table), "--out", str(tmp_path / "out")]):
+    for argv in (["table", "info", "--table", str(table)], ["export-hf", "--table", str(table), "--out", str(tmp_path / "out")]):
         err, out = io.StringIO(), io.StringIO()
         with redirect_stderr(err), redirect_stdout(out):
             code = main(argv)
@@ -247,6 +247,6 @@ def test_a_crafted_table_with_valid_curves_loads(tmp_path):
     table = _crafted(tmp_path, "ok", runs={})
     err, out = io.StringIO(), io.StringIO()
     with redirect_stderr(err), redirect_stdout(out):
-        assert main(["table", "info", str(table)]) == 0, err.getvalue()
+        assert main(["table", "info", "--table", str(table)]) == 0, err.getvalue()
     runs = len(pq.read_table(table / "runs.parquet"))
     assert f"runs with learning curves: {runs}" in out.getvalue()

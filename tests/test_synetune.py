@@ -20,7 +20,7 @@ TINY = Path(__file__).resolve().parent / "data" / "tiny-table"
 def test_blackbox_holds_every_run_on_a_seed_axis(tmp_path, capsys):
     table = load_table(TINY)
     out = tmp_path / "bb"
-    assert main(["export-synetune", str(TINY), "--out", str(out), "--json"]) == 0
+    assert main(["export-synetune", "--table", str(TINY), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert sorted(p.name for p in out.iterdir()) == sorted(SYNETUNE_FILES)
     bb = deserialize(out)[table.name]                       # Syne Tune's reader
@@ -60,7 +60,7 @@ def test_table_without_runs_has_one_median_entry(tmp_path):
 def test_existing_output_is_refused(tmp_path, capsys):
     (tmp_path / "bb").mkdir()
     (tmp_path / "bb" / "x").write_text("keep")
-    assert main(["export-synetune", str(TINY), "--out", str(tmp_path / "bb")]) == 2
+    assert main(["export-synetune", "--table", str(TINY), "--out", str(tmp_path / "bb")]) == 2
     assert "not an empty directory" in capsys.readouterr().err and (tmp_path / "bb" / "x").read_text() == "keep"
 
 

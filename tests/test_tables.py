@@ -124,7 +124,7 @@ def test_export_hf_then_load_dataset_gives_back_every_value(tmp_path, capsys):
     table = _table()
     src = table.save(tmp_path / "src")
     out = tmp_path / "hf"
-    assert main(["export-hf", str(src), "--out", str(out), "--json"]) == 0
+    assert main(["export-hf", "--table", str(src), "--out", str(out), "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert sorted(f["path"] for f in listing["files"]) == ["README.md", "functions.parquet", "metadata.json",
                                                            "runs.parquet"]
@@ -227,14 +227,14 @@ def test_parquet_with_different_schema_is_rejected_naming_the_column(tmp_path, c
     with pytest.raises(SchemaMismatchError, match="column 'val_accuracy' has type string; expected double"):
         load_table(src)
     out = tmp_path / "out"
-    assert main(["export-hf", str(src), "--out", str(out)]) == 2
+    assert main(["export-hf", "--table", str(src), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "val_accuracy" in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
     src = _table().save(tmp_path / "src2")
     t = pq.read_table(src / "functions.parquet").drop_columns(["status"])
     pq.write_table(t, src / "functions.parquet")
-    assert main(["table", "info", str(src)]) == 2
+    assert main(["table", "info", "--table", str(src)]) == 2
     assert "column 'status' is missing" in capsys.readouterr().err
     # right schema, wrong values
     src = _table().save(tmp_path / "src3")
@@ -276,16 +276,16 @@ def test_from_runs_rejects_inconsistent_features():
 
 
 def test_cli_info_and_query_json(capsys):
-    assert main(["table", "info", str(TINY), "--json"]) == 0
+    assert main(["table", "info", "--table", str(TINY), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert set(info) == {"name", "rows", "runs", "seeds", "best", "fim_dims", "source", "runs_with_curves",
                          "code"} and info["rows"] == 6
-    assert main(["table", "query", str(TINY), "max(x,zero(x))", "--json"]) == 0
+    assert main(["table", "query", "--table", str(TINY), "max(x,zero(x))", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     runs = load_table(TINY).runs
     assert row["function"] == "relu(x)"
     assert row["val_accuracy"] == float(np.median(runs.loc[runs["function"] == "relu(x)", "val_accuracy"]))
-    assert main(["table", "query", str(TINY), "cosh(x)"]) == 2
+    assert main(["table", "query", "--table", str(TINY), "cosh(x)"]) == 2
     err = capsys.readouterr().err
     assert "'cosh(x)' is not in table 'tiny-table'" in err and err.count("\n") == 1
 
@@ -307,9 +307,9 @@ def test_hub_ids_resolve_to_the_hub_and_fail_cleanly_offline(tmp_path):
     # one child process with HF_HUB_OFFLINE (read by huggingface_hub at import): the Hub code paths run, but never
     # touch the network
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    argvs = [["table", "info", "someone/no-such-table"],
-             ["publish", str(TINY), "--repo-id", "someone/tiny", "--dry-run", "--json"],
-             ["publish", str(TINY), "--repo-id", "someone/tiny"]]
+    argvs = [["table", "info", "--table", "someone/no-such-table"],
+             ["publish", "--table", str(TINY), "--repo-id", "someone/tiny", "--dry-run", "--json"],
+             ["publish", "--table", str(TINY), "--repo-id", "someone/tiny"]]
     proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(argvs)], env=env, capture_output=True, text=True,
                           cwd=tmp_path, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -355,12 +355,12 @@ def test_card_figures_travel_with_export_hf_and_publish(tmp_path, capsys):
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     (src / "accuracy_histogram.png").write_bytes(png)
     out = tmp_path / "hf"
-    assert main(["export-hf", str(src), "--out", str(out)]) == 0
+    assert main(["export-hf", "--table", str(src), "--out", str(out)]) == 0
     assert (out / "accuracy_histogram.png").read_bytes() == png and not (out / "gone.png").exists()
     card = (out / "README.md").read_text()
     assert "](accuracy_histogram.png)" in card and "gone.png" not in card
     assert [f["file"] for f in json.loads((out / "metadata.json").read_text())["figures"]] == ["accuracy_histogram.png"]
     capsys.readouterr()
-    assert main(["publish", str(src), "--repo-id", "user/x", "--dry-run", "--json"]) == 0
+    assert main(["publish", "--table", str(src), "--repo-id", "user/x", "--dry-run", "--json"]) == 0
     listed = {f["path"] for f in json.loads(capsys.readouterr().out)["files"]}
     assert "accuracy_histogram.png" in listed

@@ -38,7 +38,7 @@ def test_publish_dry_run_refuses_a_table_name_that_would_become_a_path(tmp_path,
         evil = str(tmp_path / "abs" / "x")  # an absolute path this test may check
     table = _tiny_copy(tmp_path / "src" / "evil", name=evil)
     before = _listing(tmp_path)
-    code = main(["publish", str(table), "--repo-id", "someone/tiny", "--dry-run"])
+    code = main(["publish", "--table", str(table), "--repo-id", "someone/tiny", "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "'name' must be" in err and "Traceback" not in err
@@ -53,7 +53,7 @@ def test_publish_dry_run_writes_only_inside_its_temp_folder(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     table = _tiny_copy(tmp_path / "src")
     before = _listing(tmp_path)
-    assert main(["publish", str(table), "--repo-id", "someone/tiny", "--dry-run", "--json"]) == 0
+    assert main(["publish", "--table", str(table), "--repo-id", "someone/tiny", "--dry-run", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert sorted(f["path"] for f in listing["files"]) == sorted(os.listdir(TINY))
     assert _listing(tmp_path) == before
@@ -123,8 +123,8 @@ def test_load_refuses_bad_values_naming_column_and_row(tmp_path, capsys, case):
         _rewrite(folder, "runs", lambda df: df.iloc[:0])
     _rewrite(folder, config, edit)
     out = tmp_path / "export"
-    for argv in (["table", "info", str(folder)], ["export-hf", str(folder), "--out", str(out)],
-                 ["publish", str(folder), "--repo-id", "a/b", "--dry-run"], ["table", "query", str(folder), "x"],
+    for argv in (["table", "info", "--table", str(folder)], ["export-hf", "--table", str(folder), "--out", str(out)],
+                 ["publish", "--table", str(folder), "--repo-id", "a/b", "--dry-run"], ["table", "query", "--table", str(folder), "x"],
                  ["demo", "--table", str(folder), "--out", str(tmp_path / "demo")]):
         code = main(argv)
         err = capsys.readouterr().err
@@ -136,14 +136,14 @@ def test_load_refuses_bad_values_naming_column_and_row(tmp_path, capsys, case):
 def test_verify_recomputes_outputs_and_equivalence(tmp_path, capsys):
     from act_bench.space import function_outputs
 
-    assert main(["table", "info", str(TINY), "--verify", "--json"]) == 0
+    assert main(["table", "info", "--table", str(TINY), "--verify", "--json"]) == 0
     capsys.readouterr()
     # outputs of row 1 replaced by those of another function: loads (fast checks pass), --verify refuses
     folder = _tiny_copy(tmp_path / "t1")
     _rewrite(folder, "functions", _set("outputs", 1, function_outputs("sinh(x)")))
-    assert main(["table", "info", str(folder), "--json"]) == 0
+    assert main(["table", "info", "--table", str(folder), "--json"]) == 0
     capsys.readouterr()
-    assert main(["table", "info", str(folder), "--verify"]) == 2
+    assert main(["table", "info", "--table", str(folder), "--verify"]) == 2
     err = capsys.readouterr().err
     assert "column 'outputs' row 1" in err and err.count("\n") == 1
     # an equivalent that is not equivalent
@@ -157,7 +157,7 @@ def test_verify_recomputes_outputs_and_equivalence(tmp_path, capsys):
         return df
 
     _rewrite(folder, "functions", add_member)
-    assert main(["table", "query", str(folder), "sinh(x)", "--verify"]) == 2
+    assert main(["table", "query", "--table", str(folder), "sinh(x)", "--verify"]) == 2
     err = capsys.readouterr().err
     assert "column 'equivalents' row 0" in err and "'sinh(x)'" in err
 
@@ -175,7 +175,7 @@ def test_shipped_tables_pass_the_deep_check():
                                  {"build": {"wall_time_s": "slow"}}, {"license": ["mit"]}])
 def test_wrong_types_in_metadata_are_one_line_errors(tmp_path, capsys, bad):
     folder = _tiny_copy(tmp_path / "t", **bad)
-    assert main(["table", "info", str(folder)]) == 2
+    assert main(["table", "info", "--table", str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("act-bench table info: error: ") and err.count("\n") == 1 and "metadata.json" in err
 
@@ -249,7 +249,7 @@ def test_a_failed_save_leaves_nothing(tmp_path):
 
 def test_space_count_refuses_a_huge_schema_with_an_estimate(capsys):
     schema = "binary(binary(unary(x),unary(x)),binary(unary(x),unary(x)))"
-    assert main(["space", "count", "--schema", schema, "--max-graphs", "1000000"]) == 2
+    assert main(["space", "count", "--space", schema, "--max-graphs", "1000000"]) == 2
     err = capsys.readouterr().err
     assert f"{27**4 * 7**3:,} graphs" in err and "about" in err and err.count("\n") == 1
 
@@ -272,6 +272,6 @@ def test_a_corrupted_data_page_is_a_one_line_error(tmp_path, capsys):
     for i in range(middle, middle + 16):
         data[i] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert main(["table", "info", str(folder)]) == 2
+    assert main(["table", "info", "--table", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "unreadable (corrupted) data" in err and err.count("\n") == 1

@@ -130,7 +130,7 @@ def test_wheel_installs_into_a_fresh_venv_and_loads_the_shipped_tables(tmp_path)
     # 5. the CLI of the installed package: a table that is not built is one line on stderr and exit 2
     missing = [n for n in SUITE_TABLES if n not in built] or ["act-bench-not-a-table"]
     proc = subprocess.run([str(python), "-c", "import sys; from act_bench.cli import main; sys.exit(main(sys.argv[1:]))",
-                           "table", "info", missing[0]], cwd=elsewhere, env=env, capture_output=True, text=True,
+                           "table", "info", "--table", missing[0]], cwd=elsewhere, env=env, capture_output=True, text=True,
                           check=False, timeout=120)
     assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
     assert len(proc.stderr.strip().splitlines()) == 1 and missing[0] in proc.stderr

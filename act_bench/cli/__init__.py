@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from act_bench.cli._main import build_parser, main
+from act_bench.cli._options import VOCABULARY
 
-__all__ = ["build_parser", "main"]
+__all__ = ["VOCABULARY", "build_parser", "main"]

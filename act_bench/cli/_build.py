@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from act_bench.cli._common import IntRange, check_output, emit
+from act_bench.cli._options import add_functions, add_jobs, add_space, add_train_seeds
 from act_bench.errors import InvalidInputError
 
 
@@ -23,16 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recipe", required=True, metavar="NAME|FILE.yaml",
                    help="recipe name (see 'act-bench recipes list') or a recipe YAML file")
     p.add_argument("--out", required=True, metavar="DIR", help="output table folder")
-    p.add_argument("--space", action="append", metavar="SCHEMA",
-                   help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
-    p.add_argument("--functions", metavar="FILE",
-                   help="text file with one activation function per line (# comments) to build instead of a space")
-    p.add_argument("--seeds", type=IntRange(1, 1000), metavar="N", help="seeds per function (default: the recipe's)")
+    add_space(p, help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
+    add_functions(p, help="';'-separated activation functions to build instead of a space",
+                  file_help="text file with one activation function per line (# comments) to build instead of a "
+                            "space")
+    add_train_seeds(p, dest="seeds", help="training seeds per function (default: the recipe's)")
     p.add_argument("--limit", type=IntRange(1, 10**9), metavar="N",
                    help="build only the first N functions of the build order (baselines first, then shuffled)")
     p.add_argument("--epochs", type=IntRange(1, 100_000), metavar="N", help="override the recipe's epochs")
-    p.add_argument("--workers", type=IntRange(1, 1024), default=1, metavar="N",
-                   help="parallel runs (local processes with one thread each, or Ray CPUs for a local Ray)")
+    add_jobs(p, dest="workers", workers_alias=True,
+             help="parallel training runs: local processes with one thread each, or Ray CPUs for a local Ray "
+                  "(default: %(default)s)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
     p.add_argument("--gpus-per-run", type=_gpus, metavar="G",
@@ -57,7 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "then train seeds 3-9 of every contender for the top 5 %% and every function whose seeds "
                         "disagree on status (docs/builders.md); resumable; then write the table")
     p.add_argument("--name", metavar="NAME", help="table name (default: the name of the --out folder)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_build)
 
@@ -72,16 +73,44 @@ def _gpus(text: str) -> float:
     return value
 
 
-def _read_functions(path: str) -> list[str]:
+def _functions(args: argparse.Namespace) -> list[str] | None:
+    """The functions of ``--functions 'F;G'`` or ``--functions-file PATH`` (None: build a space). An existing file
+    given to ``--functions`` (its meaning before the vocabulary of issue 25) is read as one, with a warning."""
+    from act_bench.space import parse
+
+    if args.functions is not None and args.functions_file is not None:
+        raise InvalidInputError("--functions and --functions-file exclude each other (a list, or a file)")
+    if args.functions_file is not None:
+        return _read_functions(args.functions_file, "--functions-file")
+    if args.functions is None:
+        return None
+    if Path(args.functions).is_file():
+        sys.stderr.write("act-bench build: warning: --functions FILE is deprecated and will be removed in the next "
+                         "release; use --functions-file FILE\n")
+        return _read_functions(args.functions, "--functions")
+    out = []
+    for text in (t.strip() for t in args.functions.split(";")):
+        if text:
+            try:
+                out.append(str(parse(text)))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"--functions {text!r}: {exc} (a file of functions is given with "
+                                        f"--functions-file)") from None
+    if not out:
+        raise InvalidInputError(f"--functions {args.functions!r} lists no function")
+    return out
+
+
+def _read_functions(path: str, option: str) -> list[str]:
     from act_bench.space import parse
 
     file = Path(path)
     if not file.is_file():
-        raise InvalidInputError(f"--functions {path!r}: no such file")
+        raise InvalidInputError(f"{option} {path!r}: no such file")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"--functions {path!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise InvalidInputError(f"{option} {path!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
                                 ) from None
     out = []
     for i, line in enumerate(text.splitlines(), start=1):
@@ -90,9 +119,9 @@ def _read_functions(path: str) -> list[str]:
             try:
                 out.append(str(parse(text)))
             except InvalidInputError as exc:
-                raise InvalidInputError(f"--functions {path}, line {i}: {exc}") from None
+                raise InvalidInputError(f"{option} {path}, line {i}: {exc}") from None
     if not out:
-        raise InvalidInputError(f"--functions {path!r} lists no function")
+        raise InvalidInputError(f"{option} {path!r} lists no function")
     return out
 
 
@@ -114,7 +143,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.address and args.executor != "ray":
         raise InvalidInputError("--address needs --executor ray")
     space = [str(parse_schema(s)) for s in args.space] if args.space else None
-    functions = _read_functions(args.functions) if args.functions else None
+    functions = _functions(args)
     start = time.perf_counter()
     if args.contenders:
         from data_builders.build import extend_build

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from act_bench._io import atomic_write_text
-from act_bench.cli._common import IntRange, check_output, emit
+from act_bench.cli._common import check_output, emit
+from act_bench.cli._options import add_budget, add_seeds, add_table
 from act_bench.errors import InvalidInputError
 
 DEFAULT_TABLE = "act-bench-mnist1d"
@@ -25,12 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(KNR on the union UMAP of FIM eigenvalues and function outputs), and write Fig. 4/5/7-style "
                     "PNGs and a markdown report to --out. The report ends with the MNIST-1D suite (CNN, ResNet and ViT "
                     "tables): which are built here and the command that replays searchers across them.")
-    p.add_argument("--table", default=DEFAULT_TABLE, help="table name, folder or Hub id (default: %(default)s)")
+    add_table(p, required=False, default=DEFAULT_TABLE, help="table name, folder or Hub id (default: %(default)s)")
     p.add_argument("--out", default="act-bench-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--algorithms", default="random,knr:both",
                    help="comma-separated searchers to compare (default: %(default)s)")
-    p.add_argument("--seeds", type=IntRange(1, 100_000), default=20, help="replay seeds per searcher (default: %(default)s)")
-    p.add_argument("--evals", type=IntRange(1, 1_000_000), default=50, help="evaluations per replay (default: %(default)s)")
+    add_seeds(p, default=20, help="replayed searches per searcher, seeds 0..N-1 (default: %(default)s)")
+    add_budget(p, dest="evals", default=50, evals_alias=True,
+               help="function evaluations per replayed search (default: %(default)s)")
     p.add_argument("--observe", choices=("both", "median", "run"), default="both",
                    help="what an evaluation tells the searchers: the median of the paper's seeds (the paper's "
                         "protocol), one drawn run (what a real search sees), or both side by side (default: "
@@ -56,7 +58,7 @@ def suite_text(table_name: str, built: set[str] | None = None) -> str:
     else:
         missing = [n for n in SUITE_TABLES if n not in built]
         text += ("Build the missing ones with " + "; ".join(f"`act-bench build --recipe {n} --out data/{n} "
-                                                           "--workers 2`" for n in missing)
+                                                           "--jobs 2`" for n in missing)
                  + f", then replay searchers across the suite: `act-bench replay --table {','.join(SUITE_TABLES)}`.")
     return text + " The cross-architecture study is in docs/suite.md."
 

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from act_bench.cli._common import IntRange, emit, seed_int
+from act_bench.cli._options import add_expr
 from act_bench.errors import InvalidInputError
 
 FISHER_CHOICES = ("empirical", "mc")
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "a seeded permutation of a task's training split) and report validity, feature "
                                    "count, time and per-layer summary.")
     p.add_argument("--model", required=True, metavar="NAME", help="architecture, see 'act-bench models list'")
-    p.add_argument("--fn", required=True, metavar="EXPR", help="activation function, e.g. 'swish(x)'")
+    add_expr(p, dest="fn", fn_alias=True, help="activation function, e.g. 'swish(x)'")
     p.add_argument("--batch", type=IntRange(1, 65_536), default=128, metavar="N", help="mini-batch size (default 128)")
     p.add_argument("--data", default="synthetic", metavar="synthetic|TASK",
                    help="'synthetic' (default) or a task name from data_builders.tasks")

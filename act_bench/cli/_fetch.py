@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "repository's download-datasets.sh), resuming an interrupted transfer, check its "
                                    "size and checksums, import it into the act-bench cache and record the source "
                                    "URL, size, SHA-256 and date in the table's metadata. Afterwards "
-                                   "load_table(NAME) and 'act-bench table info NAME' find it. The files are under "
+                                   "load_table(NAME) and 'act-bench table info --table NAME' find it. The files are under "
                                    "the Academic Public License (non-commercial use): the first fetch needs "
                                    "--accept-license or ACT_BENCH_ACCEPT_LICENSE=1.")
     p.add_argument("names", nargs="+", metavar="NAME", choices=_UPSTREAM_NAMES,

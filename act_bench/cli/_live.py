@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from act_bench.cli._common import ArgumentParser, IntRange, check_output, emit, seed_int
+from act_bench.cli._options import add_budget, add_space, add_workers
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
@@ -28,17 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "budget). Rerun the same command to resume.")
     r.add_argument("--recipe", required=True, metavar="NAME|FILE.yaml",
                    help="recipe name (see 'act-bench recipes list') or a recipe YAML file")
-    r.add_argument("--space", action="append", metavar="SCHEMA",
-                   help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
+    add_space(r, help="schema of the space; repeat for a union (default: binary(unary(x),unary(x)))")
     r.add_argument("--searcher", default="knr:both", metavar="NAME",
                    help="searcher name (see act_bench.search.list_searchers(); default knr:both)")
-    r.add_argument("--budget", required=True, type=IntRange(1, 10**7), metavar="N",
-                   help="functions to evaluate in total, baselines included (a resumed search continues to N)")
+    add_budget(r, required=True, limit=10**7,
+               help="function evaluations in total, baselines included (a resumed search continues to N)")
     r.add_argument("--fim-warmup", type=IntRange(0, 10**7), default=5000, metavar="M",
                    help="candidates with FIM features before the search starts (default 5000, as in the paper)")
     r.add_argument("--journal", required=True, metavar="FILE", help="SQLite journal (created or resumed)")
-    r.add_argument("--workers", type=IntRange(1, 1024), default=1, metavar="N",
-                   help="parallel training runs (one more worker computes missing FIM features)")
+    add_workers(r, help="evaluations in flight: parallel training runs (one more worker computes missing FIM "
+                        "features; default: %(default)s)")
     r.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
     r.add_argument("--address", metavar="ADDR", help="Ray cluster address (with --executor ray)")
     r.add_argument("--seed", type=seed_int, default=0, metavar="S",
@@ -53,7 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not add and evaluate the 8 baseline functions first")
     r.add_argument("--no-background-features", action="store_true",
                    help="compute no FIM features during the search (only the warm-up)")
-    r.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     r.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     r.set_defaults(func=_run)
 

@@ -12,7 +12,7 @@ import warnings
 
 from act_bench._cache import CacheWarning
 from act_bench._version import __version__
-from act_bench.cli._common import ArgumentParser
+from act_bench.cli._common import NO_PROGRESS_HELP, ArgumentParser
 from act_bench.errors import ActBenchError, InvalidInputError, OptionalDependencyError, ParseError
 
 _MAX_MESSAGE = 1000
@@ -37,6 +37,9 @@ def build_parser() -> ArgumentParser:
         description="Activation-function search with surrogate models: search spaces, FIM features, benchmark "
                     "tables, replay of searchers and live search.",
     )
+    # the top level's own --no-progress (not the shared parent's action, whose default stays out of the namespace)
+    parser.add_argument("--no-progress", action="store_true", default=False,
+                        help=NO_PROGRESS_HELP)
     parser.add_argument("--version", action="version", version=f"act-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, sub, None):
             name = f"{name} {getattr(args, sub)}"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _progress_off(args.no_progress):
             warnings.showwarning = _one_line_cache_warning(name, warnings.showwarning)
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -101,6 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         code, message = _classify(exc)
         sys.stderr.write(f"act-bench {name}: error: {_one_line(exc, message)}\n")
         return code
+
+
+def _progress_off(no_progress: bool):
+    """``--no-progress``: every progress bar of the command is off (tqdm is imported only then)."""
+    if not no_progress:
+        return contextlib.nullcontext()
+    from act_bench._progress import no_progress as off
+
+    return off()
 
 
 def _one_line_cache_warning(name: str, default):

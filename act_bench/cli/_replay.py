@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from act_bench.cli._common import ArgumentParser, IntRange, check_output, emit, seed_int
+from act_bench.cli._options import add_budget, add_functions, add_jobs, add_seeds, add_table, add_workers
 from act_bench.errors import InvalidInputError
 
 __all__ = ["register"]
@@ -113,7 +114,7 @@ class _Phases:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     if args.evals is not None and args.time_budget is not None:
-        raise InvalidInputError("--evals and --time-budget exclude each other (a budget in proposals, or in "
+        raise InvalidInputError("--budget and --time-budget exclude each other (a budget in evaluations, or in "
                                 "simulated seconds)")
     if args.evals is None and args.time_budget is None:
         args.evals = 100
@@ -176,7 +177,7 @@ def _positive_seconds(text: str) -> float:
 def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str], kwargs: dict,
                      out: Path | None, phases: _Phases) -> tuple[dict, dict]:
     """One table of ``replay --scheduler/--time-budget/--table A,B``: the plain replay for ``--scheduler none``
-    with ``--evals`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
+    with ``--budget`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
     from evaluation import compare, compare_multifidelity, simulated_seconds
 
     scheduler = args.scheduler or "none"
@@ -331,22 +332,18 @@ def register(subparsers) -> None:
                                           "and within each pool a surrogate chooses from (random:fim-valid, "
                                           "random:finite-outputs, random:both-valid), with the exact "
                                           "order-statistics values of random search beside the simulated ones.")
-    p.add_argument("--table", required=True, help="table directory, shipped table name or Hub id; several "
-                                                  "separated by commas (e.g. the MNIST-1D suite "
-                                                  "act-bench-mnist1d,act-bench-mnist1d-resnet,act-bench-mnist1d-vit)"
-                                                  " run the same algorithms on each and add average ranks")
+    add_table(p, help="table name, folder or Hub id; several separated by commas (e.g. the MNIST-1D suite "
+                      "act-bench-mnist1d,act-bench-mnist1d-resnet,act-bench-mnist1d-vit) run the same algorithms "
+                      "on each and add average ranks")
     p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
                    help="comma-separated searcher names (default: %(default)s)")
-    p.add_argument("--evals", type=IntRange(1, 1_000_000), default=None,
-                   help="evaluations (proposals) per run (default: 100 unless --time-budget is given)")
-    p.add_argument("--seeds", type=IntRange(1, 100_000), default=100, help="runs per algorithm, seeds 0..N-1 "
-                                                                    "(default: %(default)s)")
-    p.add_argument("--workers", type=IntRange(1, 1024), default=1,
-                   help="simulated parallel workers using the table's runtimes (default: %(default)s)")
-    p.add_argument("--jobs", type=IntRange(1, 1024), default=1,
-                   help="processes for the UMAP maps and the seeds (default: %(default)s); with --scheduler sh|asha "
-                        "or --time-budget the maps are computed over them and the scheduled replays run in one "
-                        "process")
+    add_budget(p, dest="evals", evals_alias=True,
+               help="function evaluations per search (default: 100 unless --time-budget is given)")
+    add_seeds(p, default=100, help="replayed searches per algorithm, seeds 0..N-1 (default: %(default)s)")
+    add_workers(p, help="evaluations in flight, simulated from the table's runtimes (default: %(default)s)")
+    add_jobs(p, help="local processes for the UMAP maps and the seeds (default: %(default)s); with --scheduler "
+                     "sh|asha or --time-budget the maps are computed over them and the scheduled replays run in "
+                     "one process")
     p.add_argument("--embedding-seed", type=seed_int, default=None,
                    help="one UMAP seed shared by all runs (default: each run's seed, i.e. one map per seed, "
                         "computed once and cached)")
@@ -361,7 +358,7 @@ def register(subparsers) -> None:
                         "recorded per-epoch curves: sh (synchronous successive halving), asha (asynchronous), none "
                         "(every run trains all epochs); the summary then gives each algorithm's simulated seconds")
     p.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-                   help="simulated seconds per run, from the recorded training times (instead of --evals); a number > 0 "
+                   help="simulated seconds per search, from the recorded training times (instead of --budget); a number > 0 "
                         "and <= 1e12")
     p.add_argument("--eta", type=_int_at_least_2, default=3,
                    help="successive-halving reduction factor (default: %(default)s)")
@@ -389,7 +386,7 @@ def register(subparsers) -> None:
                         description="Embed the table's functions with UMAP (FIM CDFs: manhattan, n_neighbors=3; "
                                     "outputs: euclidean, n_neighbors=15; both: their union) and colour each point by "
                                     "its median validation accuracy; ReLU, Swish and the best function are marked.")
-    m.add_argument("--table", required=True, help="table name, folder or Hub id")
+    add_table(m)
     m.add_argument("--features", choices=("fim", "outputs", "both", "all"), default="both",
                    help="which embedding to draw; 'all' draws the three side by side (default: %(default)s)")
     m.add_argument("--seed", type=seed_int, default=0, help="UMAP seed (default: %(default)s)")
@@ -401,9 +398,8 @@ def register(subparsers) -> None:
     e = psub.add_parser("eigenvalues", help="FIM eigenvalue distributions from the CDF features (paper Fig. 5)",
                         description="Draw the per-layer FIM log-eigenvalue densities recovered from the table's CDF "
                                     "features for a few functions.")
-    e.add_argument("--table", required=True, help="table name, folder or Hub id")
-    e.add_argument("--functions", default=None,
-                   help="';'-separated functions (default: the 3 best, relu(x) and tanh(x))")
+    add_table(e)
+    add_functions(e, help="';'-separated functions (default: the 3 best, relu(x) and tanh(x))")
     e.add_argument("--out", required=True, help="output PNG file")
     e.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     e.set_defaults(func=_cmd_plot_eigen)

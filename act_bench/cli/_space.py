@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from act_bench._io import atomic_write
 from act_bench.cli._common import IntRange, check_output, emit
+from act_bench.cli._options import add_expr, add_space
 from act_bench.errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssub = space.add_subparsers(dest="space_command", metavar="SUBCOMMAND")
     ssub.required = True
 
-    def common(p: argparse.ArgumentParser, schema_help: str) -> None:
-        p.add_argument("--schema", action="append", metavar="SCHEMA", help=schema_help)
+    def common(p: argparse.ArgumentParser, space_help: str) -> None:
+        add_space(p, help=space_help, schema_alias=True)
         p.add_argument("--extra-ops", action="store_true",
                        help="also use the optional unary operators elish, leakyrelu, mish, gelu")
         p.add_argument("--signed-zero", action="store_true",
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Parse EXPR, print its canonical form, its class representative within the "
                                     "space (the schema(s), default the paper's benchmark space plus the 8 baseline "
                                     "functions), whether it is finite on the standard inputs, and min/max outputs.")
-    p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(relu(x),cosh(elu(x)))'")
+    add_expr(p, help="activation function, e.g. 'max(relu(x),cosh(elu(x)))'")
     common(p, f"space to look the function up in; repeatable (default: {DEFAULT_SCHEMA} plus the baselines)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_show)
@@ -71,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _schemas(args: argparse.Namespace) -> list[str]:
     from act_bench.space import parse_schema
 
-    schemas = args.schema or [DEFAULT_SCHEMA]
+    schemas = args.space or [DEFAULT_SCHEMA]
     return [str(parse_schema(s)) for s in schemas]
 
 
@@ -135,7 +136,7 @@ def _count(args: argparse.Namespace) -> int:
     schemas = _schemas(args)
     start = time.perf_counter()
     graphs, estimate = _check_size(schemas, args)
-    with _Ticker(estimate, graphs > _WARN_GRAPHS and sys.stderr.isatty() and not args.json):
+    with _Ticker(estimate, graphs > _WARN_GRAPHS and sys.stderr.isatty() and not args.json and not args.no_progress):
         unique = count_unique(schemas, extra_ops=args.extra_ops, signed_zero=args.signed_zero)
     seconds = time.perf_counter() - start
     result = {"schema": schemas[0] if len(schemas) == 1 else schemas, "graphs": graphs, "unique": unique,
@@ -150,8 +151,8 @@ def _show(args: argparse.Namespace) -> int:
     from act_bench.space import lookup_default_space, parse
 
     canonical = str(parse(args.expr))
-    # the default space (no --schema, no --extra-ops) is a shipped lookup: a member answers without torch
-    entry = None if args.schema or args.extra_ops else lookup_default_space(canonical, signed_zero=args.signed_zero)
+    # the default space (no --space, no --extra-ops) is a shipped lookup: a member answers without torch
+    entry = None if args.space or args.extra_ops else lookup_default_space(canonical, signed_zero=args.signed_zero)
     if entry is not None:
         rep, summary = entry.representative, entry.summary
     else:
@@ -176,7 +177,7 @@ def _show_by_evaluation(canonical: str, args: argparse.Namespace) -> tuple[str |
 
     summary = summarize_outputs(function_outputs(canonical))
     members = find_equivalents(canonical, _schemas(args), extra_ops=args.extra_ops, signed_zero=args.signed_zero)
-    if not args.schema:  # default space: the benchmark space plus the baselines
+    if not args.space:  # default space: the benchmark space plus the baselines
         baselines = equivalence_classes(BASELINE_FUNCTIONS, signed_zero=args.signed_zero)
         hit = baselines.representative_of(canonical)
         if hit is not None:

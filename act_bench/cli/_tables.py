@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from act_bench.cli._common import IntRange, check_output, count, emit
+from act_bench.cli._options import add_expr, add_table
 from act_bench.errors import InvalidInputError
 
 _MODELS = ("all-cnn-c", "resnet-56", "mobilevitv2-0.5")
@@ -40,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import_upstream)
 
     p = sub.add_parser("export-hf", help="write a table as a Hugging Face dataset folder",
-                       description="Write TABLE (name, folder or Hub id) to DIR as Parquet files plus a dataset card "
+                       description="Write the table of --table (name, folder or Hub id) to DIR as Parquet files plus a dataset card "
                                    "README.md, loadable with datasets.load_dataset(DIR, 'functions' | 'runs').")
-    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    add_table(p, positional_alias=True)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
     p.add_argument("--verify", action="store_true",
                    help="deep check: recompute every function's and equivalent's outputs and compare them with the "
@@ -51,22 +52,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_export_hf)
 
     p = sub.add_parser("export-synetune", help="write a table as a Syne Tune tabular blackbox",
-                       description="Write TABLE (name, folder or Hub id) to DIR in the layout of Syne Tune's blackbox "
+                       description="Write the table of --table (name, folder or Hub id) to DIR in the layout of Syne Tune's blackbox "
                                    "repository (hyperparameters.parquet, configspace.json, fidelityspace.json, "
                                    "objectives_evaluations.npy, fidelities_values.npy, metadata.json): the "
                                    "hyperparameter is the activation function (categorical), the objectives have a "
                                    "seed axis (the table's runs) and an epoch fidelity axis (from the runs' "
                                    "learning curves; the final epoch alone for a table without curves). Load it with "
                                    "syne_tune.blackbox_repository.blackbox_tabular.deserialize(DIR).")
-    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    add_table(p, positional_alias=True)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_export_synetune)
 
     p = sub.add_parser("publish", help="upload a table to the Hugging Face Hub",
-                       description="Export TABLE and upload it as the Hub dataset ID (created if needed; token from "
+                       description="Export the table of --table and upload it as the Hub dataset ID (created if needed; token from "
                                    "HF_TOKEN or `hf auth login`). --dry-run lists the files without network.")
-    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    add_table(p, positional_alias=True)
     p.add_argument("--repo-id", required=True, metavar="ID", help="Hub dataset id, e.g. user/act-bench-mnist1d")
     p.add_argument("--private", action="store_true", help="create the dataset repository as private")
     p.add_argument("--dry-run", action="store_true", help="list what would be uploaded; no network")
@@ -81,11 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = t.add_subparsers(dest="table_command", metavar="SUBCOMMAND")
     tsub.required = True
     p = tsub.add_parser("info", help="rows, runs, seeds, best function, FIM dimensions, source, code version",
-                        description="Load TABLE (a shipped or fetched name, a folder or a Hub id) and print its "
+                        description="Load the table of --table (a shipped or fetched name, a folder or a Hub id) and print its "
                                     "number of functions, runs and seeds, the best function by validation accuracy, "
                                     "the FIM feature dimensions, where the table came from, how many runs have learning "
                                     "curves and the code version that built it.")
-    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
+    add_table(p, positional_alias=True)
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
     p.add_argument("--verify", action="store_true",
                    help="deep check: recompute every function's and equivalent's outputs and compare them with the "
@@ -94,10 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_info)
     p = tsub.add_parser("query", help="metrics of one function (any equivalent spelling)",
                         description="Print the median metrics, runtime, status, number of runs and FIM validity of "
-                                    "EXPR in TABLE; any equivalent spelling finds the row (listed equivalents, or "
+                                    "EXPR in the table of --table; any equivalent spelling finds the row (listed equivalents, or "
                                     "identical outputs on the standard inputs).")
-    p.add_argument("table", metavar="TABLE", help="table name, folder or Hub id")
-    p.add_argument("expr", metavar="EXPR", help="activation function, e.g. 'max(x,zero(x))'")
+    add_table(p, positional_alias=True)
+    add_expr(p, help="activation function, e.g. 'max(x,zero(x))'")
     p.add_argument("--revision", help="Hub revision (Hub ids only)")
     p.add_argument("--verify", action="store_true",
                    help="deep check: recompute every function's and equivalent's outputs and compare them with the "

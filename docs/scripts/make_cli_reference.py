@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from act_bench.cli import build_parser
+from act_bench.cli import VOCABULARY, build_parser
 
 OUT = Path(__file__).resolve().parents[1] / "cli.md"
 
@@ -31,7 +31,14 @@ def render() -> str:
              "with code 2, as do files or folders that cannot be read or written (missing, a folder where a file is "
              "expected or the reverse, no permission, a read-only or full file system, corrupted Parquet, JSON or "
              "SQLite); other failures (network, training) exit with 1, an interrupt with 130. Numeric options "
-             "state their valid range; a command that fails leaves no output behind."), ""]
+             "state their valid range; a command that fails leaves no output behind."), "",
+             "## Vocabulary", "",
+             ("One name per concept in every command (generated from `act_bench/cli/_options.py`, where each shared "
+              "option is defined once). A mistyped option or choice gets a did-you-mean; an old spelling still "
+              "works for one release, is hidden from `--help` and prints one warning line on stderr."), "",
+             "| concept | option | meaning | replaces (deprecated, warns) |", "|---|---|---|---|"]
+    parts += [f"| {t.concept} | `{t.option}` | {t.meaning} | {t.replaces or '-'} |" for t in VOCABULARY]
+    parts.append("")
     for path, parser in walk(build_parser()):
         if any(True for _ in _subparsers(parser)) and path != "act-bench":
             continue  # group commands only dispatch

@@ -1,7 +1,7 @@
 """Replay comparison on the shipped table with the fair baselines, under both observation models; writes docs/data/replay_comparison.json and the
 marked blocks of docs/searchers.md and docs/fidelity.md (every number there comes from this script).
 
-Usage: python docs/scripts/replay_comparison.py [--jobs N] [--seeds 100] [--evals 100] [--maps 10]
+Usage: python docs/scripts/replay_comparison.py [--jobs N] [--seeds 100] [--budget 100] [--maps 10]
 
 All registry algorithms except ``gpr:*`` (a scikit-learn GP with hyperparameter fitting at every step, about 40x
 slower) are replayed, plus the fair baselines (random search over all functions and within each surrogate's pool) and
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--seeds", type=int, default=100)
-    p.add_argument("--evals", type=int, default=100)
+    p.add_argument("--budget", dest="evals", type=int, default=100)
     p.add_argument("--maps", type=int, default=10)
     p.add_argument("--check", action="store_true", help="only check that the docs match the committed JSON")
     p.add_argument("--render", action="store_true", help="only rewrite the docs blocks from the committed JSON")

@@ -347,7 +347,7 @@ def run_replay(tables: dict, jobs: int) -> dict:
     result = {}
     for observe in OBSERVE:
         out = _cli(["replay", "--table", ",".join(tables), "--algorithms", ",".join(suite_algorithms()),
-                    "--evals", "100", "--seeds", "100", "--maps", "10", "--jobs", str(jobs), "--observe", observe])
+                    "--budget", "100", "--seeds", "100", "--maps", "10", "--jobs", str(jobs), "--observe", observe])
         for block in out.get("tables", {}).values():   # the curves are in the CLI output; keep the JSON small
             for a in block["algorithms"].values():
                 for key in ("mean_best", "ci95", "mean_regret"):
