@@ -1,4 +1,6 @@
-"""Record the reference fingerprints with the replay functions of 0e10007 (run from a checkout of that commit)."""
+"""Record the reference fingerprints with the replay functions of 0e10007 (run from a checkout of that commit):
+``python tests/data/record_replay_golden.py tests/data/replay_golden.json``. Kept as it ran (the old API)."""
+# ruff: noqa: F401, I001, SIM115
 import json, sys, tempfile
 import numpy as np
 sys.path.insert(0, "tests")
