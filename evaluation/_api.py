@@ -16,6 +16,7 @@ algorithm or several, full fidelity (``scheduler=None`` and no ``time_budget``) 
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -94,11 +95,18 @@ class ReplaySettings:
 
 @dataclass
 class _Table:
-    """What the summaries of one table read: its candidates, its oracle and the reference."""
+    """What the summaries of one table read: its candidates, its oracle and (when first read) the reference.
+
+    The reference looks the baselines up by name; a table that lacks one by its spelling is searched by outputs,
+    which needs ``act_bench.space``'s evaluator (torch): only a summary pays for it, never the replay."""
 
     candidates: CandidateSet
     oracle: TableOracle
-    ref: TableReference
+
+    @functools.cached_property
+    def ref(self) -> TableReference:
+        return TableReference.from_oracle(self.oracle, self.candidates.index_of("relu(x)"),
+                                          self.candidates.indices_of(BASELINE_FUNCTIONS))
 
 
 @dataclass
@@ -357,9 +365,9 @@ def _factories(algorithms: Any, searcher_kwargs: Mapping[str, dict] | None) -> d
     return {lab: as_factory(a.strip() if isinstance(a, str) else a, kwargs.get(lab)) for lab, a in zip(labels, algos)}
 
 
-def _deprecated(old: str, new: str) -> None:
+def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
     warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}", DeprecationWarning,
-                  stacklevel=3)
+                  stacklevel=stacklevel)
 
 
 _OLD_ONLY = ("candidates", "oracle", "name")
@@ -368,7 +376,7 @@ _OLD_ONLY = ("candidates", "oracle", "name")
 def _old_form(factory, table, args, budget, seeds, workers, jobs, n_jobs, legacy_kw, **kw) -> ReplayResult:
     """``replay(searcher, table, budget, seeds, workers, ...)``, the call form before the one replay API."""
     _deprecated("evaluation.replay(searcher, table, budget, seeds, workers)",
-                "evaluation.replay(table, searcher, budget=..., seeds=..., workers=...).result()")
+                "evaluation.replay(table, searcher, budget=..., seeds=..., workers=...).result()", stacklevel=4)
     if len(args) > 3:
         raise InvalidInputError(f"replay(searcher, table, budget, seeds, workers) takes at most 5 positional "
                                 f"arguments; got {2 + len(args)}")
@@ -554,13 +562,10 @@ def _replay(table, algorithms, *, budget, seeds, workers, jobs, observe, schedul
     curves = {}
     for name, t in tables.items():   # every table is checked before any replay starts
         candidates = CandidateSet.from_table(t)
-        oracle = TableOracle.from_table(t, objective=metric)
-        ref = TableReference.from_oracle(oracle, candidates.index_of("relu(x)"),
-                                         candidates.indices_of(BASELINE_FUNCTIONS))
-        out._tables[name] = _Table(candidates, oracle, ref)
+        out._tables[name] = _Table(candidates, TableOracle.from_table(t, objective=metric))
         if kind is not None:
             try:
-                curves[name] = scheduler_curves(t, oracle, kind)
+                curves[name] = scheduler_curves(t, out._tables[name].oracle, kind)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"table {name!r}: {exc}" if len(tables) > 1 else str(exc)) from None
     for name, t in tables.items():
