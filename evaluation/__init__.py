@@ -26,7 +26,7 @@ from typing import Any
 
 from evaluation._api import Replay, ReplaySettings, WarmStart, replay
 from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines, fair_verdicts
-from evaluation._curves import CURVE_COLUMNS, CurveColumns, LearningCurves, learning_curves
+from evaluation._curves import CURVE_COLUMNS, DEFAULT_CURVES, CurveColumns, LearningCurves, learning_curves
 from evaluation._figures import eigenvalue_figure, map_figure
 from evaluation._metrics import (
     TableReference,
@@ -71,6 +71,7 @@ from evaluation._suite import (
 __all__ = [
     "CURVE_COLUMNS",
     "DEFAULT_CHECKPOINTS",
+    "DEFAULT_CURVES",
     "OBSERVE",
     "RANK_METRICS",
     "AlignedTables",

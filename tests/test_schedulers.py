@@ -13,7 +13,7 @@ import pytest
 from act_bench.errors import InvalidInputError
 from act_bench.search import Searcher
 from evaluation import replay
-from evaluation._curves import CURVE_COLUMNS, learning_curves
+from evaluation._curves import DEFAULT_CURVES, learning_curves
 from evaluation._schedulers import replay_multifidelity, rung_epochs
 from evaluation._synthetic import synthetic_table
 
@@ -45,8 +45,8 @@ def _hand_table(epoch_values: list[list[float]], seconds_per_epoch: float = 1.0)
         "function": names, "equivalents": [[x] for x in names], "outputs": list(np.eye(n, dtype=np.float32)),
         "val_accuracy": [v[-1] for v in vals], "test_accuracy": [v[-1] - 0.01 for v in vals],
         "runtime": np.full(n, seconds_per_epoch * e),
-        CURVE_COLUMNS.val_accuracy: vals,
-        CURVE_COLUMNS.seconds: [seconds_per_epoch * np.arange(1, e + 1, dtype=np.float64) for _ in range(n)]})
+        DEFAULT_CURVES.val_accuracy: vals,
+        DEFAULT_CURVES.seconds: [seconds_per_epoch * np.arange(1, e + 1, dtype=np.float64) for _ in range(n)]})
 
 
 def _fixed_factory(order, keep=None):
@@ -209,15 +209,15 @@ def test_curves_are_medians_over_the_runs():
     runs = []
     for fn in names:
         for seed in range(3):
-            runs.append({"function": fn, "seed": seed, CURVE_COLUMNS.val_accuracy: gen.random(4).tolist(),
-                         CURVE_COLUMNS.seconds: np.cumsum(gen.random(4)).tolist()})
+            runs.append({"function": fn, "seed": seed, DEFAULT_CURVES.val_accuracy: gen.random(4).tolist(),
+                         DEFAULT_CURVES.seconds: np.cumsum(gen.random(4)).tolist()})
     runs = pd.DataFrame(runs)
     table = SimpleNamespace(functions=df, runs=runs, metadata={"fim_layout": []})
     curves = learning_curves(table)
     for i, fn in enumerate(names):
         mine = runs[runs["function"] == fn]
-        v = np.median(np.stack(mine[CURVE_COLUMNS.val_accuracy].tolist()), axis=0)
-        s = np.median(np.stack(mine[CURVE_COLUMNS.seconds].tolist()), axis=0)
+        v = np.median(np.stack(mine[DEFAULT_CURVES.val_accuracy].tolist()), axis=0)
+        s = np.median(np.stack(mine[DEFAULT_CURVES.seconds].tolist()), axis=0)
         np.testing.assert_allclose(curves.values[i, :-1], v[:-1])
         rt = float(df["runtime"].iloc[i])
         np.testing.assert_allclose(curves.seconds[i, :-1], np.maximum.accumulate(np.clip(s[:-1], 0, rt)))
