@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from act_bench.search import CandidateSet, embed_candidates, searcher_info
-    from evaluation import TableOracle, TableReference, replay_grid, summarize
+    from evaluation import TableOracle, TableReference, replay, summarize
 
     if args.table:
         from act_bench.interop import load_table
@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     results = None
     for rep in range(args.repeats):
         t0 = time.perf_counter()
-        results = replay_grid(algos, table, args.evals, args.seeds, searcher_kwargs=kwargs, n_jobs=args.jobs)
+        results = replay({"": table}, algos, budget=args.evals, seeds=args.seeds, searcher_kwargs=kwargs,
+                         jobs=args.jobs).results[""]
         walls.append(time.perf_counter() - t0)
         for a in algos:
             cpu[a].append(results[a].seconds)

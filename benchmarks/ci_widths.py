@@ -32,8 +32,8 @@ from evaluation import (
     TableOracle,
     TableReference,
     average_ranks,
-    compare,
     per_seed_scores,
+    replay,
     same_pools,
     seed_clusters,
 )
@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     scores, clusters, cand_sets = {}, {}, []
     for name in args.tables.split(","):
         table = load_table(name)
-        summary, results = compare(table, algos, evals=args.evals, seeds=args.seeds, table_name=name,
-                                   n_jobs=args.jobs, searcher_kwargs=kwargs, observe=args.observe)
+        run = replay({name: table}, algos, budget=args.evals, seeds=args.seeds, jobs=args.jobs,
+                     searcher_kwargs=kwargs, observe=args.observe, baselines=True)
+        summary, results = run.summary(), run.results[name]
         cands = CandidateSet.from_table(table)
         cand_sets.append(cands)
         ref = TableReference.from_oracle(TableOracle.from_table(table), cands.index_of("relu(x)"),

@@ -3,20 +3,30 @@
 Examples
 --------
 >>> import numpy as np, pandas as pd
->>> from evaluation import replay, summarize, TableReference, TableOracle
+>>> from evaluation import replay
 >>> names = [f"f{i}" for i in range(20)]
 >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
 ...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
 ...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
->>> res = replay("random", df, budget=20, seeds=3)
->>> summarize(res, TableReference.from_oracle(TableOracle.from_table(df), None))["evals_to_top1pct"]["found_fraction"]
+>>> run = replay(df, ["random", "evolution"], budget=20, seeds=3)
+>>> run.summary()["algorithms"]["random"]["evals_to_top1pct"]["found_fraction"]
 1.0
+>>> run.result("random").objective.shape
+(3, 20)
+
+:func:`replay` is the one replay entry point (one or several tables, one or several algorithms, full fidelity or a
+scheduler, cold or warm-started); it returns a :class:`Replay`. The functions it replaced (``replay_grid``,
+``replay_multifidelity``, ``compare``, ``compare_multifidelity``, ``warm_start_replay``, and the call form
+``replay(searcher, table, budget, seeds)``) still work for one release and warn (:mod:`evaluation._deprecated`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from evaluation._api import Replay, ReplaySettings, WarmStart, replay
 from evaluation._baselines import EvalsDistribution, exact_random_search, fair_baselines, fair_verdicts
-from evaluation._curves import CURVE_COLUMNS, CurveColumns, LearningCurves, learning_curves
+from evaluation._curves import CURVE_COLUMNS, DEFAULT_CURVES, CurveColumns, LearningCurves, learning_curves
 from evaluation._figures import eigenvalue_figure, map_figure
 from evaluation._metrics import (
     TableReference,
@@ -37,12 +47,10 @@ from evaluation._replay import (
     SearcherFactory,
     WarmStartFactory,
     compute_maps,
-    replay,
-    replay_grid,
 )
-from evaluation._report import compare, exact_random_baselines, write_figures, write_summary
+from evaluation._report import exact_random_baselines, write_figures, write_summary
 from evaluation._results import OBSERVE, Observations, ReplayResult, TableOracle
-from evaluation._schedulers import MultiFidelityResult, SchedulerKind, replay_multifidelity, rung_epochs
+from evaluation._schedulers import MultiFidelityResult, SchedulerKind, rung_epochs
 from evaluation._study import (
     AlignedTables,
     align_tables,
@@ -50,12 +58,10 @@ from evaluation._study import (
     surrogate_transfer,
     top_functions,
     top_overlap,
-    warm_start_replay,
 )
 from evaluation._suite import (
     RANK_METRICS,
     average_ranks,
-    compare_multifidelity,
     per_seed_scores,
     same_pools,
     seed_clusters,
@@ -65,6 +71,7 @@ from evaluation._suite import (
 __all__ = [
     "CURVE_COLUMNS",
     "DEFAULT_CHECKPOINTS",
+    "DEFAULT_CURVES",
     "OBSERVE",
     "RANK_METRICS",
     "AlignedTables",
@@ -73,18 +80,19 @@ __all__ = [
     "LearningCurves",
     "MultiFidelityResult",
     "Observations",
+    "Replay",
     "ReplayResult",
+    "ReplaySettings",
     "SchedulerKind",
     "SearcherFactory",
     "TableOracle",
     "TableReference",
+    "WarmStart",
     "WarmStartFactory",
     "align_tables",
     "average_ranks",
     "best_so_far",
     "ci_design",
-    "compare",
-    "compare_multifidelity",
     "compute_maps",
     "curve_vs_time",
     "eigenvalue_density",
@@ -106,8 +114,6 @@ __all__ = [
     "plot_search_curves",
     "rank_correlations",
     "replay",
-    "replay_grid",
-    "replay_multifidelity",
     "rung_epochs",
     "same_pools",
     "seed_clusters",
@@ -117,7 +123,15 @@ __all__ = [
     "top_functions",
     "top_overlap",
     "unit_median_ci",
-    "warm_start_replay",
     "write_figures",
     "write_summary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The replay functions :func:`replay` replaced, for one release (each warns when called)."""
+    from evaluation._deprecated import DEPRECATED
+
+    if name in DEPRECATED:
+        return DEPRECATED[name]
+    raise AttributeError(f"module 'evaluation' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Learning curves of a table for the multi-fidelity replay (:mod:`evaluation._schedulers`).
 
 Curves (:func:`learning_curves`): per function the median over its runs of the per-epoch validation accuracy and of
-the cumulative training seconds, read from the columns named in :data:`CURVE_COLUMNS` (on the ``functions`` rows,
+the cumulative training seconds, read from the columns :class:`CurveColumns` names (by default those of the table model,
+:data:`act_bench.tables.CURVE_COLUMNS`) (on the ``functions`` rows,
 else on the ``runs`` rows). The last epoch is the table's own value and runtime (so a completed run scores and costs
 exactly what the full-fidelity replay charges); curves shorter than ``E`` (diverged runs) keep their last time and
 end at the table's value.
@@ -22,21 +23,28 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.search import table_frame
+from act_bench.tables import CURVE_COLUMNS
 from evaluation._results import TableOracle, run_slots
 
-__all__ = ["CURVE_COLUMNS", "CurveColumns", "LearningCurves", "learning_curves"]
+__all__ = ["CURVE_COLUMNS", "DEFAULT_CURVES", "CurveColumns", "LearningCurves", "learning_curves"]
+
+
+#: The table model's curve columns (:data:`act_bench.tables.CURVE_COLUMNS`, the one place that names them), of
+#: which the replay reads the validation accuracy and the cumulative seconds.
+_VAL_ACCURACY, _VAL_LOSS, _TRAIN_LOSS, _SECONDS = CURVE_COLUMNS
 
 
 @dataclass(frozen=True)
 class CurveColumns:
-    """Names of the list-valued learning-curve columns (one entry per epoch) of a table."""
+    """Which list-valued learning-curve columns (one entry per epoch) of a table the replay reads; by default the
+    table model's (:data:`act_bench.tables.CURVE_COLUMNS`)."""
 
-    val_accuracy: str = "curve_val_accuracy"
-    seconds: str = "curve_seconds"  # cumulative training seconds at the end of each epoch
+    val_accuracy: str = _VAL_ACCURACY
+    seconds: str = _SECONDS  # cumulative training seconds at the end of each epoch
 
 
-#: The one place that names the curve columns of the ``runs`` (or ``functions``) config.
-CURVE_COLUMNS = CurveColumns()
+#: The columns the replay reads by default.
+DEFAULT_CURVES = CurveColumns()
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ def _column_curves(frame, names: list[str], cols: CurveColumns) -> tuple[list, l
     return [vals[n] for n in names], [secs[n] for n in names]
 
 
-def learning_curves(table: Any, oracle: TableOracle | None = None, *, columns: CurveColumns = CURVE_COLUMNS
+def learning_curves(table: Any, oracle: TableOracle | None = None, *, columns: CurveColumns = DEFAULT_CURVES
                     ) -> LearningCurves:
     """Median learning curves of every function of ``table`` (a ``BenchmarkTable`` or a ``functions`` frame).
 

@@ -45,7 +45,7 @@ from act_bench.utils import (
 )
 from evaluation._results import ReplayResult, TableOracle, check_observe
 
-__all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "compute_maps", "replay", "replay_grid"]
+__all__ = ["DEFAULT_CHECKPOINTS", "SearcherFactory", "WarmStartFactory", "compute_maps"]
 
 #: Numbers of results after which the surrogate's predictions are scored.
 DEFAULT_CHECKPOINTS = (10, 25, 50, 100)
@@ -88,7 +88,7 @@ class WarmStartFactory:
         return searcher
 
 
-def _as_factory(factory: FactoryLike, searcher_kwargs: dict | None) -> Callable[..., Searcher]:
+def as_factory(factory: FactoryLike, searcher_kwargs: dict | None) -> Callable[..., Searcher]:
     if isinstance(factory, str):
         if factory not in list_searchers():
             raise InvalidInputError(f"unknown searcher {factory!r}; valid searchers: {', '.join(list_searchers())}")
@@ -194,13 +194,14 @@ def _prewarm(factory, candidates: CandidateSet) -> None:
         prepare_embeddings(candidates, features, cache_dir=cache_dir)
 
 
-def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1, *,
-           searcher_kwargs: dict | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
-           precision_k: int = 10, n_jobs: int = 1, candidates: CandidateSet | None = None,
-           oracle: TableOracle | None = None, name: str | None = None,
-           warm_start: tuple[Sequence[str], Sequence[float]] | None = None, observe: str = "median"
-           ) -> ReplayResult:
-    """Run a searcher against a benchmark table for ``budget`` evaluations, once per seed.
+def replay_one(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1,
+               *, searcher_kwargs: dict | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+               precision_k: int = 10, n_jobs: int = 1, candidates: CandidateSet | None = None,
+               oracle: TableOracle | None = None, name: str | None = None,
+               warm_start: tuple[Sequence[str], Sequence[float]] | None = None, observe: str = "median"
+               ) -> ReplayResult:
+    """Run one searcher against a benchmark table for ``budget`` evaluations, once per seed (the engine of
+    :func:`evaluation.replay`, which is the public entry point; this one is the package's own).
 
     Parameters
     ----------
@@ -241,7 +242,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
     ...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
     ...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
-    >>> res = replay("random", df, budget=20, seeds=2)
+    >>> res = replay_one("random", df, budget=20, seeds=2)
     >>> float(np.nanmax(res.objective[0]))
     1.0
     """
@@ -252,7 +253,7 @@ def replay(searcher_factory: FactoryLike, table: Any, budget: int, seeds: int | 
     seeds = _normalize_seeds(seeds)
     observe = check_observe(observe, "replay")
     checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
-    factory = _as_factory(searcher_factory, searcher_kwargs)
+    factory = as_factory(searcher_factory, searcher_kwargs)
     if warm_start is not None:
         functions, values = warm_start
         factory = WarmStartFactory(factory, tuple(map(str, functions)), tuple(float(v) for v in values))
@@ -379,7 +380,7 @@ def _warm_up(regressors: tuple[str, ...]) -> None:
 def _regressors(factories) -> tuple[str, ...]:
     """The built-in surrogate regressors among the factories' map-based searchers (``knr`` of ``knr:fim``)."""
     registered = set(list_searchers())
-    out = [f.name.split(":")[0] for f in factories.values() if _loads_maps(f)]
+    out = [_named(f).name.split(":")[0] for f in factories.values() if _loads_maps(f)]
     return tuple(dict.fromkeys(r for r in out if r in REGRESSORS and f"{r}:outputs" in registered))
 
 
@@ -391,8 +392,14 @@ def _cost_order(name: str) -> int:
     return _COST_ORDER.get(name.split(":")[0], 3)
 
 
+def _named(factory):
+    """The :class:`SearcherFactory` inside a factory (a warm-started one's too), else the factory."""
+    return factory.factory if isinstance(factory, WarmStartFactory) else factory
+
+
 def _loads_maps(factory) -> bool:
     """Whether the factory's searchers load UMAP maps (a map-based searcher not given its ``embedding``)."""
+    factory = _named(factory)
     return (isinstance(factory, SearcherFactory) and searcher_info(factory.name).uses_map
             and "embedding" not in factory.kwargs)
 
@@ -403,6 +410,7 @@ def _maps_needed(factories, seeds) -> list[tuple[str, int, Any]]:
     for f in factories.values():
         if not _loads_maps(f):
             continue
+        f = _named(f)
         feats = searcher_info(f.name).features
         es, n_maps = f.kwargs.get("embedding_seed"), f.kwargs.get("n_maps")
         map_seeds = {es} if es is not None else {s % n_maps for s in seeds} if n_maps else set(seeds)
@@ -469,12 +477,14 @@ def _grid_task(factory, budget, seeds, workers, checkpoints, k, observe="median"
     return runs, time.process_time() - t0
 
 
-def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int | Sequence[int], workers: int = 1,
-                *, searcher_kwargs: dict[str, dict] | None = None, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
-                precision_k: int = 10, n_jobs: int = 1, progress: Callable[[str, ReplayResult], None] | None = None,
-                observe: str = "median", map_progress: Callable[[int, int], None] | None = None
-                ) -> dict[str, ReplayResult]:
-    """Replay several named searchers on one table, sharing one pool of ``n_jobs`` processes.
+def replay_grid_of(factories: dict[str, Callable[..., Searcher]], table: Any, budget: int,
+                   seeds: int | Sequence[int], workers: int = 1, *, checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+                   precision_k: int = 10, n_jobs: int = 1,
+                   progress: Callable[[str, ReplayResult], None] | None = None, observe: str = "median",
+                   map_progress: Callable[[int, int], None] | None = None, candidates: CandidateSet | None = None,
+                   oracle: TableOracle | None = None) -> dict[str, ReplayResult]:
+    """Replay several searchers (``{label: factory}``, :func:`as_factory`) on one table, sharing one pool of
+    ``n_jobs`` processes (the engine of :func:`evaluation.replay`).
 
     ``ReplayResult.seconds`` is then the CPU time the algorithm's runs took summed over the processes (its cost),
     not wall-clock time. With ``n_jobs=1`` it is the wall-clock time of the sequential replay.
@@ -483,7 +493,7 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     module guarded by ``if __name__ == "__main__":`` or from an importable function. Every UMAP map the named
     surrogates need is computed first, spread over the processes, so no two processes compute the same map
     (``map_progress(done, total)`` is called as they complete; also with ``n_jobs=1``). ``observe`` is as in
-    :func:`replay`.
+    :func:`replay_one`. ``candidates`` and ``oracle`` are built from ``table`` when omitted.
 
     Examples
     --------
@@ -492,24 +502,25 @@ def replay_grid(algorithms: Sequence[str], table: Any, budget: int, seeds: int |
     >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
     ...                    "outputs": list(np.eye(20, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 20),
     ...                    "test_accuracy": np.linspace(0, 1, 20), "runtime": np.ones(20)})
-    >>> sorted(replay_grid(["random", "evolution"], df, 5, 2))
+    >>> sorted(replay_grid_of({a: as_factory(a, None) for a in ("random", "evolution")}, df, 5, 2))
     ['evolution', 'random']
     """
-    budget = check_int(budget, "budget", "replay_grid", min_value=1)
-    workers = check_int(workers, "workers", "replay_grid", min_value=1)
-    n_jobs = check_int(n_jobs, "n_jobs", "replay_grid", min_value=1)
+    budget = check_int(budget, "budget", "replay", min_value=1)
+    workers = check_int(workers, "workers", "replay", min_value=1)
+    n_jobs = check_int(n_jobs, "jobs", "replay", min_value=1)
     seeds = _normalize_seeds(seeds)
-    observe = check_observe(observe, "replay_grid")
-    checkpoints = {check_int(c, "checkpoints", "replay_grid", min_value=1) for c in checkpoints}
-    factories = {a: _as_factory(a, (searcher_kwargs or {}).get(a)) for a in algorithms}
-    candidates = CandidateSet.from_table(table)
-    oracle = TableOracle.from_table(table)
+    observe = check_observe(observe, "replay")
+    checkpoints = {check_int(c, "checkpoints", "replay", min_value=1) for c in checkpoints}
+    if candidates is None:
+        candidates = CandidateSet.from_table(table)
+    if oracle is None:
+        oracle = TableOracle.from_table(table)
     out: dict[str, ReplayResult] = {}
     if n_jobs == 1:
         compute_maps(candidates, factories, seeds, progress=map_progress)
         for a, f in factories.items():
-            out[a] = replay(f, table, budget, seeds, workers, checkpoints=checkpoints, precision_k=precision_k,
-                            candidates=candidates, oracle=oracle, name=a, observe=observe)
+            out[a] = replay_one(f, table, budget, seeds, workers, checkpoints=checkpoints, precision_k=precision_k,
+                                candidates=candidates, oracle=oracle, name=a, observe=observe)
             if progress is not None:
                 progress(a, out[a])
         return out

@@ -1,4 +1,5 @@
-"""Run several searchers against one table and write the summary JSON and figures (``act-bench replay``)."""
+"""What a replay summary is made of (the reference, the exact random-search baselines) and how its JSON and figures
+are written (``act-bench replay``; the replay itself is :func:`evaluation.replay`)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,26 @@ from typing import Any
 import numpy as np
 
 from act_bench.errors import InvalidInputError
-from act_bench.search import RANDOM_POOLS, CandidateSet, list_searchers, searcher_info
+from act_bench.search import RANDOM_POOLS, CandidateSet, list_searchers
 from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.utils import atomic_write_text, to_jsonable
 from evaluation._baselines import exact_random_search, fair_baselines
-from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci, summarize
+from evaluation._metrics import TableReference, best_so_far, curve_vs_time, mean_ci
 from evaluation._plots import plot_search_curves
-from evaluation._replay import replay_grid
-from evaluation._results import ReplayResult, TableOracle, check_observe
+from evaluation._results import ReplayResult, TableOracle
 
-__all__ = ["SCORED_ON", "compare", "exact_random_baselines", "write_summary"]
+__all__ = ["SCORED_ON", "exact_random_baselines", "reference_block", "write_figures", "write_summary"]
 
 #: What every replay summary is scored on (stated in the summary beside ``observe``).
 SCORED_ON = ("best estimate by twin group: the mean validation (test) accuracy of all runs of the function's twin "
              "group; the top 1 % is act_bench.tables.top_groups of that ranking")
+
+
+def reference_block(ref: TableReference) -> dict[str, Any]:
+    """The ``reference`` block of a replay summary: the table's thresholds and baselines."""
+    return {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
+            "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
+            "n_baselines": ref.n_baselines}
 
 
 def _replay_setup(table, algorithms: Sequence[str], baselines: bool):
@@ -84,61 +91,6 @@ def exact_random_baselines(candidates: CandidateSet, oracle: TableOracle, ref: T
                 budget - len(first))
         out[name] = block
     return out
-
-
-def compare(table: Any, algorithms: Sequence[str], *, evals: int, seeds: int | Sequence[int], workers: int = 1,
-            out_dir: str | os.PathLike | None = None, table_name: str = "", n_jobs: int = 1,
-            searcher_kwargs: dict[str, dict] | None = None, progress=None, baselines: bool = True,
-            observe: str = "median", map_progress=None, figure_stem: str = "search_curves"
-            ) -> tuple[dict[str, Any], dict]:
-    """Replay every algorithm on ``table``; return ``(summary, {name: ReplayResult})`` and write PNGs to ``out_dir``
-    (:func:`write_figures`, named ``figure_stem``; their titles name the observation model unless it is the median).
-
-    ``observe`` (``"median"``, the paper's protocol, or ``"run"``) is what the searchers are told; every score is the
-    table's best estimate by twin group (:func:`evaluation.replay`). ``map_progress(done, total)`` follows the UMAP
-    maps computed before the replays (:func:`evaluation.replay_grid`).
-
-    With ``baselines`` (default), the fair baselines are replayed too (:func:`evaluation.fair_baselines`: random
-    search over all functions and within the pool of every feature set an algorithm chooses from; listed in
-    ``summary["baselines"]``), and ``summary["exact_random"]`` holds the exact distributions of random search's
-    evaluations-to-target for the same pools (:func:`exact_random_baselines`).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> names = [f"f{i}" for i in range(30)]
-    >>> df = pd.DataFrame({"function": names, "equivalents": [[n] for n in names],
-    ...                    "outputs": list(np.eye(30, dtype=np.float32)), "val_accuracy": np.linspace(0, 1, 30),
-    ...                    "test_accuracy": np.linspace(0, 1, 30), "runtime": np.ones(30)})
-    >>> summary, _ = compare(df, ["random"], evals=10, seeds=3)
-    >>> sorted(summary["algorithms"]["random"])[:3]
-    ['auc', 'ci', 'ci95']
-    >>> summary["exact_random"]["random"]["evals_to_top1pct"]["mean"]   # 1 of 30 in the top 1%: (30 + 1) / 2
-    15.5
-    """
-    algos, added, candidates, oracle, ref = _replay_setup(table, algorithms, baselines)
-    summary: dict[str, Any] = {
-        "table": table_name, "evals": int(evals), "seeds": seeds if isinstance(seeds, int) else len(seeds),
-        "workers": int(workers), "n_functions": len(candidates), "n_twin_groups": candidates.n_groups,
-        "observe": check_observe(observe, "compare"), "scored_on": SCORED_ON,
-        "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
-                      "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
-                      "n_baselines": ref.n_baselines},
-        "baselines": added,
-        "algorithms": {},
-    }
-    results = replay_grid(algos + added, table, evals, seeds, workers, searcher_kwargs=searcher_kwargs,
-                          n_jobs=n_jobs, progress=progress, observe=observe, map_progress=map_progress)
-    for name in algos + added:
-        summary["algorithms"][name] = summarize(results[name], ref)
-    if baselines:
-        pools = [None] + [f for f in ("fim", "outputs", "both")
-                          if any(searcher_info(a).features == f for a in algos + added)]
-        summary["exact_random"] = exact_random_baselines(candidates, oracle, ref, pools, int(evals))
-    if out_dir is not None:
-        write_figures(results, ref, out_dir, workers=workers, stem=figure_stem, table=table_name,
-                      title_note="" if observe == "median" else f", observe {observe}")
-    return summary, results
 
 
 def write_figures(results: dict[str, ReplayResult], ref: TableReference, out_dir: str | os.PathLike, *,

@@ -29,7 +29,7 @@ runs), so best-so-far curves, "evaluations to the top 1%" and regret measure fun
 and compare directly with full-fidelity searchers at equal simulated time (``time`` is the simulated clock when the
 entry stopped); ``observed`` and ``epochs`` give what the scheduler saw.
 
-Budgets: ``evals`` (proposals) or ``time_budget`` (simulated seconds: no proposal starts at or after it, and runs
+Budgets: ``budget`` (proposals) or ``time_budget`` (simulated seconds: no proposal starts at or after it, and runs
 still going at that time are not reported).
 """
 
@@ -49,10 +49,11 @@ from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, Result, Suggestion
 from act_bench.utils import check_float, check_int
 from evaluation._curves import LearningCurves, learning_curves
-from evaluation._replay import FactoryLike, _as_factory, _normalize_seeds
+from evaluation._replay import FactoryLike, _normalize_seeds, as_factory
 from evaluation._results import Observations, ReplayResult, TableOracle, check_observe
 
-__all__ = ["MultiFidelityResult", "SchedulerKind", "replay_multifidelity", "rung_epochs"]
+__all__ = ["MultiFidelityResult", "SchedulerKind", "check_scheduler", "replay_multifidelity_one", "rung_epochs",
+           "scheduler_curves"]
 
 
 class SchedulerKind(str, Enum):
@@ -254,13 +255,39 @@ def _one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time
     return run.entries, -1 if map_seed is None else int(map_seed)
 
 
-def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler: str = "asha",
-                         evals: int | None = None, time_budget: float | None = None,
-                         seeds: int | Sequence[int] = 10, workers: int = 1, eta: int = 3, min_epochs: int = 1,
-                         searcher_kwargs: dict | None = None, candidates: CandidateSet | None = None,
-                         oracle: TableOracle | None = None, curves: LearningCurves | None = None,
-                         name: str | None = None, observe: str = "median") -> MultiFidelityResult:
-    """Replay a searcher under a multi-fidelity scheduler (see the module docstring for the exact rules).
+def check_scheduler(scheduler: Any, func: str = "replay") -> SchedulerKind:
+    """Validate a ``scheduler`` parameter (a :class:`SchedulerKind` or its value)."""
+    kind_text = scheduler.value if isinstance(scheduler, SchedulerKind) else scheduler
+    valid = [k.value for k in SchedulerKind]
+    if kind_text not in valid:
+        raise InvalidInputError(f"parameter scheduler of {func} must be one of {', '.join(valid)}; got {scheduler!r}")
+    return SchedulerKind(kind_text)
+
+
+def scheduler_curves(table: Any, oracle: TableOracle, kind: SchedulerKind) -> LearningCurves:
+    """The curves a scheduled replay reads: the table's learning curves; for ``none``, a table without curves has
+    one "epoch" per function (and per run) worth its value and runtime."""
+    try:
+        return learning_curves(table, oracle)
+    except InvalidInputError:
+        if kind is not SchedulerKind.NONE:
+            raise
+    # full fidelity needs no curve: one "epoch" worth the table's value and runtime
+    curves = LearningCurves(oracle.objective[:, None].copy(), oracle.runtime[:, None].copy())
+    if oracle.run_val is not None:   # each run: one "epoch" worth its value and runtime
+        curves = LearningCurves(curves.values, curves.seconds, oracle.run_val[:, :, None].copy(),
+                                oracle.run_runtime[:, :, None].copy())
+    return curves
+
+
+def replay_multifidelity_one(searcher_factory: FactoryLike, table: Any, *, scheduler: str = "asha",
+                             budget: int | None = None, time_budget: float | None = None,
+                             seeds: int | Sequence[int] = 10, workers: int = 1, eta: int = 3, min_epochs: int = 1,
+                             searcher_kwargs: dict | None = None, candidates: CandidateSet | None = None,
+                             oracle: TableOracle | None = None, curves: LearningCurves | None = None,
+                             name: str | None = None, observe: str = "median") -> MultiFidelityResult:
+    """Replay one searcher under a multi-fidelity scheduler (see the module docstring for the exact rules); the
+    engine of :func:`evaluation.replay` with a ``scheduler``, which is the public entry point.
 
     Parameters
     ----------
@@ -269,8 +296,8 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
     table : BenchmarkTable or pandas.DataFrame
         The oracle, with learning curves (:data:`CURVE_COLUMNS`) unless ``scheduler="none"``.
     scheduler : {"none", "sh", "asha"}
-    evals : int, optional
-        Proposals per run. Exactly one of ``evals`` and ``time_budget`` is required.
+    budget : int, optional
+        Proposals per run. Exactly one of ``budget`` and ``time_budget`` is required.
     time_budget : float, optional
         Simulated seconds per run.
     seeds : int or sequence of int
@@ -288,52 +315,38 @@ def replay_multifidelity(searcher_factory: FactoryLike, table: Any, *, scheduler
     --------
     >>> from evaluation._synthetic import synthetic_table
     >>> df = synthetic_table(60, seed=0, epochs=9)
-    >>> res = replay_multifidelity("random", df, scheduler="asha", evals=30, seeds=2, workers=2)
+    >>> res = replay_multifidelity_one("random", df, scheduler="asha", budget=30, seeds=2, workers=2)
     >>> res.scheduler, res.rungs, int((res.rows[0] >= 0).sum())
     ('asha', [1, 3, 9], 30)
     """
-    kind_text = scheduler.value if isinstance(scheduler, SchedulerKind) else scheduler
-    valid = [k.value for k in SchedulerKind]
-    if kind_text not in valid:
-        raise InvalidInputError(f"parameter scheduler of replay_multifidelity must be one of {', '.join(valid)}; "
-                                f"got {scheduler!r}")
-    kind = SchedulerKind(kind_text)
-    if (evals is None) == (time_budget is None):
-        raise InvalidInputError("replay_multifidelity needs exactly one of evals and time_budget; got "
-                                f"evals={evals!r}, time_budget={time_budget!r}")
-    if evals is not None:
-        evals = check_int(evals, "evals", "replay_multifidelity", min_value=1)
+    kind = check_scheduler(scheduler)
+    if (budget is None) == (time_budget is None):
+        raise InvalidInputError("replay with a scheduler needs exactly one of budget and time_budget; got "
+                                f"budget={budget!r}, time_budget={time_budget!r}")
+    if budget is not None:
+        budget = check_int(budget, "budget", "replay", min_value=1)
     if time_budget is not None:
-        time_budget = check_float(time_budget, "time_budget", "replay_multifidelity", min_value=0.0)
+        time_budget = check_float(time_budget, "time_budget", "replay", min_value=0.0)
         if time_budget <= 0:
-            raise InvalidInputError(f"parameter time_budget of replay_multifidelity must be > 0; got {time_budget}")
-    workers = check_int(workers, "workers", "replay_multifidelity", min_value=1)
-    eta = check_int(eta, "eta", "replay_multifidelity", min_value=2)
-    min_epochs = check_int(min_epochs, "min_epochs", "replay_multifidelity", min_value=1)
+            raise InvalidInputError(f"parameter time_budget of replay must be > 0; got {time_budget}")
+    workers = check_int(workers, "workers", "replay", min_value=1)
+    eta = check_int(eta, "eta", "replay", min_value=2)
+    min_epochs = check_int(min_epochs, "min_epochs", "replay", min_value=1)
     seeds = _normalize_seeds(seeds)
-    observe = check_observe(observe, "replay_multifidelity")
-    factory = _as_factory(searcher_factory, searcher_kwargs)
+    observe = check_observe(observe, "replay")
+    factory = as_factory(searcher_factory, searcher_kwargs)
     if candidates is None:
         candidates = CandidateSet.from_table(table)
     if oracle is None:
         oracle = TableOracle.from_table(table)
     if curves is None:
-        try:
-            curves = learning_curves(table, oracle)
-        except InvalidInputError:
-            if kind is not SchedulerKind.NONE:
-                raise
-            # full fidelity needs no curve: one "epoch" worth the table's value and runtime
-            curves = LearningCurves(oracle.objective[:, None].copy(), oracle.runtime[:, None].copy())
-            if oracle.run_val is not None:   # each run: one "epoch" worth its value and runtime
-                curves = LearningCurves(curves.values, curves.seconds, oracle.run_val[:, :, None].copy(),
-                                        oracle.run_runtime[:, :, None].copy())
+        curves = scheduler_curves(table, oracle, kind)
     rungs = [curves.epochs] if kind is SchedulerKind.NONE else rung_epochs(curves.epochs, min(min_epochs,
                                                                                               curves.epochs), eta)
     label = name or (searcher_factory if isinstance(searcher_factory, str) else getattr(
         searcher_factory, "__name__", type(searcher_factory).__name__))
     t0 = time.perf_counter()
-    outcomes = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, evals, time_budget, s, workers,
+    outcomes = [_one_seed(factory, candidates, oracle, curves, rungs, eta, kind, budget, time_budget, s, workers,
                           observe) for s in seeds]
     per_seed = [entries for entries, _ in outcomes]
     map_seeds = np.array([m for _, m in outcomes], dtype=np.int64)

@@ -13,9 +13,8 @@ relate, and whether what was learned on one table helps on another.
   functions; the same searcher told the *target's own* accuracies of the same ``n`` functions is the reference.
   Scored by Spearman and precision@k against the target's truth on the held-out functions, per seed; medians with
   distribution-free CIs over seeds (cluster bootstrap over maps when seeds share maps, ``seeds > n_maps``).
-* :func:`warm_start_replay`: replays on the target with every searcher told the source's results (its top ``n``
-  or all) before it starts, against a cold start; evaluations to the target's top 1 % (told results never count as
-  evaluations), medians with CIs over runs, or over maps when runs share them.
+* :func:`warm_start_told`: what a warm-started replay (:func:`evaluation.replay` with ``warm_start=``) tells every
+  searcher before it starts: the source's results (its top ``n`` or all).
 """
 
 from __future__ import annotations
@@ -29,15 +28,12 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, create_searcher, embed_candidates, searcher_info, table_frame
-from act_bench.space import BASELINE_FUNCTIONS
 from act_bench.tables import BenchmarkTable, group_ranking
 from act_bench.utils import check_int
-from evaluation._metrics import TableReference, best_so_far, evals_to, unit_median_ci
-from evaluation._replay import replay
-from evaluation._results import TableOracle
+from evaluation._metrics import unit_median_ci
 
 __all__ = ["AlignedTables", "align_tables", "rank_correlations", "surrogate_transfer", "top_functions",
-           "top_overlap", "warm_start_replay"]
+           "top_overlap", "warm_start_told"]
 
 
 @dataclass(frozen=True)
@@ -382,30 +378,11 @@ def surrogate_transfer(source: Any, target: Any, *, algorithm: str = "knr:both",
             "per_seed": per}
 
 
-def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, top_n: int | None = None,
-                      evals: int = 100, seeds: int = 10, n_jobs: int = 1, metric: str = "val_accuracy",
-                      searcher_kwargs: Mapping[str, dict] | None = None, observe: str = "median"
-                      ) -> dict[str, Any]:
-    """Replay each algorithm on ``target`` cold and warm-started with the source table's results.
-
-    The warm searchers are told (:meth:`~act_bench.search.Searcher.warm_start`) the source's ``metric`` for its
-    ``top_n`` best functions (``None``: every function it has) before their first ask; told results are not
-    evaluations (the budget ``evals`` and the trajectories hold only the target's own lookups). Both runs evaluate
-    the baselines first, as every replay does. ``observe``: what the replays' searchers are told on the target
-    (:func:`evaluation.replay`); evaluations to the top 1 % are scored on the target's best estimates.
-
-    Returns
-    -------
-    dict
-        ``{"top_n", "n_told", "evals", "seeds", "top1pct_threshold", "algorithms": {name: {"cold": {"median",
-        "ci95", "found_fraction"}, "warm": {...}, "per_seed": {"cold": [...], "warm": [...]}}}}`` of evaluations to the
-        target's top 1 % (``inf`` / ``None``: not reached within ``evals``). Each CI is over independent runs, or
-        over maps when runs share them (``ci_over`` says which; :func:`evaluation.unit_median_ci`).
-    """
-    evals = check_int(evals, "evals", "warm_start_replay", min_value=1)
-    seeds = check_int(seeds, "seeds", "warm_start_replay", min_value=1)
+def warm_start_told(source: Any, top_n: int | None, metric: str) -> tuple[list[str], list[float]]:
+    """The results a warm-started searcher is told: the source table's ``metric`` for its ``top_n`` best functions
+    (``None``: every function it has), best first."""
     if top_n is not None:
-        top_n = check_int(top_n, "top_n", "warm_start_replay", min_value=1)
+        top_n = check_int(top_n, "top_n", "WarmStart", min_value=1)
     frame, _ = table_frame(source, fim_layout=[])
     if metric not in frame.columns:
         raise InvalidInputError(f"the source table has no column {metric!r}")
@@ -413,24 +390,4 @@ def warm_start_replay(source: Any, target: Any, algorithms: Sequence[str], *, to
     order = np.argsort(-np.where(np.isfinite(vals), vals, -np.inf), kind="stable")
     if top_n is not None:
         order = order[:top_n]
-    told = ([str(frame["function"].iloc[i]) for i in order], [float(vals[i]) for i in order])
-    cands = CandidateSet.from_table(target)
-    oracle = TableOracle.from_table(target, objective=metric)
-    ref = TableReference.from_oracle(oracle, cands.index_of("relu(x)"), cands.indices_of(BASELINE_FUNCTIONS))
-    out: dict[str, Any] = {"top_n": top_n, "n_told": len(told[0]), "evals": evals, "seeds": seeds,
-                           "observe": observe, "top1pct_threshold": ref.top1, "algorithms": {}}
-    for a in algorithms:
-        kw = dict((searcher_kwargs or {}).get(a) or {})
-        per, maps = {}, {}
-        for which, warm in (("cold", None), ("warm", told)):
-            res = replay(a, target, evals, seeds, searcher_kwargs=kw, n_jobs=n_jobs, candidates=cands,
-                         oracle=oracle, warm_start=warm, checkpoints=(), observe=observe)
-            per[which] = evals_to(best_so_far(res.objective), ref.top1)
-            maps[which] = res.map_seeds
-        # runs that share a map are one unit: the CI resamples maps then (unit_median_ci says which)
-        out["algorithms"][a] = {"cold": unit_median_ci(per["cold"], maps["cold"]),
-                                "warm": unit_median_ci(per["warm"], maps["warm"]),
-                                "per_seed": {w: [None if not np.isfinite(x) else int(x) for x in v]
-                                             for w, v in per.items()},
-                                "map_seeds": {w: [int(m) for m in v] for w, v in maps.items()}}
-    return out
+    return [str(frame["function"].iloc[i]) for i in order], [float(vals[i]) for i in order]

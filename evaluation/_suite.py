@@ -15,8 +15,6 @@ baseline and is ranked once (:func:`same_pools`).
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,15 +22,10 @@ import numpy as np
 
 from act_bench.errors import InvalidInputError
 from act_bench.utils import check_int
-from evaluation._curves import learning_curves
-from evaluation._metrics import TableReference, best_so_far, evals_to, summarize
-from evaluation._replay import _as_factory, _normalize_seeds, compute_maps
-from evaluation._report import SCORED_ON, _replay_setup, write_figures
-from evaluation._results import ReplayResult, check_observe
-from evaluation._schedulers import replay_multifidelity
+from evaluation._metrics import TableReference, best_so_far, evals_to
+from evaluation._results import ReplayResult
 
-__all__ = ["RANK_METRICS", "average_ranks", "compare_multifidelity", "per_seed_scores", "same_pools", "seed_clusters",
-           "simulated_seconds"]
+__all__ = ["RANK_METRICS", "average_ranks", "per_seed_scores", "same_pools", "seed_clusters", "simulated_seconds"]
 
 #: Metrics the cross-table ranks can use: name -> True when larger is better.
 RANK_METRICS = {"evals_to_top1pct": False, "final_val_accuracy": True}
@@ -55,73 +48,6 @@ def simulated_seconds(result: ReplayResult) -> dict[str, float]:
         used = np.maximum(t.max(axis=1), 0.0) if t.size else np.zeros(len(result.seeds))
     used = np.asarray(used, dtype=np.float64)
     return {"mean": float(used.mean()), "median": float(np.median(used)), "max": float(used.max())}
-
-
-def compare_multifidelity(table: Any, algorithms: Sequence[str], *, scheduler: str, evals: int | None = None,
-                          time_budget: float | None = None, seeds: int | Sequence[int] = 10, workers: int = 1,
-                          eta: int = 3, min_epochs: int = 1, table_name: str = "",
-                          searcher_kwargs: Mapping[str, dict] | None = None,
-                          out_dir: str | os.PathLike | None = None, progress=None, baselines: bool = True,
-                          observe: str = "median", n_jobs: int = 1, map_progress=None
-                          ) -> tuple[dict[str, Any], dict[str, ReplayResult]]:
-    """Replay every algorithm under ``scheduler`` on ``table``; the summary has the blocks of
-    :func:`evaluation.compare` plus, per algorithm, ``simulated_seconds``, ``proposals`` and ``completed`` (mean
-    per seed), and the scheduler settings. With ``baselines`` (default) the fair random baselines
-    (:func:`evaluation.fair_baselines`) run under the same scheduler and budget; the exact order-statistics values of
-    :func:`evaluation.compare` count full evaluations and are not given here. ``observe``: what the scheduler and
-    the searchers see (:func:`evaluation.replay_multifidelity`); scores are the best estimates either way. The UMAP
-    maps the surrogates need are computed first over ``n_jobs`` processes (``map_progress(done, total)`` follows
-    them, :func:`evaluation.compute_maps`); the scheduled replays then run in this process.
-
-    Examples
-    --------
-    >>> from evaluation._synthetic import synthetic_table
-    >>> s, _ = compare_multifidelity(synthetic_table(60, epochs=9), ["random"], scheduler="asha", time_budget=600,
-    ...                              seeds=2, workers=2)
-    >>> s["scheduler"]["rungs"], s["algorithms"]["random"]["simulated_seconds"]["max"] <= 600, s["baselines"]
-    ([1, 3, 9], True, [])
-    """
-    algos, added, candidates, oracle, ref = _replay_setup(table, algorithms, baselines)
-    try:
-        curves = learning_curves(table, oracle)
-    except InvalidInputError:
-        if scheduler != "none":
-            raise
-        curves = None
-    summary: dict[str, Any] = {
-        "table": table_name, "evals": evals, "time_budget": time_budget,
-        "seeds": seeds if isinstance(seeds, int) else len(seeds), "workers": int(workers),
-        "n_functions": len(candidates), "n_twin_groups": candidates.n_groups,
-        "observe": check_observe(observe, "compare_multifidelity"), "scored_on": SCORED_ON,
-        "reference": {"best_val_accuracy": ref.best, "top1pct_threshold": ref.top1, "top5pct_threshold": ref.top5,
-                      "relu_val_accuracy": ref.relu, "n_finite": ref.n, "best_baseline_val_accuracy": ref.best_baseline,
-                      "n_baselines": ref.n_baselines},
-        "baselines": added,
-        "scheduler": {"name": scheduler, "eta": eta, "min_epochs": min_epochs}, "algorithms": {},
-    }
-    results: dict[str, ReplayResult] = {}
-    factories = {a: _as_factory(a, (searcher_kwargs or {}).get(a)) for a in algos + added}
-    compute_maps(candidates, factories, _normalize_seeds(seeds), n_jobs=check_int(n_jobs, "n_jobs",
-                 "compare_multifidelity", min_value=1), progress=map_progress)
-    for a in algos + added:
-        res = replay_multifidelity(a, table, scheduler=scheduler, evals=evals, time_budget=time_budget, seeds=seeds,
-                                   workers=workers, eta=eta, min_epochs=min_epochs,
-                                   searcher_kwargs=(searcher_kwargs or {}).get(a), candidates=candidates,
-                                   oracle=oracle, curves=curves, name=a, observe=observe)
-        results[a] = res
-        with warnings.catch_warnings():  # columns past the shortest seed's last entry are all NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            block = summarize(res, ref)
-        block["simulated_seconds"] = simulated_seconds(res)
-        block["proposals"] = float(np.mean((res.rows >= 0).sum(axis=1)))
-        block["completed"] = float(np.mean(np.isfinite(res.objective).sum(axis=1)))
-        summary["algorithms"][a] = block
-        summary["scheduler"]["rungs"] = res.rungs
-        if progress is not None:
-            progress(a, res)
-    if out_dir is not None:
-        write_figures(results, ref, out_dir, workers=max(workers, 2), table=table_name)
-    return summary, results
 
 
 def per_seed_scores(result: ReplayResult, ref: TableReference, rank_by: str) -> np.ndarray:

@@ -87,7 +87,7 @@ def test_status_changes_of_the_rebuilt_cnn_are_counted(tmp_path):
 def test_expensive_blocks_render_from_their_json_round_trip(tmp_path):
     import json
 
-    from evaluation import surrogate_transfer, warm_start_replay
+    from evaluation import WarmStart, replay, surrogate_transfer
     from evaluation._synthetic import synthetic_table
 
     script = _script()
@@ -99,7 +99,8 @@ def test_expensive_blocks_render_from_their_json_round_trip(tmp_path):
     text = script.transfer_block(data)
     med = tr["n_points"][10]["target"]["spearman"]["median"]
     assert f"| a -> b | 10 | {med:.2f} [" in text and "over 2 seeds" in text
-    ws = warm_start_replay(a, a.copy(), ["random"], top_n=5, evals=10, seeds=3)
+    ws = replay(a.copy(), ["random"], budget=10, seeds=3, warm_start=WarmStart(a, top_n=5),
+                checkpoints=()).warm_start_summary()
     ws["algorithms"]["random"].pop("per_seed")
     text = script.warm_block(json.loads(json.dumps({"a -> b (top 5)": ws}, allow_nan=False)))
     assert "| a -> b (top 5) | random |" in text and "over 3 seeds x 10 evaluations" in text

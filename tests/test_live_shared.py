@@ -56,19 +56,19 @@ def test_live_search_and_replay_make_the_same_suggestions(tmp_path, monkeypatch)
     assert len(set(values)) > 3, "the tiny recipe must give the surrogate distinct values to work with"
 
     table = search.to_table()
-    res = replay("knr:both", table, budget=len(live), seeds=[4], workers=1)
+    res = replay(table, "knr:both", budget=len(live), seeds=[4], workers=1).result()
     names = list(table.to_pandas("functions")["function"])
     replayed = [names[r] for r in res.rows[0]]
     assert replayed == live
     np.testing.assert_array_equal(res.objective[0], values)
     # controls: the order is the surrogate's, not one any searcher would produce (random search, same seed), and it
     # depends on the results (the same searcher told other values suggests differently)
-    other = replay("random", table, budget=len(live), seeds=[4], workers=1)
+    other = replay(table, "random", budget=len(live), seeds=[4], workers=1).result()
     assert [names[r] for r in other.rows[0]][:8] == live[:8] and [names[r] for r in other.rows[0]] != live
     frame = table.to_pandas("functions")
     flipped = frame.assign(val_accuracy=1.0 - frame["val_accuracy"])
     flipped.attrs["fim_layout"] = table.metadata["fim_layout"]
-    told_otherwise = replay("knr:both", flipped, budget=len(live), seeds=[4], workers=1)
+    told_otherwise = replay(flipped, "knr:both", budget=len(live), seeds=[4], workers=1).result()
     assert [names[r] for r in told_otherwise.rows[0]] != live
 
 

@@ -42,7 +42,7 @@ def _toy(n=40, runtime=None, seed=0):
 
 def test_random_replay_over_the_whole_table_finds_the_optimum(table):
     n = len(table)
-    res = replay("random", table, budget=n, seeds=3)
+    res = replay(table, "random", budget=n, seeds=3).result()
     best = np.nanmax(table["val_accuracy"])
     for s in range(3):
         assert sorted(res.rows[s]) == list(range(n))          # a permutation: every function exactly once
@@ -105,16 +105,16 @@ def test_median_ci_uses_the_tabulated_order_statistics(n, ranks):
 
 def test_simulated_workers_with_constant_runtime():
     df = _toy(40, runtime=np.full(40, 5.0))
-    r1 = replay("random", df, budget=30, seeds=2, workers=1)
+    r1 = replay(df, "random", budget=30, seeds=2, workers=1).result()
     np.testing.assert_allclose(r1.time[0], 5.0 * np.arange(1, 31))
-    r4 = replay("random", df, budget=30, seeds=2, workers=4)
+    r4 = replay(df, "random", budget=30, seeds=2, workers=4).result()
     np.testing.assert_allclose(r4.time[0], 5.0 * (1 + np.arange(30) // 4))
 
 
 def test_simulated_workers_with_varied_runtimes():
     rt = np.random.default_rng(3).uniform(1, 10, size=60)
     df = _toy(60, runtime=rt)
-    res = replay("random", df, budget=50, seeds=3, workers=3, name="async")
+    res = replay(df, "random", budget=50, seeds=3, workers=3).result()
     for s in range(3):
         t = res.time[s]
         assert np.all(np.diff(t) >= 0)                          # told in completion order
@@ -122,14 +122,15 @@ def test_simulated_workers_with_varied_runtimes():
         assert busy / 3 <= t[-1] + 1e-9                          # three workers cannot do more than 3x the time
         assert t[-1] <= busy / 3 + rt.max() + 1e-9               # greedy list scheduling bound (no idle worker)
         assert sum(np.isclose(t, rt[res.rows[s]])) >= 3          # the first job of each worker starts at t=0
-    one = replay("random", df, budget=50, seeds=1, workers=1)
+    one = replay(df, "random", budget=50, seeds=1, workers=1).result()
     np.testing.assert_allclose(one.time[0], np.cumsum(rt[one.rows[0]]))
 
 
 def test_surrogate_search_beats_random_on_a_table_with_a_known_optimum(table, tmp_path):
     kw = {"cache_dir": tmp_path, "embedding_seed": 0}
-    rnd = replay("random", table, budget=60, seeds=12)
-    knr = replay("knr:outputs", table, budget=60, seeds=12, searcher_kwargs=kw, checkpoints=(20,))
+    rnd = replay(table, "random", budget=60, seeds=12).result()
+    knr = replay(table, "knr:outputs", budget=60, seeds=12, searcher_kwargs={"knr:outputs": kw},
+                 checkpoints=(20,)).result()
     ref = TableReference.from_oracle(TableOracle.from_table(table), None)
     s_rnd, s_knr = summarize(rnd, ref), summarize(knr, ref)
     assert s_knr["auc"] > s_rnd["auc"]
@@ -161,21 +162,21 @@ def test_surrogate_quality_against_direct_ranks(table, tmp_path):
 
 
 def test_replay_input_errors(table):
-    with pytest.raises(InvalidInputError, match="unknown searcher 'bogus'"):
-        replay("bogus", table, 10, 2)
+    with pytest.raises(InvalidInputError, match=r"unknown algorithm\(s\) 'bogus'"):
+        replay(table, "bogus", budget=10, seeds=2)
     with pytest.raises(InvalidInputError, match="parameter budget of replay must be an integer >= 1"):
-        replay("random", table, 0, 2)
+        replay(table, "random", budget=0, seeds=2)
     with pytest.raises(InvalidInputError, match="parameter seeds of replay"):
-        replay("random", table, 5, [])
+        replay(table, "random", budget=5, seeds=[])
     with pytest.raises(InvalidInputError, match="no column 'val_accuracy'"):
-        replay("random", table.drop(columns=["val_accuracy"]), 5, 1)
+        replay(table.drop(columns=["val_accuracy"]), "random", budget=5, seeds=1)
 
 
 @pytest.mark.slow
 def test_callable_factory_and_parallel_jobs_match():
     df = _toy(50)
-    a = replay(lambda c, seed: create_searcher("random", c, seed=seed), df, 20, [4, 5, 6])
-    b = replay("random", df, 20, [4, 5, 6], n_jobs=2)
+    a = replay(df, lambda c, seed: create_searcher("random", c, seed=seed), budget=20, seeds=[4, 5, 6]).result()
+    b = replay(df, "random", budget=20, seeds=[4, 5, 6], jobs=2).result()
     np.testing.assert_array_equal(a.rows, b.rows)
 
 
@@ -235,11 +236,11 @@ def test_cli_errors(saved_table, tmp_path, capsys):
 
 
 def test_simulated_workers_write_time_curves(tmp_path):
-    from evaluation import compare
-
-    summary, results = compare(_toy(30, runtime=np.linspace(1, 3, 30)), ["random", "evolution"], evals=10, seeds=3,
-                               workers=3, out_dir=tmp_path)
-    assert summary["workers"] == 3 and results["random"].workers == 3
+    run = replay(_toy(30, runtime=np.linspace(1, 3, 30)), ["random", "evolution"], budget=10, seeds=3, workers=3,
+                 baselines=True)
+    summary = run.summary()
+    run.write_figures(tmp_path)
+    assert summary["workers"] == 3 and run.result("random").workers == 3
     for name in ("search_curves.png", "search_curves_time.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -269,7 +270,7 @@ def test_replay_on_the_tiny_test_table(name, tmp_path):
 
     table = load_table(Path(__file__).parent / "data" / "tiny-table")
     kw = {"cache_dir": tmp_path} if searcher_info(name).uses_map else None
-    res = replay(name, table, budget=6, seeds=3, searcher_kwargs=kw)
+    res = replay(table, name, budget=6, seeds=3, searcher_kwargs={name: kw} if kw else None).result()
     assert all(sorted(r) == list(range(6)) for r in res.rows)      # every function once, then exhausted
     cands = CandidateSet.from_table(table)
     from act_bench.space import BASELINE_FUNCTIONS

@@ -22,7 +22,6 @@ from evaluation import (
     TableReference,
     best_so_far,
     ci_design,
-    compare,
     evals_after_baselines,
     exact_random_search,
     fair_baselines,
@@ -93,7 +92,7 @@ def test_simulated_pool_random_search_matches_the_exact_distribution():
     """4,000 replays of random:finite-outputs: pool respected, mean and distribution as the order statistics say."""
     df = _toy()
     cands = CandidateSet.from_table(df)
-    res = replay("random:finite-outputs", df, budget=14, seeds=4000)
+    res = replay(df, "random:finite-outputs", budget=14, seeds=4000).result()
     base = cands.indices_of(BASELINE_FUNCTIONS)     # the baselines that are candidates
     assert (res.rows[:, :3] == base).all()
     ok = res.rows[:, 3:]
@@ -130,7 +129,7 @@ def test_evals_after_baselines_against_a_loop():
 
 def test_compare_reports_fair_baselines_and_exact_values_and_ci_units(tmp_path):
     df = _toy(30, seed=1)
-    summary, _ = compare(df, ["random:finite-outputs", "evolution"], evals=12, seeds=5)
+    summary = replay(df, ["random:finite-outputs", "evolution"], budget=12, seeds=5, baselines=True).summary()
     assert summary["baselines"] == ["random"]
     assert set(summary["algorithms"]) == {"random:finite-outputs", "evolution", "random"}
     assert set(summary["exact_random"]) == {"random", "random:finite-outputs"}
@@ -161,15 +160,17 @@ def test_ci_design_and_cluster_bootstrap():
 
 def test_svr_both_seeds_give_distinct_trajectories_with_per_seed_maps(tmp_path):
     df = synthetic_table(60, seed=4)
-    res = replay("svr:both", df, budget=15, seeds=4, searcher_kwargs={"cache_dir": tmp_path})
+    res = replay(df, "svr:both", budget=15, seeds=4, searcher_kwargs={"svr:both": {"cache_dir": tmp_path}}).result()
     assert len({r.tobytes() for r in res.rows}) > 1
     assert sorted(res.map_seeds.tolist()) == [0, 1, 2, 3]
-    shared = replay("svr:both", df, budget=15, seeds=3, searcher_kwargs={"cache_dir": tmp_path, "embedding_seed": 0})
+    shared = replay(df, "svr:both", budget=15, seeds=3,
+                    searcher_kwargs={"svr:both": {"cache_dir": tmp_path, "embedding_seed": 0}}).result()
     ref = TableReference.from_oracle(TableOracle.from_table(df), None)
     ci = summarize(shared, ref)["ci"]
     assert ci["unit"] == "runs-on-one-map" and "map-to-map variation not included" in ci["method"]
     assert ci["distinct_trajectories"] == 1        # svr is deterministic given the map: said, not hidden
-    grouped = replay("svr:both", df, budget=15, seeds=4, searcher_kwargs={"cache_dir": tmp_path, "n_maps": 2})
+    grouped = replay(df, "svr:both", budget=15, seeds=4,
+                     searcher_kwargs={"svr:both": {"cache_dir": tmp_path, "n_maps": 2}}).result()
     assert summarize(grouped, ref)["ci"]["unit"] == "map"
 
 

@@ -11,11 +11,12 @@ from evaluation import (
     ReplayResult,
     TableOracle,
     TableReference,
+    WarmStart,
     average_ranks,
+    replay,
     same_pools,
     seed_clusters,
     summarize,
-    warm_start_replay,
 )
 from evaluation._synthetic import synthetic_table
 
@@ -98,8 +99,8 @@ def test_a_pool_is_ranked_once():
 def test_warm_start_ci_is_over_maps_when_runs_share_them(tmp_path):
     table = synthetic_table(120, seed=3)
     kw = {"knr:outputs": {"n_maps": 2, "cache_dir": tmp_path}}
-    out = warm_start_replay(table, table, ["knr:outputs", "random"], top_n=20, evals=15, seeds=6,
-                            searcher_kwargs=kw)
+    out = replay(table, ["knr:outputs", "random"], budget=15, seeds=6, warm_start=WarmStart(table, top_n=20),
+                 searcher_kwargs=kw, checkpoints=()).warm_start_summary()
     knr, rnd = out["algorithms"]["knr:outputs"], out["algorithms"]["random"]
     assert knr["cold"]["ci_over"].startswith("cluster bootstrap over 2 maps")
     assert knr["map_seeds"]["warm"] == [0, 1, 0, 1, 0, 1]

@@ -11,7 +11,7 @@ import pytest
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet
 from act_bench.tables import BenchmarkTable, group_ranking, top_groups
-from evaluation import TableOracle, TableReference, compare, replay, replay_multifidelity, summarize
+from evaluation import TableOracle, TableReference, replay, summarize
 
 NAMES = ["elu(x)", "relu(x)", "selu(x)", "sigmoid(x)", "softplus(x)", "softsign(x)", "swish(x)", "tanh(x)",
          "mul(identity(x),tanh(x))", "div(tanh(x),reciprocal(x))", "abs(x)", "erf(x)", "arctan(x)", "sinh(x)",
@@ -66,15 +66,16 @@ def test_run_draws_are_per_seed_and_function_and_shared_by_searchers(table):
         vals = table.runs.loc[table.runs["function"] == f].sort_values("seed")["val_accuracy"].to_numpy()
         assert 0 <= a.run[i] < vals.size and a.val[i] == vals[a.run[i]]
     # two searchers of one seed are told the same run of every function they both evaluate
-    r1 = replay("random", table, 20, [3], observe="run")
-    r2 = replay("evolution", table, 20, [3], observe="run", searcher_kwargs={"population_size": 4, "sample_size": 2})
+    r1 = replay(table, "random", budget=20, seeds=[3], observe="run").result()
+    r2 = replay(table, "evolution", budget=20, seeds=[3], observe="run",
+                searcher_kwargs={"evolution": {"population_size": 4, "sample_size": 2}}).result()
     seen = {}
     for res in (r1, r2):
         for row, v in zip(res.rows[0], res.observed[0]):
             assert seen.setdefault(int(row), v) == v or (np.isnan(v) and np.isnan(seen[int(row)]))
             assert v == a.val[row] or (np.isnan(v) and np.isnan(a.val[row]))
     with pytest.raises(InvalidInputError, match="parameter observe of replay must be one of median, run"):
-        replay("random", table, 5, 1, observe="seed")
+        replay(table, "random", budget=5, seeds=1, observe="seed")
 
 
 def test_scores_never_use_the_observed_value(table):
@@ -83,8 +84,8 @@ def test_scores_never_use_the_observed_value(table):
     oracle = TableOracle.from_table(table)
     cands = CandidateSet.from_table(table)
     ref = TableReference.from_oracle(oracle, cands.index_of("relu(x)"))
-    med = replay("random", table, 25, 6, observe="median")
-    run = replay("random", table, 25, 6, observe="run")
+    med = replay(table, "random", budget=25, seeds=6, observe="median").result()
+    run = replay(table, "random", budget=25, seeds=6, observe="run").result()
     np.testing.assert_array_equal(med.rows, run.rows)
     np.testing.assert_array_equal(med.objective, oracle.truth[med.rows])
     np.testing.assert_array_equal(med.observed, oracle.objective[med.rows])
@@ -93,19 +94,19 @@ def test_scores_never_use_the_observed_value(table):
     for key in ("mean_best", "evals_to_top1pct", "final_val_accuracy", "final_test_accuracy", "final_regret"):
         assert sm[key] == sr[key]
     # the summary says what the searchers observed and what they are scored on
-    summary, _ = compare(table, ["random"], evals=10, seeds=2, observe="run", baselines=False)
+    summary = replay(table, ["random"], budget=10, seeds=2, observe="run", baselines=False).summary()
     assert summary["observe"] == "run" and "best estimate" in summary["scored_on"]
     assert summary["n_twin_groups"] == len(NAMES) - 1
 
 
 def test_multifidelity_observes_the_drawn_runs_curve(table):
     oracle = TableOracle.from_table(table)
-    res = replay_multifidelity("random", table, scheduler="none", evals=15, seeds=[2], observe="run")
+    res = replay(table, "random", scheduler="none", budget=15, seeds=[2], observe="run").result()
     obs = oracle.observations("run", 2)
     rows = res.rows[0][res.rows[0] >= 0]
     np.testing.assert_array_equal(res.observed[0][:rows.size], obs.val[rows])       # the drawn run's last epoch
     np.testing.assert_array_equal(res.objective[0][:rows.size], oracle.truth[rows])  # scored on the estimate
-    asha = replay_multifidelity("random", table, scheduler="asha", evals=15, seeds=[2], observe="run")
+    asha = replay(table, "random", scheduler="asha", budget=15, seeds=[2], observe="run").result()
     runs = table.runs.sort_values(["function", "seed"])
     for row, ep, seen in zip(asha.rows[0], asha.epochs[0], asha.observed[0]):
         if row < 0:

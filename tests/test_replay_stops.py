@@ -38,17 +38,17 @@ def test_replay_workers_die_with_their_driver(tmp_path, sig, group, when):
         assert all("replay" in line or "maps" in line for line in lines[:-1]), err  # progress lines, nothing else
 
 
-def test_replay_grid_in_a_pool_equals_the_sequential_one(tmp_path):
+def test_replay_in_a_pool_equals_the_sequential_one(tmp_path):
     """The pool's workers get the candidates and the oracle through a queue (not with their start data): the
     results are those of the sequential replay."""
     import numpy as np
 
-    from evaluation import replay_grid
+    from evaluation import replay
     from evaluation._synthetic import synthetic_benchmark_table
 
     table = synthetic_benchmark_table(60, seed=3)
     kw = {"searcher_kwargs": {"knr:both": {"cache_dir": str(tmp_path / "cache")}}}
-    one = replay_grid(["random", "knr:both"], table, 12, [0, 1, 2], n_jobs=1, **kw)
-    two = replay_grid(["random", "knr:both"], table, 12, [0, 1, 2], n_jobs=2, **kw)
-    for name in one:
-        np.testing.assert_array_equal(one[name].rows, two[name].rows)
+    one = replay(table, ["random", "knr:both"], budget=12, seeds=[0, 1, 2], jobs=1, **kw)
+    two = replay(table, ["random", "knr:both"], budget=12, seeds=[0, 1, 2], jobs=2, **kw)
+    for name in one.algorithms:
+        np.testing.assert_array_equal(one.result(name).rows, two.result(name).rows)

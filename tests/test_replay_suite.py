@@ -11,7 +11,7 @@ import pytest
 from act_bench.cli import main
 from act_bench.errors import InvalidInputError
 from act_bench.tables import SUITE_TABLES, load_table
-from evaluation import average_ranks, compare_multifidelity, replay_multifidelity
+from evaluation import average_ranks, replay
 from evaluation._synthetic import synthetic_benchmark_table, synthetic_table
 
 
@@ -101,7 +101,7 @@ def test_cli_time_budget_reports_simulated_seconds(two_tables, capsys):
     sec = block["algorithms"]["random"]["simulated_seconds"]
     assert 0 < sec["mean"] <= sec["max"] <= 500.0
     # the same replay through the library
-    ref = replay_multifidelity("random", load_table(a), scheduler="none", time_budget=500.0, seeds=4, workers=3)
+    ref = replay(load_table(a), "random", scheduler="none", time_budget=500.0, seeds=4, workers=3).result()
     assert sec["max"] == pytest.approx(float(ref.simulated_seconds.max()))
 
 
@@ -137,9 +137,9 @@ def test_load_table_knows_the_suite_names(name, monkeypatch, tmp_path):
 def test_schedulers_look_at_more_functions_at_equal_simulated_time():
     df = synthetic_table(400, seed=7, epochs=9)
     kw = {"time_budget": 2000.0, "seeds": 8, "workers": 4}
-    full, _ = compare_multifidelity(df, ["random"], scheduler="none", **kw)
-    asha, _ = compare_multifidelity(df, ["random"], scheduler="asha", **kw)
-    sh, _ = compare_multifidelity(df, ["random"], scheduler="sh", **kw)
+    full = replay(df, ["random"], scheduler="none", baselines=True, **kw).summary()
+    asha = replay(df, ["random"], scheduler="asha", baselines=True, **kw).summary()
+    sh = replay(df, ["random"], scheduler="sh", baselines=True, **kw).summary()
     for s in (full, asha, sh):
         assert s["algorithms"]["random"]["simulated_seconds"]["max"] <= 2000.0
     # early stopping looks at more functions in the same simulated time
@@ -147,7 +147,7 @@ def test_schedulers_look_at_more_functions_at_equal_simulated_time():
     assert sh["algorithms"]["random"]["proposals"] > full["algorithms"]["random"]["proposals"]
     assert asha["scheduler"]["rungs"] == [1, 3, 9]
     # every proposal either completed (finite objective) or stopped at a rung below 9 epochs
-    res = replay_multifidelity("random", df, scheduler="asha", **kw)
+    res = replay(df, "random", scheduler="asha", **kw).result()
     ok = res.rows >= 0
     assert set(np.unique(res.epochs[ok]).tolist()) <= {1, 3, 9}
     assert (np.isfinite(res.objective[ok]) == (res.epochs[ok] == 9)).all()

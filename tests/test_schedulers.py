@@ -13,8 +13,8 @@ import pytest
 from act_bench.errors import InvalidInputError
 from act_bench.search import Searcher
 from evaluation import replay
-from evaluation._curves import CURVE_COLUMNS, learning_curves
-from evaluation._schedulers import replay_multifidelity, rung_epochs
+from evaluation._curves import DEFAULT_CURVES, learning_curves
+from evaluation._schedulers import rung_epochs
 from evaluation._synthetic import synthetic_table
 
 
@@ -45,8 +45,8 @@ def _hand_table(epoch_values: list[list[float]], seconds_per_epoch: float = 1.0)
         "function": names, "equivalents": [[x] for x in names], "outputs": list(np.eye(n, dtype=np.float32)),
         "val_accuracy": [v[-1] for v in vals], "test_accuracy": [v[-1] - 0.01 for v in vals],
         "runtime": np.full(n, seconds_per_epoch * e),
-        CURVE_COLUMNS.val_accuracy: vals,
-        CURVE_COLUMNS.seconds: [seconds_per_epoch * np.arange(1, e + 1, dtype=np.float64) for _ in range(n)]})
+        DEFAULT_CURVES.val_accuracy: vals,
+        DEFAULT_CURVES.seconds: [seconds_per_epoch * np.arange(1, e + 1, dtype=np.float64) for _ in range(n)]})
 
 
 def _fixed_factory(order, keep=None):
@@ -81,8 +81,7 @@ def test_rungs():
 def test_successive_halving_on_a_hand_case(workers, expected_seconds):
     df = _hand_table(_curves9())
     keep: list = []
-    res = replay_multifidelity(_fixed_factory(range(9), keep), df, scheduler="sh", evals=9, seeds=1,
-                               workers=workers)
+    res = replay(df, _fixed_factory(range(9), keep), scheduler="sh", budget=9, seeds=1, workers=workers).result()
     # brute force: top 9 // 3 = 3 after epoch 1, then top 1 of those after epoch 3
     top3 = sorted(range(9), key=lambda i: -_E1[i])[:3]
     top1 = sorted(top3, key=lambda i: -_E3[i])[:1]
@@ -107,7 +106,7 @@ def test_asha_promotion_rule_on_a_hand_case():
     e3 = [0.6, 0.55, 0.45, 0.8]
     curves = [[a, (a + b) / 2, b] + [b] * 6 for a, b in zip(e1, e3)]
     df = _hand_table(curves)
-    res = replay_multifidelity(_fixed_factory(range(4)), df, scheduler="asha", evals=4, seeds=1)
+    res = replay(df, _fixed_factory(range(4)), scheduler="asha", budget=4, seeds=1).result()
     # trial 0: alone at rungs 1 and 3 -> continues to 9.  trial 1: rung 1 best of 2 (top ceil(2/3)=1) continues;
     # rung 3 second of 2 -> stops at 3.  trial 2: third of 3 at rung 1 (top 1) -> stops at 1.  trial 3: best of 4
     # at rung 1 (top 2) continues; best of 3 at rung 3 (top 1) continues -> 9.
@@ -136,7 +135,7 @@ def _asha_reference(order, values, eta, rungs):
 
 def test_asha_matches_a_brute_force_reference_on_one_worker():
     df = synthetic_table(120, seed=3, epochs=9)
-    res = replay_multifidelity("random", df, scheduler="asha", evals=60, seeds=[4], eta=3)
+    res = replay(df, "random", scheduler="asha", budget=60, seeds=[4], eta=3).result()
     curves = learning_curves(df)
     order = res.rows[0][np.argsort(res.trial_ids[0])].tolist()
     ref = _asha_reference(order, curves.values, 3, [1, 3, 9])
@@ -152,7 +151,7 @@ def test_worker_time_accounting_matches_an_event_simulation(scheduler):
     df = synthetic_table(150, seed=5, epochs=9)
     curves = learning_curves(df)
     workers = 4
-    res = replay_multifidelity("random", df, scheduler=scheduler, evals=45, seeds=[1], workers=workers)
+    res = replay(df, "random", scheduler=scheduler, budget=45, seeds=[1], workers=workers).result()
     ok = res.rows[0] >= 0
     rows, ep, start, end = res.rows[0][ok], res.epochs[0][ok], res.start[0][ok], res.time[0][ok]
     busy = np.array([curves.seconds[r, e - 1] for r, e in zip(rows, ep)])
@@ -179,8 +178,8 @@ def test_worker_time_accounting_matches_an_event_simulation(scheduler):
 def test_scheduler_none_equals_the_plain_replay(workers):
     df = synthetic_table(80, seed=1, epochs=6)
     for algo in ("random", "evolution"):
-        plain = replay(algo, df, budget=25, seeds=[0, 2], workers=workers)
-        mf = replay_multifidelity(algo, df, scheduler="none", evals=25, seeds=[0, 2], workers=workers)
+        plain = replay(df, algo, budget=25, seeds=[0, 2], workers=workers).result()
+        mf = replay(df, algo, scheduler="none", budget=25, seeds=[0, 2], workers=workers).result()
         np.testing.assert_array_equal(mf.rows, plain.rows)
         for a in ("objective", "test", "time"):
             np.testing.assert_array_equal(getattr(mf, a), getattr(plain, a))
@@ -189,14 +188,14 @@ def test_scheduler_none_equals_the_plain_replay(workers):
 
 def test_time_budget_cuts_the_plain_replay_at_that_time():
     df = synthetic_table(80, seed=2, epochs=6)
-    plain = replay("random", df, budget=60, seeds=[3], workers=2)
+    plain = replay(df, "random", budget=60, seeds=[3], workers=2).result()
     budget = float(np.sort(plain.time[0])[20]) + 1e-6
-    mf = replay_multifidelity("random", df, scheduler="none", time_budget=budget, seeds=[3], workers=2)
+    mf = replay(df, "random", scheduler="none", time_budget=budget, seeds=[3], workers=2).result()
     keep = plain.time[0] <= budget
     n = int(keep.sum())
     np.testing.assert_array_equal(mf.rows[0][:n], plain.rows[0][keep])
     assert (mf.rows[0][n:] == -1).all() and mf.simulated_seconds[0] <= budget
-    asha = replay_multifidelity("random", df, scheduler="asha", time_budget=budget, seeds=[3], workers=2)
+    asha = replay(df, "random", scheduler="asha", time_budget=budget, seeds=[3], workers=2).result()
     assert np.nanmax(asha.time[0]) <= budget
     # at equal simulated time ASHA looks at more functions than the full-fidelity replay
     assert int((asha.rows[0] >= 0).sum()) > n
@@ -209,15 +208,15 @@ def test_curves_are_medians_over_the_runs():
     runs = []
     for fn in names:
         for seed in range(3):
-            runs.append({"function": fn, "seed": seed, CURVE_COLUMNS.val_accuracy: gen.random(4).tolist(),
-                         CURVE_COLUMNS.seconds: np.cumsum(gen.random(4)).tolist()})
+            runs.append({"function": fn, "seed": seed, DEFAULT_CURVES.val_accuracy: gen.random(4).tolist(),
+                         DEFAULT_CURVES.seconds: np.cumsum(gen.random(4)).tolist()})
     runs = pd.DataFrame(runs)
     table = SimpleNamespace(functions=df, runs=runs, metadata={"fim_layout": []})
     curves = learning_curves(table)
     for i, fn in enumerate(names):
         mine = runs[runs["function"] == fn]
-        v = np.median(np.stack(mine[CURVE_COLUMNS.val_accuracy].tolist()), axis=0)
-        s = np.median(np.stack(mine[CURVE_COLUMNS.seconds].tolist()), axis=0)
+        v = np.median(np.stack(mine[DEFAULT_CURVES.val_accuracy].tolist()), axis=0)
+        s = np.median(np.stack(mine[DEFAULT_CURVES.seconds].tolist()), axis=0)
         np.testing.assert_allclose(curves.values[i, :-1], v[:-1])
         rt = float(df["runtime"].iloc[i])
         np.testing.assert_allclose(curves.seconds[i, :-1], np.maximum.accumulate(np.clip(s[:-1], 0, rt)))
@@ -227,8 +226,8 @@ def test_curves_are_medians_over_the_runs():
 def test_bad_input_is_refused_with_one_clear_message():
     df = synthetic_table(30, seed=0)
     with pytest.raises(InvalidInputError, match="records no learning curves"):
-        replay_multifidelity("random", df, scheduler="asha", evals=5, seeds=1)
-    with pytest.raises(InvalidInputError, match="exactly one of evals and time_budget"):
-        replay_multifidelity("random", df, scheduler="none", evals=5, time_budget=10.0, seeds=1)
-    with pytest.raises(InvalidInputError, match="scheduler of replay_multifidelity must be one of none, sh, asha"):
-        replay_multifidelity("random", df, scheduler="hyperband", evals=5, seeds=1)
+        replay(df, "random", scheduler="asha", budget=5, seeds=1)
+    with pytest.raises(InvalidInputError, match="exactly one of budget and time_budget"):
+        replay(df, "random", scheduler="none", budget=5, time_budget=10.0, seeds=1)
+    with pytest.raises(InvalidInputError, match="scheduler of replay must be one of none, sh, asha"):
+        replay(df, "random", scheduler="hyperband", budget=5, seeds=1)

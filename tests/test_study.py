@@ -9,12 +9,13 @@ from scipy.stats import kendalltau, spearmanr
 
 from act_bench.search import CandidateSet, create_searcher, list_searchers, searcher_info
 from evaluation import (
+    WarmStart,
     align_tables,
     rank_correlations,
+    replay,
     surrogate_transfer,
     top_functions,
     top_overlap,
-    warm_start_replay,
 )
 from evaluation._synthetic import synthetic_table
 
@@ -154,8 +155,8 @@ def test_transfer_from_a_shuffled_table_is_worse_than_the_target(tmp_path):
 
 def test_warm_start_from_an_identical_table_is_no_slower(tmp_path):
     a = synthetic_table(150, seed=4, target=TARGET)
-    got = warm_start_replay(a, a.copy(), ["knr:outputs", "random"], evals=40, seeds=6,
-                            searcher_kwargs={"knr:outputs": {"n_maps": 1, "cache_dir": tmp_path}})
+    got = replay(a.copy(), ["knr:outputs", "random"], budget=40, seeds=6, warm_start=WarmStart(a), checkpoints=(),
+                 searcher_kwargs={"knr:outputs": {"n_maps": 1, "cache_dir": tmp_path}}).warm_start_summary()
     knr = got["algorithms"]["knr:outputs"]["per_seed"]
     inf = 10 ** 9
     warm = np.median([inf if v is None else v for v in knr["warm"]])

@@ -28,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_functions(p, help="';'-separated activation functions to build instead of a space",
                   file_help="text file with one activation function per line (# comments) to build instead of a "
                             "space")
-    add_train_seeds(p, dest="seeds", help="training seeds per function (default: the recipe's)")
+    add_train_seeds(p, dest="train_seeds", help="training seeds per function (default: the recipe's)")
     p.add_argument("--limit", type=IntRange(1, 10**9), metavar="N",
                    help="build only the first N functions of the build order (baselines first, then shuffled)")
     p.add_argument("--epochs", type=IntRange(1, 100_000), metavar="N", help="override the recipe's epochs")
-    add_jobs(p, dest="workers", workers_alias=True,
+    add_jobs(p, dest="jobs", workers_alias=True,
              help="parallel training runs: local processes with one thread each, or Ray CPUs for a local Ray "
                   "(default: %(default)s)")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute")
@@ -148,10 +148,10 @@ def _build(args: argparse.Namespace) -> int:
     if args.contenders:
         from data_builders.build import extend_build
 
-        extend_build(recipe, args.out, workers=args.workers, progress=not args.no_progress, retries=args.retries)
+        extend_build(recipe, args.out, workers=args.jobs, progress=not args.no_progress, retries=args.retries)
         args.snapshot = True
-    built = run_build(recipe, args.out, space=space, functions=functions, seeds=args.seeds, limit=args.limit,
-                      workers=args.workers, executor=args.executor, address=args.address, resume=args.resume,
+    built = run_build(recipe, args.out, space=space, functions=functions, seeds=args.train_seeds, limit=args.limit,
+                      workers=args.jobs, executor=args.executor, address=args.address, resume=args.resume,
                       snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
                       retries=args.retries, retry_failed=args.retry_failed,
                       progress=not args.no_progress, max_jobs=args.max_jobs)

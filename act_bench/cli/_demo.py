@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algorithms", default="random,knr:both",
                    help="comma-separated searchers to compare (default: %(default)s)")
     add_seeds(p, default=20, help="replayed searches per searcher, seeds 0..N-1 (default: %(default)s)")
-    add_budget(p, dest="evals", default=50, evals_alias=True,
+    add_budget(p, dest="budget", default=50, evals_alias=True,
                help="function evaluations per replayed search (default: %(default)s)")
     p.add_argument("--observe", choices=("both", "median", "run"), default="both",
                    help="what an evaluation tells the searchers: the median of the paper's seeds (the paper's "
@@ -228,7 +228,7 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
     from act_bench._cache import default_cache_dir
     from act_bench._progress import progress_bar
     from act_bench.search import searcher_info
-    from evaluation import compare, eigenvalue_figure, fair_baselines, map_figure, write_summary
+    from evaluation import eigenvalue_figure, fair_baselines, map_figure, replay, write_summary
 
     s = summary
     added = [b for b in fair_baselines(algos) if b not in algos]
@@ -246,9 +246,10 @@ def _demo_into(args: argparse.Namespace, out: Path, table, algos: list[str], sum
             steps.set_postfix_str(f"{name} (observe {observe})")
 
         suffix = "" if observe == "median" else f"_observe_{observe}"
-        replays[observe], _ = compare(table, algos, evals=args.evals, seeds=args.seeds, out_dir=out,
-                                      table_name=s["table"], searcher_kwargs=kwargs, progress=progress,
-                                      observe=observe, figure_stem=f"search_curves{suffix}")
+        run = replay({s["table"]: table}, algos, budget=args.budget, seeds=args.seeds, searcher_kwargs=kwargs,
+                     baselines=True, progress=progress, observe=observe)
+        replays[observe] = run.summary()
+        run.write_figures(out, stem=f"search_curves{suffix}")
         write_summary(replays[observe], out / f"summary{suffix}.json")
         figures[f"Search curves, observe {observe} (Fig. 7 style)"] = str(out / f"search_curves{suffix}.png")
     path, _ = map_figure(table, "all", out / "umap_maps.png", seed=0)

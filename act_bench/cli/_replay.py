@@ -113,11 +113,11 @@ class _Phases:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    if args.evals is not None and args.time_budget is not None:
+    if args.budget is not None and args.time_budget is not None:
         raise InvalidInputError("--budget and --time-budget exclude each other (a budget in evaluations, or in "
                                 "simulated seconds)")
-    if args.evals is None and args.time_budget is None:
-        args.evals = 100
+    if args.budget is None and args.time_budget is None:
+        args.budget = 100
     if args.scheduler is not None or args.time_budget is not None or "," in args.table:
         return _cmd_replay_suite(args)
     return _cmd_replay_one(args)
@@ -125,7 +125,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_replay_one(args: argparse.Namespace) -> int:
     from act_bench.search import list_searchers, searcher_info
-    from evaluation import compare, fair_baselines, write_summary
+    from evaluation import fair_baselines, replay, write_summary
 
     algos = [a.strip() for a in args.algorithms.split(",")]
     if args.maps is not None and args.embedding_seed is not None:
@@ -142,9 +142,12 @@ def _cmd_replay_one(args: argparse.Namespace) -> int:
     n_baselines = len([b for b in fair_baselines([a for a in algos if a in list_searchers()]) if b not in algos])
     phases = _Phases(_table_name(table, args.table), len(algos) + n_baselines)
     try:
-        summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers, out_dir=out,
-                             table_name=_table_name(table, args.table), n_jobs=args.jobs, searcher_kwargs=kwargs,
-                             progress=phases.algorithm, observe=args.observe, map_progress=phases.maps)
+        run = replay({_table_name(table, args.table): table}, algos, budget=args.budget, seeds=args.seeds,
+                     workers=args.workers, jobs=args.jobs, searcher_kwargs=kwargs, baselines=True,
+                     progress=phases.algorithm, observe=args.observe, map_progress=phases.maps)
+        summary = run.summary()
+        if out is not None:
+            run.write_figures(out)
     finally:
         phases.close()
     summary["embedding"] = {"shared_seed": args.embedding_seed, "n_maps": args.maps,
@@ -178,22 +181,23 @@ def _one_table_suite(table, name: str, args: argparse.Namespace, algos: list[str
                      out: Path | None, phases: _Phases) -> tuple[dict, dict]:
     """One table of ``replay --scheduler/--time-budget/--table A,B``: the plain replay for ``--scheduler none``
     with ``--budget`` (so results equal ``replay`` without these options), the scheduled replay otherwise."""
-    from evaluation import compare, compare_multifidelity, simulated_seconds
+    from evaluation import replay, simulated_seconds
 
     scheduler = args.scheduler or "none"
-    if scheduler == "none" and args.time_budget is None:
-        summary, results = compare(table, algos, evals=args.evals, seeds=args.seeds, workers=args.workers,
-                                   out_dir=out, table_name=name, n_jobs=args.jobs, searcher_kwargs=kwargs,
-                                   progress=phases.algorithm, observe=args.observe, map_progress=phases.maps)
+    full = scheduler == "none" and args.time_budget is None
+    run = replay({name: table}, algos, budget=args.budget, seeds=args.seeds, workers=args.workers, jobs=args.jobs,
+                 scheduler=None if full else scheduler, time_budget=args.time_budget, eta=args.eta,
+                 min_epochs=args.min_epochs, searcher_kwargs=kwargs, baselines=True, progress=phases.algorithm,
+                 observe=args.observe, map_progress=phases.maps)
+    summary, results = run.summary(), run.results[name]
+    if out is not None:
+        run.write_figures(out)
+    if full:
         summary["scheduler"] = {"name": "none", "eta": args.eta, "min_epochs": args.min_epochs}
         summary["time_budget"] = None
         for a, res in results.items():
             summary["algorithms"][a]["simulated_seconds"] = simulated_seconds(res)
-        return summary, results
-    return compare_multifidelity(table, algos, scheduler=scheduler, evals=args.evals, time_budget=args.time_budget,
-                                 seeds=args.seeds, workers=args.workers, eta=args.eta, min_epochs=args.min_epochs,
-                                 table_name=name, searcher_kwargs=kwargs, out_dir=out, progress=phases.algorithm,
-                                 observe=args.observe, n_jobs=args.jobs, map_progress=phases.maps)
+    return summary, results
 
 
 def _human_suite(summary: dict) -> str:
@@ -270,7 +274,7 @@ def _cmd_replay_suite(args: argparse.Namespace) -> int:
         if out is not None:
             sub = out / (label if _SAFE.match(label) and len(tables) > 1 else f"table-{i}") if len(tables) > 1 \
                 else out
-        known = [a for a in algos if a in list_searchers()]   # compare() names unknown ones in its error
+        known = [a for a in algos if a in list_searchers()]   # replay() names unknown ones in its error
         n_algos = len(algos) + len([b for b in fair_baselines(known) if b not in algos])
         phases = _Phases(label, n_algos, prefix=f"[{i + 1}/{len(tables)}] " if len(tables) > 1 else "")
         try:
@@ -337,7 +341,7 @@ def register(subparsers) -> None:
                       "on each and add average ranks")
     p.add_argument("--algorithms", default="random,knr:both,rfr:both,svr:both",
                    help="comma-separated searcher names (default: %(default)s)")
-    add_budget(p, dest="evals", evals_alias=True,
+    add_budget(p, dest="budget", evals_alias=True,
                help="function evaluations per search (default: 100 unless --time-budget is given)")
     add_seeds(p, default=100, help="replayed searches per algorithm, seeds 0..N-1 (default: %(default)s)")
     add_workers(p, help="evaluations in flight, simulated from the table's runtimes (default: %(default)s)")

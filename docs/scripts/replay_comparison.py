@@ -27,9 +27,9 @@ from act_bench.tables import load_table
 from evaluation import (
     TableOracle,
     TableReference,
-    compare,
     exact_random_baselines,
     fair_verdicts,
+    replay,
     write_summary,
 )
 
@@ -174,16 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     algos = algorithms()
     kwargs = {a: {"n_maps": args.maps} for a in algos if searcher_info(a).uses_map}
     t0 = time.perf_counter()
-    summary, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, table_name="act-bench-mnist1d",
-                         n_jobs=args.jobs, searcher_kwargs=kwargs,
-                         progress=lambda n, r: print(f"  {n}: {r.seconds:.1f} s", file=sys.stderr))
+    summary = replay({"act-bench-mnist1d": table}, algos, budget=args.evals, seeds=args.seeds, jobs=args.jobs,
+                     searcher_kwargs=kwargs, baselines=True,
+                     progress=lambda n, r: print(f"  {n}: {r.seconds:.1f} s", file=sys.stderr)).summary()
     summary["embedding"] = {"shared_seed": None, "n_maps": args.maps, "per_run_seed": False}
     summary["wall_seconds"] = round(time.perf_counter() - t0, 1)
     summary["jobs"] = args.jobs
     t1 = time.perf_counter()
-    run, _ = compare(table, algos, evals=args.evals, seeds=args.seeds, table_name="act-bench-mnist1d",
-                     n_jobs=args.jobs, searcher_kwargs=kwargs, observe="run",
-                     progress=lambda n, r: print(f"  {n} (observe run): {r.seconds:.1f} s", file=sys.stderr))
+    run = replay({"act-bench-mnist1d": table}, algos, budget=args.evals, seeds=args.seeds, jobs=args.jobs,
+                 searcher_kwargs=kwargs, baselines=True, observe="run",
+                 progress=lambda n, r: print(f"  {n} (observe run): {r.seconds:.1f} s", file=sys.stderr)).summary()
     summary["observe_run"] = {"observe": run["observe"], "algorithms": run["algorithms"],
                               "wall_seconds": round(time.perf_counter() - t1, 1)}
     for a in [*summary["algorithms"].values(), *run["algorithms"].values()]:   # keep the committed JSON small

@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 from act_bench.errors import InvalidInputError
 from act_bench.search import list_searchers, searcher_info
 from act_bench.tables import SUITE_TABLES, best_groups, group_ranking, load_table, noise_summary, top_groups
-from evaluation import rank_correlations, surrogate_transfer, top_functions, top_overlap, warm_start_replay
+from evaluation import WarmStart, rank_correlations, replay, surrogate_transfer, top_functions, top_overlap
 
 SUITE_DOC = ROOT / "docs" / "suite.md"
 DATA = ROOT / "docs" / "data"
@@ -324,8 +324,8 @@ def run_warm(tables: dict, jobs: int) -> dict:
         for frac in WARM_FRACTIONS:   # the source's top 1 % and top 10 %: twin groups, ties included
             top_n = len(top_groups(group_ranking(ta), frac))
             key = f"{a} -> {b} (top {top_n}, {frac:.0%})"
-            out[key] = warm_start_replay(ta, tb, WARM_ALGORITHMS, top_n=top_n, evals=100, seeds=100, n_jobs=jobs,
-                                         searcher_kwargs=kw)
+            out[key] = replay(tb, WARM_ALGORITHMS, budget=100, seeds=100, jobs=jobs, checkpoints=(),
+                              warm_start=WarmStart(ta, top_n=top_n), searcher_kwargs=kw).warm_start_summary()
             for v in out[key]["algorithms"].values():
                 v.pop("per_seed")
             print(f"  warm {key}: done", file=sys.stderr)
