@@ -29,7 +29,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, list_searchers, searcher_info
 from act_bench.space import BASELINE_FUNCTIONS
-from act_bench.utils import check_float, check_int
+from act_bench.utils import check_float, check_int, interrupt_message
 from evaluation._baselines import fair_baselines
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize, unit_median_ci
 from evaluation._replay import (
@@ -150,6 +150,14 @@ class Replay:
     def tables(self) -> list[str]:
         """The tables' names, in the order given."""
         return list(self.results)
+
+    def __repr__(self) -> str:  # the trajectories are in .results; the repr says what was replayed
+        s = self.settings
+        extra = "".join(f", {k}={v!r}" for k, v in (("scheduler", s.scheduler), ("time_budget", s.time_budget))
+                        if v is not None)
+        return (f"Replay(tables={self.tables!r}, algorithms={self.algorithms!r}, baselines={self.baselines!r}, "
+                f"budget={s.budget}, seeds={len(s.seeds)}, workers={s.workers}, jobs={s.jobs}, "
+                f"observe={s.observe!r}{extra}{', warm_start=True' if self.told is not None else ''})")
 
     def _table(self, table: str | None) -> str:
         if table is None:
@@ -400,6 +408,8 @@ def _old_form(factory, table, args, budget, seeds, workers, jobs, n_jobs, legacy
                       warm_start=warm, **kw, **legacy_kw)
 
 
+@interrupt_message("the replay was interrupted (Ctrl-C); its processes are ended and nothing was written: run it "
+                   "again (the UMAP maps computed so far are cached)")
 def replay(table: Any, algorithms: Any = None, *args: Any, budget: int | None = None,
            seeds: int | Sequence[int] | None = None, workers: int = 1, jobs: int = 1, observe: str = "median",
            scheduler: str | None = None, time_budget: float | None = None, eta: int = 3, min_epochs: int = 1,

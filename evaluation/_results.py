@@ -263,3 +263,7 @@ class ReplayResult:
     @property
     def budget(self) -> int:
         return int(self.rows.shape[1])
+
+    def __repr__(self) -> str:  # the arrays are in the attributes; the repr says what the result is
+        return (f"{type(self).__name__}(name={self.name!r}, seeds={len(self.seeds)}, budget={self.budget}, "
+                f"workers={self.workers}, observe={self.observe!r})")
