@@ -360,7 +360,11 @@ def _factories(algorithms: Any, searcher_kwargs: Mapping[str, dict] | None) -> d
     valid = list_searchers()
     bad = [a for a in algos if isinstance(a, str) and a.strip() not in valid]
     if bad:
-        raise InvalidInputError(f"unknown algorithm(s) {', '.join(map(repr, bad))}; valid algorithms: "
+        import difflib
+
+        close = [m for b in bad for m in difflib.get_close_matches(b.strip(), valid, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if len(close) == len(bad) else ""
+        raise InvalidInputError(f"unknown algorithm(s) {', '.join(map(repr, bad))}{hint}; valid algorithms: "
                                 f"{', '.join(valid)}")
     labels = [_label(a) for a in algos]
     if len(set(labels)) != len(labels):
