@@ -52,3 +52,34 @@ def test_replay_in_a_pool_equals_the_sequential_one(tmp_path):
     two = replay(table, ["random", "knr:both"], budget=12, seeds=[0, 1, 2], jobs=2, **kw)
     for name in one.algorithms:
         np.testing.assert_array_equal(one.result(name).rows, two.result(name).rows)
+
+
+def test_ctrl_c_in_the_python_api_is_one_keyboard_interrupt_from_the_call(tmp_path):
+    """Ctrl-C in ``evaluation.replay(..., jobs=2)`` called from a script: the script ends as Python ends on Ctrl-C
+    (status 130, a KeyboardInterrupt), the traceback shows the script's line and the API call, not the internals the
+    signal landed in, its message says what stopped, and no worker prints anything or outlives it."""
+    import subprocess
+    import sys
+
+    from _procs import _terminal_signals
+
+    script = tmp_path / "my_replay.py"
+    script.write_text(
+        "from act_bench.tables import load_table\n"
+        "from evaluation import replay\n"
+        "if __name__ == '__main__':\n"
+        "    table = load_table('act-bench-mnist1d')\n"
+        "    replay(table, 'random', budget=300, seeds=3000, jobs=2)\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=_terminal_signals, cwd=tmp_path,
+                            env={**os.environ, "ACT_BENCH_CACHE": str(tmp_path / "cache")})
+    wait_for(lambda: len(w := pool_workers(proc.pid)) == 2 and all(n_threads(p) > 1 for p in w), proc, timeout=120)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert members_after(proc.pid, 10) == []
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert err.count("Traceback") == 1, err
+    frames = [line.strip() for line in err.splitlines() if line.strip().startswith("File ")]
+    assert len(frames) <= 2 and str(script) in frames[0], err  # the script's line, then the API call's
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("KeyboardInterrupt: the replay was interrupted (Ctrl-C)") and "nothing was written" in last
