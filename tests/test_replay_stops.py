@@ -71,7 +71,7 @@ def test_ctrl_c_in_the_python_api_is_one_keyboard_interrupt_from_the_call(tmp_pa
         "    table = load_table('act-bench-mnist1d')\n"
         "    replay(table, 'random', budget=300, seeds=3000, jobs=2)\n", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=_terminal_signals, cwd=tmp_path,
+                            start_new_session=True, preexec_fn=_terminal_signals, cwd=tmp_path,  # noqa: PLW1509
                             env={**os.environ, "ACT_BENCH_CACHE": str(tmp_path / "cache")})
     wait_for(lambda: len(w := pool_workers(proc.pid)) == 2 and all(n_threads(p) > 1 for p in w), proc, timeout=120)
     os.killpg(proc.pid, signal.SIGINT)
