@@ -188,8 +188,8 @@ def test_old_names_left_the_public_list():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"algorithms": "nope"}, "unknown algorithm(s) 'nope'; valid algorithms: "),
-    ({"algorithms": ["randm", "knr:bth"]}, "unknown algorithm(s) 'randm', 'knr:bth' (did you mean 'random', "
-                                           "'knr:both'?); valid algorithms: "),
+    ({"algorithms": ["randm", "knr:bth"]}, ("unknown algorithm(s) 'randm', 'knr:bth' (did you mean 'random', "
+                                            "'knr:both'?); valid algorithms: ")),
     ({"budget": 0}, "parameter budget of replay must be"),
     ({"evals": 5}, "replay takes budget (evals is its deprecated name), not both"),
     ({"scheduler": "hyperband"}, "parameter scheduler of replay must be one of none, sh, asha; got 'hyperband'"),
