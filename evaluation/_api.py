@@ -377,7 +377,7 @@ def _factories(algorithms: Any, searcher_kwargs: Mapping[str, dict] | None) -> d
     return {lab: as_factory(a.strip() if isinstance(a, str) else a, kwargs.get(lab)) for lab, a in zip(labels, algos)}
 
 
-def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+def _deprecated(old: str, new: str, stacklevel: int = 4) -> None:
     warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}", DeprecationWarning,
                   stacklevel=stacklevel)
 
@@ -388,7 +388,7 @@ _OLD_ONLY = ("candidates", "oracle", "name")
 def _old_form(factory, table, args, budget, seeds, workers, jobs, n_jobs, legacy_kw, **kw) -> ReplayResult:
     """``replay(searcher, table, budget, seeds, workers, ...)``, the call form before the one replay API."""
     _deprecated("evaluation.replay(searcher, table, budget, seeds, workers)",
-                "evaluation.replay(table, searcher, budget=..., seeds=..., workers=...).result()", stacklevel=4)
+                "evaluation.replay(table, searcher, budget=..., seeds=..., workers=...).result()", stacklevel=5)
     if len(args) > 3:
         raise InvalidInputError(f"replay(searcher, table, budget, seeds, workers) takes at most 5 positional "
                                 f"arguments; got {2 + len(args)}")

@@ -64,7 +64,7 @@ def test_summary_of_every_member_equals_its_own_outputs():
 
 
 def _args(signed_zero: bool) -> argparse.Namespace:
-    return argparse.Namespace(schema=None, extra_ops=False, signed_zero=signed_zero)
+    return argparse.Namespace(space=None, extra_ops=False, signed_zero=signed_zero)
 
 
 @pytest.mark.parametrize("signed_zero", [False, True], ids=["-0==0", "signed-zero"])
