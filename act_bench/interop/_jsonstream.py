@@ -1,5 +1,11 @@
 """A streaming reader of one large JSON object: its top-level records one at a time, decoded with
-``json.JSONDecoder.raw_decode`` over chunks, so a 100+ MB file is never held as one string or one Python object."""
+``json.JSONDecoder.raw_decode`` over chunks, so a 100+ MB file is never held as one string or one Python object.
+
+Why not ijson (the streaming JSON library): the upstream files are written by Python's ``json`` and hold ``NaN`` and
+``Infinity`` for diverged runs, which ijson refuses ("lexical error: invalid char in json text", 3.6.0 with its
+yajl2_c backend; it has no option to accept them), and its errors carry no line. This reader decodes each record
+with the standard library's own decoder (the same values ``json.load`` gives), reports the line and character of
+the first error, and refuses a repeated key, which ijson passes through silently."""
 
 from __future__ import annotations
 
