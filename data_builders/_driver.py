@@ -19,6 +19,7 @@ import re
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,17 @@ class BuildResult:
         return bool(self.table.metadata["build"]["complete"]) and not (self.failed_runs or self.failed_features)
 
 
+def jobs_argument(jobs: Any, workers: Any, where: str) -> int:
+    """The build's process count: ``jobs``, or its deprecated name ``workers`` (warns; one release)."""
+    if workers is not None:
+        warnings.warn(f"parameter workers of {where} is deprecated and will be removed in the next release; use "
+                      f"jobs (processes, as the CLI's --jobs)", DeprecationWarning, stacklevel=4)
+        jobs = workers
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidInputError(f"parameter jobs of {where} must be an integer >= 1; got {jobs!r}")
+    return jobs
+
+
 def journal_dir_for(out: str | os.PathLike[str]) -> Path:
     """``<out>.journal``: the folder of a build's journal (and of its lock)."""
     out = Path(out)
@@ -101,10 +113,11 @@ def build_table(recipe, out: str | os.PathLike[str], **kwargs: Any) -> Benchmark
                    "again with resume=True to continue")
 def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | None = None,
               functions: Iterable[str] | None = None, seeds: int | Sequence[int] | None = None,
-              limit: int | None = None, workers: int = 1, executor: str = "local", address: str | None = None,
+              limit: int | None = None, jobs: int = 1, executor: str = "local", address: str | None = None,
               resume: bool = False, progress: bool = True, max_jobs: int | None = None, snapshot: bool = False,
               name: str | None = None, allow_code_change: bool = False, retries: int = 1,
-              heartbeat_timeout: float = 120.0, retry_failed: bool = False) -> BuildResult:
+              heartbeat_timeout: float = 120.0, retry_failed: bool = False, workers: int | None = None
+              ) -> BuildResult:
     """Build (or resume) a benchmark table into ``out``; returns a :class:`BuildResult` (the table written and the
     jobs that failed for good).
 
@@ -117,7 +130,9 @@ def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | Non
         What to build (see :func:`data_builders.build.plan_functions`).
     seeds : int or sequence of int, optional
         Seeds per function (default: ``range(recipe.seeds)``).
-    workers : int, default=1
+    jobs : int, default=1
+        Training processes (local) or concurrent Ray tasks: the CLI's ``--jobs``. ``workers`` is its deprecated
+        name (one release).
     executor : {"local", "ray"}
     address : str, optional
         Ray cluster address.
@@ -170,8 +185,7 @@ def run_build(recipe, out: str | os.PathLike[str], *, space: Sequence[str] | Non
         return _snapshot(out, spec)
     if executor not in list_executors():
         raise InvalidInputError(f"parameter executor must be one of {', '.join(list_executors())}; got {executor!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidInputError(f"parameter workers of build_table must be an integer >= 1; got {workers!r}")
+    workers = jobs_argument(jobs, workers, "build_table")
     check_buildable(recipe)  # before anything is written
     code = code_version(recipe)
     jdir = journal_dir_for(out)

@@ -45,7 +45,7 @@ from act_bench.errors import InvalidInputError
 from act_bench.space import evaluate_many
 from act_bench.utils import hardware, interrupt_message, progress_bar
 from data_builders._build import check_buildable, run_train_job
-from data_builders._driver import JOURNAL_FILE, check_journal_code, journal_dir_for
+from data_builders._driver import JOURNAL_FILE, check_journal_code, jobs_argument, journal_dir_for
 from data_builders._legacy import LegacyJournal
 from data_builders._provenance import code_version
 
@@ -150,8 +150,8 @@ def _merge(work: Journal, legacy: LegacyJournal, replaces: dict[tuple[str, int],
                    "run: run it again to continue")
 def extend_build(recipe, out: str | os.PathLike[str], *, extra_seeds: Sequence[int] = tuple(range(3, 10)),
                  relabel: bool = True, contenders: bool = True, fraction: float = CONTENDER_FRACTION,
-                 workers: int = 1, progress: bool = True, retries: int = 1,
-                 heartbeat_timeout: float = 120.0) -> ExtensionReport:
+                 jobs: int = 1, progress: bool = True, retries: int = 1,
+                 heartbeat_timeout: float = 120.0, workers: int | None = None) -> ExtensionReport:
     """Retrain the runs of the build at ``out`` stored by the old labelling rule, then train ``extra_seeds`` for its
     contenders (see :func:`contender_functions`).
 
@@ -161,6 +161,7 @@ def extend_build(recipe, out: str | os.PathLike[str], *, extra_seeds: Sequence[i
     after a stop; what is journaled is not trained again. The table is written by a snapshot afterwards
     (``build_table(..., snapshot=True)``; the CLI's ``build --contenders`` does both).
     """
+    workers = jobs_argument(jobs, workers, "extend_build")
     start = time.time()
     out = Path(out)
     jdir = journal_dir_for(out)

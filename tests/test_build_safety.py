@@ -16,7 +16,7 @@ from _recipes import tiny_recipe as _tiny_recipe
 from PIL import Image
 
 from act_bench.engine import Journal
-from act_bench.errors import ActBenchError, SchemaMismatchError
+from act_bench.errors import ActBenchError, InvalidInputError, SchemaMismatchError
 from act_bench.tables import load_table
 from data_builders.build import LEGACY_FILE, LegacyJournal, build_table, journal_dir_for, journal_path_for
 from data_builders.models import create_model
@@ -170,3 +170,20 @@ def test_a_corrupt_record_in_the_middle_of_a_journal_is_an_error_naming_its_line
     assert proc.returncode == 2 and len(msg) == 1 and f"line 4 (byte {offset}) is not valid JSON" in msg[0], err
     assert journal.path.read_bytes() == before  # nothing cut off, nothing appended
     assert not out.exists() and not journal_path_for(out).exists()  # nothing converted
+
+
+def test_workers_is_the_deprecated_name_of_jobs(tiny_recipe, tmp_path):
+    """The build's processes are ``jobs`` (the CLI's --jobs); ``workers`` still works one release and warns. Both
+    are checked before anything is written."""
+    import warnings
+
+    out = tmp_path / "t"
+    with pytest.raises(InvalidInputError, match=r"parameter jobs of build_table must be an integer >= 1; got 0"):
+        build_table(tiny_recipe, out, limit=1, jobs=0, progress=False)
+    with warnings.catch_warnings(record=True) as rec, \
+            pytest.raises(InvalidInputError, match=r"parameter jobs of build_table .* got 0"):
+        warnings.simplefilter("always")
+        build_table(tiny_recipe, out, limit=1, workers=0, progress=False)
+    (dep,) = [w for w in rec if issubclass(w.category, DeprecationWarning)]
+    assert "parameter workers of build_table is deprecated" in str(dep.message) and "use jobs" in str(dep.message)
+    assert not out.exists() and not journal_dir_for(out).exists()

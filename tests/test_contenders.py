@@ -47,7 +47,7 @@ def _same(a, b) -> bool:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("build") / "tiny"
-    build_table(tiny_recipe(), out, functions=FUNCTIONS, workers=2, progress=False, name="tiny")
+    build_table(tiny_recipe(), out, functions=FUNCTIONS, jobs=2, progress=False, name="tiny")
     return out
 
 
@@ -70,7 +70,7 @@ def test_contender_seeds_extend_an_sqlite_build(built, tmp_path):
     before = load_table(out)
     with Journal.open(journal_path_for(out), readonly=True) as j:
         old = {(r.record.function, r.record.seed): r.record.to_dict() for r in j.results()}
-    report = extend_build(tiny_recipe(), out, extra_seeds=(3, 4), fraction=0.2, workers=2, progress=False)
+    report = extend_build(tiny_recipe(), out, extra_seeds=(3, 4), fraction=0.2, jobs=2, progress=False)
     expected = _brute_contenders(before.runs, 0.2)
     assert report.contenders == len(expected) and report.added_runs == 2 * len(expected)
     table = build_table(tiny_recipe(), out, functions=FUNCTIONS, snapshot=True, name="tiny")
@@ -89,7 +89,7 @@ def test_contender_seeds_extend_an_sqlite_build(built, tmp_path):
         assert f.loc[name, "val_accuracy_mean"] == pytest.approx(accs.mean())
     assert table.metadata["build"]["extra_runs"]["runs"] == 2 * len(expected)
     # resumable and idempotent: nothing left to train
-    again = extend_build(tiny_recipe(), out, extra_seeds=(3, 4), fraction=0.2, workers=1, progress=False)
+    again = extend_build(tiny_recipe(), out, extra_seeds=(3, 4), fraction=0.2, jobs=1, progress=False)
     assert again.added_runs == 0
 
 
@@ -126,7 +126,7 @@ def test_a_run_stored_by_the_old_rule_is_retrained_and_replaced(built, tmp_path)
     mark = next(k for k, r in sorted(real.items()) if r["status"] == "ok")
     out = tmp_path / "tiny"
     original = _write_jsonl(built, journal_dir_for(out), mark)
-    report = extend_build(tiny_recipe(), out, contenders=False, workers=1, progress=False)
+    report = extend_build(tiny_recipe(), out, contenders=False, jobs=1, progress=False)
     assert report.relabelled == 1 and report.added_runs == 1
     data = (journal_dir_for(out) / "records.jsonl").read_bytes()
     assert data.startswith(original)  # append-only: every earlier record byte for byte

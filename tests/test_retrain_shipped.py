@@ -124,5 +124,5 @@ def _build(recipe, tmp_path: Path, functions: list[str]) -> Path:
     """Rebuild ``functions`` (every seed and FIM job) with the builder, one worker of one thread as the shipped
     builds ran; returns the table folder."""
     out = tmp_path / "retrain"
-    build_table(recipe, out, functions=functions, workers=1, progress=False)
+    build_table(recipe, out, functions=functions, jobs=1, progress=False)
     return out

@@ -148,10 +148,10 @@ def _build(args: argparse.Namespace) -> int:
     if args.contenders:
         from data_builders.build import extend_build
 
-        extend_build(recipe, args.out, workers=args.jobs, progress=not args.no_progress, retries=args.retries)
+        extend_build(recipe, args.out, jobs=args.jobs, progress=not args.no_progress, retries=args.retries)
         args.snapshot = True
     built = run_build(recipe, args.out, space=space, functions=functions, seeds=args.train_seeds, limit=args.limit,
-                      workers=args.jobs, executor=args.executor, address=args.address, resume=args.resume,
+                      jobs=args.jobs, executor=args.executor, address=args.address, resume=args.resume,
                       snapshot=args.snapshot, name=args.name, allow_code_change=args.allow_code_change,
                       retries=args.retries, retry_failed=args.retry_failed,
                       progress=not args.no_progress, max_jobs=args.max_jobs)
