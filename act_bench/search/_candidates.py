@@ -299,10 +299,10 @@ class CandidateSet:
         if hit is not None:
             return hit
         try:
-            from act_bench.space import as_expr
+            from act_bench.space import parse  # the parser alone: no torch for a name lookup
 
-            name = str(as_expr(function))
-        except (ValueError, TypeError):
+            name = str(parse(function))
+        except (ValueError, TypeError, AttributeError):
             return None
         hit = self._index.get(name)
         if hit is not None or not by_outputs or self.outputs.shape[1] != 1000:
