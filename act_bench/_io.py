@@ -187,7 +187,8 @@ def try_lock(path: str | os.PathLike[str], note: str | None = None):
 class _HeldLock:
     """A held :class:`filelock.FileLock` whose file is removed on release, so a finished or stopped command leaves
     no lock file behind (filelock keeps it). It is unlinked while still held; a process that opened the old file
-    and takes its lock afterwards sees a removed inode and retries on the new file (filelock checks ``st_nlink``)."""
+    and gets its lock afterwards is not granted it, since filelock checks ``st_nlink`` (at that instant it is told
+    "busy", never given a lock on a removed file)."""
 
     def __init__(self, lock, path: Path, stat: os.stat_result | None) -> None:
         self._lock, self.path, self._stat = lock, path, stat
