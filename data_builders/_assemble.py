@@ -35,14 +35,16 @@ def _seconds(value: Any) -> float:
     return float(value) if value is not None and math.isfinite(float(value)) else 0.0
 
 
-def effort(journal: Journal) -> dict[str, Any]:
+def effort(journal: Journal, *, results: Sequence[Any] | None = None,
+           features: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """``{"wall_time_s", "sessions", "workers", "run_core_seconds"[, "hardware"]}``: wall time (per session, from its
     start to its last record), driver sessions, the largest worker count of a session, the seconds spent inside the
-    journal's runs and FIM jobs (their own timings) and the machines that drove the sessions, where recorded."""
+    journal's runs and FIM jobs (their own timings) and the machines that drove the sessions, where recorded.
+    ``results``/``features``: the journal's, when the caller has read them already."""
     sessions = journal.sessions()
     wall = sum(max(0.0, (s["last_seen"] or s["started"]) - s["started"]) for s in sessions)
-    core = sum(_seconds(r.record.runtime) for r in journal.results())
-    core += sum(_seconds(f["seconds"]) for f in journal.features().values())
+    core = sum(_seconds(r.record.runtime) for r in (journal.results() if results is None else results))
+    core += sum(_seconds(f["seconds"]) for f in (journal.features() if features is None else features).values())
     workers = max((int(s["workers"] or 0) for s in sessions), default=0)
     out: dict[str, Any] = {"wall_time_s": round(wall, 1), "sessions": len(sessions), "workers": workers or None,
                            "run_core_seconds": round(core, 1)}
@@ -133,7 +135,7 @@ def journal_to_table(journal: Journal, *, name: str, recipe: dict[str, Any], fim
                        "outputs": outputs[i]}
     failed = sum(1 for r in records if r.status == "failed")  # a build with failed runs is never complete
     is_build = functions is not None
-    build = {**effort(journal), "complete": is_build and len(complete) == planned and not failed,
+    build = {**effort(journal, results=results, features=feats), "complete": is_build and len(complete) == planned and not failed,
              "functions_planned": planned, "functions_complete": len(complete),
              **({"failed_runs": failed} if failed and is_build else {}),
              "seeds": list(seeds), "space": list(space) if space is not None else None, "journal": folder,

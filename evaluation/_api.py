@@ -29,7 +29,7 @@ import numpy as np
 from act_bench.errors import InvalidInputError
 from act_bench.search import CandidateSet, list_searchers, searcher_info
 from act_bench.space import BASELINE_FUNCTIONS
-from act_bench.utils import check_float, check_int, interrupt_message
+from act_bench.utils import check_int, interrupt_message
 from evaluation._baselines import fair_baselines
 from evaluation._metrics import TableReference, best_so_far, evals_to, summarize, unit_median_ci
 from evaluation._replay import (
@@ -43,7 +43,7 @@ from evaluation._replay import (
 )
 from evaluation._report import SCORED_ON, exact_random_baselines, reference_block, write_figures
 from evaluation._results import ReplayResult, TableOracle, check_observe
-from evaluation._schedulers import check_scheduler, replay_multifidelity_one, scheduler_curves
+from evaluation._schedulers import check_scheduler_args, replay_multifidelity_one, scheduler_curves
 from evaluation._study import warm_start_told
 from evaluation._suite import (
     RANK_METRICS,
@@ -522,16 +522,8 @@ def _replay(table, algorithms, *, budget, seeds, workers, jobs, observe, schedul
     factories = _factories(algorithms, searcher_kwargs)
     kind = None
     if scheduler is not None or time_budget is not None:
-        kind = check_scheduler("none" if scheduler is None else scheduler)
-        if (budget is None) == (time_budget is None):
-            raise InvalidInputError("replay with a scheduler needs exactly one of budget and time_budget; got "
-                                    f"budget={budget!r}, time_budget={time_budget!r}")
-        if time_budget is not None:
-            time_budget = check_float(time_budget, "time_budget", "replay", min_value=0.0)
-            if time_budget <= 0:
-                raise InvalidInputError(f"parameter time_budget of replay must be > 0; got {time_budget}")
-        eta = check_int(eta, "eta", "replay", min_value=2)
-        min_epochs = check_int(min_epochs, "min_epochs", "replay", min_value=1)
+        kind, budget, time_budget, eta, min_epochs = check_scheduler_args(
+            "none" if scheduler is None else scheduler, budget, time_budget, eta, min_epochs)
     elif budget is None:
         raise InvalidInputError("parameter budget of replay is required (evaluations per run), e.g. budget=100")
     if budget is not None:

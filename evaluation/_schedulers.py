@@ -264,6 +264,24 @@ def check_scheduler(scheduler: Any, func: str = "replay") -> SchedulerKind:
     return SchedulerKind(kind_text)
 
 
+def check_scheduler_args(scheduler: Any, budget: Any, time_budget: Any, eta: Any, min_epochs: Any
+                         ) -> tuple[SchedulerKind, int | None, float | None, int, int]:
+    """The scheduled replay's settings, checked: the scheduler, exactly one of ``budget`` (evaluations) and
+    ``time_budget`` (simulated seconds, > 0), ``eta`` >= 2 and ``min_epochs`` >= 1."""
+    kind = check_scheduler(scheduler)
+    if (budget is None) == (time_budget is None):
+        raise InvalidInputError("replay with a scheduler needs exactly one of budget and time_budget; got "
+                                f"budget={budget!r}, time_budget={time_budget!r}")
+    if budget is not None:
+        budget = check_int(budget, "budget", "replay", min_value=1)
+    if time_budget is not None:
+        time_budget = check_float(time_budget, "time_budget", "replay", min_value=0.0)
+        if time_budget <= 0:
+            raise InvalidInputError(f"parameter time_budget of replay must be > 0; got {time_budget}")
+    return (kind, budget, time_budget, check_int(eta, "eta", "replay", min_value=2),
+            check_int(min_epochs, "min_epochs", "replay", min_value=1))
+
+
 def scheduler_curves(table: Any, oracle: TableOracle, kind: SchedulerKind) -> LearningCurves:
     """The curves a scheduled replay reads: the table's learning curves; for ``none``, a table without curves has
     one "epoch" per function (and per run) worth its value and runtime."""
@@ -319,19 +337,9 @@ def replay_multifidelity_one(searcher_factory: FactoryLike, table: Any, *, sched
     >>> res.scheduler, res.rungs, int((res.rows[0] >= 0).sum())
     ('asha', [1, 3, 9], 30)
     """
-    kind = check_scheduler(scheduler)
-    if (budget is None) == (time_budget is None):
-        raise InvalidInputError("replay with a scheduler needs exactly one of budget and time_budget; got "
-                                f"budget={budget!r}, time_budget={time_budget!r}")
-    if budget is not None:
-        budget = check_int(budget, "budget", "replay", min_value=1)
-    if time_budget is not None:
-        time_budget = check_float(time_budget, "time_budget", "replay", min_value=0.0)
-        if time_budget <= 0:
-            raise InvalidInputError(f"parameter time_budget of replay must be > 0; got {time_budget}")
+    kind, budget, time_budget, eta, min_epochs = check_scheduler_args(scheduler, budget, time_budget, eta,
+                                                                      min_epochs)
     workers = check_int(workers, "workers", "replay", min_value=1)
-    eta = check_int(eta, "eta", "replay", min_value=2)
-    min_epochs = check_int(min_epochs, "min_epochs", "replay", min_value=1)
     seeds = _normalize_seeds(seeds)
     observe = check_observe(observe, "replay")
     factory = as_factory(searcher_factory, searcher_kwargs)
